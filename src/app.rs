@@ -1,0 +1,170 @@
+//! Putting luas together: [`App::build`] turns a validated config into the
+//! running state without any I/O (so tests can build one without a socket),
+//! and [`App::serve`] binds every socket first, then spawns the listeners and
+//! the admin server, so a bind failure leaves nothing half-started.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::admin::{spawn_admin, Admin};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::server;
+use crate::shutdown::{Shutdown, ShutdownSignal};
+use crate::state::State;
+
+#[derive(Debug)]
+pub struct App {
+    state: Arc<State>,
+}
+
+/// A socket that could not be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {address} for {what}: {source}; is another process using that port?")]
+pub struct ServeError {
+    pub what: String,
+    pub address: SocketAddr,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// A serving luas: the bound addresses and the handle to stop it.
+#[derive(Debug)]
+pub struct Running {
+    state: Arc<State>,
+    listeners: Vec<(String, SocketAddr)>,
+    admin_address: SocketAddr,
+    shutdown: Shutdown,
+    accept_loops: Vec<JoinHandle<()>>,
+    admin_task: JoinHandle<()>,
+    grace_period: Duration,
+}
+
+impl App {
+    pub fn build(config: Config) -> App {
+        let metrics = Arc::new(Metrics::new(&config.metrics.buckets));
+        App {
+            state: Arc::new(State::new(config, metrics)),
+        }
+    }
+
+    pub fn state(&self) -> &Arc<State> {
+        &self.state
+    }
+
+    /// Binds the admin listener and every listener, then starts serving.
+    pub async fn serve(self) -> Result<Running, ServeError> {
+        let snapshot = self.state.load();
+        let config = &snapshot.config;
+        let admin_listener = server::bind(config.admin.listen).map_err(|source| ServeError {
+            what: "the admin listener".into(),
+            address: config.admin.listen,
+            source,
+        })?;
+        let mut bound = Vec::with_capacity(config.listeners.len());
+        for listener in &config.listeners {
+            let socket = server::bind(listener.listen).map_err(|source| ServeError {
+                what: format!("listener {}", listener.name),
+                address: listener.listen,
+                source,
+            })?;
+            bound.push(socket);
+        }
+
+        let shutdown = Shutdown::new();
+        let bound_flag = Arc::new(AtomicBool::new(false));
+        let admin_address = local_address(&admin_listener, config.admin.listen);
+        let admin_task = spawn_admin(
+            admin_listener,
+            Admin {
+                state: self.state.clone(),
+                bound: bound_flag.clone(),
+                shutdown: shutdown.signal(),
+            },
+        );
+        let mut listeners = Vec::with_capacity(bound.len());
+        let mut accept_loops = Vec::with_capacity(bound.len());
+        for (index, (socket, listener)) in bound.into_iter().zip(&config.listeners).enumerate() {
+            let address = local_address(&socket, listener.listen);
+            tracing::info!(listener = %listener.name, %address, "listening");
+            listeners.push((listener.name.clone(), address));
+            accept_loops.push(server::spawn_listener(
+                socket,
+                index,
+                listener,
+                self.state.clone(),
+                shutdown.signal(),
+                shutdown.token(),
+            ));
+        }
+        bound_flag.store(true, Ordering::Release);
+        tracing::info!(%admin_address, "admin listening (/metrics, /live, /ready)");
+        Ok(Running {
+            state: self.state,
+            listeners,
+            admin_address,
+            shutdown,
+            accept_loops,
+            admin_task,
+            grace_period: config.shutdown.grace_period,
+        })
+    }
+}
+
+impl Running {
+    /// The bound address of a listener, by name (useful with port 0).
+    pub fn listener_address(&self, name: &str) -> Option<SocketAddr> {
+        self.listeners
+            .iter()
+            .find(|(listener, _)| listener == name)
+            .map(|(_, address)| *address)
+    }
+
+    pub fn listener_addresses(&self) -> &[(String, SocketAddr)] {
+        &self.listeners
+    }
+
+    pub fn admin_address(&self) -> SocketAddr {
+        self.admin_address
+    }
+
+    pub fn state(&self) -> &Arc<State> {
+        &self.state
+    }
+
+    pub fn shutdown_signal(&self) -> ShutdownSignal {
+        self.shutdown.signal()
+    }
+
+    /// Starts a graceful shutdown without waiting for it.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.trigger();
+    }
+
+    /// Stops accepting, waits for in-flight requests up to the grace period,
+    /// then stops the admin server. True when everything finished in time.
+    pub async fn shutdown(self) -> bool {
+        let Running {
+            shutdown,
+            accept_loops,
+            admin_task,
+            grace_period,
+            ..
+        } = self;
+        shutdown.trigger();
+        for accept_loop in accept_loops {
+            let _ = accept_loop.await;
+        }
+        let drained = shutdown.drain(grace_period).await;
+        admin_task.abort();
+        drained
+    }
+}
+
+fn local_address(listener: &tokio::net::TcpListener, configured: SocketAddr) -> SocketAddr {
+    listener.local_addr().unwrap_or(configured)
+}

@@ -1,0 +1,213 @@
+//! The peak-EWMA latency estimator of one endpoint.
+//!
+//! An exponentially weighted moving average of round-trip times that jumps up
+//! at once when a response is slower than the estimate ("peak") and decays
+//! back with a time constant otherwise. This is the estimator of Finagle,
+//! linkerd and tower's `PeakEwma`, with two deliberate differences:
+//! - The configured default RTT is only a prior: the first real sample replaces
+//!   it rather than being blended in, so a fresh proxy does not spend one decay
+//!   period ranking fast and slow endpoints alike.
+//! - Reads never write. An idle endpoint (nothing in flight) reads as its
+//!   estimate decayed towards zero by the time since its last sample, which is
+//!   what makes a recovered endpoint get probed again. An endpoint with
+//!   requests in flight does not decay: a hung endpoint must not look cheap.
+//!
+//! State is one `AtomicU64` updated by compare-and-swap, so picks and updates
+//! from any number of threads take no lock. Time is passed in, so tests can
+//! drive it. This type knows nothing about requests or balancers; `endpoint`
+//! feeds it and `balance` reads it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Marks an estimator that has not seen a sample yet.
+const UNMEASURED: u32 = u32::MAX;
+/// Estimates are kept in microseconds in 32 bits; cap just below the marker.
+const MAX_ESTIMATE_MICROS: u32 = u32::MAX - 1;
+
+#[derive(Debug)]
+pub struct PeakEwma {
+    epoch: Instant,
+    decay_millis: f64,
+    default_rtt_micros: f64,
+    /// High 32 bits: estimate in microseconds (or UNMEASURED). Low 32 bits:
+    /// time of the last sample in milliseconds since `epoch`, wrapping after
+    /// 49 days; only differences are used.
+    state: AtomicU64,
+}
+
+impl PeakEwma {
+    pub fn new(decay: Duration, default_rtt: Duration, now: Instant) -> PeakEwma {
+        PeakEwma {
+            epoch: now,
+            decay_millis: (decay.as_secs_f64() * 1000.0).max(1.0),
+            default_rtt_micros: default_rtt.as_secs_f64() * 1e6,
+            state: AtomicU64::new(pack(UNMEASURED, 0)),
+        }
+    }
+
+    /// The current estimate in microseconds. `idle` means nothing is in
+    /// flight to this endpoint, which lets the estimate decay.
+    pub fn estimate_micros(&self, now: Instant, idle: bool) -> f64 {
+        let (estimate, stamp) = unpack(self.state.load(Ordering::Relaxed));
+        if estimate == UNMEASURED {
+            return self.default_rtt_micros;
+        }
+        let estimate = f64::from(estimate);
+        if !idle {
+            return estimate;
+        }
+        let elapsed = self.millis_since_epoch(now).wrapping_sub(stamp);
+        estimate * (-f64::from(elapsed) / self.decay_millis).exp()
+    }
+
+    /// Records one round-trip time.
+    pub fn observe(&self, rtt: Duration, now: Instant) {
+        let rtt_micros = (rtt.as_secs_f64() * 1e6).min(f64::from(MAX_ESTIMATE_MICROS));
+        let now_millis = self.millis_since_epoch(now);
+        let mut current = self.state.load(Ordering::Relaxed);
+        loop {
+            let (estimate, stamp) = unpack(current);
+            let next = if estimate == UNMEASURED || rtt_micros > f64::from(estimate) {
+                rtt_micros
+            } else {
+                let elapsed = f64::from(now_millis.wrapping_sub(stamp));
+                let weight = (-elapsed / self.decay_millis).exp();
+                f64::from(estimate) * weight + rtt_micros * (1.0 - weight)
+            };
+            let next = pack(next.round() as u32, now_millis);
+            match self.state.compare_exchange_weak(
+                current,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    fn millis_since_epoch(&self, now: Instant) -> u32 {
+        // Truncation is the wrap-around documented on `state`.
+        now.saturating_duration_since(self.epoch).as_millis() as u32
+    }
+}
+
+fn pack(estimate_micros: u32, stamp_millis: u32) -> u64 {
+    (u64::from(estimate_micros) << 32) | u64::from(stamp_millis)
+}
+
+fn unpack(state: u64) -> (u32, u32) {
+    ((state >> 32) as u32, state as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn estimator(now: Instant) -> PeakEwma {
+        PeakEwma::new(Duration::from_secs(10), Duration::from_millis(30), now)
+    }
+
+    #[test]
+    fn unmeasured_reads_default_rtt() {
+        let now = Instant::now();
+        let ewma = estimator(now);
+        assert_eq!(ewma.estimate_micros(now, true), 30_000.0);
+        assert_eq!(
+            ewma.estimate_micros(now + Duration::from_secs(60), true),
+            30_000.0
+        );
+    }
+
+    #[test]
+    fn first_sample_replaces_the_prior() {
+        let now = Instant::now();
+        let ewma = estimator(now);
+        ewma.observe(Duration::from_micros(500), now);
+        assert_eq!(ewma.estimate_micros(now, false), 500.0);
+    }
+
+    #[test]
+    fn slower_sample_raises_the_estimate_at_once() {
+        let now = Instant::now();
+        let ewma = estimator(now);
+        ewma.observe(Duration::from_millis(1), now);
+        ewma.observe(Duration::from_millis(40), now + Duration::from_millis(1));
+        assert_eq!(
+            ewma.estimate_micros(now + Duration::from_millis(1), false),
+            40_000.0
+        );
+    }
+
+    #[test]
+    fn faster_samples_pull_the_estimate_down_with_the_time_constant() {
+        let start = Instant::now();
+        let ewma = estimator(start);
+        ewma.observe(Duration::from_millis(40), start);
+        // One time constant later, a 0 ms sample keeps e^-1 of the old estimate.
+        let later = start + Duration::from_secs(10);
+        ewma.observe(Duration::ZERO, later);
+        let expected = 40_000.0 * (-1.0f64).exp();
+        let got = ewma.estimate_micros(later, false);
+        assert!(
+            (got - expected).abs() < 2.0,
+            "got {got}, expected {expected}"
+        );
+    }
+
+    #[test]
+    fn idle_estimate_decays_but_busy_one_does_not() {
+        let start = Instant::now();
+        let ewma = estimator(start);
+        ewma.observe(Duration::from_millis(40), start);
+        let later = start + Duration::from_secs(20);
+        assert_eq!(ewma.estimate_micros(later, false), 40_000.0);
+        let idle = ewma.estimate_micros(later, true);
+        let expected = 40_000.0 * (-2.0f64).exp();
+        assert!(
+            (idle - expected).abs() < 2.0,
+            "got {idle}, expected {expected}"
+        );
+    }
+
+    #[test]
+    fn huge_samples_saturate_instead_of_wrapping() {
+        let now = Instant::now();
+        let ewma = estimator(now);
+        ewma.observe(Duration::from_secs(10_000), now);
+        assert_eq!(
+            ewma.estimate_micros(now, false),
+            f64::from(MAX_ESTIMATE_MICROS)
+        );
+    }
+
+    #[test]
+    fn concurrent_observers_never_lose_the_peak() {
+        let now = Instant::now();
+        let ewma = std::sync::Arc::new(estimator(now));
+        let threads: Vec<_> = (0..4)
+            .map(|thread| {
+                let ewma = ewma.clone();
+                std::thread::spawn(move || {
+                    for i in 0..10_000u64 {
+                        let micros = if thread == 0 && i == 5_000 {
+                            90_000
+                        } else {
+                            100
+                        };
+                        ewma.observe(Duration::from_micros(micros), now);
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        // All samples share one timestamp, so nothing decays after the peak.
+        assert_eq!(ewma.estimate_micros(now, false), 90_000.0);
+    }
+}

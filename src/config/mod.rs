@@ -1,0 +1,238 @@
+//! Configuration: the YAML file format and the validated, typed configuration
+//! the rest of luas is built from.
+//!
+//! Loading happens in two steps, kept in different types so nothing downstream
+//! ever sees an unchecked value:
+//! 1. `raw` mirrors the file with serde (`deny_unknown_fields`, so a typo in
+//!    a key is an error, never silently ignored). Syntax errors carry the line
+//!    and column.
+//! 2. `validate` turns the raw mirror into [`Config`], collecting *every*
+//!    semantic error, each named by its key path (`services[1].groups[0].weight`).
+//!
+//! This module does no I/O beyond reading the file in [`load_file`]; it does not
+//! bind sockets, watch files or apply anything (see `app` and `state`).
+
+mod duration;
+mod raw;
+mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+
+pub use duration::parse_duration;
+
+/// The validated configuration. Built only by [`Config::from_yaml`] (or by
+/// tests that construct it field by field on purpose).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub admin: AdminConfig,
+    pub listeners: Vec<ListenerConfig>,
+    pub services: Vec<ServiceConfig>,
+    pub metrics: MetricsConfig,
+    pub shutdown: ShutdownConfig,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminConfig {
+    /// Default 127.0.0.1:9901: the admin port is loopback-only unless asked.
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerConfig {
+    pub name: String,
+    pub listen: SocketAddr,
+    pub protocol: ListenerProtocol,
+    /// First match wins.
+    pub routes: Vec<RouteConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerProtocol {
+    /// HTTP/1.1 or HTTP/2 with prior knowledge, detected from the preface.
+    Auto,
+    Http1,
+    Http2,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteConfig {
+    pub name: String,
+    pub matches: RouteMatch,
+    /// Index into [`Config::services`]; validation guarantees it exists.
+    pub service: usize,
+}
+
+/// Every condition present must hold; an empty match is the catch-all.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RouteMatch {
+    pub host: Option<HostMatch>,
+    /// Matched segment by segment: `/v1` matches `/v1` and `/v1/x`, not `/v10`.
+    pub path_prefix: Option<String>,
+    /// Exact value match, header names lower-case.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostMatch {
+    /// `api.example.com`, compared case-insensitively, port ignored. Stored lower-case.
+    Exact(String),
+    /// `*.example.com`: stores `.example.com`; matches one or more labels before it.
+    WildcardSuffix(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceConfig {
+    pub name: String,
+    pub balancer: BalancerKind,
+    pub protocol: UpstreamProtocol,
+    pub timeouts: Timeouts,
+    pub ewma: EwmaConfig,
+    /// At least one group has a weight above zero.
+    pub groups: Vec<GroupConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BalancerKind {
+    P2cEwma,
+    LeastRequest,
+    RoundRobin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamProtocol {
+    Http1,
+    Http2,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP connect to one endpoint. Default 1 s.
+    pub connect: Duration,
+    /// From sending the request until the response headers arrive. Default 30 s.
+    pub request: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EwmaConfig {
+    /// Time constant of the decay. Default 10 s.
+    pub decay: Duration,
+    /// Estimate of an endpoint that has not answered yet. Default 30 ms.
+    pub default_rtt: Duration,
+    /// Latency charged for a failed request. Default 1 s.
+    pub failure_penalty: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupConfig {
+    pub name: String,
+    pub weight: u32,
+    /// Never empty after validation.
+    pub endpoints: Vec<SocketAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsConfig {
+    /// Upper bounds in seconds, strictly increasing.
+    pub buckets: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownConfig {
+    /// How long in-flight requests may run after SIGTERM. Default 10 s.
+    pub grace_period: Duration,
+}
+
+/// Defaults shared by validation, the docs and the tests.
+pub mod defaults {
+    use std::time::Duration;
+
+    pub const ADMIN_LISTEN: &str = "127.0.0.1:9901";
+    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+    pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+    pub const EWMA_DECAY: Duration = Duration::from_secs(10);
+    pub const DEFAULT_RTT: Duration = Duration::from_millis(30);
+    pub const FAILURE_PENALTY: Duration = Duration::from_secs(1);
+    pub const GRACE_PERIOD: Duration = Duration::from_secs(10);
+    pub const DEFAULT_GROUP: &str = "stable";
+    pub const DEFAULT_WEIGHT: u32 = 100;
+    /// 20 buckets from 0.5 ms to 10 s.
+    pub const BUCKETS: [f64; 20] = [
+        0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1,
+        0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ];
+}
+
+/// A configuration that could not be loaded: every problem found, not just the first.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// YAML syntax, a wrong type or an unknown key; the message has the line and column.
+    #[error("{0}")]
+    Parse(String),
+    #[error("{}", ConfigIssues(.0))]
+    Invalid(Vec<ConfigIssue>),
+}
+
+/// One semantic problem, named by where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// For example `services[1].groups[0].weight`.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+struct ConfigIssues<'a>(&'a [ConfigIssue]);
+
+impl fmt::Display for ConfigIssues<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.0.len();
+        write!(
+            f,
+            "{count} error{} in config",
+            if count == 1 { "" } else { "s" }
+        )?;
+        for issue in self.0 {
+            write!(f, "\n  {issue}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Parses and validates YAML text.
+    pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
+        let raw = raw::parse(text)?;
+        validate::validate(raw).map_err(ConfigError::Invalid)
+    }
+
+    pub fn service_index(&self, name: &str) -> Option<usize> {
+        self.services
+            .iter()
+            .position(|service| service.name == name)
+    }
+}
+
+/// Reads and validates a config file.
+pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Config::from_yaml(&text)
+}

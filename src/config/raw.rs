@@ -1,0 +1,429 @@
+//! The serde mirror of the YAML file, and turning YAML text into it.
+//!
+//! This module owns the shape of the file: which keys exist, which are
+//! optional, and the wording of syntax errors (with line and column). Every
+//! struct denies unknown fields so a misspelt key fails loudly instead of
+//! being ignored. It does not check meaning: addresses and durations stay
+//! strings here and defaults are not applied, so that `validate` can report
+//! every bad value with its key path in one pass rather than stopping at the
+//! first one serde trips over.
+
+use std::fmt;
+
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+use super::ConfigError;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    pub(crate) admin: Option<RawAdmin>,
+    // Defaulted so that "no listeners" is reported by `validate` with the
+    // other problems instead of as a lone serde error.
+    #[serde(default)]
+    pub(crate) listeners: Vec<RawListener>,
+    #[serde(default)]
+    pub(crate) services: Vec<RawService>,
+    pub(crate) metrics: Option<RawMetrics>,
+    pub(crate) shutdown: Option<RawShutdown>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAdmin {
+    pub(crate) listen: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawListener {
+    pub(crate) name: String,
+    pub(crate) listen: String,
+    pub(crate) protocol: Option<RawListenerProtocol>,
+    #[serde(default)]
+    pub(crate) routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub(crate) enum RawListenerProtocol {
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "http1")]
+    Http1,
+    #[serde(rename = "http2")]
+    Http2,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRoute {
+    pub(crate) name: String,
+    #[serde(rename = "match")]
+    pub(crate) matches: Option<RawMatch>,
+    pub(crate) service: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMatch {
+    pub(crate) host: Option<String>,
+    pub(crate) path_prefix: Option<String>,
+    #[serde(default)]
+    pub(crate) headers: RawHeaders,
+}
+
+/// Header conditions in file order. A plain map would lose the order and
+/// silently keep only one of two spellings of the same name (`X-Env` and
+/// `x-env`); keeping every entry lets `validate` report the duplicate.
+#[derive(Debug, Default)]
+pub(crate) struct RawHeaders(pub(crate) Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for RawHeaders {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct HeadersVisitor;
+
+        impl<'de> Visitor<'de> for HeadersVisitor {
+            type Value = RawHeaders;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of header name to exact header value")
+            }
+
+            fn visit_unit<E: serde::de::Error>(self) -> Result<RawHeaders, E> {
+                Ok(RawHeaders::default())
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHeaders, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(entry) = map.next_entry::<String, String>()? {
+                    entries.push(entry);
+                }
+                Ok(RawHeaders(entries))
+            }
+        }
+
+        deserializer.deserialize_map(HeadersVisitor)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawService {
+    pub(crate) name: String,
+    pub(crate) balancer: Option<RawBalancer>,
+    pub(crate) protocol: Option<RawUpstreamProtocol>,
+    pub(crate) timeouts: Option<RawTimeouts>,
+    pub(crate) ewma: Option<RawEwma>,
+    /// Exactly one of `endpoints` and `groups` must be present; both are
+    /// optional here so `validate` can say which rule was broken.
+    pub(crate) endpoints: Option<Vec<String>>,
+    pub(crate) groups: Option<Vec<RawGroup>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub(crate) enum RawBalancer {
+    #[serde(rename = "p2c-ewma")]
+    P2cEwma,
+    #[serde(rename = "least-request")]
+    LeastRequest,
+    #[serde(rename = "round-robin")]
+    RoundRobin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub(crate) enum RawUpstreamProtocol {
+    #[serde(rename = "http1")]
+    Http1,
+    #[serde(rename = "http2")]
+    Http2,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTimeouts {
+    pub(crate) connect: Option<String>,
+    pub(crate) request: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEwma {
+    pub(crate) decay: Option<String>,
+    pub(crate) default_rtt: Option<String>,
+    pub(crate) failure_penalty: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGroup {
+    pub(crate) name: String,
+    pub(crate) weight: Option<u32>,
+    pub(crate) endpoints: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMetrics {
+    pub(crate) buckets: Option<Vec<f64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawShutdown {
+    pub(crate) grace_period: Option<String>,
+}
+
+/// Parses YAML text into the raw mirror.
+///
+/// Errors read `line 7, column 9: listeners[0].routes[0]: unknown field ...`:
+/// the position first, because it is what an editor needs, then serde_yaml's
+/// key path and message.
+pub(crate) fn parse(text: &str) -> Result<RawConfig, ConfigError> {
+    // `Option` so that an empty file (or one holding only comments or `~`)
+    // gets its own message rather than an unhelpful "missing field".
+    match serde_yaml::from_str::<Option<RawConfig>>(text) {
+        Ok(Some(raw)) => Ok(raw),
+        Ok(None) => Err(ConfigError::Parse(
+            "the config is empty: expected a YAML mapping with at least `listeners` and \
+             `services` (see config/example.yaml)"
+                .to_string(),
+        )),
+        Err(error) => Err(ConfigError::Parse(describe(&error))),
+    }
+}
+
+fn describe(error: &serde_yaml::Error) -> String {
+    let message = error.to_string();
+    let Some(location) = error.location() else {
+        return message;
+    };
+    let (line, column) = (location.line(), location.column());
+    // serde_yaml appends (or, for syntax errors, embeds) " at line L column C";
+    // it is moved to the front, so drop the copy.
+    let suffix = format!(" at line {line} column {column}");
+    let message = message.replacen(&suffix, "", 1);
+    format!("line {line}, column {column}: {message}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_err(text: &str) -> String {
+        match parse(text) {
+            Ok(raw) => panic!("expected a parse error, got {raw:?}"),
+            Err(ConfigError::Parse(message)) => message,
+            Err(other) => panic!("expected ConfigError::Parse, got {other:?}"),
+        }
+    }
+
+    const MINIMAL: &str = "\
+listeners:
+  - name: edge
+    listen: 0.0.0.0:8080
+    routes:
+      - name: all
+        service: web
+services:
+  - name: web
+    endpoints: [127.0.0.1:9000]
+";
+
+    #[test]
+    fn minimal_config_leaves_optional_keys_absent() {
+        let raw = parse(MINIMAL).unwrap();
+        assert!(raw.admin.is_none());
+        assert!(raw.metrics.is_none());
+        assert!(raw.shutdown.is_none());
+        assert_eq!(raw.listeners.len(), 1);
+        let listener = &raw.listeners[0];
+        assert_eq!(listener.name, "edge");
+        assert_eq!(listener.listen, "0.0.0.0:8080");
+        assert_eq!(listener.protocol, None);
+        assert_eq!(listener.routes[0].name, "all");
+        assert!(listener.routes[0].matches.is_none());
+        assert_eq!(listener.routes[0].service, "web");
+        let service = &raw.services[0];
+        assert_eq!(service.name, "web");
+        assert_eq!(
+            service.endpoints.as_deref(),
+            Some(&["127.0.0.1:9000".to_string()][..])
+        );
+        assert!(service.groups.is_none());
+        assert_eq!(service.balancer, None);
+        assert_eq!(service.protocol, None);
+    }
+
+    #[test]
+    fn enums_use_the_documented_spellings() {
+        let text = "\
+listeners:
+  - { name: a, listen: 0.0.0.0:1, protocol: http2, routes: [] }
+services:
+  - { name: s, balancer: least-request, protocol: http2, endpoints: [] }
+  - { name: t, balancer: p2c-ewma, groups: [] }
+  - { name: u, balancer: round-robin, groups: [] }
+";
+        let raw = parse(text).unwrap();
+        assert_eq!(raw.listeners[0].protocol, Some(RawListenerProtocol::Http2));
+        assert_eq!(raw.services[0].balancer, Some(RawBalancer::LeastRequest));
+        assert_eq!(raw.services[0].protocol, Some(RawUpstreamProtocol::Http2));
+        assert_eq!(raw.services[1].balancer, Some(RawBalancer::P2cEwma));
+        assert_eq!(raw.services[2].balancer, Some(RawBalancer::RoundRobin));
+    }
+
+    #[test]
+    fn header_matches_keep_file_order_and_duplicates() {
+        let text = "\
+listeners:
+  - name: a
+    listen: 0.0.0.0:1
+    routes:
+      - name: r
+        match: { headers: { X-Env: staging, a-num: 2, x-env: prod } }
+        service: s
+";
+        let raw = parse(text).unwrap();
+        let headers = &raw.listeners[0].routes[0]
+            .matches
+            .as_ref()
+            .unwrap()
+            .headers
+            .0;
+        let expected = [("X-Env", "staging"), ("a-num", "2"), ("x-env", "prod")];
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(headers, &expected);
+    }
+
+    #[test]
+    fn unknown_key_names_key_path_line_and_column() {
+        let text = "\
+listeners:
+  - name: edge
+    listen: 0.0.0.0:8080
+    routes:
+      - name: api
+        match: { path_prefix: /v1 }
+        sevice: loadapi
+services: []
+";
+        let message = parse_err(text);
+        assert!(
+            message.starts_with(
+                "line 7, column 9: listeners[0].routes[0]: unknown field `sevice`, expected one of"
+            ),
+            "{message}"
+        );
+        assert!(message.contains("`service`"), "{message}");
+        // The position is given once, at the front.
+        assert!(!message.contains(" at line"), "{message}");
+    }
+
+    #[test]
+    fn unknown_top_level_key() {
+        let message = parse_err("listeners: []\nservice: []\n");
+        assert!(
+            message.starts_with("line 2, column 1: unknown field `service`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn unknown_key_in_nested_optional_sections() {
+        let text = "services:\n  - name: s\n    endpoints: []\n    timeouts: { conect: 1s }\n";
+        let message = parse_err(text);
+        assert!(message.starts_with("line 4, column 17: "), "{message}");
+        assert!(
+            message.contains("services[0].timeouts: unknown field `conect`"),
+            "{message}"
+        );
+        let message = parse_err("metrics:\n  bucket: [1]\n");
+        assert!(
+            message.starts_with("line 2, column 3: metrics: unknown field `bucket`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn bad_enum_value_lists_the_allowed_ones() {
+        let text = "services:\n  - name: s\n    balancer: random\n    endpoints: []\n";
+        let message = parse_err(text);
+        assert!(message.starts_with("line 3, column 15: "), "{message}");
+        assert!(
+            message.contains("services[0].balancer: unknown variant `random`"),
+            "{message}"
+        );
+        assert!(
+            message.contains("`p2c-ewma`, `least-request`, `round-robin`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_has_path_and_position() {
+        let text =
+            "services:\n  - name: s\n    groups:\n      - { name: g, weight: -1, endpoints: [] }\n";
+        let message = parse_err(text);
+        assert!(message.starts_with("line 4, column "), "{message}");
+        assert!(
+            message.contains("services[0].groups[0].weight: invalid type: integer `-1`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn missing_required_key() {
+        let message = parse_err("listeners:\n  - listen: 0.0.0.0:80\n    routes: []\n");
+        assert!(message.starts_with("line 2, column 5: "), "{message}");
+        assert!(
+            message.contains("listeners[0]: missing field `name`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn bad_yaml_syntax_gives_line_and_column() {
+        let message = parse_err("listeners:\n  - name: a: b\n");
+        assert_eq!(
+            message,
+            "line 2, column 12: mapping values are not allowed in this context"
+        );
+
+        let message = parse_err("listeners:\n\t- name: a\n");
+        assert!(message.starts_with("line 2, column 1: "), "{message}");
+        assert!(message.contains("cannot start any token"), "{message}");
+
+        let message = parse_err("services:\n  - name: \"unterminated\n");
+        assert!(message.starts_with("line "), "{message}");
+        assert!(message.contains("column"), "{message}");
+        assert!(message.contains("quoted scalar"), "{message}");
+    }
+
+    #[test]
+    fn empty_document_is_a_clear_error() {
+        for text in ["", "\n\n", "# just a comment\n", "~\n"] {
+            let message = parse_err(text);
+            assert!(
+                message.contains("the config is empty"),
+                "{text:?}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_document_that_is_not_a_mapping() {
+        let message = parse_err("- listeners\n");
+        assert!(message.starts_with("line 1, column 1: "), "{message}");
+        assert!(message.contains("invalid type: sequence"), "{message}");
+    }
+
+    #[test]
+    fn duplicate_key_is_an_error() {
+        let message = parse_err("listeners: []\nlisteners: []\n");
+        assert!(message.contains("duplicate field `listeners`"), "{message}");
+    }
+}

@@ -1,0 +1,244 @@
+//! An in-process HTTP backend for the demo and the tests: a real hyper server
+//! on a loopback port that answers after a set latency and counts what it got.
+//!
+//! It speaks HTTP/1.1 and HTTP/2 (prior knowledge) on one port. Paths:
+//! - `/echo`: streams the request body back as it arrives (no latency added);
+//! - `/headers`: the request line and headers as text, one per line;
+//! - `/trailers`: body `ok` followed by the trailer `grpc-status: 0`;
+//! - `/status/NNN`: answers with status NNN;
+//! - anything else: `NAME\n` after the configured latency, with the
+//!   configured status.
+//!
+//! Any request with `Connection: upgrade` and an `Upgrade` header is answered
+//! 101 and the upgraded connection echoes bytes back. Every response carries
+//! `x-backend: NAME`. Dropping the [`Backend`] closes its listener and every
+//! connection, as a dying replica would.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// How a backend behaves.
+#[derive(Debug, Clone)]
+pub struct BackendOptions {
+    pub name: String,
+    pub latency: Duration,
+    pub status: StatusCode,
+}
+
+impl BackendOptions {
+    pub fn new(name: &str) -> BackendOptions {
+        BackendOptions {
+            name: name.to_owned(),
+            latency: Duration::ZERO,
+            status: StatusCode::OK,
+        }
+    }
+
+    pub fn latency(mut self, latency: Duration) -> BackendOptions {
+        self.latency = latency;
+        self
+    }
+
+    pub fn status(mut self, status: StatusCode) -> BackendOptions {
+        self.status = status;
+        self
+    }
+}
+
+/// A running backend; stops when dropped.
+#[derive(Debug)]
+pub struct Backend {
+    pub address: SocketAddr,
+    pub name: String,
+    requests: Arc<AtomicU64>,
+    stop: watch::Sender<bool>,
+}
+
+type ResponseBody = BoxBody<Bytes, hyper::Error>;
+
+impl Backend {
+    /// Starts a backend on an ephemeral loopback port.
+    pub async fn spawn(options: BackendOptions) -> std::io::Result<Backend> {
+        Backend::spawn_on("127.0.0.1:0".parse().expect("valid address"), options).await
+    }
+
+    pub async fn spawn_on(
+        address: SocketAddr,
+        options: BackendOptions,
+    ) -> std::io::Result<Backend> {
+        let listener = TcpListener::bind(address).await?;
+        let address = listener.local_addr()?;
+        let requests = Arc::new(AtomicU64::new(0));
+        let (stop, stopped) = watch::channel(false);
+        let name = options.name.clone();
+        let options = Arc::new(options);
+        let counter = requests.clone();
+        let mut stop_accepting = stopped.clone();
+        tokio::spawn(async move {
+            loop {
+                let stream = tokio::select! {
+                    _ = stop_accepting.wait_for(|&stop| stop) => return,
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _)) => stream,
+                        Err(_) => continue,
+                    },
+                };
+                let _ = stream.set_nodelay(true);
+                let options = options.clone();
+                let counter = counter.clone();
+                let mut stop_connection = stopped.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |request| {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        let options = options.clone();
+                        async move { Ok::<_, Infallible>(respond(&options, request).await) }
+                    });
+                    let builder = auto::Builder::new(TokioExecutor::new());
+                    let connection =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    // A stop cuts connections mid-request, like a killed process.
+                    tokio::select! {
+                        _ = connection => {}
+                        _ = stop_connection.wait_for(|&stop| stop) => {}
+                    }
+                });
+            }
+        });
+        Ok(Backend {
+            address,
+            name,
+            requests,
+            stop,
+        })
+    }
+
+    /// Requests received so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+    }
+}
+
+async fn respond(
+    options: &BackendOptions,
+    mut request: Request<Incoming>,
+) -> Response<ResponseBody> {
+    let is_upgrade = request.headers().contains_key(header::UPGRADE)
+        && request
+            .headers()
+            .get(header::CONNECTION)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.to_ascii_lowercase().contains("upgrade"));
+    let mut response = if is_upgrade {
+        upgrade(&mut request)
+    } else {
+        let path = request.uri().path().to_owned();
+        match path.as_str() {
+            "/echo" => Response::new(request.into_body().boxed()),
+            "/headers" => full(StatusCode::OK, describe(&request)),
+            "/trailers" => trailers(),
+            _ => {
+                if let Some(code) = path.strip_prefix("/status/") {
+                    let status = code
+                        .parse::<u16>()
+                        .ok()
+                        .and_then(|code| StatusCode::from_u16(code).ok())
+                        .unwrap_or(StatusCode::BAD_REQUEST);
+                    full(status, format!("{}\n", options.name))
+                } else {
+                    if !options.latency.is_zero() {
+                        tokio::time::sleep(options.latency).await;
+                    }
+                    full(options.status, format!("{}\n", options.name))
+                }
+            }
+        }
+    };
+    if let Ok(name) = HeaderValue::from_str(&options.name) {
+        response.headers_mut().insert("x-backend", name);
+    }
+    response
+}
+
+fn full(status: StatusCode, body: String) -> Response<ResponseBody> {
+    let mut response = Response::new(
+        Full::new(Bytes::from(body))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *response.status_mut() = status;
+    response
+}
+
+fn describe(request: &Request<Incoming>) -> String {
+    let mut text = format!(
+        "{} {} {:?}\n",
+        request.method(),
+        request.uri(),
+        request.version()
+    );
+    for (name, value) in request.headers() {
+        text.push_str(name.as_str());
+        text.push_str(": ");
+        text.push_str(&String::from_utf8_lossy(value.as_bytes()));
+        text.push('\n');
+    }
+    text
+}
+
+fn trailers() -> Response<ResponseBody> {
+    let mut trailer = HeaderMap::new();
+    trailer.insert("grpc-status", HeaderValue::from_static("0"));
+    trailer.insert("grpc-message", HeaderValue::from_static("done"));
+    let body = Full::new(Bytes::from_static(b"ok"))
+        .map_err(|never| match never {})
+        .with_trailers(async move { Some(Ok(trailer)) })
+        .boxed();
+    let mut response = Response::new(body);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    response
+}
+
+fn upgrade(request: &mut Request<Incoming>) -> Response<ResponseBody> {
+    let protocol = request
+        .headers()
+        .get(header::UPGRADE)
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_static("websocket"));
+    let on_upgrade = hyper::upgrade::on(request);
+    tokio::spawn(async move {
+        if let Ok(upgraded) = on_upgrade.await {
+            let mut io = TokioIo::new(upgraded);
+            let (mut reader, mut writer) = tokio::io::split(&mut io);
+            let _ = tokio::io::copy(&mut reader, &mut writer).await;
+        }
+    });
+    let mut response = full(StatusCode::SWITCHING_PROTOCOLS, String::new());
+    response.headers_mut().insert(header::UPGRADE, protocol);
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    response
+}

@@ -1,0 +1,142 @@
+//! One backend address and the accounting of requests sent to it.
+//!
+//! [`EndpointStats`] outlives snapshots: `state` carries it over by
+//! (service, group, address) so a reload loses no latency history. The
+//! [`InFlight`] guard does all per-request accounting by RAII:
+//! - `InFlight::start` raises the in-flight count;
+//! - `InFlight::finish` records the outcome when the response headers arrive
+//!   (or the request failed): the RTT into the peak-EWMA estimate, the latency
+//!   histogram and the status-class counter;
+//! - dropping the guard lowers the in-flight count. The proxy keeps the guard
+//!   inside the response body, so a request counts as in flight until its
+//!   response body has been fully sent or abandoned.
+//!
+//! So latency is *time to response headers*, while load is *requests whose
+//! response has not ended*. A request cancelled before its response headers
+//! records its elapsed time into the estimate (a hung endpoint must grow
+//! expensive) but no status.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::uri::Authority;
+use tokio::time::Instant;
+
+use crate::balance::ewma::PeakEwma;
+use crate::client::H2Slot;
+use crate::metrics::{CodeClass, EndpointMetrics};
+
+/// An endpoint as a snapshot holds it: cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub address: SocketAddr,
+    /// `address` pre-rendered for request URIs, so no request formats it.
+    pub authority: Authority,
+    pub stats: Arc<EndpointStats>,
+}
+
+/// Long-lived per-endpoint state, shared by every snapshot that has the endpoint.
+#[derive(Debug)]
+pub struct EndpointStats {
+    pub ewma: PeakEwma,
+    pub metrics: EndpointMetrics,
+    /// Latency charged for a failed request, so a replica that fails fast does
+    /// not look fast.
+    pub failure_penalty: Duration,
+    /// The multiplexed HTTP/2 connection, for services that speak h2 upstream.
+    pub h2: H2Slot,
+}
+
+/// How a request to an endpoint ended, as far as accounting cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Response(http::StatusCode),
+    /// Connect failure, reset or timeout: no response.
+    Failed,
+}
+
+impl Endpoint {
+    pub fn new(address: SocketAddr, stats: Arc<EndpointStats>) -> Endpoint {
+        let authority = Authority::try_from(address.to_string().as_str())
+            .expect("a socket address is a valid authority");
+        Endpoint {
+            address,
+            authority,
+            stats,
+        }
+    }
+
+    pub fn in_flight(&self) -> u64 {
+        self.stats.in_flight()
+    }
+}
+
+impl EndpointStats {
+    pub fn in_flight(&self) -> u64 {
+        self.metrics.in_flight.get().max(0) as u64
+    }
+
+    /// The balancer's cost: latency estimate times (in-flight + 1), in microseconds.
+    pub fn cost(&self, now: Instant) -> f64 {
+        let in_flight = self.in_flight();
+        let estimate = self.ewma.estimate_micros(now, in_flight == 0);
+        estimate * (in_flight + 1) as f64
+    }
+}
+
+/// Accounting guard of one request to one endpoint; see the module docs.
+#[derive(Debug)]
+pub struct InFlight {
+    stats: Arc<EndpointStats>,
+    started: Instant,
+    finished: bool,
+}
+
+impl InFlight {
+    pub fn start(endpoint: &Endpoint, now: Instant) -> InFlight {
+        endpoint.stats.metrics.in_flight.inc();
+        InFlight {
+            stats: endpoint.stats.clone(),
+            started: now,
+            finished: false,
+        }
+    }
+
+    /// Records the outcome once; later calls are ignored.
+    pub fn finish(&mut self, outcome: Outcome, now: Instant) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let elapsed = now.saturating_duration_since(self.started);
+        let (code, failed) = match outcome {
+            Outcome::Response(status) => (CodeClass::of_status(status), status.is_server_error()),
+            Outcome::Failed => (CodeClass::Error, true),
+        };
+        let rtt = if failed {
+            elapsed.max(self.stats.failure_penalty)
+        } else {
+            elapsed
+        };
+        let metrics = &self.stats.metrics;
+        self.stats.ewma.observe(rtt, now);
+        metrics.duration.observe(elapsed.as_secs_f64());
+        metrics.requests.inc(code);
+        metrics
+            .ewma_seconds
+            .set(self.stats.ewma.estimate_micros(now, false) / 1e6);
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if !self.finished {
+            let now = Instant::now();
+            self.stats
+                .ewma
+                .observe(now.saturating_duration_since(self.started), now);
+        }
+        self.stats.metrics.in_flight.dec();
+    }
+}

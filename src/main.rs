@@ -1,0 +1,111 @@
+//! The `luas` binary: parse the command line, set up logging and the
+//! runtime, run. Config errors exit with 64 (EX_USAGE), other start-up
+//! failures with 1.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use luas::cli::{Cli, Command};
+use luas::config::{self, Config};
+
+const EXIT_CONFIG: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match cli.command {
+        Command::Validate { file } => match config::load_file(&file) {
+            Ok(config) => {
+                println!(
+                    "{}: valid ({} listener(s), {} service(s))",
+                    file.display(),
+                    config.listeners.len(),
+                    config.services.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("{}: {error}", file.display());
+                ExitCode::from(EXIT_CONFIG)
+            }
+        },
+        Command::Run {
+            config: path,
+            worker_threads,
+        } => {
+            let config = match config::load_file(&path) {
+                Ok(config) => config,
+                Err(error) => {
+                    eprintln!("{}: {error}", path.display());
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            exit_with(block_on(worker_threads, run(config)))
+        }
+        Command::Demo {
+            listen,
+            admin,
+            traffic,
+            worker_threads,
+        } => {
+            let options = luas::demo::DemoOptions {
+                listen,
+                admin,
+                traffic,
+            };
+            exit_with(block_on(worker_threads, async move {
+                luas::demo::run(options).await.context("demo failed")
+            }))
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let running = luas::app::App::build(config).serve().await?;
+    let signal = luas::shutdown::signal_received().await;
+    tracing::info!(
+        signal,
+        "shutting down: no new connections, draining in-flight requests"
+    );
+    if running.shutdown().await {
+        tracing::info!("drained, exiting");
+    } else {
+        tracing::warn!("grace period over with requests still in flight, exiting");
+    }
+    Ok(())
+}
+
+fn block_on(
+    worker_threads: Option<usize>,
+    future: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if let Some(threads) = worker_threads {
+        builder.worker_threads(threads.max(1));
+    }
+    builder
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(future)
+}
+
+fn exit_with(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("luas: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

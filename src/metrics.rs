@@ -1,0 +1,306 @@
+//! Prometheus metrics: every family registered once at start, and label
+//! handles bound ahead of time so the request path only touches atomics.
+//!
+//! `state` asks for an [`EndpointMetrics`] per endpoint and a [`RouteMetrics`]
+//! per route when it builds a snapshot; the handles are then stored beside
+//! the endpoint or route and used without any map lookup. This module does
+//! not decide what a request's outcome is (`endpoint` and `proxy` do) and does
+//! not serve HTTP (`admin` does).
+//!
+//! Label names are the domain nouns: listener, route, service, group, endpoint.
+
+use prometheus::{
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Status classes used as the `code` label; `error` is a request that got no
+/// response at all (connect failure, reset, timeout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeClass {
+    Informational,
+    Success,
+    Redirect,
+    ClientError,
+    ServerError,
+    Error,
+}
+
+impl CodeClass {
+    const ALL: [CodeClass; 6] = [
+        CodeClass::Informational,
+        CodeClass::Success,
+        CodeClass::Redirect,
+        CodeClass::ClientError,
+        CodeClass::ServerError,
+        CodeClass::Error,
+    ];
+
+    pub fn of_status(status: http::StatusCode) -> CodeClass {
+        match status.as_u16() {
+            100..=199 => CodeClass::Informational,
+            200..=299 => CodeClass::Success,
+            300..=399 => CodeClass::Redirect,
+            400..=499 => CodeClass::ClientError,
+            _ => CodeClass::ServerError,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            CodeClass::Informational => "1xx",
+            CodeClass::Success => "2xx",
+            CodeClass::Redirect => "3xx",
+            CodeClass::ClientError => "4xx",
+            CodeClass::ServerError => "5xx",
+            CodeClass::Error => "error",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One counter per code class, bound to fixed labels.
+#[derive(Debug, Clone)]
+pub struct CodeCounters([IntCounter; 6]);
+
+impl CodeCounters {
+    fn bind(family: &IntCounterVec, labels: &[&str]) -> CodeCounters {
+        CodeCounters(CodeClass::ALL.map(|code| {
+            let mut values = labels.to_vec();
+            values.push(code.label());
+            family.with_label_values(&values)
+        }))
+    }
+
+    pub fn inc(&self, code: CodeClass) {
+        self.0[code.index()].inc();
+    }
+
+    pub fn get(&self, code: CodeClass) -> u64 {
+        self.0[code.index()].get()
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.iter().map(IntCounter::get).sum()
+    }
+}
+
+/// Handles for one endpoint (service, group, endpoint).
+#[derive(Debug, Clone)]
+pub struct EndpointMetrics {
+    pub duration: Histogram,
+    pub requests: CodeCounters,
+    pub in_flight: IntGauge,
+    pub ewma_seconds: Gauge,
+}
+
+/// Handles for one route of one listener.
+#[derive(Debug, Clone)]
+pub struct RouteMetrics {
+    pub duration: Histogram,
+    pub requests: CodeCounters,
+}
+
+/// Handles for one listener.
+#[derive(Debug, Clone)]
+pub struct ListenerMetrics {
+    pub open_connections: IntGauge,
+    pub connections: IntCounter,
+}
+
+/// The registry and every metric family luas exports.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    backend_duration: HistogramVec,
+    backend_requests: IntCounterVec,
+    backend_in_flight: IntGaugeVec,
+    backend_ewma: GaugeVec,
+    request_duration: HistogramVec,
+    requests: IntCounterVec,
+    open_connections: IntGaugeVec,
+    connections: IntCounterVec,
+}
+
+/// The route label of requests that matched no route.
+pub const NO_ROUTE: &str = "no_route";
+
+impl Metrics {
+    /// Registers every family. `buckets` are histogram upper bounds in
+    /// seconds, already validated as strictly increasing.
+    pub fn new(buckets: &[f64]) -> Metrics {
+        let registry = Registry::new();
+        let endpoint_labels = &["service", "group", "endpoint"];
+        let backend_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "luas_backend_request_duration_seconds",
+                "Time from sending a request to an endpoint until its response headers arrived.",
+            )
+            .buckets(buckets.to_vec()),
+            endpoint_labels,
+        )
+        .expect("valid histogram");
+        let backend_requests = IntCounterVec::new(
+            Opts::new(
+                "luas_backend_requests_total",
+                "Requests sent to an endpoint, by status class; code=\"error\" got no response.",
+            ),
+            &["service", "group", "endpoint", "code"],
+        )
+        .expect("valid counter");
+        let backend_in_flight = IntGaugeVec::new(
+            Opts::new(
+                "luas_backend_in_flight",
+                "Requests sent to an endpoint whose response has not finished.",
+            ),
+            endpoint_labels,
+        )
+        .expect("valid gauge");
+        let backend_ewma = GaugeVec::new(
+            Opts::new(
+                "luas_backend_ewma_seconds",
+                "Peak-EWMA latency estimate of an endpoint, as of its last response.",
+            ),
+            endpoint_labels,
+        )
+        .expect("valid gauge");
+        let request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "luas_request_duration_seconds",
+                "Time from receiving a request until its response headers were ready.",
+            )
+            .buckets(buckets.to_vec()),
+            &["listener", "route"],
+        )
+        .expect("valid histogram");
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "luas_requests_total",
+                "Requests received on a listener, by route and status class.",
+            ),
+            &["listener", "route", "code"],
+        )
+        .expect("valid counter");
+        let open_connections = IntGaugeVec::new(
+            Opts::new(
+                "luas_open_connections",
+                "Client connections open on a listener.",
+            ),
+            &["listener"],
+        )
+        .expect("valid gauge");
+        let connections = IntCounterVec::new(
+            Opts::new(
+                "luas_connections_total",
+                "Client connections accepted on a listener.",
+            ),
+            &["listener"],
+        )
+        .expect("valid counter");
+        for collector in [
+            Box::new(backend_duration.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(backend_requests.clone()),
+            Box::new(backend_in_flight.clone()),
+            Box::new(backend_ewma.clone()),
+            Box::new(request_duration.clone()),
+            Box::new(requests.clone()),
+            Box::new(open_connections.clone()),
+            Box::new(connections.clone()),
+        ] {
+            registry
+                .register(collector)
+                .expect("metric names are unique");
+        }
+        Metrics {
+            registry,
+            backend_duration,
+            backend_requests,
+            backend_in_flight,
+            backend_ewma,
+            request_duration,
+            requests,
+            open_connections,
+            connections,
+        }
+    }
+
+    pub fn endpoint(&self, service: &str, group: &str, endpoint: &str) -> EndpointMetrics {
+        let labels = [service, group, endpoint];
+        EndpointMetrics {
+            duration: self.backend_duration.with_label_values(&labels),
+            requests: CodeCounters::bind(&self.backend_requests, &labels),
+            in_flight: self.backend_in_flight.with_label_values(&labels),
+            ewma_seconds: self.backend_ewma.with_label_values(&labels),
+        }
+    }
+
+    pub fn route(&self, listener: &str, route: &str) -> RouteMetrics {
+        let labels = [listener, route];
+        RouteMetrics {
+            duration: self.request_duration.with_label_values(&labels),
+            requests: CodeCounters::bind(&self.requests, &labels),
+        }
+    }
+
+    pub fn listener(&self, listener: &str) -> ListenerMetrics {
+        ListenerMetrics {
+            open_connections: self.open_connections.with_label_values(&[listener]),
+            connections: self.connections.with_label_values(&[listener]),
+        }
+    }
+
+    /// The Prometheus text exposition of every family.
+    pub fn render(&self) -> Vec<u8> {
+        let mut buffer = Vec::with_capacity(16 * 1024);
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .expect("encoding into a Vec cannot fail");
+        buffer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bound_handles_show_up_in_the_exposition() {
+        let metrics = Metrics::new(&[0.01, 0.1, 1.0]);
+        let endpoint = metrics.endpoint("api", "stable", "127.0.0.1:9001");
+        endpoint.duration.observe(0.05);
+        endpoint.requests.inc(CodeClass::Success);
+        endpoint.requests.inc(CodeClass::Error);
+        let text = String::from_utf8(metrics.render()).unwrap();
+        assert!(text.contains(
+            "luas_backend_request_duration_seconds_bucket{endpoint=\"127.0.0.1:9001\",group=\"stable\",service=\"api\",le=\"0.1\"} 1"
+        ), "{text}");
+        assert!(text.contains(
+            "luas_backend_requests_total{code=\"error\",endpoint=\"127.0.0.1:9001\",group=\"stable\",service=\"api\"} 1"
+        ), "{text}");
+        assert_eq!(endpoint.requests.total(), 2);
+    }
+
+    #[test]
+    fn status_classes() {
+        assert_eq!(
+            CodeClass::of_status(http::StatusCode::SWITCHING_PROTOCOLS).label(),
+            "1xx"
+        );
+        assert_eq!(
+            CodeClass::of_status(http::StatusCode::NO_CONTENT).label(),
+            "2xx"
+        );
+        assert_eq!(CodeClass::of_status(http::StatusCode::FOUND).label(), "3xx");
+        assert_eq!(
+            CodeClass::of_status(http::StatusCode::NOT_FOUND).label(),
+            "4xx"
+        );
+        assert_eq!(
+            CodeClass::of_status(http::StatusCode::BAD_GATEWAY).label(),
+            "5xx"
+        );
+    }
+}

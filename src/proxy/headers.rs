@@ -1,0 +1,288 @@
+//! Header rules of a forwarding proxy (RFC 9110 §7.6), in both directions.
+//!
+//! Requests: hop-by-hop headers removed (the fixed list plus every header
+//! named in `Connection`), except `Upgrade`/`Connection: upgrade` on an
+//! upgrade request and `TE: trailers` (gRPC needs it); `X-Forwarded-For`
+//! appended with the client address; `X-Forwarded-Proto` and
+//! `X-Forwarded-Host` set (overwritten: luas is the first hop it can vouch
+//! for); `Via` appended; `x-request-id` kept or generated; `Host` preserved,
+//! and added from the URI authority when an HTTP/2 client sent none.
+//! Responses: hop-by-hop headers removed the same way and `Via` appended.
+//!
+//! Pure functions over `HeaderMap`; no I/O, no knowledge of routes.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{request, Version};
+
+const HOP_BY_HOP: [HeaderName; 6] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// True for an HTTP/1.1 request asking to switch protocols (WebSocket and others).
+pub fn is_upgrade_request(request: &request::Parts) -> bool {
+    request.version == Version::HTTP_11
+        && request.headers.contains_key(header::UPGRADE)
+        && connection_has_token(&request.headers, "upgrade")
+}
+
+/// Rewrites a request's headers for forwarding. `proto` is the scheme the
+/// client used (`http` or `https`).
+pub fn prepare_request(
+    request: &mut request::Parts,
+    client: IpAddr,
+    proto: &'static str,
+    upgrade: bool,
+) {
+    let headers = &mut request.headers;
+    let keep_trailers_te = headers
+        .get_all(header::TE)
+        .iter()
+        .any(|value| has_token(value, "trailers"));
+    let upgrade_value = if upgrade {
+        headers.get(header::UPGRADE).cloned()
+    } else {
+        None
+    };
+    remove_hop_by_hop(headers);
+    if keep_trailers_te {
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
+    if let Some(protocol) = upgrade_value {
+        headers.insert(header::UPGRADE, protocol);
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+
+    if !headers.contains_key(header::HOST) {
+        if let Some(authority) = request.uri.authority() {
+            if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
+                headers.insert(header::HOST, host);
+            }
+        }
+    }
+    if let Some(host) = headers.get(header::HOST).cloned() {
+        headers.insert(X_FORWARDED_HOST, host);
+    }
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    append_forwarded_for(headers, client);
+    append_via(headers, request.version);
+    if !headers.contains_key(X_REQUEST_ID) {
+        headers.insert(X_REQUEST_ID, generate_request_id());
+    }
+}
+
+/// Rewrites a response's headers for the client. `upgraded` keeps the
+/// `Upgrade`/`Connection` pair of a 101 response.
+pub fn prepare_response(headers: &mut HeaderMap, version: Version, upgraded: bool) {
+    let upgrade_value = if upgraded {
+        headers.get(header::UPGRADE).cloned()
+    } else {
+        None
+    };
+    remove_hop_by_hop(headers);
+    if let Some(protocol) = upgrade_value {
+        headers.insert(header::UPGRADE, protocol);
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+    append_via(headers, version);
+}
+
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    // Headers named in Connection first, while Connection is still there.
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+fn connection_has_token(headers: &HeaderMap, token: &str) -> bool {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .any(|value| has_token(value, token))
+}
+
+fn has_token(value: &HeaderValue, token: &str) -> bool {
+    value
+        .to_str()
+        .map(|value| {
+            value
+                .split(',')
+                .any(|item| item.trim().eq_ignore_ascii_case(token))
+        })
+        .unwrap_or(false)
+}
+
+fn append_forwarded_for(headers: &mut HeaderMap, client: IpAddr) {
+    let mut value = String::with_capacity(64);
+    for existing in headers.get_all(X_FORWARDED_FOR) {
+        if let Ok(existing) = existing.to_str() {
+            value.push_str(existing);
+            value.push_str(", ");
+        }
+    }
+    let _ = write!(value, "{client}");
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        headers.insert(X_FORWARDED_FOR, value);
+    }
+}
+
+fn append_via(headers: &mut HeaderMap, version: Version) {
+    let ours = match version {
+        Version::HTTP_10 => "1.0 luas",
+        Version::HTTP_2 => "2 luas",
+        Version::HTTP_3 => "3 luas",
+        _ => "1.1 luas",
+    };
+    if headers.contains_key(header::VIA) {
+        headers.append(header::VIA, HeaderValue::from_static(ours));
+    } else {
+        headers.insert(header::VIA, HeaderValue::from_static(ours));
+    }
+}
+
+/// 128 random bits as 32 lower-case hex digits.
+fn generate_request_id() -> HeaderValue {
+    let id = fastrand::u128(..);
+    HeaderValue::from_str(&format!("{id:032x}")).expect("hex digits are a valid header value")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::Request;
+
+    fn parts(version: Version, headers: &[(&str, &str)]) -> request::Parts {
+        let mut builder = Request::builder().version(version).uri("/x");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn removes_hop_by_hop_and_connection_named_headers() {
+        let mut request = parts(
+            Version::HTTP_11,
+            &[
+                ("host", "example.com"),
+                ("connection", "keep-alive, x-secret"),
+                ("keep-alive", "timeout=5"),
+                ("x-secret", "1"),
+                ("proxy-connection", "keep-alive"),
+                ("te", "gzip"),
+                ("upgrade", "h2c"),
+                ("x-kept", "yes"),
+            ],
+        );
+        prepare_request(&mut request, "10.0.0.1".parse().unwrap(), "http", false);
+        let headers = &request.headers;
+        for gone in [
+            "connection",
+            "keep-alive",
+            "x-secret",
+            "proxy-connection",
+            "te",
+            "upgrade",
+        ] {
+            assert!(!headers.contains_key(gone), "{gone} should be removed");
+        }
+        assert_eq!(headers["x-kept"], "yes");
+        assert_eq!(headers["host"], "example.com");
+    }
+
+    #[test]
+    fn keeps_te_trailers_and_upgrade_when_asked() {
+        let mut request = parts(
+            Version::HTTP_11,
+            &[
+                ("te", "trailers, deflate"),
+                ("connection", "Upgrade"),
+                ("upgrade", "websocket"),
+            ],
+        );
+        assert!(is_upgrade_request(&request));
+        prepare_request(&mut request, "10.0.0.1".parse().unwrap(), "http", true);
+        assert_eq!(request.headers["te"], "trailers");
+        assert_eq!(request.headers["upgrade"], "websocket");
+        assert_eq!(request.headers["connection"], "upgrade");
+    }
+
+    #[test]
+    fn forwarding_headers() {
+        let mut request = parts(
+            Version::HTTP_11,
+            &[
+                ("host", "api.example.com:8443"),
+                ("x-forwarded-for", "1.1.1.1, 2.2.2.2"),
+                ("x-forwarded-proto", "https"),
+                ("via", "1.1 edge"),
+            ],
+        );
+        prepare_request(&mut request, "10.0.0.7".parse().unwrap(), "http", false);
+        let headers = &request.headers;
+        assert_eq!(headers["x-forwarded-for"], "1.1.1.1, 2.2.2.2, 10.0.0.7");
+        assert_eq!(headers["x-forwarded-proto"], "http");
+        assert_eq!(headers["x-forwarded-host"], "api.example.com:8443");
+        let via: Vec<_> = headers.get_all("via").iter().collect();
+        assert_eq!(via, ["1.1 edge", "1.1 luas"]);
+        let id = headers["x-request-id"].to_str().unwrap();
+        assert_eq!(id.len(), 32);
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn keeps_an_existing_request_id_and_adds_host_for_h2() {
+        let mut request = Request::builder()
+            .version(Version::HTTP_2)
+            .uri("http://svc.local:81/x")
+            .header("x-request-id", "abc")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        prepare_request(&mut request, "::1".parse().unwrap(), "http", false);
+        assert_eq!(request.headers["x-request-id"], "abc");
+        assert_eq!(request.headers["host"], "svc.local:81");
+        assert_eq!(request.headers["x-forwarded-for"], "::1");
+        assert_eq!(request.headers["via"], "2 luas");
+    }
+
+    #[test]
+    fn response_rules() {
+        let mut headers = HeaderMap::new();
+        headers.insert("connection", HeaderValue::from_static("close, x-internal"));
+        headers.insert("x-internal", HeaderValue::from_static("1"));
+        headers.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        headers.insert("content-type", HeaderValue::from_static("text/plain"));
+        prepare_response(&mut headers, Version::HTTP_11, false);
+        assert!(!headers.contains_key("connection"));
+        assert!(!headers.contains_key("x-internal"));
+        assert!(!headers.contains_key("transfer-encoding"));
+        assert_eq!(headers["content-type"], "text/plain");
+        assert_eq!(headers["via"], "1.1 luas");
+    }
+}

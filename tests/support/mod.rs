@@ -1,0 +1,182 @@
+//! Shared test support: start the real proxy on loopback port 0 in front of
+//! real in-process backends, send requests with a real hyper client, and poll
+//! with bounded `eventually` instead of sleeping.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Frame, Incoming};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::mpsc;
+
+pub use luas::app::{App, Running};
+pub use luas::config::Config;
+pub use luas::demo::backend::{Backend, BackendOptions};
+
+/// Starts luas from YAML. Listeners and admin in the YAML should use port 0.
+pub async fn start_proxy(yaml: &str) -> Running {
+    let config = Config::from_yaml(yaml).unwrap_or_else(|error| panic!("test config: {error}\n{yaml}"));
+    start_proxy_with(config).await
+}
+
+pub async fn start_proxy_with(config: Config) -> Running {
+    App::build(config).serve().await.expect("proxy starts")
+}
+
+/// The YAML of one listener `edge` with a catch-all route to service `web`,
+/// whose single group holds `endpoints`; `service_extra` is spliced into the
+/// service (indented by 4 spaces).
+pub fn one_service_yaml(endpoints: &[SocketAddr], service_extra: &str) -> String {
+    let endpoints: Vec<String> = endpoints.iter().map(|a| format!("\"{a}\"")).collect();
+    format!(
+        r#"
+admin: {{ listen: "127.0.0.1:0" }}
+listeners:
+  - name: edge
+    listen: "127.0.0.1:0"
+    routes:
+      - {{ name: all, service: web }}
+services:
+  - name: web
+    endpoints: [{}]
+{service_extra}
+"#,
+        endpoints.join(", ")
+    )
+}
+
+pub fn edge(running: &Running) -> SocketAddr {
+    running.listener_address("edge").expect("listener edge")
+}
+
+/// A plain HTTP/1.1 client with a connection pool.
+pub fn client() -> Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub async fn from(response: Response<Incoming>) -> Answer {
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("response body").to_bytes();
+        Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    /// For `/headers` answers: the value of a request header the backend saw.
+    pub fn seen(&self, name: &str) -> Vec<String> {
+        self.body
+            .lines()
+            .skip(1)
+            .filter_map(|line| line.split_once(": "))
+            .filter(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.to_owned())
+            .collect()
+    }
+}
+
+/// GET `path` on `address` with extra headers, over HTTP/1.1.
+pub async fn get(address: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Answer {
+    send(&client(), address, path, headers).await
+}
+
+pub async fn send(
+    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    address: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Answer {
+    let mut request = Request::builder().uri(format!("http://{address}{path}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = tokio::time::timeout(
+        Duration::from_secs(20),
+        client.request(request.body(Full::new(Bytes::new())).unwrap()),
+    )
+    .await
+    .expect("response within 20 s")
+    .expect("request succeeds at the HTTP level");
+    Answer::from(response).await
+}
+
+/// Polls `check` every 10 ms until it returns true, at most `limit`.
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A request body fed chunk by chunk from the test, to prove streaming.
+#[derive(Debug)]
+pub struct ChannelBody {
+    receiver: mpsc::Receiver<Bytes>,
+}
+
+impl ChannelBody {
+    pub fn new() -> (mpsc::Sender<Bytes>, ChannelBody) {
+        let (sender, receiver) = mpsc::channel(4);
+        (sender, ChannelBody { receiver })
+    }
+}
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        self.receiver
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|data| Ok(Frame::data(data))))
+    }
+}
+
+/// Scrapes the admin /metrics page.
+pub async fn metrics_text(running: &Running) -> String {
+    get(running.admin_address(), "/metrics", &[]).await.body
+}
+
+/// The value of the first sample line starting with `prefix` (name and labels).
+pub fn sample(metrics: &str, prefix: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|line| line.starts_with(prefix))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
