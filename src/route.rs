@@ -136,7 +136,12 @@ mod tests {
             path_prefix: prefix.map(str::to_owned),
             headers: headers
                 .iter()
-                .map(|(n, v)| (HeaderName::from_bytes(n.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap()))
+                .map(|(n, v)| {
+                    (
+                        HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                        HeaderValue::from_str(v).unwrap(),
+                    )
+                })
                 .collect(),
         }
     }

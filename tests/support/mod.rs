@@ -24,7 +24,8 @@ pub use luas::demo::backend::{Backend, BackendOptions};
 
 /// Starts luas from YAML. Listeners and admin in the YAML should use port 0.
 pub async fn start_proxy(yaml: &str) -> Running {
-    let config = Config::from_yaml(yaml).unwrap_or_else(|error| panic!("test config: {error}\n{yaml}"));
+    let config =
+        Config::from_yaml(yaml).unwrap_or_else(|error| panic!("test config: {error}\n{yaml}"));
     start_proxy_with(config).await
 }
 

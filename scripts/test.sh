@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The whole luas test suite, as one command, on a fresh Debian machine with
+# Rust (rustup) installed:
+#
+#   bash scripts/test.sh
+#
+# Installs what the tests need when it is missing (promtool from the Debian
+# package `prometheus`, the rustfmt and clippy components), then runs, in
+# order and stopping at the first failure:
+#   cargo fmt --check
+#   cargo clippy --all-targets -- -D warnings
+#   cargo test --all-targets
+#   cargo test --doc
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() {
+    printf '\n==> %s\n' "$*"
+}
+
+# Runs a command as root: directly when we are root, through sudo when it exists.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        echo "error: need root (or sudo) to run: $*" >&2
+        return 1
+    fi
+}
+
+step "checking tools"
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "error: cargo not found; install Rust with rustup (https://rustup.rs)" >&2
+    exit 1
+fi
+cargo --version
+
+if command -v promtool >/dev/null 2>&1; then
+    echo "promtool: $(command -v promtool)"
+else
+    step "installing promtool (Debian package prometheus)"
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y --no-install-recommends prometheus
+    command -v promtool >/dev/null 2>&1 || {
+        echo "error: promtool is still missing after installing prometheus" >&2
+        exit 1
+    }
+fi
+
+missing_components=()
+cargo fmt --version >/dev/null 2>&1 || missing_components+=(rustfmt)
+cargo clippy --version >/dev/null 2>&1 || missing_components+=(clippy)
+if [ "${#missing_components[@]}" -gt 0 ]; then
+    step "installing rustup components: ${missing_components[*]}"
+    if ! command -v rustup >/dev/null 2>&1; then
+        echo "error: ${missing_components[*]} missing and rustup not found to install them" >&2
+        exit 1
+    fi
+    rustup component add "${missing_components[@]}"
+fi
+
+step "cargo fmt --check"
+cargo fmt --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+step "cargo test --all-targets"
+cargo test --all-targets
+
+step "cargo test --doc"
+cargo test --doc
+
+step "all checks passed"

@@ -1,0 +1,71 @@
+//! Balancing end to end: with one replica 40 ms slower than its two siblings,
+//! p2c-ewma sends it under 5 % of requests, round-robin about a third, and
+//! least-request less than round-robin.
+
+mod support;
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use support::*;
+
+const SLOW: Duration = Duration::from_millis(40);
+const CLIENTS: usize = 8;
+const REQUESTS_PER_CLIENT: usize = 60;
+
+/// Sends CLIENTS × REQUESTS_PER_CLIENT requests through a proxy in front of
+/// two fast backends and one slow one; returns the slow one's share.
+async fn slow_share(balancer: &str) -> f64 {
+    let fast_a = Backend::spawn(BackendOptions::new("fast-a")).await.unwrap();
+    let fast_b = Backend::spawn(BackendOptions::new("fast-b")).await.unwrap();
+    let slow = Backend::spawn(BackendOptions::new("slow").latency(SLOW))
+        .await
+        .unwrap();
+    let proxy = start_proxy(&one_service_yaml(
+        &[fast_a.address, slow.address, fast_b.address],
+        &format!("    balancer: {balancer}"),
+    ))
+    .await;
+    let edge = edge(&proxy);
+    let client = client();
+    join_all((0..CLIENTS).map(|_| {
+        let client = client.clone();
+        async move {
+            for _ in 0..REQUESTS_PER_CLIENT {
+                let answer = send(&client, edge, "/", &[]).await;
+                assert_eq!(answer.status, 200);
+            }
+        }
+    }))
+    .await;
+    let total = fast_a.requests() + fast_b.requests() + slow.requests();
+    assert_eq!(total, (CLIENTS * REQUESTS_PER_CLIENT) as u64);
+    let share = slow.requests() as f64 / total as f64;
+    eprintln!(
+        "{balancer}: slow replica got {:.2} % of {total}",
+        share * 100.0
+    );
+    share
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p2c_ewma_sends_the_slow_replica_under_five_percent() {
+    let share = slow_share("p2c-ewma").await;
+    assert!(share < 0.05, "slow replica got {:.1} %", share * 100.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_robin_sends_the_slow_replica_a_third() {
+    let share = slow_share("round-robin").await;
+    assert!(
+        (0.30..=0.37).contains(&share),
+        "slow replica got {:.1} %",
+        share * 100.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn least_request_sends_the_slow_replica_less_than_a_third() {
+    let share = slow_share("least-request").await;
+    assert!(share < 0.25, "slow replica got {:.1} %", share * 100.0);
+}

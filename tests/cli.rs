@@ -1,0 +1,173 @@
+//! The binary: `luas validate` reports every error with its key path (and
+//! line and column for syntax errors) and exits 64; `luas run` serves a
+//! config and exits 0 after draining on SIGTERM.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use support::*;
+
+const LUAS: &str = env!("CARGO_BIN_EXE_luas");
+
+fn write_config(name: &str, text: &str) -> PathBuf {
+    let directory = std::env::temp_dir().join(format!("luas-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).unwrap();
+    let path = directory.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn validate(name: &str, text: &str) -> Output {
+    let path = write_config(name, text);
+    Command::new(LUAS)
+        .arg("validate")
+        .arg(&path)
+        .output()
+        .unwrap()
+}
+
+const GOOD: &str = r#"
+listeners:
+  - name: edge
+    listen: 127.0.0.1:8080
+    routes:
+      - name: all
+        service: web
+services:
+  - name: web
+    endpoints: [127.0.0.1:9001]
+"#;
+
+#[test]
+fn validate_accepts_the_example_configs() {
+    let output = validate("good.yaml", GOOD);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/example.yaml");
+    let output = Command::new(LUAS)
+        .args(["validate", example])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("valid"));
+}
+
+#[test]
+fn validate_reports_a_typo_in_a_key_with_its_line() {
+    let output = validate(
+        "typo.yaml",
+        &GOOD.replace("        service: web", "        sevice: web"),
+    );
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unknown field `sevice`"), "{stderr}");
+    assert!(stderr.contains("line 7"), "{stderr}");
+    assert!(stderr.contains("listeners[0].routes[0]"), "{stderr}");
+}
+
+#[test]
+fn validate_reports_an_unknown_service_with_its_key_path() {
+    let output = validate(
+        "unknown.yaml",
+        &GOOD.replace("        service: web", "        service: webb"),
+    );
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("listeners[0].routes[0].service"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("webb"), "{stderr}");
+}
+
+#[test]
+fn validate_reports_bad_yaml_with_line_and_column() {
+    let output = validate(
+        "bad.yaml",
+        "listeners:\n  - name: edge\n    listen: [127.0.0.1:8080\n",
+    );
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("line"), "{stderr}");
+    assert!(stderr.contains("column"), "{stderr}");
+}
+
+#[test]
+fn run_refuses_a_bad_config_with_exit_64() {
+    let path = write_config("run-bad.yaml", &GOOD.replace("9001", "99999"));
+    let output = Command::new(LUAS)
+        .arg("run")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("services[0].endpoints[0]"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_serves_and_exits_zero_on_sigterm() {
+    let backend = Backend::spawn(BackendOptions::new("b")).await.unwrap();
+    // Ports from the kernel, released just before luas binds them.
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    };
+    let (listen, admin) = (free_port(), free_port());
+    let path = write_config(
+        "run.yaml",
+        &format!(
+            "admin: {{ listen: \"{admin}\" }}\n{}",
+            GOOD.replace("127.0.0.1:8080", &listen.to_string())
+                .replace("127.0.0.1:9001", &backend.address.to_string())
+        ),
+    );
+    let mut child = tokio::process::Command::new(LUAS)
+        .arg("run")
+        .arg("--config")
+        .arg(&path)
+        .arg("--worker-threads")
+        .arg("1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let ready = eventually(Duration::from_secs(20), || async {
+        match tokio::time::timeout(
+            Duration::from_secs(1),
+            tokio::net::TcpStream::connect(admin),
+        )
+        .await
+        {
+            Ok(Ok(_)) => get(admin, "/ready", &[]).await.status == 200,
+            _ => false,
+        }
+    })
+    .await;
+    assert!(ready, "luas run never became ready");
+    let answer = get(listen, "/", &[]).await;
+    assert_eq!(answer.body, "b\n");
+
+    let pid = child.id().unwrap().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("luas exits within 15 s of SIGTERM")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}

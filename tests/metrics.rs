@@ -1,0 +1,156 @@
+//! The admin port: Prometheus metrics with per-endpoint histograms that pass
+//! `promtool check metrics`, and the liveness and readiness probes.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use http::StatusCode;
+use support::*;
+
+#[tokio::test]
+async fn metrics_show_per_endpoint_histograms_and_counters() {
+    let a = Backend::spawn(BackendOptions::new("a")).await.unwrap();
+    let b = Backend::spawn(BackendOptions::new("b")).await.unwrap();
+    let canary = Backend::spawn(BackendOptions::new("canary")).await.unwrap();
+    let proxy = start_proxy(&format!(
+        r#"
+admin: {{ listen: "127.0.0.1:0" }}
+listeners:
+  - name: edge
+    listen: "127.0.0.1:0"
+    routes:
+      - {{ name: all, service: web }}
+services:
+  - name: web
+    balancer: round-robin
+    groups:
+      - {{ name: stable, weight: 1, endpoints: ["{}", "{}"] }}
+      - {{ name: canary, weight: 1, endpoints: ["{}"] }}
+"#,
+        a.address, b.address, canary.address
+    ))
+    .await;
+    let client = client();
+    for _ in 0..40 {
+        assert_eq!(send(&client, edge(&proxy), "/", &[]).await.status, 200);
+    }
+    assert_eq!(
+        send(&client, edge(&proxy), "/status/503", &[]).await.status,
+        503
+    );
+
+    let text = metrics_text(&proxy).await;
+    let mut total = 0.0;
+    for (group, backend) in [("stable", &a), ("stable", &b), ("canary", &canary)] {
+        let labels = format!(
+            r#"endpoint="{}",group="{group}",service="web""#,
+            backend.address
+        );
+        let count = sample(
+            &text,
+            &format!("luas_backend_request_duration_seconds_count{{{labels}}}"),
+        )
+        .unwrap_or_else(|| panic!("no histogram for {labels}:\n{text}"));
+        assert_eq!(count, backend.requests() as f64, "{labels}");
+        total += count;
+        let inf = sample(
+            &text,
+            &format!(r#"luas_backend_request_duration_seconds_bucket{{{labels},le="+Inf"}}"#),
+        );
+        assert_eq!(inf, Some(count));
+        // About 20 default buckets, from 0.5 ms to 10 s.
+        let buckets = text
+            .lines()
+            .filter(|line| {
+                line.starts_with("luas_backend_request_duration_seconds_bucket")
+                    && line.contains(&labels)
+            })
+            .count();
+        assert_eq!(buckets, 21, "20 bounds plus +Inf");
+        assert!(text.contains(&format!(
+            r#"luas_backend_request_duration_seconds_bucket{{{labels},le="0.0005"}}"#
+        )));
+        assert!(text.contains(&format!(
+            r#"luas_backend_request_duration_seconds_bucket{{{labels},le="10"}}"#
+        )));
+        assert_eq!(
+            sample(&text, &format!("luas_backend_in_flight{{{labels}}}")),
+            Some(0.0)
+        );
+        let ewma = sample(&text, &format!("luas_backend_ewma_seconds{{{labels}}}")).unwrap();
+        assert!(ewma > 0.0 && ewma < 1.5, "ewma {ewma}");
+    }
+    assert_eq!(total, 41.0);
+    let server_errors: f64 = text
+        .lines()
+        .filter(|line| line.starts_with(r#"luas_backend_requests_total{code="5xx""#))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(server_errors, 1.0);
+    assert_eq!(
+        sample(
+            &text,
+            r#"luas_requests_total{code="2xx",listener="edge",route="all"}"#
+        ),
+        Some(40.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            r#"luas_request_duration_seconds_count{listener="edge",route="all"}"#
+        ),
+        Some(41.0)
+    );
+    assert_eq!(
+        sample(&text, r#"luas_open_connections{listener="edge"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(sample(&text, r#"luas_connections_total{listener="edge"}"#).unwrap() >= 1.0);
+}
+
+#[tokio::test]
+async fn metrics_pass_promtool() {
+    let backend = Backend::spawn(BackendOptions::new("a")).await.unwrap();
+    let proxy = start_proxy(&one_service_yaml(&[backend.address], "")).await;
+    for _ in 0..5 {
+        get(edge(&proxy), "/", &[]).await;
+    }
+    get(edge(&proxy), "/nowhere", &[("x", "y")]).await;
+    let text = metrics_text(&proxy).await;
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect(
+            "promtool must be installed (Debian package `prometheus`; scripts/test.sh installs it)",
+        );
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = promtool.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "promtool check metrics failed:\n{}{}\n--- metrics ---\n{text}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
+async fn live_and_ready() {
+    let backend = Backend::spawn(BackendOptions::new("a")).await.unwrap();
+    let proxy = start_proxy(&one_service_yaml(&[backend.address], "")).await;
+    let admin = proxy.admin_address();
+    assert_eq!(get(admin, "/live", &[]).await.status, StatusCode::OK);
+    assert_eq!(get(admin, "/ready", &[]).await.status, StatusCode::OK);
+    assert_eq!(get(admin, "/nope", &[]).await.status, StatusCode::NOT_FOUND);
+    assert!(admin.ip().is_loopback());
+}

@@ -1,0 +1,157 @@
+//! Protocols: HTTP/2 with prior knowledge to the listener, HTTP/2 to a
+//! backend with trailers (what gRPC needs), and WebSocket upgrades.
+
+mod support;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::{BodyExt, Empty};
+use hyper::client::conn::http2;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn h2_client(address: std::net::SocketAddr) -> http2::SendRequest<Empty<Bytes>> {
+    let stream = TcpStream::connect(address).await.unwrap();
+    let (sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    sender
+}
+
+#[tokio::test]
+async fn h2c_client_to_http1_backend() {
+    let backend = Backend::spawn(BackendOptions::new("b")).await.unwrap();
+    let proxy = start_proxy(&one_service_yaml(&[backend.address], "")).await;
+    let mut sender = h2_client(edge(&proxy)).await;
+    for _ in 0..3 {
+        let response = sender
+            .send_request(
+                Request::get("http://h2.example:8080/headers")
+                    .body(Empty::new())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.version(), http::Version::HTTP_2);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body = String::from_utf8_lossy(&body);
+        assert!(body.starts_with("GET /headers HTTP/1.1"), "{body}");
+        assert!(body.contains("\nhost: h2.example:8080\n"), "{body}");
+        assert!(body.contains("\nvia: 2 luas\n"), "{body}");
+    }
+    assert_eq!(backend.requests(), 3);
+}
+
+#[tokio::test]
+async fn h2_backend_trailers_pass_through() {
+    let backend = Backend::spawn(BackendOptions::new("grpc")).await.unwrap();
+    let proxy = start_proxy(&one_service_yaml(&[backend.address], "    protocol: http2")).await;
+    let mut sender = h2_client(edge(&proxy)).await;
+
+    let response = sender
+        .send_request(
+            Request::post("http://grpc.example/trailers")
+                .header("te", "trailers")
+                .header("content-type", "application/grpc")
+                .body(Empty::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let collected = response.into_body().collect().await.unwrap();
+    let trailers = collected
+        .trailers()
+        .cloned()
+        .expect("trailers reached the client");
+    assert_eq!(trailers["grpc-status"], "0");
+    assert_eq!(trailers["grpc-message"], "done");
+    assert_eq!(&collected.to_bytes()[..], b"ok");
+
+    // The backend saw HTTP/2, the client's authority and TE: trailers.
+    let response = sender
+        .send_request(
+            Request::get("http://grpc.example/headers")
+                .header("te", "trailers")
+                .body(Empty::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let body = String::from_utf8_lossy(&body);
+    assert!(
+        body.starts_with("GET http://grpc.example/headers HTTP/2.0"),
+        "{body}"
+    );
+    assert!(body.contains("\nte: trailers\n"), "{body}");
+}
+
+#[tokio::test]
+async fn h1_client_to_h2_backend() {
+    let backend = Backend::spawn(BackendOptions::new("h2")).await.unwrap();
+    let proxy = start_proxy(&one_service_yaml(&[backend.address], "    protocol: http2")).await;
+    let client = client();
+    for _ in 0..5 {
+        let answer = send(&client, edge(&proxy), "/headers", &[("host", "app.local")]).await;
+        assert_eq!(answer.status, 200);
+        assert!(
+            answer
+                .body
+                .starts_with("GET http://app.local/headers HTTP/2.0"),
+            "{}",
+            answer.body
+        );
+    }
+    assert_eq!(backend.requests(), 5);
+}
+
+#[tokio::test]
+async fn websocket_upgrade_is_spliced_through() {
+    let backend = Backend::spawn(BackendOptions::new("ws")).await.unwrap();
+    let proxy = start_proxy(&one_service_yaml(&[backend.address], "")).await;
+    let mut stream = TcpStream::connect(edge(&proxy)).await.unwrap();
+    stream
+        .write_all(
+            b"GET /chat HTTP/1.1\r\nHost: ws.local\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte))
+            .await
+            .expect("101 within 10 s")
+            .unwrap();
+        assert_eq!(
+            read,
+            1,
+            "connection closed before the 101: {:?}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: websocket"), "{head}");
+    assert!(head.contains("connection: upgrade"), "{head}");
+
+    // Bytes now flow both ways through the tunnel.
+    for message in [&b"hello"[..], b"luas tunnel", &[0u8, 1, 2, 255]] {
+        stream.write_all(message).await.unwrap();
+        let mut echoed = vec![0u8; message.len()];
+        tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut echoed))
+            .await
+            .expect("echo within 10 s")
+            .unwrap();
+        assert_eq!(echoed, message);
+    }
+}
