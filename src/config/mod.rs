@@ -18,7 +18,7 @@ mod validate;
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
@@ -34,6 +34,9 @@ pub struct Config {
     pub services: Vec<ServiceConfig>,
     pub metrics: MetricsConfig,
     pub shutdown: ShutdownConfig,
+    /// Where runtime changes (weights, rollbacks, rollout progress) are kept
+    /// across restarts. None: runtime changes live in memory only.
+    pub state_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -94,6 +97,50 @@ pub struct ServiceConfig {
     pub ewma: EwmaConfig,
     /// At least one group has a weight above zero.
     pub groups: Vec<GroupConfig>,
+    pub split: SplitConfig,
+    /// An automated progressive rollout of one group, judged by luas itself.
+    pub rollout: Option<RolloutConfig>,
+}
+
+/// How a request picks a group beyond plain weights.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitConfig {
+    /// A request header naming a group forces that group, even at weight 0.
+    /// Default `x-luas-group`; None when disabled (`override_header: ""`).
+    pub override_header: Option<HeaderName>,
+    /// Requests with the same key always land in the same group while the
+    /// weights stay the same.
+    pub sticky: Option<StickyKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StickyKey {
+    /// `sticky: { header: x-user-id }`, name stored lower-case.
+    Header(HeaderName),
+    /// `sticky: { cookie: session }`.
+    Cookie(String),
+}
+
+/// `rollout:` of a service: move `group` through `steps` of weight, judging
+/// it against the stable group from luas's own metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolloutConfig {
+    /// The group being rolled out; exists in the service and is not the
+    /// stable group.
+    pub group: String,
+    /// Weight of the rolled-out group at each step, in percent (1..=100),
+    /// strictly increasing; the stable group gets 100 minus that.
+    pub steps: Vec<u32>,
+    /// Time spent at each step before promoting.
+    pub interval: Duration,
+    /// Requests the group must have had during a step before it is judged.
+    pub min_requests: u64,
+    /// Highest tolerated share of 5xx and failed requests, as a fraction (0.01 = 1 %).
+    pub max_error_rate: f64,
+    /// Highest tolerated ratio of the group's p99 latency to the stable group's.
+    pub max_p99_ratio: f64,
+    /// How often the rollout is evaluated. Default 1 s.
+    pub tick: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,12 +180,19 @@ pub struct GroupConfig {
     pub weight: u32,
     /// Never empty after validation.
     pub endpoints: Vec<SocketAddr>,
+    /// The Kubernetes Deployment behind this group, for the linkerd-compatible
+    /// metrics' `deployment` label. Default `SERVICE-GROUP`.
+    pub deployment: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricsConfig {
     /// Upper bounds in seconds, strictly increasing.
     pub buckets: Vec<f64>,
+    /// Also export the series Flagger's linkerd checks query.
+    pub linkerd_compatible: bool,
+    /// The `namespace` label of the linkerd-compatible series. Default `default`.
+    pub namespace: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,6 +214,9 @@ pub mod defaults {
     pub const GRACE_PERIOD: Duration = Duration::from_secs(10);
     pub const DEFAULT_GROUP: &str = "stable";
     pub const DEFAULT_WEIGHT: u32 = 100;
+    pub const OVERRIDE_HEADER: &str = "x-luas-group";
+    pub const ROLLOUT_TICK: Duration = Duration::from_secs(1);
+    pub const NAMESPACE: &str = "default";
     /// 20 buckets from 0.5 ms to 10 s.
     pub const BUCKETS: [f64; 20] = [
         0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1,

@@ -21,7 +21,7 @@ use super::raw::{
     RawService, RawUpstreamProtocol,
 };
 use super::{
-    AdminConfig, BalancerKind, Config, ConfigIssue, EwmaConfig, GroupConfig, HostMatch,
+    AdminConfig, BalancerKind, Config, SplitConfig, ConfigIssue, EwmaConfig, GroupConfig, HostMatch,
     ListenerConfig, ListenerProtocol, MetricsConfig, RouteConfig, RouteMatch, ServiceConfig,
     ShutdownConfig, Timeouts, UpstreamProtocol,
 };
@@ -76,6 +76,8 @@ impl Checker {
 
         let metrics = MetricsConfig {
             buckets: self.buckets(raw.metrics.and_then(|m| m.buckets)),
+            linkerd_compatible: false,
+            namespace: defaults::NAMESPACE.to_string(),
         };
         let grace = raw.shutdown.and_then(|s| s.grace_period);
         let shutdown = ShutdownConfig {
@@ -96,6 +98,7 @@ impl Checker {
             services,
             metrics,
             shutdown,
+            state_file: None,
         }
     }
 
@@ -392,6 +395,11 @@ impl Checker {
             timeouts,
             ewma,
             groups,
+            split: SplitConfig {
+                override_header: Some(http::HeaderName::from_static(defaults::OVERRIDE_HEADER)),
+                sticky: None,
+            },
+            rollout: None,
         }
     }
 
@@ -420,10 +428,16 @@ impl Checker {
                 name: defaults::DEFAULT_GROUP.to_string(),
                 weight: defaults::DEFAULT_WEIGHT,
                 endpoints,
+                deployment: format!("{}-{}", raw.name, defaults::DEFAULT_GROUP),
             });
         }
         if let Some(raw_groups) = &raw.groups {
             groups.extend(self.weighted_groups(path, raw_groups, &mut seen));
+        }
+        for group in &mut groups {
+            if group.deployment.is_empty() {
+                group.deployment = format!("{}-{}", raw.name, group.name);
+            }
         }
         groups
     }
@@ -462,6 +476,7 @@ impl Checker {
                 name: group.name.clone(),
                 weight,
                 endpoints,
+                deployment: String::new(),
             });
         }
 
