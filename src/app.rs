@@ -1,9 +1,12 @@
 //! Putting luas together: [`App::build`] turns a validated config into the
-//! running state without any I/O (so tests can build one without a socket),
-//! and [`App::serve`] binds every socket first, then spawns the listeners and
-//! the admin server, so a bind failure leaves nothing half-started.
+//! running state without any I/O beyond the state file (so tests can build one
+//! without a socket), and [`App::serve`] binds every socket first, then spawns
+//! the listeners, the admin server, the rollout driver and (when luas runs
+//! from a file) the config watcher, so a bind failure leaves nothing
+//! half-started.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +16,8 @@ use tokio::task::JoinHandle;
 use crate::admin::{spawn_admin, Admin};
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::reload::Reloader;
+use crate::rollout::{self, Board};
 use crate::server;
 use crate::shutdown::{Shutdown, ShutdownSignal};
 use crate::state::State;
@@ -20,6 +25,8 @@ use crate::state::State;
 #[derive(Debug)]
 pub struct App {
     state: Arc<State>,
+    config_file: Option<PathBuf>,
+    watch_interval: Option<Duration>,
 }
 
 /// A socket that could not be bound.
@@ -40,7 +47,9 @@ pub struct Running {
     admin_address: SocketAddr,
     shutdown: Shutdown,
     accept_loops: Vec<JoinHandle<()>>,
-    admin_task: JoinHandle<()>,
+    /// Tasks stopped once the drain is over: admin server, rollout driver, watcher.
+    background: Vec<JoinHandle<()>>,
+    reloader: Option<Arc<Reloader>>,
     grace_period: Duration,
 }
 
@@ -49,7 +58,17 @@ impl App {
         let metrics = Arc::new(Metrics::new(&config.metrics.buckets));
         App {
             state: Arc::new(State::new(config, metrics)),
+            config_file: None,
+            watch_interval: None,
         }
+    }
+
+    /// Names the file the config came from, so it can be reloaded (SIGHUP,
+    /// `POST /api/v1/reload`), and watched every `watch_interval` if given.
+    pub fn config_file(mut self, path: PathBuf, watch_interval: Option<Duration>) -> App {
+        self.config_file = Some(path);
+        self.watch_interval = watch_interval;
+        self
     }
 
     pub fn state(&self) -> &Arc<State> {
@@ -78,14 +97,24 @@ impl App {
         let shutdown = Shutdown::new();
         let bound_flag = Arc::new(AtomicBool::new(false));
         let admin_address = local_address(&admin_listener, config.admin.listen);
-        let admin_task = spawn_admin(
+        let reloader = self
+            .config_file
+            .map(|path| Arc::new(Reloader::new(path, self.state.clone())));
+        let board = Arc::new(Board::default());
+        let mut background = vec![spawn_admin(
             admin_listener,
             Admin {
                 state: self.state.clone(),
                 bound: bound_flag.clone(),
                 shutdown: shutdown.signal(),
+                reloader: reloader.clone(),
+                rollouts: board.clone(),
             },
-        );
+        )];
+        background.push(rollout::spawn_driver(self.state.clone(), board));
+        if let (Some(reloader), Some(interval)) = (&reloader, self.watch_interval) {
+            background.push(reloader.clone().spawn_watch(interval));
+        }
         let mut listeners = Vec::with_capacity(bound.len());
         let mut accept_loops = Vec::with_capacity(bound.len());
         for (index, (socket, listener)) in bound.into_iter().zip(&config.listeners).enumerate() {
@@ -109,7 +138,8 @@ impl App {
             admin_address,
             shutdown,
             accept_loops,
-            admin_task,
+            background,
+            reloader,
             grace_period: config.shutdown.grace_period,
         })
     }
@@ -136,6 +166,11 @@ impl Running {
         &self.state
     }
 
+    /// The config file reloader, when luas runs from a file.
+    pub fn reloader(&self) -> Option<&Arc<Reloader>> {
+        self.reloader.as_ref()
+    }
+
     pub fn shutdown_signal(&self) -> ShutdownSignal {
         self.shutdown.signal()
     }
@@ -151,7 +186,7 @@ impl Running {
         let Running {
             shutdown,
             accept_loops,
-            admin_task,
+            background,
             grace_period,
             ..
         } = self;
@@ -160,7 +195,9 @@ impl Running {
             let _ = accept_loop.await;
         }
         let drained = shutdown.drain(grace_period).await;
-        admin_task.abort();
+        for task in background {
+            task.abort();
+        }
         drained
     }
 }

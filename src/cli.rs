@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -28,7 +29,13 @@ pub enum Command {
         /// Runtime worker threads (default: one per CPU).
         #[arg(long)]
         worker_threads: Option<usize>,
+        /// How often to check the config file for changes (reloaded when its
+        /// content changes; SIGHUP reloads at once); 0s turns watching off.
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        watch_interval: Duration,
     },
+    /// Change or inspect a running luas through its admin API.
+    Ctl(crate::ctl::CtlArgs),
     /// Check a config file and exit: 0 when valid, 64 with every error otherwise.
     Validate {
         /// Path to the YAML config.
@@ -50,4 +57,8 @@ pub enum Command {
         #[arg(long)]
         worker_threads: Option<usize>,
     },
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    crate::config::parse_duration(text)
 }

@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         Command::Run {
             config: path,
             worker_threads,
+            watch_interval,
         } => {
             let config = match config::load_file(&path) {
                 Ok(config) => config,
@@ -41,7 +42,27 @@ fn main() -> ExitCode {
                     return ExitCode::from(EXIT_CONFIG);
                 }
             };
-            exit_with(block_on(worker_threads, run(config)))
+            let watch = (!watch_interval.is_zero()).then_some(watch_interval);
+            exit_with(block_on(worker_threads, run(config, path, watch)))
+        }
+        Command::Ctl(args) => {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    eprintln!("luas ctl: cannot start the async runtime: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(luas::ctl::run(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("luas ctl: {}", error.message);
+                    ExitCode::from(error.code)
+                }
+            }
         }
         Command::Demo {
             listen,
@@ -61,8 +82,21 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
-    let running = luas::app::App::build(config).serve().await?;
+async fn run(
+    config: Config,
+    path: std::path::PathBuf,
+    watch_interval: Option<std::time::Duration>,
+) -> anyhow::Result<()> {
+    let running = luas::app::App::build(config)
+        .config_file(path, watch_interval)
+        .serve()
+        .await?;
+    if let Some(reloader) = running.reloader() {
+        reloader
+            .clone()
+            .spawn_sighup()
+            .context("cannot listen for SIGHUP")?;
+    }
     let signal = luas::shutdown::signal_received().await;
     tracing::info!(
         signal,

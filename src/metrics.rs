@@ -123,6 +123,10 @@ pub struct Metrics {
     requests: IntCounterVec,
     open_connections: IntGaugeVec,
     connections: IntCounterVec,
+    group_weight: IntGaugeVec,
+    config_reloads: IntCounterVec,
+    rollout_step: IntGaugeVec,
+    rollout_decisions: IntCounterVec,
 }
 
 /// The route label of requests that matched no route.
@@ -200,6 +204,38 @@ impl Metrics {
             &["listener"],
         )
         .expect("valid counter");
+        let group_weight = IntGaugeVec::new(
+            Opts::new(
+                "luas_group_weight",
+                "Weight of a service's version group now in force (share = weight / sum).",
+            ),
+            &["service", "group"],
+        )
+        .expect("valid gauge");
+        let config_reloads = IntCounterVec::new(
+            Opts::new(
+                "luas_config_reloads_total",
+                "Config reloads by result (success or error; an error keeps the old config).",
+            ),
+            &["result"],
+        )
+        .expect("valid counter");
+        let rollout_step = IntGaugeVec::new(
+            Opts::new(
+                "luas_rollout_step",
+                "Step of a service's automated rollout, counting from 1; 0 before it starts.",
+            ),
+            &["service"],
+        )
+        .expect("valid gauge");
+        let rollout_decisions = IntCounterVec::new(
+            Opts::new(
+                "luas_rollout_decisions_total",
+                "Decisions of automated rollouts: promote, rollback, complete.",
+            ),
+            &["service", "decision"],
+        )
+        .expect("valid counter");
         for collector in [
             Box::new(backend_duration.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(backend_requests.clone()),
@@ -209,6 +245,10 @@ impl Metrics {
             Box::new(requests.clone()),
             Box::new(open_connections.clone()),
             Box::new(connections.clone()),
+            Box::new(group_weight.clone()),
+            Box::new(config_reloads.clone()),
+            Box::new(rollout_step.clone()),
+            Box::new(rollout_decisions.clone()),
         ] {
             registry
                 .register(collector)
@@ -224,7 +264,29 @@ impl Metrics {
             requests,
             open_connections,
             connections,
+            group_weight,
+            config_reloads,
+            rollout_step,
+            rollout_decisions,
         }
+    }
+
+    pub fn group_weight(&self, service: &str, group: &str) -> IntGauge {
+        self.group_weight.with_label_values(&[service, group])
+    }
+
+    /// `result` is `success` or `error`.
+    pub fn config_reloads(&self, result: &str) -> IntCounter {
+        self.config_reloads.with_label_values(&[result])
+    }
+
+    pub fn rollout_step(&self, service: &str) -> IntGauge {
+        self.rollout_step.with_label_values(&[service])
+    }
+
+    pub fn rollout_decisions(&self, service: &str, decision: &str) -> IntCounter {
+        self.rollout_decisions
+            .with_label_values(&[service, decision])
     }
 
     pub fn endpoint(&self, service: &str, group: &str, endpoint: &str) -> EndpointMetrics {
@@ -262,9 +324,107 @@ impl Metrics {
     }
 }
 
+/// Cumulative bucket counts of a histogram, as `(upper bound, count)` pairs
+/// ending with `(+Inf, total)`. Same bounds for every histogram of a family,
+/// so these can be added and subtracted element-wise.
+pub fn cumulative_buckets(histogram: &Histogram) -> Vec<(f64, u64)> {
+    use prometheus::core::Metric;
+    let metric = histogram.metric();
+    let proto = metric.get_histogram();
+    let mut buckets: Vec<(f64, u64)> = proto
+        .get_bucket()
+        .iter()
+        .map(|bucket| (bucket.upper_bound(), bucket.cumulative_count()))
+        .collect();
+    #[allow(deprecated)]
+    let total = proto.get_sample_count();
+    buckets.push((f64::INFINITY, total));
+    buckets
+}
+
+/// Adds `other`'s counts into `into` (same bounds), or copies it when empty.
+pub fn add_buckets(into: &mut Vec<(f64, u64)>, other: &[(f64, u64)]) {
+    if into.is_empty() {
+        into.extend_from_slice(other);
+        return;
+    }
+    for (mine, theirs) in into.iter_mut().zip(other) {
+        mine.1 += theirs.1;
+    }
+}
+
+/// `later - earlier` element-wise: the observations between two readings.
+pub fn bucket_delta(later: &[(f64, u64)], earlier: &[(f64, u64)]) -> Vec<(f64, u64)> {
+    if earlier.is_empty() {
+        return later.to_vec();
+    }
+    later
+        .iter()
+        .zip(earlier)
+        .map(|(later, earlier)| (later.0, later.1.saturating_sub(earlier.1)))
+        .collect()
+}
+
+/// The `q`-quantile (0..=1) of cumulative buckets, interpolated linearly inside
+/// the bucket that holds it, as PromQL's `histogram_quantile` does. None when
+/// there are no observations. A quantile in the +Inf bucket reads as the
+/// largest finite bound.
+pub fn quantile(q: f64, buckets: &[(f64, u64)]) -> Option<f64> {
+    let total = buckets.last()?.1;
+    if total == 0 {
+        return None;
+    }
+    let rank = q.clamp(0.0, 1.0) * total as f64;
+    let mut lower_bound = 0.0;
+    let mut lower_count = 0u64;
+    for &(upper_bound, count) in buckets {
+        if count as f64 >= rank && count > lower_count {
+            if upper_bound.is_infinite() {
+                return Some(lower_bound);
+            }
+            let inside = (rank - lower_count as f64) / (count - lower_count) as f64;
+            return Some(lower_bound + (upper_bound - lower_bound) * inside);
+        }
+        lower_bound = upper_bound;
+        lower_count = count;
+    }
+    Some(lower_bound)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantiles_interpolate_inside_buckets() {
+        let metrics = Metrics::new(&[0.01, 0.1, 1.0]);
+        let endpoint = metrics.endpoint("s", "g", "e");
+        assert_eq!(quantile(0.5, &cumulative_buckets(&endpoint.duration)), None);
+        for _ in 0..50 {
+            endpoint.duration.observe(0.005);
+        }
+        for _ in 0..50 {
+            endpoint.duration.observe(0.05);
+        }
+        let buckets = cumulative_buckets(&endpoint.duration);
+        assert_eq!(
+            buckets,
+            vec![(0.01, 50), (0.1, 100), (1.0, 100), (f64::INFINITY, 100)]
+        );
+        assert!((quantile(0.5, &buckets).unwrap() - 0.01).abs() < 1e-9);
+        // Rank 99 of 100 is 49/50 of the way through the (0.01, 0.1] bucket.
+        let p99 = quantile(0.99, &buckets).unwrap();
+        assert!((p99 - (0.01 + 0.09 * 49.0 / 50.0)).abs() < 1e-9, "{p99}");
+        endpoint.duration.observe(50.0);
+        let later = cumulative_buckets(&endpoint.duration);
+        let delta = bucket_delta(&later, &buckets);
+        assert_eq!(delta.last(), Some(&(f64::INFINITY, 1)));
+        assert_eq!(quantile(0.99, &delta), Some(1.0));
+        let mut merged = Vec::new();
+        add_buckets(&mut merged, &buckets);
+        add_buckets(&mut merged, &delta);
+        assert_eq!(merged, later);
+    }
 
     #[test]
     fn bound_handles_show_up_in_the_exposition() {

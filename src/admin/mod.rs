@@ -6,17 +6,23 @@
 //! - `GET /ready`: 200 once the config is loaded, every listener is bound and
 //!   every service has an endpoint; 503 before that and once shutdown has
 //!   begun, so a pod is taken out of a Service before it drains.
+//! - `/api/v1/...`: the JSON API of [`api`]. Changes (PUT, POST, DELETE) are
+//!   accepted from loopback clients only, so exposing the admin port for
+//!   scraping does not expose rollbacks to the network.
 //!
 //! The admin listener keeps answering during the drain; it does not hold a
 //! drain token and is stopped after the drain.
 
+pub mod api;
+
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -24,8 +30,13 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::reload::Reloader;
+use crate::rollout::Board;
 use crate::shutdown::ShutdownSignal;
 use crate::state::State;
+
+/// Largest request body the API reads.
+const MAX_BODY: usize = 64 * 1024;
 
 /// What the admin endpoints read.
 #[derive(Debug, Clone)]
@@ -34,12 +45,15 @@ pub struct Admin {
     /// Set once every listener is bound.
     pub bound: Arc<AtomicBool>,
     pub shutdown: ShutdownSignal,
+    /// Present when luas runs from a config file that can be re-read.
+    pub reloader: Option<Arc<Reloader>>,
+    pub rollouts: Arc<Board>,
 }
 
 pub fn spawn_admin(listener: TcpListener, admin: Admin) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            let (stream, _) = match listener.accept().await {
+            let (stream, peer) = match listener.accept().await {
                 Ok(accepted) => accepted,
                 Err(error) => {
                     tracing::warn!(%error, "admin accept failed");
@@ -51,7 +65,7 @@ pub fn spawn_admin(listener: TcpListener, admin: Admin) -> JoinHandle<()> {
             tokio::spawn(async move {
                 let service = service_fn(move |request| {
                     let admin = admin.clone();
-                    async move { Ok::<_, Infallible>(admin.respond(&request)) }
+                    async move { Ok::<_, Infallible>(admin.respond(peer, request).await) }
                 });
                 let _ = http1::Builder::new()
                     .timer(TokioTimer::new())
@@ -69,29 +83,97 @@ impl Admin {
             && self.state.load().every_service_has_an_endpoint()
     }
 
-    fn respond(&self, request: &Request<Incoming>) -> Response<Full<Bytes>> {
-        if request.method() != Method::GET && request.method() != Method::HEAD {
-            return text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n");
+    async fn respond(&self, peer: SocketAddr, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let changes = !matches!(method, Method::GET | Method::HEAD);
+        if changes && !peer.ip().is_loopback() {
+            return json_error(
+                StatusCode::FORBIDDEN,
+                "changes are accepted from loopback clients only; run `luas ctl` inside the pod",
+            );
         }
-        match request.uri().path() {
-            "/metrics" => {
-                let mut response =
-                    Response::new(Full::new(Bytes::from(self.state.metrics().render())));
+        let state = &self.state;
+        let board = &self.rollouts;
+        let result = match (&method, segments.as_slice()) {
+            (&Method::GET | &Method::HEAD, ["metrics"]) => {
+                let mut response = Response::new(Full::new(Bytes::from(state.metrics().render())));
                 response.headers_mut().insert(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
                 );
-                response
+                return response;
             }
-            "/live" => text(StatusCode::OK, "live\n"),
-            "/ready" if self.is_ready() => text(StatusCode::OK, "ready\n"),
-            "/ready" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n"),
-            _ => text(
-                StatusCode::NOT_FOUND,
-                "admin endpoints: /metrics /live /ready\n",
-            ),
+            (&Method::GET | &Method::HEAD, ["live"]) => return text(StatusCode::OK, "live\n"),
+            (&Method::GET | &Method::HEAD, ["ready"]) if self.is_ready() => {
+                return text(StatusCode::OK, "ready\n")
+            }
+            (&Method::GET | &Method::HEAD, ["ready"]) => {
+                return text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+            }
+            (&Method::GET, ["api", "v1", "services"]) => Ok(api::services(state, board)),
+            (&Method::GET, ["api", "v1", "services", name]) => api::service(state, board, name),
+            (&Method::PUT, ["api", "v1", "services", name, "weights"]) => {
+                match read_body(request).await {
+                    Ok(body) => api::set_weights(state, board, name, &body),
+                    Err(error) => Err(error),
+                }
+            }
+            (&Method::DELETE, ["api", "v1", "services", name, "weights"]) => {
+                api::reset_weights(state, board, name)
+            }
+            (&Method::POST, ["api", "v1", "services", name, "rollback"]) => {
+                api::rollback(state, board, name)
+            }
+            (&Method::POST, ["api", "v1", "services", name, "promote"]) => {
+                match read_body(request).await {
+                    Ok(body) => api::promote(state, board, name, &body),
+                    Err(error) => Err(error),
+                }
+            }
+            (&Method::POST, ["api", "v1", "reload"]) => api::reload(self.reloader.as_deref()),
+            _ => {
+                return text(
+                    StatusCode::NOT_FOUND,
+                    "admin endpoints: /metrics /live /ready /api/v1/services /api/v1/reload\n",
+                )
+            }
+        };
+        match result {
+            Ok(value) => json(StatusCode::OK, &value),
+            Err((status, message)) => json_error(status, &message),
         }
     }
+}
+
+async fn read_body(request: Request<Incoming>) -> Result<Bytes, (StatusCode, String)> {
+    Limited::new(request.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map(|collected| collected.to_bytes())
+        .map_err(|error| {
+            (
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the request body (at most {MAX_BODY} bytes): {error}"),
+            )
+        })
+}
+
+fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
+    let mut body = serde_json::to_vec_pretty(value).expect("JSON values serialize");
+    body.push(b'\n');
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    json(status, &serde_json::json!({ "error": message }))
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {

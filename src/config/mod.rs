@@ -285,6 +285,16 @@ impl Config {
     }
 }
 
+impl ServiceConfig {
+    /// The group rollbacks return to: the one named `stable`, else the first.
+    pub fn stable_group(&self) -> usize {
+        self.groups
+            .iter()
+            .position(|group| group.name == defaults::DEFAULT_GROUP)
+            .unwrap_or(0)
+    }
+}
+
 /// Reads and validates a config file.
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

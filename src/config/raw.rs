@@ -3,10 +3,10 @@
 //! This module owns the shape of the file: which keys exist, which are
 //! optional, and the wording of syntax errors (with line and column). Every
 //! struct denies unknown fields so a misspelt key fails loudly instead of
-//! being ignored. It does not check meaning: addresses and durations stay
-//! strings here and defaults are not applied, so that `validate` can report
-//! every bad value with its key path in one pass rather than stopping at the
-//! first one serde trips over.
+//! being ignored. It does not check meaning: addresses, durations and
+//! percentages stay strings here and defaults are not applied, so that
+//! `validate` can report every bad value with its key path in one pass rather
+//! than stopping at the first one serde trips over.
 
 use std::fmt;
 
@@ -27,6 +27,7 @@ pub(crate) struct RawConfig {
     pub(crate) services: Vec<RawService>,
     pub(crate) metrics: Option<RawMetrics>,
     pub(crate) shutdown: Option<RawShutdown>,
+    pub(crate) state_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,6 +120,78 @@ pub(crate) struct RawService {
     /// optional here so `validate` can say which rule was broken.
     pub(crate) endpoints: Option<Vec<String>>,
     pub(crate) groups: Option<Vec<RawGroup>>,
+    /// Absent means the default header; `""` turns the override off, so the
+    /// two must stay distinguishable here.
+    pub(crate) override_header: Option<String>,
+    pub(crate) sticky: Option<RawSticky>,
+    pub(crate) rollout: Option<RawRollout>,
+}
+
+/// Exactly one of the two keys must be present; both are optional here so
+/// `validate` can say which rule was broken.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSticky {
+    pub(crate) header: Option<String>,
+    pub(crate) cookie: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRollout {
+    pub(crate) group: String,
+    pub(crate) steps: Vec<u32>,
+    pub(crate) interval: String,
+    pub(crate) min_requests: Option<u64>,
+    pub(crate) max_error_rate: Option<RawRate>,
+    pub(crate) max_p99_ratio: Option<f64>,
+    pub(crate) tick: Option<String>,
+}
+
+/// A rate as written: a fraction (`0.01`) or a percentage (`1%`, which YAML
+/// reads as a string). The percentage stays text here so that `validate`
+/// reports a malformed one with its key path, like a bad duration; serde
+/// only rejects values of the wrong type altogether (a list, a bool).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RawRate {
+    Fraction(f64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for RawRate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Hand-written rather than `#[serde(untagged)]`, whose error ("data
+        // did not match any variant") would not say what to write instead.
+        struct RateVisitor;
+
+        impl Visitor<'_> for RateVisitor {
+            type Value = RawRate;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a percentage such as 1% or a fraction such as 0.01")
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<RawRate, E> {
+                Ok(RawRate::Fraction(value))
+            }
+
+            // Integers only come out right for 0 and 1, but range checking
+            // is `validate`'s job, where the message can suggest `5%`.
+            fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<RawRate, E> {
+                Ok(RawRate::Fraction(value as f64))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<RawRate, E> {
+                Ok(RawRate::Fraction(value as f64))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<RawRate, E> {
+                Ok(RawRate::Text(value.to_string()))
+            }
+        }
+
+        deserializer.deserialize_any(RateVisitor)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -160,12 +233,15 @@ pub(crate) struct RawGroup {
     pub(crate) name: String,
     pub(crate) weight: Option<u32>,
     pub(crate) endpoints: Vec<String>,
+    pub(crate) deployment: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawMetrics {
     pub(crate) buckets: Option<Vec<f64>>,
+    pub(crate) linkerd_compatible: Option<bool>,
+    pub(crate) namespace: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -419,6 +495,175 @@ services: []
         let message = parse_err("- listeners\n");
         assert!(message.starts_with("line 1, column 1: "), "{message}");
         assert!(message.contains("invalid type: sequence"), "{message}");
+    }
+
+    #[test]
+    fn new_keys_are_read_as_written() {
+        let text = "\
+state_file: /var/lib/luas/state.json
+metrics: { linkerd_compatible: true, namespace: prod }
+services:
+  - name: s
+    override_header: ''
+    sticky: { cookie: session }
+    groups: [{ name: g, endpoints: [], deployment: s-main }]
+    rollout:
+      group: g
+      steps: [5, 100]
+      interval: 1m
+      min_requests: 7
+      max_error_rate: 0.5%
+      max_p99_ratio: 2
+      tick: 1s
+  - name: t
+    endpoints: []
+    sticky: { header: X-User }
+    rollout: { group: g, steps: [], interval: 1m, max_error_rate: 0.02 }
+";
+        let raw = parse(text).unwrap();
+        assert_eq!(raw.state_file.as_deref(), Some("/var/lib/luas/state.json"));
+        let metrics = raw.metrics.as_ref().unwrap();
+        assert_eq!(metrics.linkerd_compatible, Some(true));
+        assert_eq!(metrics.namespace.as_deref(), Some("prod"));
+
+        let s = &raw.services[0];
+        // "" is kept, not folded into "absent": it means "off".
+        assert_eq!(s.override_header.as_deref(), Some(""));
+        let sticky = s.sticky.as_ref().unwrap();
+        assert_eq!(
+            (sticky.header.as_deref(), sticky.cookie.as_deref()),
+            (None, Some("session"))
+        );
+        let groups = s.groups.as_ref().unwrap();
+        assert_eq!(groups[0].deployment.as_deref(), Some("s-main"));
+        let rollout = s.rollout.as_ref().unwrap();
+        assert_eq!(rollout.group, "g");
+        assert_eq!(rollout.steps, [5, 100]);
+        assert_eq!(rollout.interval, "1m");
+        assert_eq!(rollout.min_requests, Some(7));
+        assert_eq!(rollout.max_error_rate, Some(RawRate::Text("0.5%".into())));
+        assert_eq!(rollout.max_p99_ratio, Some(2.0));
+        assert_eq!(rollout.tick.as_deref(), Some("1s"));
+
+        let t = &raw.services[1];
+        assert!(t.override_header.is_none());
+        assert_eq!(t.sticky.as_ref().unwrap().header.as_deref(), Some("X-User"));
+        let rollout = t.rollout.as_ref().unwrap();
+        assert_eq!(rollout.max_error_rate, Some(RawRate::Fraction(0.02)));
+        assert_eq!(rollout.min_requests, None);
+        assert_eq!(rollout.tick, None);
+    }
+
+    #[test]
+    fn rates_accept_numbers_and_strings_only() {
+        let rate = |value: &str| {
+            let text = format!(
+                "services:\n  - name: s\n    endpoints: []\n    rollout: {{ group: g, steps: [1], \
+                 interval: 1s, max_error_rate: {value} }}\n"
+            );
+            parse(&text).map(|raw| {
+                raw.services[0]
+                    .rollout
+                    .as_ref()
+                    .unwrap()
+                    .max_error_rate
+                    .clone()
+            })
+        };
+        assert_eq!(rate("1").unwrap(), Some(RawRate::Fraction(1.0)));
+        assert_eq!(rate("-3").unwrap(), Some(RawRate::Fraction(-3.0)));
+        assert_eq!(rate("'0.01'").unwrap(), Some(RawRate::Text("0.01".into())));
+        assert_eq!(rate("~").unwrap(), None);
+        for value in ["true", "[1]", "{ a: 1 }"] {
+            let message = match rate(value) {
+                Err(ConfigError::Parse(message)) => message,
+                other => panic!("{value}: expected a parse error, got {other:?}"),
+            };
+            assert!(message.starts_with("line 4, column "), "{message}");
+            assert!(
+                message.contains("services[0].rollout.max_error_rate: invalid type"),
+                "{message}"
+            );
+            assert!(
+                message.contains("expected a percentage such as 1% or a fraction such as 0.01"),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_keys_in_the_new_sections() {
+        let message = parse_err(
+            "services:\n  - name: s\n    endpoints: []\n    sticky: { header: a, cokie: b }\n",
+        );
+        assert!(message.starts_with("line 4, column "), "{message}");
+        assert!(
+            message.contains("services[0].sticky: unknown field `cokie`"),
+            "{message}"
+        );
+        let message = parse_err(
+            "services:\n  - name: s\n    endpoints: []\n    rollout:\n      group: g\n      \
+             steps: [1]\n      interval: 1s\n      max_error: 1%\n",
+        );
+        assert!(message.starts_with("line 8, column 7: "), "{message}");
+        assert!(
+            message.contains("services[0].rollout: unknown field `max_error`"),
+            "{message}"
+        );
+        let message = parse_err(
+            "services:\n  - { name: s, groups: [{ name: g, endpoints: [], deploy: x }] }\n",
+        );
+        assert!(
+            message.contains("services[0].groups[0]: unknown field `deploy`"),
+            "{message}"
+        );
+        let message = parse_err("metrics:\n  linkerd: true\n");
+        assert!(
+            message.contains("metrics: unknown field `linkerd`"),
+            "{message}"
+        );
+        let message = parse_err("statefile: /tmp/x\n");
+        assert!(message.contains("unknown field `statefile`"), "{message}");
+    }
+
+    #[test]
+    fn rollout_requires_group_steps_and_interval() {
+        for missing in ["group", "steps", "interval"] {
+            let fields: Vec<&str> = [
+                ("group", "group: g"),
+                ("steps", "steps: [1]"),
+                ("interval", "interval: 1s"),
+            ]
+            .iter()
+            .filter(|(name, _)| *name != missing)
+            .map(|(_, field)| *field)
+            .collect();
+            let text = format!(
+                "services:\n  - name: s\n    endpoints: []\n    rollout: {{ {} }}\n",
+                fields.join(", ")
+            );
+            let message = parse_err(&text);
+            assert!(
+                message.contains(&format!("services[0].rollout: missing field `{missing}`")),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_types_in_the_new_keys() {
+        let message = parse_err("metrics: { linkerd_compatible: yes }\n");
+        assert!(
+            message.contains("metrics.linkerd_compatible: invalid type: string \"yes\""),
+            "{message}"
+        );
+        let message = parse_err(
+            "services:\n  - name: s\n    endpoints: []\n    rollout: { group: g, steps: [5, -1], interval: 1s }\n",
+        );
+        assert!(
+            message.contains("services[0].rollout.steps[1]: invalid type: integer `-1`"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! This module owns every rule about what the values mean: addresses parse,
 //! durations parse and are non-zero where zero is nonsense, names are unique
 //! and well-formed, routes point at services that exist, weights leave some
-//! traffic somewhere, and match conditions are well-formed. It applies the
+//! traffic somewhere, match conditions are well-formed, and a service's
+//! override header, sticky key and rollout fit its groups (a rollout names a
+//! group other than the stable one, its steps climb). It applies the
 //! defaults from [`super::defaults`]. It reports *every* problem, each with
 //! the key path a user can find in the file, instead of stopping at the
 //! first. It does not read files or parse YAML (see `raw`), and it does not
@@ -11,19 +13,20 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 
 use super::defaults;
 use super::raw::{
-    RawBalancer, RawConfig, RawGroup, RawListener, RawListenerProtocol, RawMatch, RawRoute,
-    RawService, RawUpstreamProtocol,
+    RawBalancer, RawConfig, RawGroup, RawListener, RawListenerProtocol, RawMatch, RawRate,
+    RawRollout, RawRoute, RawService, RawSticky, RawUpstreamProtocol,
 };
 use super::{
-    AdminConfig, BalancerKind, Config, SplitConfig, ConfigIssue, EwmaConfig, GroupConfig, HostMatch,
-    ListenerConfig, ListenerProtocol, MetricsConfig, RouteConfig, RouteMatch, ServiceConfig,
-    ShutdownConfig, Timeouts, UpstreamProtocol,
+    AdminConfig, BalancerKind, Config, ConfigIssue, EwmaConfig, GroupConfig, HostMatch,
+    ListenerConfig, ListenerProtocol, MetricsConfig, RolloutConfig, RouteConfig, RouteMatch,
+    ServiceConfig, ShutdownConfig, SplitConfig, StickyKey, Timeouts, UpstreamProtocol,
 };
 
 /// Stands in for a value that failed a check, so the walk can go on and find
@@ -36,6 +39,15 @@ const ADDRESS_FORM: &str =
     "expected IP:port, e.g. 0.0.0.0:8080 or [::1]:8080 (host names are not resolved)";
 
 const NAME_FORM: &str = "use only letters, digits, '.', '_' and '-'";
+
+const K8S_NAME_FORM: &str = "Kubernetes names are 1 to 63 lower-case letters, digits and '-', \
+     starting and ending with a letter or digit, e.g. web-canary";
+
+// Rollout defaults. Only validation applies them (the rollout driver reads
+// the typed values), which is why they are not (yet) in `super::defaults`.
+const ROLLOUT_MIN_REQUESTS: u64 = 100;
+const ROLLOUT_MAX_ERROR_RATE: f64 = 0.01;
+const ROLLOUT_MAX_P99_RATIO: f64 = 1.5;
 
 /// Checks `raw` and builds the typed configuration, or returns every problem found.
 pub(crate) fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigIssue>> {
@@ -72,12 +84,16 @@ impl Checker {
         // come after the routes that use them; issues stay in file-section order.
         let service_names: Vec<&str> = raw.services.iter().map(|s| s.name.as_str()).collect();
         let listeners = self.listeners(&raw.listeners, &service_names, admin_listen);
-        let services = self.services(&raw.services);
+        let raw_metrics = raw.metrics.unwrap_or_default();
+        // Read before the services: whether the derived `deployment` names
+        // must be valid Kubernetes names depends on it.
+        let linkerd_compatible = raw_metrics.linkerd_compatible.unwrap_or(false);
+        let services = self.services(&raw.services, linkerd_compatible);
 
         let metrics = MetricsConfig {
-            buckets: self.buckets(raw.metrics.and_then(|m| m.buckets)),
-            linkerd_compatible: false,
-            namespace: defaults::NAMESPACE.to_string(),
+            buckets: self.buckets(raw_metrics.buckets),
+            linkerd_compatible,
+            namespace: self.namespace(raw_metrics.namespace),
         };
         let grace = raw.shutdown.and_then(|s| s.grace_period);
         let shutdown = ShutdownConfig {
@@ -90,6 +106,19 @@ impl Checker {
             ),
         };
 
+        let state_file = raw.state_file.and_then(|text| {
+            if text.trim().is_empty() {
+                self.issue(
+                    "state_file",
+                    "`state_file` is empty; give the path of a file luas may create and \
+                     rewrite, e.g. /var/lib/luas/state.json, or remove the key to keep runtime \
+                     changes in memory only",
+                );
+                return None;
+            }
+            Some(PathBuf::from(text))
+        });
+
         Config {
             admin: AdminConfig {
                 listen: admin_listen.unwrap_or(PLACEHOLDER_ADDR),
@@ -98,7 +127,7 @@ impl Checker {
             services,
             metrics,
             shutdown,
-            state_file: None,
+            state_file,
         }
     }
 
@@ -265,19 +294,7 @@ impl Checker {
         let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::with_capacity(raw.headers.0.len());
         for (name_text, value_text) in &raw.headers.0 {
             let header_path = format!("{path}.headers.{name_text}");
-            let name = match HeaderName::from_bytes(name_text.as_bytes()) {
-                Ok(name) => Some(name),
-                Err(_) => {
-                    self.issue(
-                        header_path.clone(),
-                        format!(
-                            "{name_text:?} is not a valid HTTP header name; use letters, \
-                             digits and '-', e.g. x-env"
-                        ),
-                    );
-                    None
-                }
-            };
+            let name = self.header_name(&header_path, name_text, "x-env");
             let value = match HeaderValue::from_str(value_text) {
                 Ok(value) => Some(value),
                 Err(_) => {
@@ -317,7 +334,7 @@ impl Checker {
 
     // ---- services ----
 
-    fn services(&mut self, raw: &[RawService]) -> Vec<ServiceConfig> {
+    fn services(&mut self, raw: &[RawService], linkerd_compatible: bool) -> Vec<ServiceConfig> {
         if raw.is_empty() {
             self.issue(
                 "services",
@@ -332,12 +349,12 @@ impl Checker {
             self.unique_name(&mut names, index, &service.name, "service", "", |i| {
                 format!("services[{i}]")
             });
-            services.push(self.service(&path, service));
+            services.push(self.service(&path, service, linkerd_compatible));
         }
         services
     }
 
-    fn service(&mut self, path: &str, raw: &RawService) -> ServiceConfig {
+    fn service(&mut self, path: &str, raw: &RawService, linkerd_compatible: bool) -> ServiceConfig {
         let balancer = match raw.balancer {
             None | Some(RawBalancer::P2cEwma) => BalancerKind::P2cEwma,
             Some(RawBalancer::LeastRequest) => BalancerKind::LeastRequest,
@@ -387,23 +404,33 @@ impl Checker {
             ),
         };
 
-        let groups = self.groups(path, raw);
-        ServiceConfig {
+        let groups = self.groups(path, raw, linkerd_compatible);
+        let split = self.split(path, raw);
+        let mut service = ServiceConfig {
             name: raw.name.clone(),
             balancer,
             protocol,
             timeouts,
             ewma,
             groups,
-            split: SplitConfig {
-                override_header: Some(http::HeaderName::from_static(defaults::OVERRIDE_HEADER)),
-                sticky: None,
-            },
+            split,
             rollout: None,
-        }
+        };
+        // Checked against the built service so the stable group is found by
+        // the very rule the rollout driver uses.
+        service.rollout = raw
+            .rollout
+            .as_ref()
+            .map(|rollout| self.rollout(&format!("{path}.rollout"), rollout, &service));
+        service
     }
 
-    fn groups(&mut self, path: &str, raw: &RawService) -> Vec<GroupConfig> {
+    fn groups(
+        &mut self,
+        path: &str,
+        raw: &RawService,
+        linkerd_compatible: bool,
+    ) -> Vec<GroupConfig> {
         // Every endpoint of the service, across groups, with where it was first seen.
         let mut seen: HashMap<SocketAddr, String> = HashMap::new();
 
@@ -424,29 +451,69 @@ impl Checker {
         let mut groups = Vec::new();
         if let Some(endpoints) = &raw.endpoints {
             let endpoints = self.endpoints(&format!("{path}.endpoints"), endpoints, &mut seen);
+            let deployment = self.default_deployment(
+                path,
+                &raw.name,
+                defaults::DEFAULT_GROUP,
+                linkerd_compatible,
+                // The shorthand has nowhere to write `deployment`.
+                "define the service with `groups` and give the group a `deployment`, or \
+                 rename the service",
+            );
             groups.push(GroupConfig {
                 name: defaults::DEFAULT_GROUP.to_string(),
                 weight: defaults::DEFAULT_WEIGHT,
                 endpoints,
-                deployment: format!("{}-{}", raw.name, defaults::DEFAULT_GROUP),
+                deployment,
             });
         }
         if let Some(raw_groups) = &raw.groups {
-            groups.extend(self.weighted_groups(path, raw_groups, &mut seen));
-        }
-        for group in &mut groups {
-            if group.deployment.is_empty() {
-                group.deployment = format!("{}-{}", raw.name, group.name);
-            }
+            groups.extend(self.weighted_groups(
+                path,
+                &raw.name,
+                raw_groups,
+                &mut seen,
+                linkerd_compatible,
+            ));
         }
         groups
+    }
+
+    /// The `deployment` of a group that does not name one: `SERVICE-GROUP`.
+    /// Service and group names allow characters Kubernetes names do not, so
+    /// the derived name is checked, but only when the linkerd-compatible
+    /// series that carry it are exported: otherwise it is never used.
+    fn default_deployment(
+        &mut self,
+        path: &str,
+        service: &str,
+        group: &str,
+        linkerd_compatible: bool,
+        fix: &str,
+    ) -> String {
+        let deployment = format!("{service}-{group}");
+        if linkerd_compatible {
+            if let Some(problem) = k8s_name_problem(&deployment) {
+                self.issue(
+                    path,
+                    format!(
+                        "metrics.linkerd_compatible labels every group with its Kubernetes \
+                         Deployment, and the default name {deployment:?} (SERVICE-GROUP) \
+                         {problem}; {fix} ({K8S_NAME_FORM})"
+                    ),
+                );
+            }
+        }
+        deployment
     }
 
     fn weighted_groups(
         &mut self,
         service_path: &str,
+        service_name: &str,
         raw: &[RawGroup],
         seen: &mut HashMap<SocketAddr, String>,
+        linkerd_compatible: bool,
     ) -> Vec<GroupConfig> {
         if raw.is_empty() {
             self.issue(
@@ -472,11 +539,32 @@ impl Checker {
 
             let weight = group.weight.unwrap_or(defaults::DEFAULT_WEIGHT);
             let endpoints = self.endpoints(&format!("{path}.endpoints"), &group.endpoints, seen);
+            let deployment = match &group.deployment {
+                Some(deployment) => {
+                    if let Some(problem) = k8s_name_problem(deployment) {
+                        self.issue(
+                            format!("{path}.deployment"),
+                            format!(
+                                "deployment {deployment:?} {problem}; it must be the name of \
+                                 the group's Kubernetes Deployment, and {K8S_NAME_FORM}"
+                            ),
+                        );
+                    }
+                    deployment.clone()
+                }
+                None => self.default_deployment(
+                    &path,
+                    service_name,
+                    &group.name,
+                    linkerd_compatible,
+                    "set `deployment` to the name of the group's Deployment",
+                ),
+            };
             groups.push(GroupConfig {
                 name: group.name.clone(),
                 weight,
                 endpoints,
-                deployment: String::new(),
+                deployment,
             });
         }
 
@@ -488,6 +576,261 @@ impl Checker {
             );
         }
         groups
+    }
+
+    // ---- group selection: override header, stickiness, rollout ----
+
+    fn split(&mut self, path: &str, raw: &RawService) -> SplitConfig {
+        let override_header = match raw.override_header.as_deref() {
+            None => Some(HeaderName::from_static(defaults::OVERRIDE_HEADER)),
+            Some("") => None,
+            Some(text) => self.header_name(
+                &format!("{path}.override_header"),
+                text,
+                "x-luas-group, or \"\" to turn the override off",
+            ),
+        };
+        let sticky = raw
+            .sticky
+            .as_ref()
+            .and_then(|sticky| self.sticky(&format!("{path}.sticky"), sticky));
+        SplitConfig {
+            override_header,
+            sticky,
+        }
+    }
+
+    fn sticky(&mut self, path: &str, raw: &RawSticky) -> Option<StickyKey> {
+        match (&raw.header, &raw.cookie) {
+            (Some(header), None) => self
+                .header_name(&format!("{path}.header"), header, "x-user-id")
+                .map(StickyKey::Header),
+            (None, Some(cookie)) => {
+                let path = format!("{path}.cookie");
+                if cookie.is_empty() {
+                    self.issue(
+                        path,
+                        "the cookie name is empty; name the cookie that identifies a user, \
+                         e.g. `cookie: session`",
+                    );
+                    return None;
+                }
+                if let Some(bad) = cookie.chars().find(|&c| !is_token_char(c)) {
+                    self.issue(
+                        path,
+                        format!(
+                            "cookie name {cookie:?} contains {bad:?}; cookie names use \
+                             letters, digits and !#$%&'*+-.^_`|~ (no spaces, '=', ';' or ',')"
+                        ),
+                    );
+                    return None;
+                }
+                Some(StickyKey::Cookie(cookie.clone()))
+            }
+            (Some(_), Some(_)) => {
+                self.issue(
+                    path,
+                    "`sticky` has both `header` and `cookie`, but a request is keyed by one \
+                     value; keep one of them, e.g. `sticky: { header: x-user-id }`",
+                );
+                None
+            }
+            (None, None) => {
+                self.issue(
+                    path,
+                    "`sticky` names no key; give `header: NAME` or `cookie: NAME`, or remove \
+                     `sticky` to split by weight alone",
+                );
+                None
+            }
+        }
+    }
+
+    fn rollout(&mut self, path: &str, raw: &RawRollout, service: &ServiceConfig) -> RolloutConfig {
+        self.rollout_group(path, &raw.group, service);
+        self.rollout_steps(&format!("{path}.steps"), &raw.steps);
+
+        let interval = self.checked_duration(
+            &format!("{path}.interval"),
+            &raw.interval,
+            Some("each step would end as soon as the group had `min_requests`"),
+        );
+        let tick = match raw.tick.as_deref() {
+            Some(text) => self.checked_duration(
+                &format!("{path}.tick"),
+                text,
+                Some("the rollout would be evaluated in a busy loop"),
+            ),
+            None => Some(defaults::ROLLOUT_TICK),
+        };
+        if let (Some(tick), Some(interval)) = (tick, interval) {
+            // A step is judged when a tick sees its interval is over; ticks
+            // further apart than that would stretch every step.
+            if tick > interval {
+                let which = match raw.tick {
+                    Some(_) => format!("tick {tick:?}"),
+                    None => format!("the default tick {tick:?}"),
+                };
+                self.issue(
+                    format!("{path}.tick"),
+                    format!(
+                        "{which} is longer than the interval {interval:?}, so steps would \
+                         last longer than configured; set `tick` to at most the interval"
+                    ),
+                );
+            }
+        }
+
+        let max_error_rate = raw
+            .max_error_rate
+            .as_ref()
+            .map_or(ROLLOUT_MAX_ERROR_RATE, |rate| {
+                self.error_rate(&format!("{path}.max_error_rate"), rate)
+                    .unwrap_or(ROLLOUT_MAX_ERROR_RATE)
+            });
+        let max_p99_ratio = raw.max_p99_ratio.unwrap_or(ROLLOUT_MAX_P99_RATIO);
+        if !(max_p99_ratio.is_finite() && max_p99_ratio > 0.0) {
+            self.issue(
+                format!("{path}.max_p99_ratio"),
+                format!(
+                    "max_p99_ratio {max_p99_ratio} must be a number above 0: the highest \
+                     tolerated p99 latency of the group divided by the stable group's, e.g. \
+                     1.5 for at most 50% slower"
+                ),
+            );
+        }
+
+        RolloutConfig {
+            group: raw.group.clone(),
+            steps: raw.steps.clone(),
+            interval: interval.unwrap_or(Duration::ZERO),
+            min_requests: raw.min_requests.unwrap_or(ROLLOUT_MIN_REQUESTS),
+            max_error_rate,
+            max_p99_ratio,
+            tick: tick.unwrap_or(defaults::ROLLOUT_TICK),
+        }
+    }
+
+    fn rollout_group(&mut self, path: &str, group: &str, service: &ServiceConfig) {
+        let groups = &service.groups;
+        // No groups means `groups` itself is broken and already reported.
+        if groups.is_empty() {
+            return;
+        }
+        let stable = &groups[service.stable_group()];
+        if groups.len() == 1 {
+            self.issue(
+                path,
+                format!(
+                    "the service has a single group ({:?}), so there is nothing to roll out: a \
+                     rollout raises a second group's weight step by step, judged against the \
+                     stable group; define both under `groups` (e.g. stable and canary) or \
+                     remove `rollout`",
+                    stable.name
+                ),
+            );
+            return;
+        }
+        let candidates: Vec<&str> = groups
+            .iter()
+            .filter(|g| g.name != stable.name)
+            .map(|g| g.name.as_str())
+            .collect();
+        if candidates.is_empty() {
+            // Every group is named like the stable one: a duplicate-name
+            // issue already says what to fix.
+            return;
+        }
+        let path = format!("{path}.group");
+        if group == stable.name {
+            self.issue(
+                path,
+                format!(
+                    "group {group:?} is the stable group (the one named \"stable\", else the \
+                     first), which the rollout is judged against, so it cannot be rolled out; \
+                     name another group of this service: {}",
+                    candidates.join(", ")
+                ),
+            );
+        } else if !candidates.contains(&group) {
+            self.issue(
+                path,
+                format!(
+                    "unknown group {group:?}; groups this service can roll out: {}",
+                    candidates.join(", ")
+                ),
+            );
+        }
+    }
+
+    fn rollout_steps(&mut self, path: &str, steps: &[u32]) {
+        const EXAMPLE: &str = "e.g. [5, 25, 50, 100]";
+        if steps.is_empty() {
+            self.issue(
+                path,
+                format!(
+                    "`steps` is empty; list the rolled-out group's weight in percent at each \
+                     step, {EXAMPLE}"
+                ),
+            );
+        }
+        let in_range = |step: u32| (1..=100).contains(&step);
+        for (index, &step) in steps.iter().enumerate() {
+            let step_path = format!("{path}[{index}]");
+            if !in_range(step) {
+                self.issue(
+                    step_path,
+                    format!(
+                        "step {step} is out of range; a step is the group's share of traffic \
+                         in percent, from 1 to 100, {EXAMPLE}"
+                    ),
+                );
+                continue;
+            }
+            if index > 0 {
+                let previous = steps[index - 1];
+                // As with buckets: one bad value is reported once.
+                if in_range(previous) && step <= previous {
+                    self.issue(
+                        step_path,
+                        format!(
+                            "step {step} is not greater than the previous step {previous}; \
+                             steps must be strictly increasing, {EXAMPLE}"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    fn error_rate(&mut self, path: &str, raw: &RawRate) -> Option<f64> {
+        const RANGE: &str = "give a percentage from 0% to 100%, e.g. 1%, or a fraction from 0 to \
+                             1, e.g. 0.01";
+        let rate = match raw {
+            RawRate::Fraction(fraction) => *fraction,
+            RawRate::Text(text) => match parse_percent(text) {
+                Ok(rate) => rate,
+                Err(why) => {
+                    self.issue(path, why);
+                    return None;
+                }
+            },
+        };
+        if (0.0..=1.0).contains(&rate) {
+            return Some(rate);
+        }
+        let message = match raw {
+            // A likely slip: `5` meant as 5 %, read as 500 %.
+            RawRate::Fraction(n) if *n > 1.0 && *n <= 100.0 => format!(
+                "max_error_rate {n} is above 1: a plain number is a fraction (0.01 = 1%), so \
+                 this is {}%; to mean {n} percent write `{n}%`",
+                n * 100.0
+            ),
+            RawRate::Fraction(n) => format!("max_error_rate {n} is out of range; {RANGE}"),
+            RawRate::Text(text) => format!("max_error_rate {text:?} is above 100%; {RANGE}"),
+        };
+        self.issue(path, message);
+        None
     }
 
     fn endpoints(
@@ -574,6 +917,22 @@ impl Checker {
         buckets
     }
 
+    fn namespace(&mut self, raw: Option<String>) -> String {
+        let Some(namespace) = raw else {
+            return defaults::NAMESPACE.to_string();
+        };
+        if let Some(problem) = k8s_name_problem(&namespace) {
+            self.issue(
+                "metrics.namespace",
+                format!(
+                    "namespace {namespace:?} {problem}; use the Kubernetes namespace luas's \
+                     services run in; {K8S_NAME_FORM}"
+                ),
+            );
+        }
+        namespace
+    }
+
     // ---- leaf values ----
 
     /// Checks the form of the name of item `index` (a listener, route, ...)
@@ -618,6 +977,24 @@ impl Checker {
         }
     }
 
+    /// Parses a header name, stored lower-case; `example` completes the
+    /// message with a name that would fit.
+    fn header_name(&mut self, path: &str, text: &str, example: &str) -> Option<HeaderName> {
+        match HeaderName::from_bytes(text.as_bytes()) {
+            Ok(name) => Some(name),
+            Err(_) => {
+                self.issue(
+                    path,
+                    format!(
+                        "{text:?} is not a valid HTTP header name; use letters, digits and \
+                         '-', e.g. {example}"
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     fn address(&mut self, path: &str, text: &str) -> Option<SocketAddr> {
         match text.parse() {
             Ok(addr) => Some(addr),
@@ -640,6 +1017,18 @@ impl Checker {
         let Some(text) = text else {
             return default;
         };
+        self.checked_duration(path, text, zero_reason)
+            .unwrap_or(default)
+    }
+
+    /// Parses a duration that is present; None (with the issue recorded)
+    /// when it is malformed, or zero where `zero_reason` says zero is nonsense.
+    fn checked_duration(
+        &mut self,
+        path: &str,
+        text: &str,
+        zero_reason: Option<&str>,
+    ) -> Option<Duration> {
         match super::parse_duration(text) {
             Ok(duration) => {
                 if let (true, Some(reason)) = (duration.is_zero(), zero_reason) {
@@ -647,14 +1036,68 @@ impl Checker {
                         path,
                         format!("must be greater than 0 ({reason}); got {text:?}"),
                     );
+                    return None;
                 }
-                duration
+                Some(duration)
             }
             Err(message) => {
                 self.issue(path, message);
-                default
+                None
             }
         }
+    }
+}
+
+/// Why `text` is not a Kubernetes name (a DNS-1123 label, what namespaces
+/// require), or None if it is one. Deployments are held to the same rule so
+/// the linkerd-compatible labels match what Kubernetes tooling reports.
+fn k8s_name_problem(text: &str) -> Option<String> {
+    if text.is_empty() {
+        return Some("is empty".to_string());
+    }
+    let length = text.chars().count();
+    if length > 63 {
+        return Some(format!("is {length} characters long"));
+    }
+    if let Some(bad) = text
+        .chars()
+        .find(|&c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+    {
+        let case = if bad.is_ascii_uppercase() {
+            "upper-case "
+        } else {
+            ""
+        };
+        return Some(format!("contains {case}{bad:?}"));
+    }
+    if text.starts_with('-') || text.ends_with('-') {
+        return Some("starts or ends with '-'".to_string());
+    }
+    None
+}
+
+/// A cookie name is an HTTP token (RFC 6265 section 4.1.1, RFC 9110 section 5.6.2).
+fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
+}
+
+/// Parses `1%` or `0.5%` into a fraction (0.01, 0.005). The range is checked
+/// by the caller.
+fn parse_percent(text: &str) -> Result<f64, String> {
+    const FORM: &str =
+        "write a percentage such as 1% or 0.5%, or an unquoted fraction such as 0.01";
+    let Some(number) = text.strip_suffix('%') else {
+        return Err(format!("max_error_rate {text:?} has no '%'; {FORM}"));
+    };
+    // Digits with at most one inner '.', as for durations; `f64::from_str`
+    // alone would also take `inf`, `NaN` and `1e2`.
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, "0"));
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    match number.parse::<f64>() {
+        Ok(percent) if digits(whole) && digits(fraction) => Ok(percent / 100.0),
+        _ => Err(format!(
+            "max_error_rate {text:?} is not a percentage; {FORM}"
+        )),
     }
 }
 
@@ -860,14 +1303,29 @@ services:
     ewma: { decay: 5s, default_rtt: 10ms, failure_penalty: 2s }
     groups:
       - { name: stable, weight: 90, endpoints: [127.0.0.1:9001, 127.0.0.1:9002] }
-      - { name: canary, weight: 0, endpoints: ['[::1]:9003'] }
+      - { name: canary, weight: 0, endpoints: ['[::1]:9003'], deployment: loadapi-v2 }
       - { name: next, endpoints: [10.0.0.1:80] }
+    override_header: X-Pick-Group
+    sticky: { cookie: session_id }
+    rollout:
+      group: canary
+      steps: [10, 50, 100]
+      interval: 2m
+      min_requests: 500
+      max_error_rate: 0.5%
+      max_p99_ratio: 2
+      tick: 5s
   - name: simple
     endpoints: [127.0.0.1:9004]
+    override_header: ''
+    sticky: { header: X-User-Id }
 metrics:
   buckets: [0.001, 0.01, 0.1, 1]
+  linkerd_compatible: true
+  namespace: shop-prod
 shutdown:
   grace_period: 1m
+state_file: /var/lib/luas/state.json
 ";
 
     #[test]
@@ -929,18 +1387,34 @@ shutdown:
                             name: "stable".into(),
                             weight: 90,
                             endpoints: vec![addr("127.0.0.1:9001"), addr("127.0.0.1:9002")],
+                            deployment: "loadapi-stable".into(),
                         },
                         GroupConfig {
                             name: "canary".into(),
                             weight: 0,
                             endpoints: vec![addr("[::1]:9003")],
+                            deployment: "loadapi-v2".into(),
                         },
                         GroupConfig {
                             name: "next".into(),
                             weight: 100,
                             endpoints: vec![addr("10.0.0.1:80")],
+                            deployment: "loadapi-next".into(),
                         },
                     ],
+                    split: SplitConfig {
+                        override_header: Some(HeaderName::from_static("x-pick-group")),
+                        sticky: Some(StickyKey::Cookie("session_id".into())),
+                    },
+                    rollout: Some(RolloutConfig {
+                        group: "canary".into(),
+                        steps: vec![10, 50, 100],
+                        interval: Duration::from_secs(120),
+                        min_requests: 500,
+                        max_error_rate: 0.005,
+                        max_p99_ratio: 2.0,
+                        tick: Duration::from_secs(5),
+                    }),
                 },
                 ServiceConfig {
                     name: "simple".into(),
@@ -959,15 +1433,24 @@ shutdown:
                         name: "stable".into(),
                         weight: 100,
                         endpoints: vec![addr("127.0.0.1:9004")],
+                        deployment: "simple-stable".into(),
                     }],
+                    split: SplitConfig {
+                        override_header: None,
+                        sticky: Some(StickyKey::Header(HeaderName::from_static("x-user-id"))),
+                    },
+                    rollout: None,
                 },
             ],
             metrics: MetricsConfig {
                 buckets: vec![0.001, 0.01, 0.1, 1.0],
+                linkerd_compatible: true,
+                namespace: "shop-prod".into(),
             },
             shutdown: ShutdownConfig {
                 grace_period: Duration::from_secs(60),
             },
+            state_file: Some(PathBuf::from("/var/lib/luas/state.json")),
         };
         assert_eq!(config, expected);
     }
@@ -993,10 +1476,22 @@ shutdown:
                 name: "stable".into(),
                 weight: 100,
                 endpoints: vec![addr("127.0.0.1:9000")],
+                deployment: "web-stable".into(),
             }]
         );
+        assert_eq!(
+            service.split,
+            SplitConfig {
+                override_header: Some(HeaderName::from_static(defaults::OVERRIDE_HEADER)),
+                sticky: None,
+            }
+        );
+        assert_eq!(service.rollout, None);
         assert_eq!(config.metrics.buckets, defaults::BUCKETS.to_vec());
+        assert!(!config.metrics.linkerd_compatible);
+        assert_eq!(config.metrics.namespace, defaults::NAMESPACE);
         assert_eq!(config.shutdown.grace_period, Duration::from_secs(10));
+        assert_eq!(config.state_file, None);
     }
 
     #[test]
@@ -1025,9 +1520,28 @@ shutdown:
             }
         );
         assert_eq!(config.services[first.service].name, "loadapi");
-        let weights: Vec<u32> = config.services[0].groups.iter().map(|g| g.weight).collect();
+        let loadapi = &config.services[0];
+        let weights: Vec<u32> = loadapi.groups.iter().map(|g| g.weight).collect();
         assert_eq!(weights, [95, 5]);
+        assert_eq!(loadapi.groups[0].deployment, "loadapi-primary");
+        assert_eq!(loadapi.groups[1].deployment, "loadapi-canary");
+        assert_eq!(
+            loadapi.split.sticky,
+            Some(StickyKey::Header(HeaderName::from_static("x-user-id")))
+        );
+        let rollout = loadapi.rollout.as_ref().unwrap();
+        assert_eq!(rollout.group, "canary");
+        assert_eq!(rollout.steps, [5, 25, 50, 100]);
+        assert_eq!(rollout.max_error_rate, 0.01);
         assert_eq!(config.services[1].groups[0].name, defaults::DEFAULT_GROUP);
+        let shop = &config.services[2];
+        assert_eq!(shop.split.override_header, None);
+        assert_eq!(shop.split.sticky, Some(StickyKey::Cookie("session".into())));
+        assert!(config.metrics.linkerd_compatible);
+        assert_eq!(
+            config.state_file.as_deref(),
+            Some(std::path::Path::new("/var/lib/luas/state.json"))
+        );
     }
 
     /// The example is the user documentation, so it must show every key.
@@ -1063,11 +1577,29 @@ shutdown:
         assert!(ewma.failure_penalty.is_some());
         let groups = services.iter().find_map(|s| s.groups.as_ref()).unwrap();
         assert!(groups.iter().any(|g| g.weight.is_some()), "weight");
-        assert!(raw.metrics.and_then(|m| m.buckets).is_some(), "buckets");
+        assert!(groups.iter().any(|g| g.deployment.is_some()), "deployment");
+        assert!(
+            services.iter().any(|s| s.override_header.is_some()),
+            "override_header"
+        );
+        let sticky: Vec<&raw::RawSticky> =
+            services.iter().filter_map(|s| s.sticky.as_ref()).collect();
+        assert!(sticky.iter().any(|s| s.header.is_some()), "sticky.header");
+        assert!(sticky.iter().any(|s| s.cookie.is_some()), "sticky.cookie");
+        let rollout = services.iter().find_map(|s| s.rollout.as_ref()).unwrap();
+        assert!(rollout.min_requests.is_some(), "min_requests");
+        assert!(rollout.max_error_rate.is_some(), "max_error_rate");
+        assert!(rollout.max_p99_ratio.is_some(), "max_p99_ratio");
+        assert!(rollout.tick.is_some(), "tick");
+        let metrics = raw.metrics.unwrap();
+        assert!(metrics.buckets.is_some(), "buckets");
+        assert!(metrics.linkerd_compatible.is_some(), "linkerd_compatible");
+        assert!(metrics.namespace.is_some(), "namespace");
         assert!(
             raw.shutdown.and_then(|s| s.grace_period).is_some(),
             "grace_period"
         );
+        assert!(raw.state_file.is_some(), "state_file");
     }
 
     #[test]
@@ -1655,6 +2187,588 @@ metrics: { buckets: [1, 0.5] }
                 "services[0].groups[1].endpoints",
                 "services[0].groups",
                 "metrics.buckets[1]",
+            ],
+            "{found:#?}"
+        );
+    }
+
+    // ---- state_file, metrics.linkerd_compatible, metrics.namespace ----
+
+    #[test]
+    fn empty_state_file() {
+        let base = with_services("  - { name: web, endpoints: [127.0.0.1:1] }\n");
+        for value in ["''", "'  '"] {
+            let found = issues(&format!("{base}state_file: {value}\n"));
+            let message = issue_at(&found, "state_file");
+            assert!(message.contains("`state_file` is empty"), "{message}");
+            assert!(message.contains("/var/lib/luas/state.json"), "{message}");
+            assert_eq!(found.len(), 1, "{found:#?}");
+        }
+        // `~` is the same as leaving the key out.
+        assert_eq!(load(&format!("{base}state_file: ~\n")).state_file, None);
+        let config = load(&format!("{base}state_file: state.json\n"));
+        assert_eq!(config.state_file, Some(PathBuf::from("state.json")));
+    }
+
+    #[test]
+    fn linkerd_metrics_settings() {
+        let base = with_services("  - { name: web, endpoints: [127.0.0.1:1] }\n");
+        let config = load(&format!(
+            "{base}metrics: {{ linkerd_compatible: true, namespace: team-a1 }}\n"
+        ));
+        assert!(config.metrics.linkerd_compatible);
+        assert_eq!(config.metrics.namespace, "team-a1");
+        // Only the keys given replace their defaults.
+        let config = load(&format!("{base}metrics: {{ linkerd_compatible: false }}\n"));
+        assert!(!config.metrics.linkerd_compatible);
+        assert_eq!(config.metrics.namespace, defaults::NAMESPACE);
+        assert_eq!(config.metrics.buckets, defaults::BUCKETS.to_vec());
+        let longest = "n".repeat(63);
+        let config = load(&format!("{base}metrics: {{ namespace: {longest} }}\n"));
+        assert_eq!(config.metrics.namespace, longest);
+    }
+
+    #[test]
+    fn bad_namespaces() {
+        let base = with_services("  - { name: web, endpoints: [127.0.0.1:1] }\n");
+        let cases = [
+            ("''", "is empty"),
+            ("Prod", "contains upper-case 'P'"),
+            ("team_a", "contains '_'"),
+            ("team.a", "contains '.'"),
+            ("-team", "starts or ends with '-'"),
+            ("team-", "starts or ends with '-'"),
+            (&"n".repeat(64), "is 64 characters long"),
+        ];
+        for (value, expected) in cases {
+            let found = issues(&format!("{base}metrics: {{ namespace: {value} }}\n"));
+            let message = issue_at(&found, "metrics.namespace");
+            assert!(message.contains(expected), "{value}: {message}");
+            assert!(message.contains("1 to 63 lower-case letters"), "{message}");
+            assert_eq!(found.len(), 1, "{found:#?}");
+        }
+    }
+
+    #[test]
+    fn kubernetes_names() {
+        for good in ["a", "0", "web-canary", "a-b-c-1", &"x".repeat(63)] {
+            assert_eq!(k8s_name_problem(good), None, "{good:?}");
+        }
+        assert_eq!(k8s_name_problem("").as_deref(), Some("is empty"));
+        assert_eq!(k8s_name_problem("ab cd").as_deref(), Some("contains ' '"));
+        assert_eq!(k8s_name_problem("é").as_deref(), Some("contains 'é'"));
+    }
+
+    // ---- groups[].deployment ----
+
+    #[test]
+    fn deployments_default_to_service_dash_group() {
+        let config = load(&with_services(
+            "  - name: web
+    groups:
+      - { name: stable, endpoints: [127.0.0.1:1], deployment: web-primary }
+      - { name: canary, endpoints: [127.0.0.1:2] }
+  - { name: api, endpoints: [127.0.0.1:3] }
+",
+        ));
+        let deployments: Vec<&str> = config
+            .services
+            .iter()
+            .flat_map(|s| &s.groups)
+            .map(|g| g.deployment.as_str())
+            .collect();
+        assert_eq!(deployments, ["web-primary", "web-canary", "api-stable"]);
+    }
+
+    #[test]
+    fn bad_explicit_deployment() {
+        let found = issues(&with_services(
+            "  - name: web
+    groups:
+      - { name: stable, endpoints: [127.0.0.1:1] }
+      - { name: canary, endpoints: [127.0.0.1:2], deployment: Web_Canary }
+      - { name: next, endpoints: [127.0.0.1:3], deployment: '' }
+",
+        ));
+        let message = issue_at(&found, "services[0].groups[1].deployment");
+        assert!(message.contains("deployment \"Web_Canary\""), "{message}");
+        assert!(message.contains("upper-case 'W'"), "{message}");
+        assert!(message.contains("Kubernetes Deployment"), "{message}");
+        assert!(issue_at(&found, "services[0].groups[2].deployment").contains("is empty"));
+        assert_eq!(found.len(), 2, "{found:#?}");
+    }
+
+    #[test]
+    fn derived_deployments_must_be_kubernetes_names_only_for_linkerd_metrics() {
+        let services = with_services(
+            "  - name: Web
+    groups:
+      - { name: stable, endpoints: [127.0.0.1:1], deployment: web }
+      - { name: v_2, endpoints: [127.0.0.1:2] }
+  - { name: API, endpoints: [127.0.0.1:3] }
+  - { name: web, endpoints: [127.0.0.1:4] }
+",
+        );
+        // Without the linkerd series the derived names are never used.
+        let config = load(&services);
+        assert_eq!(config.services[0].groups[1].deployment, "Web-v_2");
+
+        let found = issues(&format!(
+            "{services}metrics: {{ linkerd_compatible: true }}\n"
+        ));
+        let message = issue_at(&found, "services[0].groups[1]");
+        assert!(message.contains("metrics.linkerd_compatible"), "{message}");
+        assert!(
+            message.contains("default name \"Web-v_2\" (SERVICE-GROUP) contains upper-case 'W'"),
+            "{message}"
+        );
+        assert!(message.contains("set `deployment`"), "{message}");
+        // The shorthand has no `deployment` key, so the fix is different.
+        let message = issue_at(&found, "services[1]");
+        assert!(message.contains("\"API-stable\""), "{message}");
+        assert!(
+            message.contains("define the service with `groups`"),
+            "{message}"
+        );
+        assert_eq!(found.len(), 2, "{found:#?}");
+    }
+
+    // ---- override_header and sticky ----
+
+    #[test]
+    fn override_header_values() {
+        let config = load(&with_services(
+            "  - { name: web, endpoints: [127.0.0.1:1], override_header: X-Version }
+  - { name: b, endpoints: [127.0.0.1:2], override_header: '' }
+  - { name: c, endpoints: [127.0.0.1:3] }
+",
+        ));
+        let headers: Vec<Option<&str>> = config
+            .services
+            .iter()
+            .map(|s| s.split.override_header.as_ref().map(HeaderName::as_str))
+            .collect();
+        assert_eq!(
+            headers,
+            [Some("x-version"), None, Some(defaults::OVERRIDE_HEADER)]
+        );
+    }
+
+    #[test]
+    fn bad_override_header() {
+        let found = issues(&with_services(
+            "  - { name: web, endpoints: [127.0.0.1:1], override_header: 'x group' }
+  - { name: b, endpoints: [127.0.0.1:2], override_header: ':authority' }
+",
+        ));
+        let message = issue_at(&found, "services[0].override_header");
+        assert!(
+            message.contains("\"x group\" is not a valid HTTP header name"),
+            "{message}"
+        );
+        assert!(
+            message.contains("\"\" to turn the override off"),
+            "{message}"
+        );
+        assert!(issue_at(&found, "services[1].override_header").contains("\":authority\""));
+        assert_eq!(found.len(), 2, "{found:#?}");
+    }
+
+    #[test]
+    fn sticky_keys() {
+        let config = load(&with_services(
+            "  - { name: web, endpoints: [127.0.0.1:1], sticky: { header: X-User-Id } }
+  - { name: b, endpoints: [127.0.0.1:2], sticky: { cookie: \"Sess!on#~.1\" } }
+  - { name: c, endpoints: [127.0.0.1:3], sticky: ~ }
+",
+        ));
+        let sticky: Vec<Option<StickyKey>> = config
+            .services
+            .iter()
+            .map(|s| s.split.sticky.clone())
+            .collect();
+        assert_eq!(
+            sticky,
+            [
+                Some(StickyKey::Header(HeaderName::from_static("x-user-id"))),
+                // Cookie names are case-sensitive: kept as written.
+                Some(StickyKey::Cookie("Sess!on#~.1".into())),
+                None,
+            ]
+        );
+    }
+
+    #[test]
+    fn sticky_needs_exactly_one_key() {
+        let found = issues(&with_services(
+            "  - name: web
+    endpoints: [127.0.0.1:1]
+    sticky: { header: x-user-id, cookie: session }
+  - { name: b, endpoints: [127.0.0.1:2], sticky: {} }
+",
+        ));
+        let message = issue_at(&found, "services[0].sticky");
+        assert!(message.contains("both `header` and `cookie`"), "{message}");
+        assert!(message.contains("keep one of them"), "{message}");
+        let message = issue_at(&found, "services[1].sticky");
+        assert!(message.contains("names no key"), "{message}");
+        assert_eq!(found.len(), 2, "{found:#?}");
+    }
+
+    #[test]
+    fn bad_sticky_header_and_cookie_names() {
+        let found = issues(&with_services(
+            "  - { name: web, endpoints: [127.0.0.1:1], sticky: { header: 'user id' } }
+  - { name: b, endpoints: [127.0.0.1:2], sticky: { cookie: '' } }
+  - { name: c, endpoints: [127.0.0.1:3], sticky: { cookie: 'a=b' } }
+  - { name: d, endpoints: [127.0.0.1:4], sticky: { cookie: 'my session' } }
+",
+        ));
+        let message = issue_at(&found, "services[0].sticky.header");
+        assert!(
+            message.contains("\"user id\" is not a valid HTTP header name"),
+            "{message}"
+        );
+        assert!(message.contains("e.g. x-user-id"), "{message}");
+        assert!(issue_at(&found, "services[1].sticky.cookie").contains("cookie name is empty"));
+        let message = issue_at(&found, "services[2].sticky.cookie");
+        assert!(
+            message.contains("cookie name \"a=b\" contains '='"),
+            "{message}"
+        );
+        assert!(issue_at(&found, "services[3].sticky.cookie").contains("contains ' '"));
+        assert_eq!(found.len(), 4, "{found:#?}");
+    }
+
+    // ---- rollout ----
+
+    /// A service `web` with groups `stable` and `canary`, and `rollout` as given.
+    fn with_rollout(rollout: &str) -> String {
+        with_services(&format!(
+            "  - name: web
+    groups:
+      - {{ name: stable, weight: 95, endpoints: [127.0.0.1:1] }}
+      - {{ name: canary, weight: 5, endpoints: [127.0.0.1:2] }}
+    rollout: {rollout}
+"
+        ))
+    }
+
+    fn rollout_of(text: &str) -> RolloutConfig {
+        load(text).services[0].rollout.clone().unwrap()
+    }
+
+    #[test]
+    fn rollout_defaults() {
+        let rollout = rollout_of(&with_rollout(
+            "{ group: canary, steps: [50, 100], interval: 30s }",
+        ));
+        assert_eq!(
+            rollout,
+            RolloutConfig {
+                group: "canary".into(),
+                steps: vec![50, 100],
+                interval: Duration::from_secs(30),
+                min_requests: 100,
+                max_error_rate: 0.01,
+                max_p99_ratio: 1.5,
+                tick: defaults::ROLLOUT_TICK,
+            }
+        );
+    }
+
+    #[test]
+    fn rollout_edge_values_are_accepted() {
+        let rollout = rollout_of(&with_rollout(
+            "{ group: canary, steps: [1, 100], interval: 1s, tick: 1s, min_requests: 0,
+               max_error_rate: 0, max_p99_ratio: 0.5 }",
+        ));
+        assert_eq!(rollout.steps, [1, 100]);
+        // A tick equal to the interval is fine.
+        assert_eq!(rollout.tick, rollout.interval);
+        assert_eq!(rollout.min_requests, 0);
+        assert_eq!(rollout.max_error_rate, 0.0);
+        assert_eq!(rollout.max_p99_ratio, 0.5);
+    }
+
+    #[test]
+    fn max_error_rate_forms() {
+        let cases = [
+            ("1%", 0.01),
+            ("0.5%", 0.005),
+            ("'25%'", 0.25),
+            ("100%", 1.0),
+            ("0%", 0.0),
+            ("0.02", 0.02),
+            ("1", 1.0),
+            ("0", 0.0),
+        ];
+        for (value, expected) in cases {
+            let rollout = rollout_of(&with_rollout(&format!(
+                "{{ group: canary, steps: [100], interval: 1m, max_error_rate: {value} }}"
+            )));
+            assert_eq!(rollout.max_error_rate, expected, "{value}");
+        }
+    }
+
+    #[test]
+    fn bad_max_error_rates() {
+        let cases = [
+            ("5", "this is 500%; to mean 5 percent write `5%`"),
+            ("1.5", "to mean 1.5 percent write `1.5%`"),
+            ("250", "max_error_rate 250 is out of range"),
+            ("-0.1", "max_error_rate -0.1 is out of range"),
+            (".nan", "is out of range"),
+            ("150%", "\"150%\" is above 100%"),
+            ("'0.01'", "\"0.01\" has no '%'"),
+            ("one", "\"one\" has no '%'"),
+            ("-1%", "\"-1%\" is not a percentage"),
+            ("'.5%'", "is not a percentage"),
+            ("'1e1%'", "is not a percentage"),
+            ("'inf%'", "is not a percentage"),
+            ("'1 %'", "is not a percentage"),
+            ("'%'", "is not a percentage"),
+        ];
+        for (value, expected) in cases {
+            let found = issues(&with_rollout(&format!(
+                "{{ group: canary, steps: [100], interval: 1m, max_error_rate: {value} }}"
+            )));
+            let message = issue_at(&found, "services[0].rollout.max_error_rate");
+            assert!(message.contains(expected), "{value}: {message}");
+            // Every message shows the percentage form.
+            assert!(message.contains("1%"), "{value}: {message}");
+            assert_eq!(found.len(), 1, "{found:#?}");
+        }
+    }
+
+    #[test]
+    fn percentages() {
+        assert_eq!(parse_percent("1%"), Ok(0.01));
+        assert_eq!(parse_percent("12.5%"), Ok(0.125));
+        assert_eq!(parse_percent("007%"), Ok(0.07));
+        // Range is the caller's business.
+        assert_eq!(parse_percent("200%"), Ok(2.0));
+        for bad in ["", "%", "1", "1.%", "1..2%", "+1%", "1%%", "NaN%"] {
+            assert!(parse_percent(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn bad_max_p99_ratio() {
+        for value in ["0", "-1", ".inf", ".nan"] {
+            let found = issues(&with_rollout(&format!(
+                "{{ group: canary, steps: [100], interval: 1m, max_p99_ratio: {value} }}"
+            )));
+            let message = issue_at(&found, "services[0].rollout.max_p99_ratio");
+            assert!(
+                message.contains("must be a number above 0"),
+                "{value}: {message}"
+            );
+            assert_eq!(found.len(), 1, "{found:#?}");
+        }
+    }
+
+    #[test]
+    fn rollout_steps_must_climb_within_1_to_100() {
+        let found = issues(&with_rollout(
+            "{ group: canary, steps: [0, 5, 5, 101, 3, 50, 40], interval: 1m }",
+        ));
+        let message = issue_at(&found, "services[0].rollout.steps[0]");
+        assert!(message.contains("step 0 is out of range"), "{message}");
+        assert!(message.contains("from 1 to 100"), "{message}");
+        let message = issue_at(&found, "services[0].rollout.steps[2]");
+        assert!(
+            message.contains("step 5 is not greater than the previous step 5"),
+            "{message}"
+        );
+        assert!(issue_at(&found, "services[0].rollout.steps[3]").contains("101"));
+        // steps[4] follows an out-of-range step, so it is not compared with it.
+        let message = issue_at(&found, "services[0].rollout.steps[6]");
+        assert!(message.contains("strictly increasing"), "{message}");
+        assert_eq!(found.len(), 4, "{found:#?}");
+
+        let found = issues(&with_rollout("{ group: canary, steps: [], interval: 1m }"));
+        let message = issue_at(&found, "services[0].rollout.steps");
+        assert!(message.contains("`steps` is empty"), "{message}");
+        assert_eq!(found.len(), 1, "{found:#?}");
+    }
+
+    #[test]
+    fn rollout_durations() {
+        let found = issues(&with_rollout(
+            "{ group: canary, steps: [100], interval: 0s, tick: 0ms }",
+        ));
+        assert!(issue_at(&found, "services[0].rollout.interval").contains("greater than 0"));
+        assert!(issue_at(&found, "services[0].rollout.tick").contains("greater than 0"));
+        assert_eq!(found.len(), 2, "{found:#?}");
+
+        let found = issues(&with_rollout(
+            "{ group: canary, steps: [100], interval: soon, tick: 1x }",
+        ));
+        assert!(issue_at(&found, "services[0].rollout.interval").contains("\"soon\""));
+        assert!(issue_at(&found, "services[0].rollout.tick").contains("\"1x\""));
+        assert_eq!(found.len(), 2, "{found:#?}");
+    }
+
+    #[test]
+    fn rollout_tick_may_not_exceed_the_interval() {
+        let found = issues(&with_rollout(
+            "{ group: canary, steps: [100], interval: 10s, tick: 11s }",
+        ));
+        let message = issue_at(&found, "services[0].rollout.tick");
+        assert!(
+            message.contains("tick 11s is longer than the interval 10s"),
+            "{message}"
+        );
+        assert!(message.contains("at most the interval"), "{message}");
+        assert_eq!(found.len(), 1, "{found:#?}");
+
+        // The default tick counts too, and the message says it was not written.
+        let found = issues(&with_rollout(
+            "{ group: canary, steps: [100], interval: 500ms }",
+        ));
+        let message = issue_at(&found, "services[0].rollout.tick");
+        assert!(message.contains("the default tick 1s"), "{message}");
+        let rollout = rollout_of(&with_rollout(
+            "{ group: canary, steps: [100], interval: 500ms, tick: 100ms }",
+        ));
+        assert_eq!(rollout.tick, Duration::from_millis(100));
+    }
+
+    #[test]
+    fn rollout_of_the_stable_group() {
+        let found = issues(&with_rollout(
+            "{ group: stable, steps: [100], interval: 1m }",
+        ));
+        let message = issue_at(&found, "services[0].rollout.group");
+        assert!(
+            message.contains("group \"stable\" is the stable group"),
+            "{message}"
+        );
+        assert!(
+            message.contains("name another group of this service: canary"),
+            "{message}"
+        );
+        assert_eq!(found.len(), 1, "{found:#?}");
+    }
+
+    #[test]
+    fn without_a_group_named_stable_the_first_group_is_stable() {
+        let services = |group: &str| {
+            with_services(&format!(
+                "  - name: web
+    groups:
+      - {{ name: blue, endpoints: [127.0.0.1:1] }}
+      - {{ name: green, weight: 0, endpoints: [127.0.0.1:2] }}
+      - {{ name: stable, weight: 0, endpoints: [127.0.0.1:3] }}
+      - {{ name: red, weight: 0, endpoints: [127.0.0.1:4] }}
+    rollout: {{ group: {group}, steps: [100], interval: 1m }}
+"
+            ))
+        };
+        // A group named "stable" wins even when it is not first.
+        assert_eq!(rollout_of(&services("blue")).group, "blue");
+        let found = issues(&services("stable"));
+        let message = issue_at(&found, "services[0].rollout.group");
+        assert!(message.contains("blue, green, red"), "{message}");
+
+        let text = with_services(
+            "  - name: web
+    groups:
+      - { name: blue, endpoints: [127.0.0.1:1] }
+      - { name: green, weight: 0, endpoints: [127.0.0.1:2] }
+    rollout: { group: blue, steps: [100], interval: 1m }
+",
+        );
+        let found = issues(&text);
+        let message = issue_at(&found, "services[0].rollout.group");
+        assert!(
+            message.contains("\"blue\" is the stable group"),
+            "{message}"
+        );
+        assert!(message.contains(": green"), "{message}");
+    }
+
+    #[test]
+    fn rollout_of_an_unknown_group() {
+        let found = issues(&with_rollout(
+            "{ group: canery, steps: [100], interval: 1m }",
+        ));
+        let message = issue_at(&found, "services[0].rollout.group");
+        assert!(message.contains("unknown group \"canery\""), "{message}");
+        assert!(
+            message.contains("groups this service can roll out: canary"),
+            "{message}"
+        );
+        assert_eq!(found.len(), 1, "{found:#?}");
+    }
+
+    #[test]
+    fn single_group_services_cannot_roll_out() {
+        let found = issues(&with_services(
+            "  - name: web
+    endpoints: [127.0.0.1:1]
+    rollout: { group: canary, steps: [100], interval: 1m }
+  - name: api
+    groups: [{ name: v1, endpoints: [127.0.0.1:2] }]
+    rollout: { group: v1, steps: [100], interval: 1m }
+",
+        ));
+        let message = issue_at(&found, "services[0].rollout");
+        assert!(
+            message.contains("single group (\"stable\"), so there is nothing to roll out"),
+            "{message}"
+        );
+        assert!(message.contains("remove `rollout`"), "{message}");
+        assert!(issue_at(&found, "services[1].rollout").contains("single group (\"v1\")"));
+        assert_eq!(found.len(), 2, "{found:#?}");
+    }
+
+    #[test]
+    fn rollout_group_is_not_checked_when_groups_are_broken() {
+        let found = issues(&with_services(
+            "  - { name: web, groups: [], rollout: { group: canary, steps: [100], interval: 1m } }\n",
+        ));
+        assert_eq!(paths(&found), ["services[0].groups"]);
+    }
+
+    #[test]
+    fn every_problem_with_the_new_keys_is_collected() {
+        let text = "\
+listeners:
+  - { name: edge, listen: 0.0.0.0:80, routes: [{ name: r, service: web }] }
+services:
+  - name: web
+    groups:
+      - { name: stable, endpoints: [127.0.0.1:1], deployment: Stable }
+      - { name: canary, endpoints: [127.0.0.1:2] }
+    override_header: 'a b'
+    sticky: {}
+    rollout:
+      group: stable
+      steps: [50, 10]
+      interval: 0s
+      max_error_rate: 2
+      max_p99_ratio: 0
+      tick: 0s
+metrics: { namespace: Default }
+state_file: ''
+";
+        let found = issues(text);
+        assert_eq!(
+            paths(&found),
+            [
+                "services[0].groups[0].deployment",
+                "services[0].override_header",
+                "services[0].sticky",
+                "services[0].rollout.group",
+                "services[0].rollout.steps[1]",
+                "services[0].rollout.interval",
+                "services[0].rollout.tick",
+                "services[0].rollout.max_error_rate",
+                "services[0].rollout.max_p99_ratio",
+                "metrics.namespace",
+                "state_file",
             ],
             "{found:#?}"
         );

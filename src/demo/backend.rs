@@ -16,12 +16,12 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -37,6 +37,8 @@ pub struct BackendOptions {
     pub name: String,
     pub latency: Duration,
     pub status: StatusCode,
+    /// Keep the value of this request header of every request, in order.
+    pub record_header: Option<HeaderName>,
 }
 
 impl BackendOptions {
@@ -45,7 +47,13 @@ impl BackendOptions {
             name: name.to_owned(),
             latency: Duration::ZERO,
             status: StatusCode::OK,
+            record_header: None,
         }
+    }
+
+    pub fn record_header(mut self, name: &'static str) -> BackendOptions {
+        self.record_header = Some(HeaderName::from_static(name));
+        self
     }
 
     pub fn latency(mut self, latency: Duration) -> BackendOptions {
@@ -64,8 +72,18 @@ impl BackendOptions {
 pub struct Backend {
     pub address: SocketAddr,
     pub name: String,
-    requests: Arc<AtomicU64>,
+    shared: Arc<Shared>,
     stop: watch::Sender<bool>,
+}
+
+/// What the serving tasks and the handle share.
+#[derive(Debug)]
+struct Shared {
+    options: BackendOptions,
+    requests: AtomicU64,
+    /// The status of plain requests; changeable while running.
+    status: AtomicU16,
+    recorded: Mutex<Vec<String>>,
 }
 
 type ResponseBody = BoxBody<Bytes, hyper::Error>;
@@ -82,11 +100,15 @@ impl Backend {
     ) -> std::io::Result<Backend> {
         let listener = TcpListener::bind(address).await?;
         let address = listener.local_addr()?;
-        let requests = Arc::new(AtomicU64::new(0));
         let (stop, stopped) = watch::channel(false);
         let name = options.name.clone();
-        let options = Arc::new(options);
-        let counter = requests.clone();
+        let shared = Arc::new(Shared {
+            status: AtomicU16::new(options.status.as_u16()),
+            options,
+            requests: AtomicU64::new(0),
+            recorded: Mutex::new(Vec::new()),
+        });
+        let serving = shared.clone();
         let mut stop_accepting = stopped.clone();
         tokio::spawn(async move {
             loop {
@@ -98,14 +120,25 @@ impl Backend {
                     },
                 };
                 let _ = stream.set_nodelay(true);
-                let options = options.clone();
-                let counter = counter.clone();
+                let shared = serving.clone();
                 let mut stop_connection = stopped.clone();
                 tokio::spawn(async move {
-                    let service = service_fn(move |request| {
-                        counter.fetch_add(1, Ordering::Relaxed);
-                        let options = options.clone();
-                        async move { Ok::<_, Infallible>(respond(&options, request).await) }
+                    let service = service_fn(move |request: Request<Incoming>| {
+                        shared.requests.fetch_add(1, Ordering::Relaxed);
+                        if let Some(name) = &shared.options.record_header {
+                            let value = request
+                                .headers()
+                                .get(name)
+                                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                                .unwrap_or_default();
+                            shared
+                                .recorded
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .push(value);
+                        }
+                        let shared = shared.clone();
+                        async move { Ok::<_, Infallible>(respond(&shared, request).await) }
                     });
                     let builder = auto::Builder::new(TokioExecutor::new());
                     let connection =
@@ -121,14 +154,28 @@ impl Backend {
         Ok(Backend {
             address,
             name,
-            requests,
+            shared,
             stop,
         })
     }
 
     /// Requests received so far.
     pub fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
+        self.shared.requests.load(Ordering::Relaxed)
+    }
+
+    /// Changes the status plain requests get from now on (a replica going bad).
+    pub fn set_status(&self, status: StatusCode) {
+        self.shared.status.store(status.as_u16(), Ordering::Relaxed);
+    }
+
+    /// The recorded header values (see [`BackendOptions::record_header`]).
+    pub fn recorded(&self) -> Vec<String> {
+        self.shared
+            .recorded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -138,10 +185,8 @@ impl Drop for Backend {
     }
 }
 
-async fn respond(
-    options: &BackendOptions,
-    mut request: Request<Incoming>,
-) -> Response<ResponseBody> {
+async fn respond(shared: &Shared, mut request: Request<Incoming>) -> Response<ResponseBody> {
+    let options = &shared.options;
     let is_upgrade = request.headers().contains_key(header::UPGRADE)
         && request
             .headers()
@@ -168,7 +213,9 @@ async fn respond(
                     if !options.latency.is_zero() {
                         tokio::time::sleep(options.latency).await;
                     }
-                    full(options.status, format!("{}\n", options.name))
+                    let status = StatusCode::from_u16(shared.status.load(Ordering::Relaxed))
+                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    full(status, format!("{}\n", options.name))
                 }
             }
         }

@@ -101,7 +101,7 @@ async fn forward(
     let no_endpoint = || ProxyError::NoEndpoint {
         service: service.name.clone(),
     };
-    let group = &service.groups[service.split.pick().ok_or_else(no_endpoint)?];
+    let group = &service.groups[service.pick_group(&parts).ok_or_else(no_endpoint)?];
     let endpoint = group
         .balancer
         .pick(&group.endpoints, Instant::now())

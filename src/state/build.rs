@@ -88,12 +88,19 @@ pub(super) fn build(config: Config, metrics: &Metrics, previous: Option<&Snapsho
                     }
                 })
                 .collect();
+            for group in &service.groups {
+                metrics
+                    .group_weight(&service.name, &group.name)
+                    .set(i64::from(group.weight));
+            }
             Service {
                 name: service.name.clone(),
                 split: Split::new(service.groups.iter().map(|group| group.weight)),
                 groups,
                 client,
                 timeouts: service.timeouts,
+                override_header: service.split.override_header.clone(),
+                sticky: service.split.sticky.clone(),
             }
         })
         .collect();

@@ -1,33 +1,44 @@
 //! The running configuration: one immutable [`Snapshot`] behind one `ArcSwap`.
 //!
 //! Readers (every request) take the current snapshot with one atomic load and
-//! an `Arc` clone; they never wait and never see half an update. Writers go
-//! through [`State::update`], which holds the one writer lock while it builds
-//! and validates the whole next snapshot, then stores it atomically. Requests
-//! already running finish on the snapshot they started with.
+//! an `Arc` clone; they never wait and never see half an update. Every writer
+//! (file reload, SIGHUP, admin API, rollout driver) goes through the one
+//! writer lock in [`State`]: it builds and validates the whole next snapshot,
+//! then stores it atomically. Requests already running finish on the snapshot
+//! they started with.
+//!
+//! The effective config is the file config with the runtime [`Overrides`]
+//! (weights set through the API) applied on top; overrides are saved to the
+//! state file after every change, so a rollback survives a restart.
 //!
 //! Long-lived per-endpoint statistics and per-service connection pools live
-//! outside the snapshot and are carried over by key (see [`build`]), so a
+//! outside the snapshot and are carried over by key (see `build`), so a
 //! reload loses no latency history and no pooled connection. This module does
-//! not read files or watch for changes; callers hand it a validated `Config`.
+//! not read the config file or watch it; callers hand it a validated `Config`.
 
 mod build;
+pub mod overrides;
 
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::ArcSwap;
+use http::request::Parts;
+use http::HeaderName;
 
 use crate::balance::Balancer;
 use crate::client::UpstreamClient;
-use crate::config::{Config, Timeouts};
+use crate::config::{Config, StickyKey, Timeouts};
 use crate::endpoint::Endpoint;
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::route::RouteTable;
 use crate::split::Split;
+pub use overrides::{Overrides, RolloutRecord, RolloutStatus, ServiceOverride};
 
 /// Everything a request needs, immutable once built.
 #[derive(Debug)]
 pub struct Snapshot {
+    /// The effective config: the file's, with runtime overrides applied.
     pub config: Arc<Config>,
     /// In the order of `config.listeners`.
     pub listeners: Vec<ListenerRoutes>,
@@ -50,6 +61,8 @@ pub struct Service {
     pub groups: Vec<Group>,
     pub client: Arc<UpstreamClient>,
     pub timeouts: Timeouts,
+    pub override_header: Option<HeaderName>,
+    pub sticky: Option<StickyKey>,
 }
 
 #[derive(Debug)]
@@ -70,22 +83,124 @@ impl Snapshot {
                 .any(|group| group.weight > 0 && !group.endpoints.is_empty())
         })
     }
+
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|service| service.name == name)
+    }
+}
+
+impl Service {
+    /// The group a request goes to: the one its override header names (even
+    /// at weight 0), else the one its sticky key hashes to, else a weighted
+    /// random pick.
+    pub fn pick_group(&self, request: &Parts) -> Option<usize> {
+        if let Some(header) = &self.override_header {
+            if let Some(wanted) = request.headers.get(header) {
+                if let Some(index) = self
+                    .groups
+                    .iter()
+                    .position(|group| group.name.as_bytes() == wanted.as_bytes())
+                {
+                    return Some(index);
+                }
+            }
+        }
+        if let Some(key) = self
+            .sticky
+            .as_ref()
+            .and_then(|sticky| sticky_key(sticky, request))
+        {
+            return self.split.pick_by_key(key);
+        }
+        self.split.pick()
+    }
+}
+
+/// The request's sticky key, when it carries one.
+fn sticky_key<'a>(sticky: &StickyKey, request: &'a Parts) -> Option<&'a [u8]> {
+    match sticky {
+        StickyKey::Header(name) => request.headers.get(name).map(|value| value.as_bytes()),
+        StickyKey::Cookie(name) => request
+            .headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(';'))
+            .find_map(|pair| {
+                let (key, value) = pair.trim().split_once('=')?;
+                (key == name).then_some(value.as_bytes())
+            }),
+    }
+}
+
+/// A runtime change that could not be made; nothing was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    #[error("no service named {0}")]
+    UnknownService(String),
+    #[error("service {service} has no group named {group}; its groups are: {known}")]
+    UnknownGroup {
+        service: String,
+        group: String,
+        known: String,
+    },
+    #[error("weights for service {0} would all be 0; at least one group needs traffic")]
+    AllZero(String),
+    #[error("{0}")]
+    Incompatible(String),
+}
+
+/// What the one writer guards: the inputs a snapshot is built from.
+#[derive(Debug)]
+struct Inputs {
+    file_config: Config,
+    overrides: Overrides,
 }
 
 #[derive(Debug)]
 pub struct State {
     current: ArcSwap<Snapshot>,
     metrics: Arc<Metrics>,
-    writer: Mutex<()>,
+    writer: Mutex<Inputs>,
 }
 
 impl State {
+    /// Builds the first snapshot: the config, with the state file's runtime
+    /// changes applied when there is one.
     pub fn new(config: Config, metrics: Arc<Metrics>) -> State {
-        let snapshot = build::build(config, &metrics, None);
+        let overrides = match &config.state_file {
+            None => Overrides::default(),
+            Some(path) => match Overrides::load(path) {
+                Ok(Some(overrides)) => {
+                    tracing::info!(
+                        state_file = %path.display(),
+                        services = overrides.services.len(),
+                        "applying runtime changes from the state file over the config file"
+                    );
+                    overrides
+                }
+                Ok(None) => {
+                    tracing::info!(state_file = %path.display(), "no state file yet; starting from the config file");
+                    Overrides::default()
+                }
+                Err(error) => {
+                    tracing::error!(state_file = %path.display(), %error, "state file ignored");
+                    Overrides::default()
+                }
+            },
+        };
+        let (effective, notes) = overrides.apply(&config);
+        for note in notes {
+            tracing::warn!("{note}");
+        }
+        let snapshot = build::build(effective, &metrics, None);
         State {
             current: ArcSwap::from_pointee(snapshot),
             metrics,
-            writer: Mutex::new(()),
+            writer: Mutex::new(Inputs {
+                file_config: config,
+                overrides,
+            }),
         }
     }
 
@@ -98,11 +213,209 @@ impl State {
         &self.metrics
     }
 
-    /// Replaces the running configuration, carrying statistics over.
-    pub fn replace(&self, config: Config) {
-        let _writer = self.writer.lock().expect("state writer lock poisoned");
+    /// The runtime overrides in force.
+    pub fn overrides(&self) -> Overrides {
+        self.inputs().overrides.clone()
+    }
+
+    /// The weights the config file gives a service's groups.
+    pub fn file_weights(&self, service: &str) -> Option<BTreeMap<String, u32>> {
+        let inputs = self.inputs();
+        let service = inputs
+            .file_config
+            .services
+            .iter()
+            .find(|s| s.name == service)?;
+        Some(
+            service
+                .groups
+                .iter()
+                .map(|g| (g.name.clone(), g.weight))
+                .collect(),
+        )
+    }
+
+    /// Replaces the file config (a reload), keeping runtime overrides. Changes
+    /// that need new sockets or metric families are refused: restart for those.
+    pub fn reload(&self, config: Config) -> Result<(), UpdateError> {
+        let mut inputs = self.inputs();
+        restart_needed(&inputs.file_config, &config).map_err(UpdateError::Incompatible)?;
+        let (effective, notes) = inputs.overrides.apply(&config);
+        for note in notes {
+            tracing::warn!("{note}");
+        }
+        self.swap(effective);
+        inputs.file_config = config;
+        Ok(())
+    }
+
+    /// Applies a change to one service's runtime override, then rebuilds,
+    /// swaps and saves. `change` may refuse by returning an error; nothing is
+    /// changed then.
+    pub fn update_service<T>(
+        &self,
+        service: &str,
+        change: impl FnOnce(&ServiceView<'_>, &mut ServiceOverride) -> Result<T, UpdateError>,
+    ) -> Result<T, UpdateError> {
+        let mut inputs = self.inputs();
+        let current = self.load();
+        let config_service = current
+            .config
+            .services
+            .iter()
+            .find(|s| s.name == service)
+            .ok_or_else(|| UpdateError::UnknownService(service.to_owned()))?;
+        let view = ServiceView {
+            config: config_service,
+        };
+        let mut next = inputs.overrides.clone();
+        let entry = next.services.entry(service.to_owned()).or_default();
+        let result = change(&view, entry)?;
+        for group in entry.weights.keys() {
+            view.group_index(group)?;
+        }
+        let (effective, _) = next.apply(&inputs.file_config);
+        let effective_service = effective
+            .services
+            .iter()
+            .find(|s| s.name == service)
+            .expect("service exists in the effective config");
+        if effective_service
+            .groups
+            .iter()
+            .all(|group| group.weight == 0)
+        {
+            return Err(UpdateError::AllZero(service.to_owned()));
+        }
+        self.swap(effective);
+        inputs.overrides = next;
+        self.persist(&inputs);
+        Ok(result)
+    }
+
+    /// Drops a service's runtime override: the file's weights apply again.
+    pub fn reset_service(&self, service: &str) -> Result<(), UpdateError> {
+        let mut inputs = self.inputs();
+        if !inputs
+            .file_config
+            .services
+            .iter()
+            .any(|s| s.name == service)
+        {
+            return Err(UpdateError::UnknownService(service.to_owned()));
+        }
+        inputs.overrides.services.remove(service);
+        let (effective, _) = inputs.overrides.apply(&inputs.file_config);
+        self.swap(effective);
+        self.persist(&inputs);
+        Ok(())
+    }
+
+    fn swap(&self, effective: Config) {
         let previous = self.current.load_full();
-        let next = build::build(config, &self.metrics, Some(&previous));
+        let next = build::build(effective, &self.metrics, Some(&previous));
         self.current.store(Arc::new(next));
     }
+
+    fn persist(&self, inputs: &Inputs) {
+        let Some(path) = &inputs.file_config.state_file else {
+            return;
+        };
+        // The swap has happened: a failed save only loses durability, so it is
+        // logged loudly rather than undoing what the operator asked for.
+        if let Err(error) = inputs.overrides.save(path) {
+            tracing::error!(%error, "runtime change applied but not saved; it will not survive a restart");
+        }
+    }
+
+    fn inputs(&self) -> MutexGuard<'_, Inputs> {
+        self.writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A service's effective config as a runtime change sees it.
+#[derive(Debug)]
+pub struct ServiceView<'a> {
+    pub config: &'a crate::config::ServiceConfig,
+}
+
+impl ServiceView<'_> {
+    pub fn group_index(&self, group: &str) -> Result<usize, UpdateError> {
+        self.config
+            .groups
+            .iter()
+            .position(|g| g.name == group)
+            .ok_or_else(|| UpdateError::UnknownGroup {
+                service: self.config.name.clone(),
+                group: group.to_owned(),
+                known: self
+                    .config
+                    .groups
+                    .iter()
+                    .map(|g| g.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
+    /// Current effective weights by group name.
+    pub fn weights(&self) -> BTreeMap<String, u32> {
+        self.config
+            .groups
+            .iter()
+            .map(|g| (g.name.clone(), g.weight))
+            .collect()
+    }
+
+    pub fn stable_group(&self) -> &str {
+        &self.config.groups[self.config.stable_group()].name
+    }
+
+    /// The weights of a rollback: every group but the stable one at 0; the
+    /// stable group keeps its weight, or gets 100 if it had none.
+    pub fn rollback_weights(&self) -> BTreeMap<String, u32> {
+        let stable = self.stable_group();
+        self.config
+            .groups
+            .iter()
+            .map(|group| {
+                let weight = match (group.name == stable, group.weight) {
+                    (false, _) => 0,
+                    (true, 0) => 100,
+                    (true, weight) => weight,
+                };
+                (group.name.clone(), weight)
+            })
+            .collect()
+    }
+}
+
+/// Why a new file config cannot be applied without a restart, if it cannot.
+fn restart_needed(old: &Config, new: &Config) -> Result<(), String> {
+    if old.admin.listen != new.admin.listen {
+        return Err("admin.listen changed; restart luas to move the admin listener".into());
+    }
+    let shape = |config: &Config| {
+        config
+            .listeners
+            .iter()
+            .map(|l| (l.name.clone(), l.listen, l.protocol))
+            .collect::<Vec<_>>()
+    };
+    if shape(old) != shape(new) {
+        return Err(
+            "listeners were added, removed, renamed or moved to another address or protocol; \
+             routes can change on reload, listeners need a restart"
+                .into(),
+        );
+    }
+    if old.metrics != new.metrics {
+        return Err("metrics settings changed; restart luas to apply them".into());
+    }
+    if old.state_file != new.state_file {
+        return Err("state_file changed; restart luas to apply it".into());
+    }
+    Ok(())
 }

@@ -1,0 +1,266 @@
+//! The admin API under `/api/v1`: read the services, change weights, roll
+//! back, promote, reload. JSON in and out.
+//!
+//! | method and path                           | what it does |
+//! |-------------------------------------------|--------------|
+//! | `GET /api/v1/services`                    | every service: groups, weights, endpoints with EWMA, in-flight, counts, p50/p99, rollout |
+//! | `GET /api/v1/services/{name}`             | one service |
+//! | `PUT /api/v1/services/{name}/weights`     | body `{"stable": 90, "canary": 10}`; groups not named keep their weight |
+//! | `DELETE /api/v1/services/{name}/weights`  | drop runtime weights: the config file's apply again |
+//! | `POST /api/v1/services/{name}/rollback`   | every group but stable to 0, remembering the weights replaced |
+//! | `POST /api/v1/services/{name}/promote`    | body `{"group": "canary"}` (optional): that group gets all traffic |
+//! | `POST /api/v1/reload`                     | re-read the config file |
+//!
+//! Every change goes through `State::update_service`, so it is atomic, saved
+//! to the state file, and answered only once the new snapshot is in force:
+//! when a rollback call returns, no request that starts afterwards can reach
+//! the canary. Errors answer 400 (bad request), 404 (unknown service) or 409
+//! (no config file to reload) with `{"error": "..."}`.
+
+use std::collections::BTreeMap;
+
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::metrics::{cumulative_buckets, quantile, CodeClass};
+use crate::reload::{ReloadError, Reloader};
+use crate::rollout::Board;
+use crate::state::{RolloutRecord, RolloutStatus, State, UpdateError};
+
+/// A JSON answer and its status.
+pub type ApiResult = Result<Value, (StatusCode, String)>;
+
+fn update_error(error: UpdateError) -> (StatusCode, String) {
+    let status = match error {
+        UpdateError::UnknownService(_) => StatusCode::NOT_FOUND,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    (status, error.to_string())
+}
+
+/// Every service, as `GET /api/v1/services` shows them.
+pub fn services(state: &State, board: &Board) -> Value {
+    let snapshot = state.load();
+    let services: Vec<Value> = snapshot
+        .services
+        .iter()
+        .map(|service| service_json(state, board, &service.name))
+        .collect();
+    json!({ "services": services })
+}
+
+pub fn service(state: &State, board: &Board, name: &str) -> ApiResult {
+    if state.load().service(name).is_none() {
+        return Err((StatusCode::NOT_FOUND, format!("no service named {name}")));
+    }
+    Ok(service_json(state, board, name))
+}
+
+fn service_json(state: &State, board: &Board, name: &str) -> Value {
+    let snapshot = state.load();
+    let Some(service) = snapshot.service(name) else {
+        return Value::Null;
+    };
+    let config = snapshot
+        .config
+        .services
+        .iter()
+        .find(|s| s.name == name)
+        .expect("snapshot services mirror the config");
+    let file_weights = state.file_weights(name).unwrap_or_default();
+    let overrides = state.overrides();
+    let runtime = overrides.services.get(name);
+    let now = tokio::time::Instant::now();
+    let groups: Vec<Value> = service
+        .groups
+        .iter()
+        .map(|group| {
+            let endpoints: Vec<Value> = group
+                .endpoints
+                .iter()
+                .map(|endpoint| {
+                    let metrics = &endpoint.stats.metrics;
+                    let buckets = cumulative_buckets(&metrics.duration);
+                    let in_flight = endpoint.in_flight();
+                    json!({
+                        "address": endpoint.address.to_string(),
+                        "ewma_ms": endpoint.stats.ewma.estimate_micros(now, in_flight == 0) / 1000.0,
+                        "in_flight": in_flight,
+                        "requests": metrics.requests.total(),
+                        "errors": metrics.requests.get(CodeClass::ServerError)
+                            + metrics.requests.get(CodeClass::Error),
+                        "p50_ms": quantile(0.5, &buckets).map(|s| s * 1000.0),
+                        "p99_ms": quantile(0.99, &buckets).map(|s| s * 1000.0),
+                    })
+                })
+                .collect();
+            json!({
+                "name": group.name,
+                "weight": group.weight,
+                "share": if service.split.total() == 0 { 0.0 } else {
+                    f64::from(group.weight) / service.split.total() as f64
+                },
+                "file_weight": file_weights.get(&group.name),
+                "endpoints": endpoints,
+            })
+        })
+        .collect();
+    json!({
+        "name": service.name,
+        "balancer": format!("{:?}", config.balancer),
+        "stable_group": config.groups[config.stable_group()].name,
+        "groups": groups,
+        "runtime_weights": runtime.map(|r| &r.weights).filter(|w| !w.is_empty()),
+        "replaced_by_rollback": runtime.and_then(|r| r.replaced_by_rollback.as_ref()),
+        "rollout": board.get(name).map(|progress| serde_json::to_value(progress).unwrap_or(Value::Null)),
+    })
+}
+
+/// `PUT /api/v1/services/{name}/weights`.
+pub fn set_weights(state: &State, board: &Board, name: &str, body: &[u8]) -> ApiResult {
+    let weights: BTreeMap<String, u32> = serde_json::from_slice(body).map_err(|error| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("the body must be a JSON object of group name to weight, like {{\"stable\": 90, \"canary\": 10}}: {error}"),
+        )
+    })?;
+    if weights.is_empty() {
+        return Err((StatusCode::BAD_REQUEST, "no weights given".into()));
+    }
+    state
+        .update_service(name, |view, entry| {
+            let mut next = view.weights();
+            for (group, weight) in &weights {
+                view.group_index(group)?;
+                next.insert(group.clone(), *weight);
+            }
+            entry.weights = next;
+            stop_rollout(entry.rollout.as_mut(), "weights set by hand");
+            Ok(())
+        })
+        .map_err(update_error)?;
+    tracing::info!(
+        service = name,
+        ?weights,
+        "weights set through the admin API"
+    );
+    Ok(service_json(state, board, name))
+}
+
+/// `DELETE /api/v1/services/{name}/weights`.
+pub fn reset_weights(state: &State, board: &Board, name: &str) -> ApiResult {
+    state.reset_service(name).map_err(update_error)?;
+    tracing::info!(
+        service = name,
+        "runtime weights dropped; the config file's weights apply"
+    );
+    Ok(service_json(state, board, name))
+}
+
+/// `POST /api/v1/services/{name}/rollback`.
+pub fn rollback(state: &State, board: &Board, name: &str) -> ApiResult {
+    let replaced = state
+        .update_service(name, |view, entry| {
+            let before = view.weights();
+            entry.weights = view.rollback_weights();
+            entry.replaced_by_rollback = Some(before.clone());
+            stop_rollout(entry.rollout.as_mut(), "rolled back by hand");
+            if let Some(record) = entry.rollout.as_mut() {
+                record.status = RolloutStatus::RolledBack;
+            }
+            Ok(before)
+        })
+        .map_err(update_error)?;
+    tracing::warn!(
+        service = name,
+        ?replaced,
+        "rolled back through the admin API"
+    );
+    Ok(service_json(state, board, name))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PromoteBody {
+    group: Option<String>,
+}
+
+/// `POST /api/v1/services/{name}/promote`: the named group (default: the
+/// rollout group, else the non-stable group with the most weight, else
+/// `canary`) gets all traffic.
+pub fn promote(state: &State, board: &Board, name: &str, body: &[u8]) -> ApiResult {
+    let body: PromoteBody = if body.iter().all(u8::is_ascii_whitespace) {
+        PromoteBody::default()
+    } else {
+        serde_json::from_slice(body).map_err(|error| {
+            (
+                StatusCode::BAD_REQUEST,
+                format!("the body must be empty or like {{\"group\": \"canary\"}}: {error}"),
+            )
+        })?
+    };
+    let promoted = state
+        .update_service(name, |view, entry| {
+            let stable = view.stable_group().to_owned();
+            let group = match body.group.clone() {
+                Some(group) => group,
+                None => view
+                    .config
+                    .rollout
+                    .as_ref()
+                    .map(|rollout| rollout.group.clone())
+                    .or_else(|| {
+                        view.config
+                            .groups
+                            .iter()
+                            .filter(|g| g.name != stable)
+                            .max_by_key(|g| g.weight)
+                            .map(|g| g.name.clone())
+                    })
+                    .unwrap_or_else(|| "canary".into()),
+            };
+            view.group_index(&group)?;
+            entry.weights = view
+                .weights()
+                .into_keys()
+                .map(|g| {
+                    let weight = if g == group { 100 } else { 0 };
+                    (g, weight)
+                })
+                .collect();
+            if let Some(record) = entry.rollout.as_mut() {
+                record.status = RolloutStatus::Completed;
+                record.reason = "promoted by hand".into();
+            }
+            Ok(group)
+        })
+        .map_err(update_error)?;
+    tracing::info!(service = name, group = %promoted, "promoted through the admin API");
+    Ok(service_json(state, board, name))
+}
+
+/// `POST /api/v1/reload`.
+pub fn reload(reloader: Option<&Reloader>) -> ApiResult {
+    let Some(reloader) = reloader else {
+        return Err((
+            StatusCode::CONFLICT,
+            "luas was not started from a config file, so there is nothing to reload".into(),
+        ));
+    };
+    match reloader.reload("admin API") {
+        Ok(()) => Ok(json!({ "reloaded": reloader.path().display().to_string() })),
+        Err(error @ ReloadError::Config(_)) | Err(error @ ReloadError::Update(_)) => {
+            Err((StatusCode::BAD_REQUEST, error.to_string()))
+        }
+    }
+}
+
+fn stop_rollout(record: Option<&mut RolloutRecord>, reason: &str) {
+    if let Some(record) = record {
+        if record.status == RolloutStatus::Progressing {
+            record.status = RolloutStatus::Stopped;
+            record.reason = reason.to_owned();
+        }
+    }
+}

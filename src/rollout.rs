@@ -1,0 +1,534 @@
+//! Automated progressive rollouts, judged from luas's own metrics.
+//!
+//! A service with a `rollout:` block moves its rollout group (the canary)
+//! through the configured weight steps. Every `tick` the driver reads, for
+//! the current step only, the canary's and the stable group's request
+//! counters and latency histograms, and [`decide`] (a pure function) says:
+//! - **rollback** at once, mid-step, as soon as the canary has had
+//!   `min_requests` and its error rate (5xx and failed requests) is above
+//!   `max_error_rate` or its p99 is above `max_p99_ratio` × the stable p99;
+//! - **promote** to the next step once `interval` has passed with the canary
+//!   judged healthy on at least `min_requests`;
+//! - **complete** after the last step's interval;
+//! - otherwise **wait**.
+//!
+//! Latencies below [`LATENCY_FLOOR`] count as the floor, so sub-millisecond
+//! noise on a fast service never reads as "50 % slower".
+//!
+//! Weight changes go through `State::update_service` like any API call, so
+//! they are swapped in atomically and saved to the state file with the
+//! rollout's progress: a restart resumes the rollout, and never restarts one
+//! that was rolled back. A manual weight change stops the rollout.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::config::RolloutConfig;
+use crate::metrics::{add_buckets, bucket_delta, cumulative_buckets, quantile, CodeClass};
+use crate::state::{RolloutRecord, RolloutStatus, Service, State, UpdateError};
+
+/// Latencies under this are compared as this.
+pub const LATENCY_FLOOR: Duration = Duration::from_millis(5);
+
+/// One group's traffic during the current step.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Window {
+    pub requests: u64,
+    /// 5xx responses and requests that got no response.
+    pub errors: u64,
+    /// Seconds; None without observations.
+    pub p99: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    Wait,
+    Promote { next_step: usize },
+    Complete,
+    Rollback { reason: String },
+}
+
+/// The rollout's verdict on one step. Pure: data and time in, decision out.
+pub fn decide(
+    policy: &RolloutConfig,
+    step: usize,
+    time_in_step: Duration,
+    canary: &Window,
+    stable: &Window,
+) -> Decision {
+    let judged = canary.requests >= policy.min_requests.max(1);
+    if judged {
+        let error_rate = canary.errors as f64 / canary.requests as f64;
+        if error_rate > policy.max_error_rate {
+            return Decision::Rollback {
+                reason: format!(
+                    "canary error rate {:.2} % over {} requests is above the {:.2} % limit",
+                    error_rate * 100.0,
+                    canary.requests,
+                    policy.max_error_rate * 100.0
+                ),
+            };
+        }
+        if let (Some(canary_p99), Some(stable_p99)) = (canary.p99, stable.p99) {
+            let floor = LATENCY_FLOOR.as_secs_f64();
+            let ratio = canary_p99.max(floor) / stable_p99.max(floor);
+            if ratio > policy.max_p99_ratio {
+                return Decision::Rollback {
+                    reason: format!(
+                        "canary p99 {:.1} ms is {ratio:.2} × the stable p99 {:.1} ms, above the {:.2} × limit",
+                        canary_p99 * 1000.0,
+                        stable_p99 * 1000.0,
+                        policy.max_p99_ratio
+                    ),
+                };
+            }
+        }
+    }
+    if time_in_step < policy.interval || !judged {
+        return Decision::Wait;
+    }
+    if step + 1 < policy.steps.len() {
+        Decision::Promote {
+            next_step: step + 1,
+        }
+    } else {
+        Decision::Complete
+    }
+}
+
+/// What `/api/v1/services` shows of a running rollout.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Progress {
+    pub group: String,
+    pub step: usize,
+    pub steps: Vec<u32>,
+    pub weight: u32,
+    pub status: String,
+    pub reason: String,
+    pub seconds_in_step: f64,
+    pub canary: Window,
+    pub stable: Window,
+}
+
+/// Live progress of every rollout, written by the driver, read by the admin API.
+#[derive(Debug, Default)]
+pub struct Board {
+    progress: Mutex<BTreeMap<String, Progress>>,
+}
+
+impl Board {
+    pub fn get(&self, service: &str) -> Option<Progress> {
+        self.lock().get(service).cloned()
+    }
+
+    fn set(&self, service: &str, progress: Progress) {
+        self.lock().insert(service.to_owned(), progress);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Progress>> {
+        self.progress.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Counters and histograms summed over a group's endpoints, as read at one moment.
+#[derive(Debug, Clone, Default)]
+struct Reading {
+    requests: u64,
+    errors: u64,
+    buckets: Vec<(f64, u64)>,
+}
+
+impl Reading {
+    fn of(service: &Service, group: &str) -> Reading {
+        let mut reading = Reading::default();
+        if let Some(group) = service.groups.iter().find(|g| g.name == group) {
+            for endpoint in &group.endpoints {
+                let metrics = &endpoint.stats.metrics;
+                reading.requests += metrics.requests.total();
+                reading.errors += metrics.requests.get(CodeClass::ServerError)
+                    + metrics.requests.get(CodeClass::Error);
+                add_buckets(&mut reading.buckets, &cumulative_buckets(&metrics.duration));
+            }
+        }
+        reading
+    }
+
+    fn since(&self, start: &Reading) -> Window {
+        let buckets = bucket_delta(&self.buckets, &start.buckets);
+        Window {
+            requests: self.requests.saturating_sub(start.requests),
+            errors: self.errors.saturating_sub(start.errors),
+            p99: quantile(0.99, &buckets),
+        }
+    }
+}
+
+/// Where a service's rollout stands, in the driver's memory.
+#[derive(Debug)]
+struct Tracker {
+    step: usize,
+    started: Instant,
+    canary_start: Reading,
+    stable_start: Reading,
+}
+
+/// Starts the driver: one task for every rollout of every snapshot, so a
+/// reload that adds or removes a rollout block is picked up on the next tick.
+pub fn spawn_driver(state: Arc<State>, board: Arc<Board>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut trackers: BTreeMap<String, Tracker> = BTreeMap::new();
+        loop {
+            let tick = evaluate(&state, &board, &mut trackers);
+            tokio::time::sleep(tick).await;
+        }
+    })
+}
+
+/// One pass over every rollout; returns how long to sleep.
+fn evaluate(state: &State, board: &Board, trackers: &mut BTreeMap<String, Tracker>) -> Duration {
+    let snapshot = state.load();
+    let overrides = state.overrides();
+    let mut tick: Option<Duration> = None;
+    for service_config in &snapshot.config.services {
+        let Some(policy) = &service_config.rollout else {
+            trackers.remove(&service_config.name);
+            continue;
+        };
+        tick = Some(tick.map_or(policy.tick, |tick| tick.min(policy.tick)));
+        let name = service_config.name.as_str();
+        let record = overrides
+            .services
+            .get(name)
+            .and_then(|service| service.rollout.clone());
+        let stable_name = &service_config.groups[service_config.stable_group()].name;
+        let service = snapshot
+            .service(name)
+            .expect("snapshot has every config service");
+
+        match &record {
+            Some(record) if record.status != RolloutStatus::Progressing => {
+                trackers.remove(name);
+                board.set(
+                    name,
+                    progress(policy, record, None, Window::default(), Window::default()),
+                );
+                continue;
+            }
+            _ => {}
+        }
+        let now = Instant::now();
+        let tracker = match trackers.get_mut(name) {
+            Some(tracker) => tracker,
+            None => {
+                // First sight (or resumed after a restart): enter the step.
+                let step = record
+                    .as_ref()
+                    .map_or(0, |r| r.step.min(policy.steps.len() - 1));
+                if let Err(error) =
+                    enter_step(state, name, policy, stable_name, step, "rollout started")
+                {
+                    tracing::error!(service = name, %error, "rollout cannot start");
+                    continue;
+                }
+                state.metrics().rollout_step(name).set(step as i64 + 1);
+                let snapshot = state.load();
+                let service = snapshot.service(name).expect("service still there");
+                trackers.insert(
+                    name.to_owned(),
+                    Tracker {
+                        step,
+                        started: now,
+                        canary_start: Reading::of(service, &policy.group),
+                        stable_start: Reading::of(service, stable_name),
+                    },
+                );
+                continue;
+            }
+        };
+
+        let canary = Reading::of(service, &policy.group).since(&tracker.canary_start);
+        let stable = Reading::of(service, stable_name).since(&tracker.stable_start);
+        let time_in_step = now.saturating_duration_since(tracker.started);
+        let decision = decide(policy, tracker.step, time_in_step, &canary, &stable);
+        let current = RolloutRecord {
+            step: tracker.step,
+            status: RolloutStatus::Progressing,
+            reason: String::new(),
+        };
+        match decision {
+            Decision::Wait => {
+                board.set(
+                    name,
+                    progress(policy, &current, Some(time_in_step), canary, stable),
+                );
+            }
+            Decision::Promote { next_step } => {
+                let reason = format!(
+                    "step {} healthy: {} canary requests, {} errors; moving to {} %",
+                    tracker.step + 1,
+                    canary.requests,
+                    canary.errors,
+                    policy.steps[next_step]
+                );
+                tracing::info!(service = name, decision = "promote", "{reason}");
+                if let Err(error) = enter_step(state, name, policy, stable_name, next_step, &reason)
+                {
+                    tracing::warn!(service = name, %error, "rollout promotion not applied");
+                    continue;
+                }
+                state.metrics().rollout_decisions(name, "promote").inc();
+                state.metrics().rollout_step(name).set(next_step as i64 + 1);
+                let snapshot = state.load();
+                let service = snapshot.service(name).expect("service still there");
+                *tracker = Tracker {
+                    step: next_step,
+                    started: now,
+                    canary_start: Reading::of(service, &policy.group),
+                    stable_start: Reading::of(service, stable_name),
+                };
+            }
+            Decision::Complete => {
+                let reason = format!(
+                    "last step healthy: {} canary requests, {} errors; rollout complete",
+                    canary.requests, canary.errors
+                );
+                tracing::info!(service = name, decision = "complete", "{reason}");
+                let record = RolloutRecord {
+                    step: tracker.step,
+                    status: RolloutStatus::Completed,
+                    reason,
+                };
+                if finish(state, name, record.clone(), false).is_ok() {
+                    state.metrics().rollout_decisions(name, "complete").inc();
+                    board.set(name, progress(policy, &record, None, canary, stable));
+                    trackers.remove(name);
+                }
+            }
+            Decision::Rollback { reason } => {
+                tracing::warn!(
+                    service = name,
+                    decision = "rollback",
+                    "rolling back: {reason}"
+                );
+                let record = RolloutRecord {
+                    step: tracker.step,
+                    status: RolloutStatus::RolledBack,
+                    reason,
+                };
+                if finish(state, name, record.clone(), true).is_ok() {
+                    state.metrics().rollout_decisions(name, "rollback").inc();
+                    board.set(name, progress(policy, &record, None, canary, stable));
+                    trackers.remove(name);
+                }
+            }
+        }
+    }
+    // With no rollout configured, look again now and then: a reload may add one.
+    tick.unwrap_or(Duration::from_secs(1))
+}
+
+/// Sets the weights of a step: the rollout group gets the step's percent,
+/// the stable group the rest; other groups keep theirs.
+fn enter_step(
+    state: &State,
+    service: &str,
+    policy: &RolloutConfig,
+    stable: &str,
+    step: usize,
+    reason: &str,
+) -> Result<(), UpdateError> {
+    let weight = policy.steps[step];
+    state.update_service(service, |view, entry| {
+        let mut weights = view.weights();
+        weights.insert(policy.group.clone(), weight);
+        weights.insert(stable.to_owned(), 100 - weight);
+        entry.weights = weights;
+        entry.rollout = Some(RolloutRecord {
+            step,
+            status: RolloutStatus::Progressing,
+            reason: reason.to_owned(),
+        });
+        Ok(())
+    })
+}
+
+/// Records the end of a rollout, with the weights to leave in force.
+fn finish(
+    state: &State,
+    service: &str,
+    record: RolloutRecord,
+    roll_back: bool,
+) -> Result<(), UpdateError> {
+    state
+        .update_service(service, |view, entry| {
+            if roll_back {
+                entry.replaced_by_rollback = Some(view.weights());
+                entry.weights = view.rollback_weights();
+            }
+            entry.rollout = Some(record);
+            Ok(())
+        })
+        .inspect_err(|error| tracing::error!(service, %error, "rollout decision not applied"))
+}
+
+fn progress(
+    policy: &RolloutConfig,
+    record: &RolloutRecord,
+    time_in_step: Option<Duration>,
+    canary: Window,
+    stable: Window,
+) -> Progress {
+    Progress {
+        group: policy.group.clone(),
+        step: record.step + 1,
+        steps: policy.steps.clone(),
+        weight: policy.steps.get(record.step).copied().unwrap_or(0),
+        status: serde_json::to_value(record.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        reason: record.reason.clone(),
+        seconds_in_step: time_in_step.map_or(0.0, |t| t.as_secs_f64()),
+        canary,
+        stable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RolloutConfig {
+        RolloutConfig {
+            group: "canary".into(),
+            steps: vec![5, 25, 50, 100],
+            interval: Duration::from_secs(60),
+            min_requests: 100,
+            max_error_rate: 0.01,
+            max_p99_ratio: 1.5,
+            tick: Duration::from_secs(1),
+        }
+    }
+
+    fn window(requests: u64, errors: u64, p99_ms: f64) -> Window {
+        Window {
+            requests,
+            errors,
+            p99: Some(p99_ms / 1000.0),
+        }
+    }
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn waits_for_the_interval_and_enough_requests() {
+        let stable = window(1000, 0, 20.0);
+        assert_eq!(
+            decide(
+                &policy(),
+                0,
+                Duration::from_secs(10),
+                &window(500, 0, 20.0),
+                &stable
+            ),
+            Decision::Wait
+        );
+        assert_eq!(
+            decide(&policy(), 0, MINUTE, &window(99, 0, 20.0), &stable),
+            Decision::Wait
+        );
+        assert_eq!(
+            decide(&policy(), 0, MINUTE, &window(100, 1, 20.0), &stable),
+            Decision::Promote { next_step: 1 }
+        );
+        assert_eq!(
+            decide(&policy(), 3, MINUTE, &window(100, 0, 20.0), &stable),
+            Decision::Complete
+        );
+    }
+
+    #[test]
+    fn rolls_back_mid_step_on_errors() {
+        let decision = decide(
+            &policy(),
+            1,
+            Duration::from_secs(3),
+            &window(100, 2, 20.0),
+            &window(1000, 0, 20.0),
+        );
+        match decision {
+            Decision::Rollback { reason } => {
+                assert!(reason.contains("error rate 2.00 %"), "{reason}")
+            }
+            other => panic!("expected a rollback, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn never_judges_too_few_requests() {
+        // 50 % errors, but only 10 requests: wait for min_requests.
+        assert_eq!(
+            decide(
+                &policy(),
+                0,
+                Duration::from_secs(3),
+                &window(10, 5, 20.0),
+                &window(1000, 0, 20.0)
+            ),
+            Decision::Wait
+        );
+    }
+
+    #[test]
+    fn rolls_back_on_a_slow_canary() {
+        let decision = decide(
+            &policy(),
+            0,
+            Duration::from_secs(3),
+            &window(200, 0, 31.0),
+            &window(1000, 0, 20.0),
+        );
+        assert!(
+            matches!(decision, Decision::Rollback { .. }),
+            "{decision:?}"
+        );
+        // 1.45 × is within the 1.5 × limit.
+        let decision = decide(
+            &policy(),
+            0,
+            MINUTE,
+            &window(200, 0, 29.0),
+            &window(1000, 0, 20.0),
+        );
+        assert_eq!(decision, Decision::Promote { next_step: 1 });
+    }
+
+    #[test]
+    fn latency_floor_ignores_sub_millisecond_noise() {
+        // 0.9 ms against 0.3 ms is 3 ×, but both are under the 5 ms floor.
+        let decision = decide(
+            &policy(),
+            0,
+            MINUTE,
+            &window(200, 0, 0.9),
+            &window(1000, 0, 0.3),
+        );
+        assert_eq!(decision, Decision::Promote { next_step: 1 });
+    }
+
+    #[test]
+    fn missing_stable_latency_skips_the_ratio() {
+        let stable = Window {
+            requests: 0,
+            errors: 0,
+            p99: None,
+        };
+        let decision = decide(&policy(), 3, MINUTE, &window(200, 0, 900.0), &stable);
+        assert_eq!(decision, Decision::Complete);
+    }
+}

@@ -1,0 +1,194 @@
+//! Runtime changes layered over the config file, and the state file that
+//! keeps them across restarts.
+//!
+//! Weights set through the admin API or `luas ctl` (and by the rollout
+//! driver) are kept here per service, not written into the file config, so a
+//! reload of the file does not silently undo a rollback: the overrides are
+//! applied again on top of every new file config until `reset` drops them.
+//!
+//! The state file is JSON, written atomically (temporary file in the same
+//! directory, fsync, rename, fsync of the directory), so a crash leaves either
+//! the old or the new file, never half of one. A missing file is a normal
+//! first start; a corrupt one is logged and ignored, never a crash.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+
+const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Overrides {
+    #[serde(default = "format_version")]
+    pub version: u32,
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceOverride>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServiceOverride {
+    /// Group name → weight, replacing the file's weights for the groups named.
+    #[serde(default)]
+    pub weights: BTreeMap<String, u32>,
+    /// The weights the last rollback replaced, so an operator can see (and
+    /// restore) what was running before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_by_rollback: Option<BTreeMap<String, u32>>,
+    /// Progress of an automated rollout, so a restart resumes it (or does not
+    /// restart one that was rolled back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolloutRecord {
+    /// Index into the rollout's steps.
+    pub step: usize,
+    pub status: RolloutStatus,
+    /// Why the last decision was taken, for people.
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RolloutStatus {
+    Progressing,
+    RolledBack,
+    Completed,
+    /// Someone changed the weights by hand; the rollout stands aside.
+    Stopped,
+}
+
+fn format_version() -> u32 {
+    FORMAT_VERSION
+}
+
+/// Why a state file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StateFileError {
+    #[error("cannot read state file {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("state file {path} is not valid ({source}); starting from the config file alone")]
+    Corrupt {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(
+        "state file {path} has format version {found}, this luas reads version {FORMAT_VERSION}"
+    )]
+    Version { path: String, found: u32 },
+    #[error("cannot write state file {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Overrides {
+    /// Loads overrides; `Ok(None)` when the file does not exist yet.
+    pub fn load(path: &Path) -> Result<Option<Overrides>, StateFileError> {
+        let text = match std::fs::read(path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(StateFileError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })
+            }
+        };
+        let overrides: Overrides =
+            serde_json::from_slice(&text).map_err(|source| StateFileError::Corrupt {
+                path: path.display().to_string(),
+                source,
+            })?;
+        if overrides.version != FORMAT_VERSION {
+            return Err(StateFileError::Version {
+                path: path.display().to_string(),
+                found: overrides.version,
+            });
+        }
+        Ok(Some(overrides))
+    }
+
+    /// Writes atomically: temp file, fsync, rename, fsync the directory.
+    pub fn save(&self, path: &Path) -> Result<(), StateFileError> {
+        let error = |source| StateFileError::Write {
+            path: path.display().to_string(),
+            source,
+        };
+        let directory = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let file_name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "state".into());
+        let temporary = directory.join(format!(".{file_name}.tmp-{}", std::process::id()));
+        let text = serde_json::to_vec_pretty(self).expect("overrides serialize to JSON");
+        let mut file = std::fs::File::create(&temporary).map_err(error)?;
+        file.write_all(&text).map_err(error)?;
+        file.write_all(b"\n").map_err(error)?;
+        file.sync_all().map_err(error)?;
+        drop(file);
+        std::fs::rename(&temporary, path).map_err(error)?;
+        if let Ok(directory) = std::fs::File::open(directory) {
+            let _ = directory.sync_all();
+        }
+        Ok(())
+    }
+
+    /// The file config with these overrides applied. Overrides naming a
+    /// service or group the config no longer has are skipped and reported.
+    pub fn apply(&self, config: &Config) -> (Config, Vec<String>) {
+        let mut effective = config.clone();
+        let mut notes = Vec::new();
+        for (service_name, service_override) in &self.services {
+            let Some(service) = effective
+                .services
+                .iter_mut()
+                .find(|service| &service.name == service_name)
+            else {
+                notes.push(format!(
+                    "runtime weights for service {service_name} ignored: no such service in the config"
+                ));
+                continue;
+            };
+            let mut weights: Vec<u32> = service.groups.iter().map(|group| group.weight).collect();
+            for (group_name, weight) in &service_override.weights {
+                match service.groups.iter().position(|group| &group.name == group_name) {
+                    Some(index) => weights[index] = *weight,
+                    None => notes.push(format!(
+                        "runtime weight for {service_name}/{group_name} ignored: no such group in the config"
+                    )),
+                }
+            }
+            if weights.iter().all(|&weight| weight == 0) {
+                notes.push(format!(
+                    "runtime weights for service {service_name} ignored: they would leave no group with traffic"
+                ));
+                continue;
+            }
+            for (group, weight) in service.groups.iter_mut().zip(weights) {
+                group.weight = weight;
+            }
+        }
+        (effective, notes)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.services.is_empty()
+    }
+}
