@@ -15,7 +15,9 @@
 # Each round runs wrk straight at the backend ("direct"), then through luas;
 # the rounds interleave so drift (thermal, noisy neighbours) hits both alike.
 # luas's CPU share is its utime+stime (from /proc/PID/stat) over the run
-# divided by the wall time; 100% means the one worker was saturated.
+# divided by the wall time; 100% means the one worker was saturated. "other
+# on CPU 1" is what everything else (and hypervisor steal) took of luas's
+# CPU meanwhile: above a few percent, the luas numbers are disturbed.
 #
 # Environment: ROUNDS (default 3), DURATION (wrk -d, default 10s),
 # CONNECTIONS (wrk -c, default 64), WARMUP (unmeasured run through luas
@@ -70,6 +72,15 @@ cpu_ticks() {
     # Fields after the ")" that ends the command name: state is field 3, so
     # utime (14) and stime (15) are the 12th and 13th after it.
     echo "${stat##*) }" | awk '{ print $12 + $13 }'
+}
+
+# "busy total" clock ticks of CPU $1 since boot, from /proc/stat; busy
+# includes steal (time the hypervisor gave to someone else).
+cpu_busy_total() {
+    awk -v cpu="cpu$1" '$1 == cpu {
+        busy = $2 + $3 + $4 + $7 + $8 + $9
+        print busy, busy + $5 + $6
+    }' /proc/stat
 }
 
 now() {
@@ -212,54 +223,60 @@ if [ "$WARMUP" != 0 ] && [ "$WARMUP" != 0s ]; then
 fi
 
 CLK_TCK="$(getconf CLK_TCK)"
-declare -a DIRECT_RPS DIRECT_P50 DIRECT_P99 PROXY_RPS PROXY_P50 PROXY_P99 PROXY_CPU_SHARE
+declare -a DIRECT_RPS DIRECT_P50 DIRECT_P99 PROXY_RPS PROXY_P50 PROXY_P99 PROXY_CPU_SHARE OTHER_SHARE
 
 header() {
-    echo "| round | target | requests/s | p50 (ms) | p99 (ms) | luas CPU | errors |"
-    echo "|------:|--------|-----------:|---------:|---------:|---------:|-------:|"
+    echo "| round | target | requests/s | p50 (ms) | p99 (ms) | luas CPU | other on CPU $PROXY_CPU | errors |"
+    echo "|------:|--------|-----------:|---------:|---------:|---------:|---------:|-------:|"
 }
 
+echo "==> load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "==> $ROUNDS round(s): wrk -t1 -c$CONNECTIONS -d$DURATION --latency, direct then through luas"
 for round in $(seq "$ROUNDS"); do
     run_wrk "$RESULTS/round$round-direct.txt" "$BACKEND_ADDR"
     result="$(parse_wrk "$RESULTS/round$round-direct.txt")"
     read -r rps p50 p99 errors <<<"$result"
     DIRECT_RPS+=("$rps") DIRECT_P50+=("$p50") DIRECT_P99+=("$p99")
-    direct_row="| $round | direct | $rps | $p50 | $p99 | - | $errors |"
+    direct_row="| $round | direct | $rps | $p50 | $p99 | - | - | $errors |"
 
     kill -0 "$PROXY_PID" 2>/dev/null || die "luas exited; see $RESULTS/luas.log"
     ticks_before="$(cpu_ticks "$PROXY_PID")"
+    read -r busy_before total_before <<<"$(cpu_busy_total "$PROXY_CPU")"
     started="$(now)"
     run_wrk "$RESULTS/round$round-luas.txt" "$PROXY_ADDR"
     ended="$(now)"
     ticks_after="$(cpu_ticks "$PROXY_PID")"
+    read -r busy_after total_after <<<"$(cpu_busy_total "$PROXY_CPU")"
     result="$(parse_wrk "$RESULTS/round$round-luas.txt")"
     read -r rps p50 p99 errors <<<"$result"
     cpu="$(awk -v b="$ticks_before" -v a="$ticks_after" -v s="$started" -v e="$ended" -v hz="$CLK_TCK" \
         'BEGIN { printf "%.0f", 100 * (a - b) / hz / (e - s) }')"
-    PROXY_RPS+=("$rps") PROXY_P50+=("$p50") PROXY_P99+=("$p99") PROXY_CPU_SHARE+=("$cpu")
+    other="$(awk -v b="$busy_before" -v a="$busy_after" -v tb="$total_before" -v ta="$total_after" \
+        -v lb="$ticks_before" -v la="$ticks_after" \
+        'BEGIN { o = (ta > tb) ? 100 * ((a - b) - (la - lb)) / (ta - tb) : 0; printf "%.0f", (o < 0) ? 0 : o }')"
+    PROXY_RPS+=("$rps") PROXY_P50+=("$p50") PROXY_P99+=("$p99") PROXY_CPU_SHARE+=("$cpu") OTHER_SHARE+=("$other")
 
     echo
     echo "Round $round"
     echo
     header
     echo "$direct_row"
-    echo "| $round | luas | $rps | $p50 | $p99 | $cpu% | $errors |"
+    echo "| $round | luas | $rps | $p50 | $p99 | $cpu% | $other% | $errors |"
 done
 
 m() { printf '%s\n' "$@" | median; }
 d_rps="$(m "${DIRECT_RPS[@]}")" d_p50="$(m "${DIRECT_P50[@]}")" d_p99="$(m "${DIRECT_P99[@]}")"
 p_rps="$(m "${PROXY_RPS[@]}")" p_p50="$(m "${PROXY_P50[@]}")" p_p99="$(m "${PROXY_P99[@]}")"
-p_cpu="$(m "${PROXY_CPU_SHARE[@]}")"
+p_cpu="$(m "${PROXY_CPU_SHARE[@]}")" p_other="$(m "${OTHER_SHARE[@]}")"
 
 {
     echo
     echo "Medians of $ROUNDS round(s) (wrk -t1 -c$CONNECTIONS -d$DURATION; backend and wrk on CPU $BACKEND_CPU, luas --worker-threads 1 on CPU $PROXY_CPU)"
     echo
-    echo "| target | requests/s | p50 (ms) | p99 (ms) | luas CPU |"
-    echo "|--------|-----------:|---------:|---------:|---------:|"
-    printf '| direct | %.0f | %.3f | %.3f | - |\n' "$d_rps" "$d_p50" "$d_p99"
-    printf '| luas | %.0f | %.3f | %.3f | %.0f%% |\n' "$p_rps" "$p_p50" "$p_p99" "$p_cpu"
+    echo "| target | requests/s | p50 (ms) | p99 (ms) | luas CPU | other on CPU $PROXY_CPU |"
+    echo "|--------|-----------:|---------:|---------:|---------:|---------:|"
+    printf '| direct | %.0f | %.3f | %.3f | - | - |\n' "$d_rps" "$d_p50" "$d_p99"
+    printf '| luas | %.0f | %.3f | %.3f | %.0f%% | %.0f%% |\n' "$p_rps" "$p_p50" "$p_p99" "$p_cpu" "$p_other"
     echo
     awk -v dr="$d_rps" -v pr="$p_rps" -v d50="$d_p50" -v p50="$p_p50" -v d99="$d_p99" -v p99="$p_p99" 'BEGIN {
         printf "Through luas: %.0f%% of direct throughput; p50 %+.3f ms, p99 %+.3f ms.\n",

@@ -13,7 +13,10 @@
 //! - otherwise **wait**.
 //!
 //! Latencies below [`LATENCY_FLOOR`] count as the floor, so sub-millisecond
-//! noise on a fast service never reads as "50 % slower".
+//! noise on a fast service never reads as "50 % slower", and p99s are
+//! compared only once both groups have [`MIN_REQUESTS_FOR_P99`] requests in the
+//! step: the p99 of twenty requests is their slowest one, often a connection
+//! being opened.
 //!
 //! Weight changes go through `State::update_service` like any API call, so
 //! they are swapped in atomically and saved to the state file with the
@@ -34,6 +37,9 @@ use crate::state::{RolloutRecord, RolloutStatus, Service, State, UpdateError};
 
 /// Latencies under this are compared as this.
 pub const LATENCY_FLOOR: Duration = Duration::from_millis(5);
+
+/// Requests each group needs in a step before its p99 is compared.
+pub const MIN_REQUESTS_FOR_P99: u64 = 100;
 
 /// One group's traffic during the current step.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -74,7 +80,10 @@ pub fn decide(
                 ),
             };
         }
-        if let (Some(canary_p99), Some(stable_p99)) = (canary.p99, stable.p99) {
+        let enough_for_p99 = canary.requests >= policy.min_requests.max(MIN_REQUESTS_FOR_P99)
+            && stable.requests >= MIN_REQUESTS_FOR_P99;
+        if let (true, Some(canary_p99), Some(stable_p99)) = (enough_for_p99, canary.p99, stable.p99)
+        {
             let floor = LATENCY_FLOOR.as_secs_f64();
             let ratio = canary_p99.max(floor) / stable_p99.max(floor);
             if ratio > policy.max_p99_ratio {
@@ -247,6 +256,21 @@ fn evaluate(state: &State, board: &Board, trackers: &mut BTreeMap<String, Tracke
                         stable_start: Reading::of(service, stable_name),
                     },
                 );
+                let entered = RolloutRecord {
+                    step,
+                    status: RolloutStatus::Progressing,
+                    reason: "rollout started".into(),
+                };
+                board.set(
+                    name,
+                    progress(
+                        policy,
+                        &entered,
+                        Some(Duration::ZERO),
+                        Window::default(),
+                        Window::default(),
+                    ),
+                );
                 continue;
             }
         };
@@ -291,6 +315,21 @@ fn evaluate(state: &State, board: &Board, trackers: &mut BTreeMap<String, Tracke
                     canary_start: Reading::of(service, &policy.group),
                     stable_start: Reading::of(service, stable_name),
                 };
+                let entered = RolloutRecord {
+                    step: next_step,
+                    status: RolloutStatus::Progressing,
+                    reason,
+                };
+                board.set(
+                    name,
+                    progress(
+                        policy,
+                        &entered,
+                        Some(Duration::ZERO),
+                        Window::default(),
+                        Window::default(),
+                    ),
+                );
             }
             Decision::Complete => {
                 let reason = format!(
@@ -506,6 +545,35 @@ mod tests {
             &window(1000, 0, 20.0),
         );
         assert_eq!(decision, Decision::Promote { next_step: 1 });
+    }
+
+    #[test]
+    fn p99_needs_a_hundred_requests_on_each_side() {
+        let policy = RolloutConfig {
+            min_requests: 20,
+            ..policy()
+        };
+        let slow = window(99, 0, 80.0);
+        assert_eq!(
+            decide(&policy, 0, MINUTE, &slow, &window(1000, 0, 20.0)),
+            Decision::Promote { next_step: 1 }
+        );
+        let decision = decide(
+            &policy,
+            0,
+            MINUTE,
+            &window(100, 0, 80.0),
+            &window(99, 0, 20.0),
+        );
+        assert_eq!(decision, Decision::Promote { next_step: 1 });
+        let decision = decide(
+            &policy,
+            0,
+            MINUTE,
+            &window(100, 0, 80.0),
+            &window(100, 0, 20.0),
+        );
+        assert!(matches!(decision, Decision::Rollback { .. }));
     }
 
     #[test]

@@ -108,7 +108,11 @@ fn service_json(state: &State, board: &Board, name: &str) -> Value {
         .collect();
     json!({
         "name": service.name,
-        "balancer": format!("{:?}", config.balancer),
+        "balancer": match config.balancer {
+            crate::config::BalancerKind::P2cEwma => "p2c-ewma",
+            crate::config::BalancerKind::LeastRequest => "least-request",
+            crate::config::BalancerKind::RoundRobin => "round-robin",
+        },
         "stable_group": config.groups[config.stable_group()].name,
         "groups": groups,
         "runtime_weights": runtime.map(|r| &r.weights).filter(|w| !w.is_empty()),

@@ -274,19 +274,26 @@ impl State {
         for group in entry.weights.keys() {
             view.group_index(group)?;
         }
-        let (effective, _) = next.apply(&inputs.file_config);
-        let effective_service = effective
+        // Judge the override itself: `apply` would quietly skip an all-zero one.
+        let file_service = inputs
+            .file_config
             .services
             .iter()
-            .find(|s| s.name == service)
-            .expect("service exists in the effective config");
-        if effective_service
-            .groups
-            .iter()
-            .all(|group| group.weight == 0)
-        {
+            .find(|s| s.name == service);
+        let all_zero = file_service.is_some_and(|file_service| {
+            file_service.groups.iter().all(|group| {
+                entry
+                    .weights
+                    .get(&group.name)
+                    .copied()
+                    .unwrap_or(group.weight)
+                    == 0
+            })
+        });
+        if all_zero {
             return Err(UpdateError::AllZero(service.to_owned()));
         }
+        let (effective, _) = next.apply(&inputs.file_config);
         self.swap(effective);
         inputs.overrides = next;
         self.persist(&inputs);

@@ -21,7 +21,7 @@ use crate::config::Config;
 
 const FORMAT_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Overrides {
     #[serde(default = "format_version")]
     pub version: u32,
@@ -62,6 +62,15 @@ pub enum RolloutStatus {
     Completed,
     /// Someone changed the weights by hand; the rollout stands aside.
     Stopped,
+}
+
+impl Default for Overrides {
+    fn default() -> Self {
+        Overrides {
+            version: FORMAT_VERSION,
+            services: BTreeMap::new(),
+        }
+    }
 }
 
 fn format_version() -> u32 {
@@ -167,12 +176,29 @@ impl Overrides {
                 continue;
             };
             let mut weights: Vec<u32> = service.groups.iter().map(|group| group.weight).collect();
+            // Weights written for another set of groups describe another
+            // rollout; applying half of them could send everything to the
+            // wrong version, so the whole entry is skipped.
+            let unknown: Vec<&str> = service_override
+                .weights
+                .keys()
+                .filter(|name| !service.groups.iter().any(|group| &group.name == *name))
+                .map(String::as_str)
+                .collect();
+            if !unknown.is_empty() {
+                notes.push(format!(
+                    "runtime weights for service {service_name} ignored: the config has no group {}",
+                    unknown.join(", ")
+                ));
+                continue;
+            }
             for (group_name, weight) in &service_override.weights {
-                match service.groups.iter().position(|group| &group.name == group_name) {
-                    Some(index) => weights[index] = *weight,
-                    None => notes.push(format!(
-                        "runtime weight for {service_name}/{group_name} ignored: no such group in the config"
-                    )),
+                if let Some(index) = service
+                    .groups
+                    .iter()
+                    .position(|group| &group.name == group_name)
+                {
+                    weights[index] = *weight;
                 }
             }
             if weights.iter().all(|&weight| weight == 0) {

@@ -181,3 +181,76 @@ pub fn sample(metrics: &str, prefix: &str) -> Option<f64> {
         .and_then(|line| line.rsplit(' ').next())
         .and_then(|value| value.parse().ok())
 }
+
+/// Calls the admin JSON API; returns the status and the parsed answer.
+pub async fn api(
+    running: &Running,
+    method: http::Method,
+    path: &str,
+    body: &str,
+) -> (StatusCode, serde_json::Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(format!("http://{}{path}", running.admin_address()))
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(20), client().request(request))
+        .await
+        .expect("admin answers within 20 s")
+        .expect("admin request succeeds");
+    let answer = Answer::from(response).await;
+    let value = serde_json::from_str(&answer.body)
+        .unwrap_or_else(|error| panic!("admin answered non-JSON ({error}): {}", answer.body));
+    (answer.status, value)
+}
+
+/// The weight of `group` of `service` in an `/api/v1/services/{service}` answer.
+pub fn weight_of(service: &serde_json::Value, group: &str) -> u64 {
+    service["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .find(|g| g["name"] == group)
+        .and_then(|g| g["weight"].as_u64())
+        .unwrap_or_else(|| panic!("no group {group} in {service}"))
+}
+
+/// YAML for one listener `edge` in front of service `web` with a stable and
+/// a canary group; `service_extra` is spliced into the service (4 spaces),
+/// `top_extra` at the top level.
+pub fn canary_yaml(
+    stable: &[SocketAddr],
+    canary: &[SocketAddr],
+    weights: (u32, u32),
+    service_extra: &str,
+    top_extra: &str,
+) -> String {
+    let list = |addresses: &[SocketAddr]| {
+        addresses
+            .iter()
+            .map(|a| format!("\"{a}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        r#"
+admin: {{ listen: "127.0.0.1:0" }}
+listeners:
+  - name: edge
+    listen: "127.0.0.1:0"
+    routes:
+      - {{ name: all, service: web }}
+services:
+  - name: web
+    groups:
+      - {{ name: stable, weight: {}, endpoints: [{}] }}
+      - {{ name: canary, weight: {}, endpoints: [{}] }}
+{service_extra}
+{top_extra}
+"#,
+        weights.0,
+        list(stable),
+        weights.1,
+        list(canary)
+    )
+}

@@ -1,0 +1,233 @@
+//! The admin API and `luas ctl`: weights, rollback, promote, status, with
+//! meaningful exit codes and clear refusals.
+
+mod support;
+
+use std::process::Output;
+
+use http::Method;
+use support::*;
+
+#[tokio::test]
+async fn weights_rollback_promote_through_the_api() {
+    let stable = Backend::spawn(BackendOptions::new("stable")).await.unwrap();
+    let canary = Backend::spawn(BackendOptions::new("canary")).await.unwrap();
+    let proxy = start_proxy(&canary_yaml(
+        &[stable.address],
+        &[canary.address],
+        (100, 0),
+        "",
+        "",
+    ))
+    .await;
+
+    let (status, all) = api(&proxy, Method::GET, "/api/v1/services", "").await;
+    assert_eq!(status, 200);
+    let web = &all["services"][0];
+    assert_eq!(web["name"], "web");
+    assert_eq!(web["stable_group"], "stable");
+    let endpoint = &web["groups"][0]["endpoints"][0];
+    for key in [
+        "address",
+        "ewma_ms",
+        "in_flight",
+        "requests",
+        "errors",
+        "p50_ms",
+        "p99_ms",
+    ] {
+        assert!(endpoint.get(key).is_some(), "{key} missing from {endpoint}");
+    }
+
+    let (status, web) = api(
+        &proxy,
+        Method::PUT,
+        "/api/v1/services/web/weights",
+        r#"{"stable": 90, "canary": 10}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{web}");
+    assert_eq!(
+        (weight_of(&web, "stable"), weight_of(&web, "canary")),
+        (90, 10)
+    );
+    assert_eq!(web["groups"][1]["file_weight"], 0);
+
+    let (status, web) = api(&proxy, Method::POST, "/api/v1/services/web/promote", "").await;
+    assert_eq!(status, 200, "{web}");
+    assert_eq!(
+        (weight_of(&web, "stable"), weight_of(&web, "canary")),
+        (0, 100)
+    );
+    for _ in 0..20 {
+        assert_eq!(get(edge(&proxy), "/", &[]).await.body, "canary\n");
+    }
+
+    // Rolling back a fully promoted canary gives stable all traffic again.
+    let (status, web) = api(&proxy, Method::POST, "/api/v1/services/web/rollback", "").await;
+    assert_eq!(status, 200, "{web}");
+    assert_eq!(
+        (weight_of(&web, "stable"), weight_of(&web, "canary")),
+        (100, 0)
+    );
+    assert_eq!(
+        web["replaced_by_rollback"],
+        serde_json::json!({"stable": 0, "canary": 100})
+    );
+}
+
+#[tokio::test]
+async fn bad_changes_are_refused_and_change_nothing() {
+    let stable = Backend::spawn(BackendOptions::new("stable")).await.unwrap();
+    let canary = Backend::spawn(BackendOptions::new("canary")).await.unwrap();
+    let proxy = start_proxy(&canary_yaml(
+        &[stable.address],
+        &[canary.address],
+        (90, 10),
+        "",
+        "",
+    ))
+    .await;
+    let cases = [
+        (
+            Method::PUT,
+            "/api/v1/services/nope/weights",
+            r#"{"stable": 1}"#,
+            404,
+            "no service named nope",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/services/web/weights",
+            r#"{"beta": 1}"#,
+            400,
+            "no group named beta",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/services/web/weights",
+            r#"{"stable": 0, "canary": 0}"#,
+            400,
+            "would all be 0",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/services/web/weights",
+            r#"{"stable": -1}"#,
+            400,
+            "JSON object",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/services/web/weights",
+            "not json",
+            400,
+            "JSON object",
+        ),
+        (
+            Method::POST,
+            "/api/v1/services/web/promote",
+            r#"{"group": "beta"}"#,
+            400,
+            "no group named beta",
+        ),
+        (
+            Method::POST,
+            "/api/v1/reload",
+            "",
+            409,
+            "not started from a config file",
+        ),
+    ];
+    for (method, path, body, expected, message) in cases {
+        let (status, answer) = api(&proxy, method.clone(), path, body).await;
+        assert_eq!(
+            status.as_u16(),
+            expected,
+            "{method} {path} {body}: {answer}"
+        );
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(error.contains(message), "{method} {path}: {error}");
+    }
+    let (_, web) = api(&proxy, Method::GET, "/api/v1/services/web", "").await;
+    assert_eq!(
+        (weight_of(&web, "stable"), weight_of(&web, "canary")),
+        (90, 10)
+    );
+}
+
+async fn ctl(proxy: &Running, args: &[&str]) -> Output {
+    let admin = format!("http://{}", proxy.admin_address());
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_luas"))
+        .arg("ctl")
+        .args(["--admin", &admin])
+        .args(args)
+        .output()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctl_changes_weights_and_reports_with_exit_codes() {
+    let stable = Backend::spawn(BackendOptions::new("stable")).await.unwrap();
+    let canary = Backend::spawn(BackendOptions::new("canary")).await.unwrap();
+    let proxy = start_proxy(&canary_yaml(
+        &[stable.address],
+        &[canary.address],
+        (100, 0),
+        "",
+        "",
+    ))
+    .await;
+
+    let output = ctl(&proxy, &["weights", "web", "stable=90", "canary=10"]).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("group canary     weight   10  share  10.0 %  (file: 0)"),
+        "{text}"
+    );
+
+    let output = ctl(&proxy, &["--json", "status", "web"]).await;
+    assert!(output.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(weight_of(&json, "canary"), 10);
+
+    let output = ctl(&proxy, &["rollback", "web"]).await;
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("rolled back; weights before"));
+    let (_, web) = api(&proxy, Method::GET, "/api/v1/services/web", "").await;
+    assert_eq!(weight_of(&web, "canary"), 0);
+
+    let output = ctl(&proxy, &["status"]).await;
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("service web"));
+
+    // Refusals exit 1 with the reason, bad usage 2, an unreachable admin 3.
+    let output = ctl(&proxy, &["weights", "web", "beta=1"]).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no group named beta"));
+    let output = ctl(&proxy, &["weights", "web", "canary:1"]).await;
+    assert_eq!(output.status.code(), Some(2));
+    let output = ctl(&proxy, &["promote", "nope"]).await;
+    assert_eq!(output.status.code(), Some(1));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_luas"))
+        .args(["ctl", "--admin", &closed.to_string(), "status"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
