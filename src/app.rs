@@ -55,7 +55,11 @@ pub struct Running {
 
 impl App {
     pub fn build(config: Config) -> App {
-        let metrics = Arc::new(Metrics::new(&config.metrics.buckets));
+        let metrics = Arc::new(if config.metrics.linkerd_compatible {
+            Metrics::with_linkerd(&config.metrics.buckets, &config.metrics.namespace)
+        } else {
+            Metrics::new(&config.metrics.buckets)
+        });
         App {
             state: Arc::new(State::new(config, metrics)),
             config_file: None,

@@ -123,6 +123,9 @@ impl InFlight {
         self.stats.ewma.observe(rtt, now);
         metrics.duration.observe(elapsed.as_secs_f64());
         metrics.requests.inc(code);
+        if let Some(linkerd) = &metrics.linkerd {
+            linkerd.record(failed, elapsed);
+        }
         metrics
             .ewma_seconds
             .set(self.stats.ewma.estimate_micros(now, false) / 1e6);

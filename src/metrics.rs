@@ -95,6 +95,42 @@ pub struct EndpointMetrics {
     pub requests: CodeCounters,
     pub in_flight: IntGauge,
     pub ewma_seconds: Gauge,
+    /// The linkerd-compatible series of the endpoint's group, when enabled.
+    pub linkerd: Option<LinkerdMetrics>,
+}
+
+/// Handles for the series Flagger's built-in linkerd checks query, bound to
+/// one (namespace, deployment). `direction="inbound"` because Flagger asks for
+/// the view of the target pods' own proxies, which these numbers stand in for.
+#[derive(Debug, Clone)]
+pub struct LinkerdMetrics {
+    pub success: IntCounter,
+    pub failure: IntCounter,
+    pub latency_ms: Histogram,
+}
+
+impl LinkerdMetrics {
+    pub fn record(&self, failed: bool, latency: std::time::Duration) {
+        if failed {
+            self.failure.inc();
+        } else {
+            self.success.inc();
+        }
+        self.latency_ms.observe(latency.as_secs_f64() * 1000.0);
+    }
+}
+
+/// linkerd2-proxy's `response_latency_ms` bucket bounds.
+pub const LINKERD_LATENCY_BUCKETS_MS: [f64; 25] = [
+    1.0, 2.0, 3.0, 4.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 100.0, 200.0, 300.0, 400.0, 500.0,
+    1000.0, 2000.0, 3000.0, 4000.0, 5000.0, 10000.0, 20000.0, 30000.0, 40000.0, 50000.0,
+];
+
+#[derive(Debug)]
+struct LinkerdFamilies {
+    namespace: String,
+    responses: IntCounterVec,
+    latency: HistogramVec,
 }
 
 /// Handles for one route of one listener.
@@ -127,6 +163,7 @@ pub struct Metrics {
     config_reloads: IntCounterVec,
     rollout_step: IntGaugeVec,
     rollout_decisions: IntCounterVec,
+    linkerd: Option<LinkerdFamilies>,
 }
 
 /// The route label of requests that matched no route.
@@ -268,7 +305,67 @@ impl Metrics {
             config_reloads,
             rollout_step,
             rollout_decisions,
+            linkerd: None,
         }
+    }
+
+    /// [`Metrics::new`] plus the linkerd-compatible families, labelled with
+    /// `namespace`.
+    pub fn with_linkerd(buckets: &[f64], namespace: &str) -> Metrics {
+        let mut metrics = Metrics::new(buckets);
+        let labels = &["direction", "namespace", "deployment"];
+        let responses = IntCounterVec::new(
+            Opts::new(
+                "response_total",
+                "linkerd-compatible: responses from a deployment, by classification.",
+            ),
+            &["direction", "namespace", "deployment", "classification"],
+        )
+        .expect("valid counter");
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "response_latency_ms",
+                "linkerd-compatible: time to response headers, in milliseconds.",
+            )
+            .buckets(LINKERD_LATENCY_BUCKETS_MS.to_vec()),
+            labels,
+        )
+        .expect("valid histogram");
+        metrics
+            .registry
+            .register(Box::new(responses.clone()))
+            .expect("metric names are unique");
+        metrics
+            .registry
+            .register(Box::new(latency.clone()))
+            .expect("metric names are unique");
+        metrics.linkerd = Some(LinkerdFamilies {
+            namespace: namespace.to_owned(),
+            responses,
+            latency,
+        });
+        metrics
+    }
+
+    /// The linkerd-compatible handles of one deployment, when enabled.
+    pub fn linkerd(&self, deployment: &str) -> Option<LinkerdMetrics> {
+        let families = self.linkerd.as_ref()?;
+        let namespace = families.namespace.as_str();
+        let response = |classification| {
+            families.responses.with_label_values(&[
+                "inbound",
+                namespace,
+                deployment,
+                classification,
+            ])
+        };
+        Some(LinkerdMetrics {
+            success: response("success"),
+            failure: response("failure"),
+            latency_ms: families
+                .latency
+                .with_label_values(&["inbound", namespace, deployment]),
+        })
     }
 
     pub fn group_weight(&self, service: &str, group: &str) -> IntGauge {
@@ -296,6 +393,7 @@ impl Metrics {
             requests: CodeCounters::bind(&self.backend_requests, &labels),
             in_flight: self.backend_in_flight.with_label_values(&labels),
             ewma_seconds: self.backend_ewma.with_label_values(&labels),
+            linkerd: None,
         }
     }
 

@@ -154,3 +154,114 @@ async fn live_and_ready() {
     assert_eq!(get(admin, "/nope", &[]).await.status, StatusCode::NOT_FOUND);
     assert!(admin.ip().is_loopback());
 }
+
+#[tokio::test]
+async fn linkerd_compatible_series_answer_flaggers_queries() {
+    let primary = Backend::spawn(BackendOptions::new("primary"))
+        .await
+        .unwrap();
+    let canary = Backend::spawn(BackendOptions::new("canary")).await.unwrap();
+    let proxy = start_proxy(&format!(
+        r#"
+admin: {{ listen: "127.0.0.1:0" }}
+metrics: {{ linkerd_compatible: true, namespace: prod }}
+listeners:
+  - name: edge
+    listen: "127.0.0.1:0"
+    routes:
+      - {{ name: all, service: podinfo }}
+services:
+  - name: podinfo
+    groups:
+      - {{ name: stable, weight: 100, endpoints: ["{}"], deployment: podinfo-primary }}
+      - {{ name: canary, weight: 0, endpoints: ["{}"] }}
+"#,
+        primary.address, canary.address
+    ))
+    .await;
+    let client = client();
+    for _ in 0..7 {
+        send(&client, edge(&proxy), "/", &[]).await;
+    }
+    for path in ["/", "/", "/status/503"] {
+        send(&client, edge(&proxy), path, &[("x-luas-group", "canary")]).await;
+    }
+    let text = metrics_text(&proxy).await;
+    // Flagger: response_total{namespace, deployment=~target, classification, direction="inbound"}.
+    let response = |deployment: &str, classification: &str| {
+        sample(
+            &text,
+            &format!(
+                r#"response_total{{classification="{classification}",deployment="{deployment}",direction="inbound",namespace="prod"}}"#
+            ),
+        )
+    };
+    assert_eq!(response("podinfo-primary", "success"), Some(7.0), "{text}");
+    assert_eq!(response("podinfo-primary", "failure"), Some(0.0));
+    // The default deployment label is SERVICE-GROUP.
+    assert_eq!(response("podinfo-canary", "success"), Some(2.0));
+    assert_eq!(response("podinfo-canary", "failure"), Some(1.0));
+    // Flagger: histogram_quantile(0.99, response_latency_ms_bucket{...}) with linkerd's buckets.
+    let bucket = |le: &str| {
+        sample(
+            &text,
+            &format!(
+                r#"response_latency_ms_bucket{{deployment="podinfo-primary",direction="inbound",namespace="prod",le="{le}"}}"#
+            ),
+        )
+    };
+    let bounds: Vec<&str> = text
+        .lines()
+        .filter(|line| {
+            line.starts_with("response_latency_ms_bucket{deployment=\"podinfo-primary\"")
+        })
+        .filter_map(|line| line.split("le=\"").nth(1)?.split('"').next())
+        .collect();
+    assert_eq!(
+        bounds,
+        [
+            "1", "2", "3", "4", "5", "10", "20", "30", "40", "50", "100", "200", "300", "400",
+            "500", "1000", "2000", "3000", "4000", "5000", "10000", "20000", "30000", "40000",
+            "50000", "+Inf"
+        ]
+    );
+    assert_eq!(bucket("+Inf"), Some(7.0));
+    assert_eq!(bucket("50000"), Some(7.0));
+
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool must be installed (Debian package `prometheus`)");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = promtool.wait_with_output().unwrap();
+    // linkerd's own name breaks one Prometheus naming lint; that name is the
+    // point of compatibility, so that lint, and only it, is expected.
+    let complaints = String::from_utf8_lossy(&output.stderr).into_owned()
+        + &String::from_utf8_lossy(&output.stdout);
+    let unexpected: Vec<&str> = complaints
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .filter(|line| {
+            *line != "response_latency_ms metric names should not contain abbreviated units"
+        })
+        .collect();
+    assert!(unexpected.is_empty(), "promtool: {unexpected:?}");
+}
+
+#[tokio::test]
+async fn linkerd_series_are_off_by_default() {
+    let backend = Backend::spawn(BackendOptions::new("a")).await.unwrap();
+    let proxy = start_proxy(&one_service_yaml(&[backend.address], "")).await;
+    get(edge(&proxy), "/", &[]).await;
+    let text = metrics_text(&proxy).await;
+    assert!(!text.contains("response_total"));
+    assert!(text.contains("luas_backend_requests_total"));
+}

@@ -16,7 +16,7 @@ use crate::balance::Balancer;
 use crate::client::{H2Slot, UpstreamClient};
 use crate::config::Config;
 use crate::endpoint::{Endpoint, EndpointStats};
-use crate::metrics::{Metrics, NO_ROUTE};
+use crate::metrics::{EndpointMetrics, Metrics, NO_ROUTE};
 use crate::route::{Route, RouteTable};
 use crate::split::Split;
 
@@ -68,11 +68,14 @@ pub(super) fn build(config: Config, metrics: &Metrics, previous: Option<&Snapsho
                                         service.ewma.default_rtt,
                                         now,
                                     ),
-                                    metrics: metrics.endpoint(
-                                        &service.name,
-                                        &group.name,
-                                        &address.to_string(),
-                                    ),
+                                    metrics: EndpointMetrics {
+                                        linkerd: metrics.linkerd(&group.deployment),
+                                        ..metrics.endpoint(
+                                            &service.name,
+                                            &group.name,
+                                            &address.to_string(),
+                                        )
+                                    },
                                     failure_penalty: service.ewma.failure_penalty,
                                     h2: H2Slot::default(),
                                 }),
