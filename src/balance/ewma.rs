@@ -6,7 +6,8 @@
 //! linkerd and tower's `PeakEwma`, with two deliberate differences:
 //! - The configured default RTT is only a prior: the first real sample replaces
 //!   it rather than being blended in, so a fresh proxy does not spend one decay
-//!   period ranking fast and slow endpoints alike.
+//!   period ranking fast and slow endpoints alike. Like any idle estimate, the
+//!   prior decays, so an endpoint never tried is tried eventually.
 //! - Reads never write. An idle endpoint (nothing in flight) reads as its
 //!   estimate decayed towards zero by the time since its last sample, which is
 //!   what makes a recovered endpoint get probed again. An endpoint with
@@ -52,10 +53,14 @@ impl PeakEwma {
     /// flight to this endpoint, which lets the estimate decay.
     pub fn estimate_micros(&self, now: Instant, idle: bool) -> f64 {
         let (estimate, stamp) = unpack(self.state.load(Ordering::Relaxed));
-        if estimate == UNMEASURED {
-            return self.default_rtt_micros;
-        }
-        let estimate = f64::from(estimate);
+        // An endpoint never measured decays from the default like any idle
+        // one (its stamp is its creation), so a new replica next to faster
+        // ones is still tried after a while, even under light load.
+        let estimate = if estimate == UNMEASURED {
+            self.default_rtt_micros
+        } else {
+            f64::from(estimate)
+        };
         if !idle {
             return estimate;
         }
@@ -113,13 +118,16 @@ mod tests {
     }
 
     #[test]
-    fn unmeasured_reads_default_rtt() {
+    fn unmeasured_reads_default_rtt_decaying_while_idle() {
         let now = Instant::now();
         let ewma = estimator(now);
         assert_eq!(ewma.estimate_micros(now, true), 30_000.0);
-        assert_eq!(
-            ewma.estimate_micros(now + Duration::from_secs(60), true),
-            30_000.0
+        let later = now + Duration::from_secs(10);
+        assert_eq!(ewma.estimate_micros(later, false), 30_000.0);
+        let decayed = ewma.estimate_micros(later, true);
+        assert!(
+            (decayed - 30_000.0 * (-1.0f64).exp()).abs() < 2.0,
+            "{decayed}"
         );
     }
 
