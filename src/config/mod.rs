@@ -52,6 +52,30 @@ pub struct ListenerConfig {
     pub protocol: ListenerProtocol,
     /// First match wins.
     pub routes: Vec<RouteConfig>,
+    pub limits: ListenerLimits,
+}
+
+/// What one listener accepts from clients. Requests beyond a limit get a
+/// 4xx; the connection that broke it may be closed; others are untouched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerLimits {
+    /// Client connections open at once; beyond it new connections are
+    /// accepted and closed at once. Default 10 000.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers (slowloris). Default 10 s.
+    pub header_read_timeout: Duration,
+    /// Largest request header block in bytes (431 beyond). Default 64 KiB.
+    pub max_header_bytes: usize,
+    /// Most request header fields (431 beyond). Default 100.
+    pub max_headers: usize,
+    /// Largest request body in bytes (413 beyond); None for no limit (default).
+    pub max_body_bytes: Option<u64>,
+    /// Longest pause inside a request body before it is given up (408). Default 30 s.
+    pub body_timeout: Duration,
+    /// Time a keep-alive client connection may sit idle. Default 60 s.
+    pub idle_timeout: Duration,
+    /// HTTP/2 streams a client may have open at once. Default 100.
+    pub h2_max_concurrent_streams: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +124,68 @@ pub struct ServiceConfig {
     pub split: SplitConfig,
     /// An automated progressive rollout of one group, judged by luas itself.
     pub rollout: Option<RolloutConfig>,
+    /// Active health checks; None when not configured (the default).
+    pub health_check: Option<HealthCheckConfig>,
+    /// Passive outlier detection; on by default.
+    pub outlier: OutlierConfig,
+    pub retry: RetryConfig,
+}
+
+/// `health_check:` probes every endpoint with `GET path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheckConfig {
+    /// Starts with `/`.
+    pub path: String,
+    /// Default 5 s.
+    pub interval: Duration,
+    /// Default 1 s; not longer than `interval`.
+    pub timeout: Duration,
+    /// Consecutive passing probes to mark an endpoint healthy again. Default 2.
+    pub healthy_threshold: u32,
+    /// Consecutive failing probes to mark it unhealthy. Default 3.
+    pub unhealthy_threshold: u32,
+}
+
+/// `outlier:` ejects endpoints that keep failing, from live traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutlierConfig {
+    /// Default true.
+    pub enabled: bool,
+    /// Consecutive failures (connect error, reset, timeout, 5xx) that eject. Default 5.
+    pub consecutive_failures: u32,
+    /// First ejection's length; doubled for each repeat. Default 30 s.
+    pub base_ejection: Duration,
+    /// Cap on an ejection's length. Default 5 min.
+    pub max_ejection: Duration,
+    /// Most of a group's endpoints ejected at once, in percent. Default 50.
+    pub max_ejected_percent: u32,
+}
+
+/// `retry:` which failed requests are sent again, and how much extra load
+/// retries may add. Requests that never reached an endpoint (connect
+/// failures) are always retried on another endpoint, whatever this says.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryConfig {
+    /// Extra tries after the first, for idempotent requests. Default 0.
+    pub attempts: u32,
+    /// Which outcomes are retried. Default: 5xx, reset, timeout.
+    pub on: RetryOn,
+    /// Time one try may take; None: only the request timeout applies (default).
+    pub per_try_timeout: Option<Duration>,
+    /// Largest request body kept for replay, in bytes; larger bodies are not
+    /// retried. Default 64 KiB.
+    pub buffer_bytes: usize,
+    /// Retries may add at most this share of recent requests. Default 0.2.
+    pub budget_ratio: f64,
+    /// ...plus this many retries per second. Default 10.
+    pub budget_min_per_second: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryOn {
+    pub server_error: bool,
+    pub reset: bool,
+    pub timeout: bool,
 }
 
 /// How a request picks a group beyond plain weights.
@@ -160,8 +246,11 @@ pub enum UpstreamProtocol {
 pub struct Timeouts {
     /// TCP connect to one endpoint. Default 1 s.
     pub connect: Duration,
-    /// From sending the request until the response headers arrive. Default 30 s.
+    /// From receiving the request until the response headers are ready,
+    /// across every retry. Default 30 s.
     pub request: Duration,
+    /// How long an unused pooled connection to an endpoint is kept. Default 60 s.
+    pub idle: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,6 +306,54 @@ pub mod defaults {
     pub const OVERRIDE_HEADER: &str = "x-luas-group";
     pub const ROLLOUT_TICK: Duration = Duration::from_secs(1);
     pub const NAMESPACE: &str = "default";
+    pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+    pub const MAX_CONNECTIONS: usize = 10_000;
+    pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+    pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+    pub const MAX_HEADERS: usize = 100;
+    pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+    pub const H2_MAX_CONCURRENT_STREAMS: u32 = 100;
+    pub const HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+    pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
+    pub const HEALTHY_THRESHOLD: u32 = 2;
+    pub const UNHEALTHY_THRESHOLD: u32 = 3;
+    pub const CONSECUTIVE_FAILURES: u32 = 5;
+    pub const BASE_EJECTION: Duration = Duration::from_secs(30);
+    pub const MAX_EJECTION: Duration = Duration::from_secs(300);
+    pub const MAX_EJECTED_PERCENT: u32 = 50;
+    pub const RETRY_BUFFER_BYTES: usize = 64 * 1024;
+    pub const RETRY_BUDGET_RATIO: f64 = 0.2;
+    pub const RETRY_BUDGET_MIN_PER_SECOND: u32 = 10;
+
+    pub const LIMITS: super::ListenerLimits = super::ListenerLimits {
+        max_connections: MAX_CONNECTIONS,
+        header_read_timeout: HEADER_READ_TIMEOUT,
+        max_header_bytes: MAX_HEADER_BYTES,
+        max_headers: MAX_HEADERS,
+        max_body_bytes: None,
+        body_timeout: BODY_TIMEOUT,
+        idle_timeout: IDLE_TIMEOUT,
+        h2_max_concurrent_streams: H2_MAX_CONCURRENT_STREAMS,
+    };
+    pub const OUTLIER: super::OutlierConfig = super::OutlierConfig {
+        enabled: true,
+        consecutive_failures: CONSECUTIVE_FAILURES,
+        base_ejection: BASE_EJECTION,
+        max_ejection: MAX_EJECTION,
+        max_ejected_percent: MAX_EJECTED_PERCENT,
+    };
+    pub const RETRY: super::RetryConfig = super::RetryConfig {
+        attempts: 0,
+        on: super::RetryOn {
+            server_error: true,
+            reset: true,
+            timeout: true,
+        },
+        per_try_timeout: None,
+        buffer_bytes: RETRY_BUFFER_BYTES,
+        budget_ratio: RETRY_BUDGET_RATIO,
+        budget_min_per_second: RETRY_BUDGET_MIN_PER_SECOND,
+    };
     /// 20 buckets from 0.5 ms to 10 s.
     pub const BUCKETS: [f64; 20] = [
         0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1,

@@ -197,6 +197,7 @@ impl Checker {
                 listen: listen.unwrap_or(PLACEHOLDER_ADDR),
                 protocol,
                 routes,
+                limits: defaults::LIMITS,
             });
         }
         listeners
@@ -379,6 +380,7 @@ impl Checker {
                 defaults::REQUEST_TIMEOUT,
                 Some("a zero request timeout would fail every request"),
             ),
+            idle: defaults::IDLE_TIMEOUT,
         };
         let ewma = raw.ewma.as_ref();
         let ewma = EwmaConfig {
@@ -415,6 +417,9 @@ impl Checker {
             groups,
             split,
             rollout: None,
+            health_check: None,
+            outlier: defaults::OUTLIER,
+            retry: defaults::RETRY,
         };
         // Checked against the built service so the stable group is found by
         // the very rule the rollout driver uses.
