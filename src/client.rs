@@ -1,76 +1,132 @@
-//! Sending a request to one endpoint: keep-alive HTTP/1.1 pools and
-//! multiplexed HTTP/2 connections.
+//! Sending a request to one endpoint over a pooled connection.
 //!
-//! One [`UpstreamClient`] per service, carried over across snapshots so pools
-//! survive reloads. HTTP/1.1 goes through hyper-util's pooling client (idle
-//! connections are reused per endpoint address). HTTP/2 keeps one multiplexed
-//! connection per endpoint in that endpoint's [`H2Slot`], opened on first use
-//! and replaced when it closes; we do not use the pooling client for h2
-//! because it takes `:authority` from the address it connects to, and the
-//! client's `Host` must reach the backend unchanged.
+//! HTTP/1.1: each endpoint keeps a small LIFO pool of idle connections in its
+//! [`EndpointStats`] (a per-endpoint lock held only to push or pop, never a
+//! global one). A connection goes back to the pool only once its response has
+//! been read to the end (see `proxy::body`), and idle ones older than the
+//! service's `timeouts.idle` are dropped. HTTP/2: one multiplexed connection
+//! per endpoint in its [`H2Slot`], opened on first use and replaced when it
+//! closes; the client's `Host` travels as `:authority`.
 //!
-//! This module only connects and sends. Which endpoint, header rewriting,
-//! timeouts of the whole request and error statuses belong to `proxy`.
+//! The point of owning the pool: [`SendError::NotSent`] gives the request
+//! back whenever it provably never reached the endpoint (the connection could
+//! not be opened, or a pooled one turned out closed before the request was
+//! written), so the proxy can always retry it elsewhere, streaming body and
+//! all. Which endpoint, timeouts and statuses belong to `proxy`.
 
 use std::error::Error as StdError;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http::uri::{PathAndQuery, Scheme};
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, Uri, Version};
 use hyper::body::Incoming;
-use hyper::client::conn::http2;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
+use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use crate::config::{Timeouts, UpstreamProtocol};
-use crate::endpoint::Endpoint;
+use crate::endpoint::{Endpoint, EndpointStats};
+use crate::proxy::body::RequestBody;
 
-type BoxError = Box<dyn StdError + Send + Sync>;
+pub type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// Idle HTTP/1.1 connections kept per endpoint, at most.
+const MAX_IDLE_PER_ENDPOINT: usize = 512;
 
 /// Why a request to an endpoint got no response.
-#[derive(Debug, thiserror::Error)]
-pub enum UpstreamError {
-    /// The request never reached the endpoint: safe to retry anywhere.
-    #[error("connect failed: {0}")]
-    Connect(#[source] BoxError),
-    /// The connection failed after the request may have been sent (reset,
-    /// protocol error, closed early).
-    #[error("connection failed: {0}")]
-    Connection(#[source] BoxError),
+#[derive(Debug)]
+pub enum SendError {
+    /// The request never reached the endpoint and comes back untouched.
+    NotSent {
+        // Boxed: the failure path should not make every result large.
+        request: Box<Request<RequestBody>>,
+        error: BoxError,
+    },
+    /// The connection failed after the request may have been written
+    /// (reset, closed early, malformed response).
+    Failed(BoxError),
+}
+
+/// A response and, for HTTP/1.1, what returns its connection to the pool.
+#[derive(Debug)]
+pub struct Sent {
+    pub response: Response<Incoming>,
+    pub release: Option<Release>,
+}
+
+/// Gives an HTTP/1.1 connection back to its endpoint's pool.
+#[derive(Debug)]
+pub struct Release {
+    sender: http1::SendRequest<RequestBody>,
+    stats: Arc<EndpointStats>,
+}
+
+impl Release {
+    /// The response was read to its end: the connection may serve another.
+    pub fn reuse(self) {
+        self.stats.pool.put(self.sender);
+    }
 }
 
 #[derive(Debug)]
 pub struct UpstreamClient {
     protocol: UpstreamProtocol,
     connect_timeout: Duration,
-    http1: Client<HttpConnector, Incoming>,
+    idle_timeout: Duration,
+}
+
+/// Idle HTTP/1.1 connections of one endpoint.
+#[derive(Debug, Default)]
+pub struct Pool {
+    idle: Mutex<Vec<(http1::SendRequest<RequestBody>, Instant)>>,
+}
+
+impl Pool {
+    fn put(&self, sender: http1::SendRequest<RequestBody>) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE_PER_ENDPOINT {
+            idle.push((sender, Instant::now()));
+        }
+    }
+
+    /// The most recently used live connection, dropping stale ones.
+    fn take(&self, idle_timeout: Duration) -> Option<http1::SendRequest<RequestBody>> {
+        let now = Instant::now();
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some((sender, since)) = idle.pop() {
+            if !sender.is_closed() && now.saturating_duration_since(since) < idle_timeout {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    /// Idle connections now in the pool.
+    pub fn idle(&self) -> usize {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
 }
 
 /// The HTTP/2 connection of one endpoint; empty until first used.
 #[derive(Debug, Default)]
 pub struct H2Slot {
     // Held only to clone or replace the sender, never across an await.
-    sender: std::sync::Mutex<Option<http2::SendRequest<Incoming>>>,
+    sender: Mutex<Option<http2::SendRequest<RequestBody>>>,
     // Serializes connection attempts so a burst opens one connection, not many.
     connecting: tokio::sync::Mutex<()>,
 }
 
 impl UpstreamClient {
     pub fn new(protocol: UpstreamProtocol, timeouts: &Timeouts) -> UpstreamClient {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(timeouts.connect));
-        let http1 = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(connector);
         UpstreamClient {
             protocol,
             connect_timeout: timeouts.connect,
-            http1,
+            idle_timeout: timeouts.idle,
         }
     }
 
@@ -78,13 +134,13 @@ impl UpstreamClient {
         self.protocol
     }
 
-    /// Sends `request` to `endpoint`. The request's headers are final; only
-    /// its URI and version are set here, to what the protocol needs.
+    /// Sends `request` to `endpoint`. Its headers are final; only its URI and
+    /// version are set here, to what the protocol needs.
     pub async fn send(
         &self,
         endpoint: &Endpoint,
-        mut request: Request<Incoming>,
-    ) -> Result<Response<Incoming>, UpstreamError> {
+        mut request: Request<RequestBody>,
+    ) -> Result<Sent, SendError> {
         let path = request
             .uri()
             .path_and_query()
@@ -92,39 +148,145 @@ impl UpstreamClient {
             .unwrap_or_else(|| PathAndQuery::from_static("/"));
         match self.protocol {
             UpstreamProtocol::Http1 => {
-                *request.uri_mut() = absolute_uri(endpoint.authority.clone(), path);
+                // Origin form on the wire; hyper writes what the URI holds.
+                *request.uri_mut() = Uri::from(path);
                 *request.version_mut() = Version::HTTP_11;
-                self.http1.request(request).await.map_err(|error| {
-                    if error.is_connect() {
-                        UpstreamError::Connect(Box::new(error))
-                    } else {
-                        UpstreamError::Connection(Box::new(error))
-                    }
-                })
+                self.send_http1(endpoint, request).await
             }
             UpstreamProtocol::Http2 => {
-                // :authority carries the client's host, the socket the endpoint.
                 let authority = request
                     .headers_mut()
                     .remove(http::header::HOST)
-                    .and_then(|host| http::uri::Authority::try_from(host.as_bytes()).ok())
+                    .and_then(|host| Authority::try_from(host.as_bytes()).ok())
                     .or_else(|| request.uri().authority().cloned())
                     .unwrap_or_else(|| endpoint.authority.clone());
                 *request.uri_mut() = absolute_uri(authority, path);
                 *request.version_mut() = Version::HTTP_2;
-                let mut sender = self.h2_sender(endpoint).await?;
-                sender
-                    .send_request(request)
-                    .await
-                    .map_err(|error| UpstreamError::Connection(Box::new(error)))
+                self.send_http2(endpoint, request).await
             }
+        }
+    }
+
+    async fn send_http1(
+        &self,
+        endpoint: &Endpoint,
+        mut request: Request<RequestBody>,
+    ) -> Result<Sent, SendError> {
+        let stats = &endpoint.stats;
+        if !request.headers().contains_key(http::header::HOST) {
+            if let Ok(host) = http::HeaderValue::from_str(endpoint.authority.as_str()) {
+                request.headers_mut().insert(http::header::HOST, host);
+            }
+        }
+        // Pooled connections first; any of them may have been closed by the
+        // endpoint since, which try_send_request reports with the request
+        // handed back, so the next one (or a new connection) can take it.
+        while let Some(mut sender) = stats.pool.take(self.idle_timeout) {
+            if sender.ready().await.is_err() {
+                continue;
+            }
+            match sender.try_send_request(request).await {
+                Ok(response) => {
+                    return Ok(Sent {
+                        response,
+                        release: Some(Release {
+                            sender,
+                            stats: stats.clone(),
+                        }),
+                    })
+                }
+                Err(mut error) => match error.take_message() {
+                    Some(unsent) => request = unsent,
+                    None => return Err(SendError::Failed(Box::new(error.into_error()))),
+                },
+            }
+        }
+        let mut sender = match self.connect_http1(endpoint).await {
+            Ok(sender) => sender,
+            Err(error) => {
+                return Err(SendError::NotSent {
+                    request: Box::new(request),
+                    error,
+                })
+            }
+        };
+        match sender.try_send_request(request).await {
+            Ok(response) => Ok(Sent {
+                response,
+                release: Some(Release {
+                    sender,
+                    stats: stats.clone(),
+                }),
+            }),
+            Err(mut error) => match error.take_message() {
+                Some(request) => Err(SendError::NotSent {
+                    request: Box::new(request),
+                    error: Box::new(error.into_error()),
+                }),
+                None => Err(SendError::Failed(Box::new(error.into_error()))),
+            },
+        }
+    }
+
+    async fn connect(&self, endpoint: &Endpoint) -> Result<TcpStream, BoxError> {
+        let stream =
+            tokio::time::timeout(self.connect_timeout, TcpStream::connect(endpoint.address))
+                .await
+                .map_err(|_| format!("connect timed out after {:?}", self.connect_timeout))??;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    }
+
+    async fn connect_http1(
+        &self,
+        endpoint: &Endpoint,
+    ) -> Result<http1::SendRequest<RequestBody>, BoxError> {
+        let stream = self.connect(endpoint).await?;
+        let (sender, connection) = http1::Builder::new()
+            .handshake(TokioIo::new(stream))
+            .await?;
+        let address = endpoint.address;
+        tokio::spawn(async move {
+            if let Err(error) = connection.with_upgrades().await {
+                tracing::debug!(endpoint = %address, %error, "upstream connection ended");
+            }
+        });
+        Ok(sender)
+    }
+
+    async fn send_http2(
+        &self,
+        endpoint: &Endpoint,
+        request: Request<RequestBody>,
+    ) -> Result<Sent, SendError> {
+        let mut sender = match self.h2_sender(endpoint).await {
+            Ok(sender) => sender,
+            Err(error) => {
+                return Err(SendError::NotSent {
+                    request: Box::new(request),
+                    error,
+                })
+            }
+        };
+        match sender.try_send_request(request).await {
+            Ok(response) => Ok(Sent {
+                response,
+                release: None,
+            }),
+            Err(mut error) => match error.take_message() {
+                Some(request) => Err(SendError::NotSent {
+                    request: Box::new(request),
+                    error: Box::new(error.into_error()),
+                }),
+                None => Err(SendError::Failed(Box::new(error.into_error()))),
+            },
         }
     }
 
     async fn h2_sender(
         &self,
         endpoint: &Endpoint,
-    ) -> Result<http2::SendRequest<Incoming>, UpstreamError> {
+    ) -> Result<http2::SendRequest<RequestBody>, BoxError> {
         let slot = &endpoint.stats.h2;
         if let Some(sender) = slot.ready_sender() {
             return Ok(sender);
@@ -134,42 +296,31 @@ impl UpstreamClient {
         if let Some(sender) = slot.ready_sender() {
             return Ok(sender);
         }
-        let stream =
-            tokio::time::timeout(self.connect_timeout, TcpStream::connect(endpoint.address))
-                .await
-                .map_err(|_| UpstreamError::Connect("connect timed out".into()))?
-                .map_err(|error| UpstreamError::Connect(Box::new(error)))?;
-        stream
-            .set_nodelay(true)
-            .map_err(|error| UpstreamError::Connect(Box::new(error)))?;
+        let stream = self.connect(endpoint).await?;
         let (mut sender, connection) = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .handshake(TokioIo::new(stream))
-            .await
-            .map_err(|error| UpstreamError::Connect(Box::new(error)))?;
+            .await?;
         let address = endpoint.address;
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(endpoint = %address, %error, "h2 upstream connection ended");
             }
         });
-        sender
-            .ready()
-            .await
-            .map_err(|error| UpstreamError::Connect(Box::new(error)))?;
-        *slot.sender.lock().expect("h2 slot lock poisoned") = Some(sender.clone());
+        sender.ready().await?;
+        *slot.sender.lock().unwrap_or_else(|p| p.into_inner()) = Some(sender.clone());
         Ok(sender)
     }
 }
 
 impl H2Slot {
-    fn ready_sender(&self) -> Option<http2::SendRequest<Incoming>> {
-        let guard = self.sender.lock().expect("h2 slot lock poisoned");
+    fn ready_sender(&self) -> Option<http2::SendRequest<RequestBody>> {
+        let guard = self.sender.lock().unwrap_or_else(|p| p.into_inner());
         guard.as_ref().filter(|sender| !sender.is_closed()).cloned()
     }
 }
 
-fn absolute_uri(authority: http::uri::Authority, path: PathAndQuery) -> Uri {
+fn absolute_uri(authority: Authority, path: PathAndQuery) -> Uri {
     let mut parts = http::uri::Parts::default();
     parts.scheme = Some(Scheme::HTTP);
     parts.authority = Some(authority);

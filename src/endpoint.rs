@@ -24,7 +24,8 @@ use http::uri::Authority;
 use tokio::time::Instant;
 
 use crate::balance::ewma::PeakEwma;
-use crate::client::H2Slot;
+use crate::client::{H2Slot, Pool};
+use crate::health::Health;
 use crate::metrics::{CodeClass, EndpointMetrics};
 
 /// An endpoint as a snapshot holds it: cheap to clone.
@@ -44,8 +45,35 @@ pub struct EndpointStats {
     /// Latency charged for a failed request, so a replica that fails fast does
     /// not look fast.
     pub failure_penalty: Duration,
+    /// Idle HTTP/1.1 connections to the endpoint.
+    pub pool: Pool,
     /// The multiplexed HTTP/2 connection, for services that speak h2 upstream.
     pub h2: H2Slot,
+    /// Active check results and outlier ejection.
+    pub health: Health,
+    /// What the stats were created with; a reload that changes it gets fresh stats.
+    pub settings: StatsSettings,
+}
+
+/// The config an endpoint's statistics depend on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsSettings {
+    pub ewma: crate::config::EwmaConfig,
+    pub deployment: String,
+}
+
+impl EndpointStats {
+    pub fn new(settings: StatsSettings, metrics: EndpointMetrics, now: Instant) -> EndpointStats {
+        EndpointStats {
+            ewma: PeakEwma::new(settings.ewma.decay, settings.ewma.default_rtt, now),
+            metrics,
+            failure_penalty: settings.ewma.failure_penalty,
+            pool: Pool::default(),
+            h2: H2Slot::default(),
+            health: Health::new(now),
+            settings,
+        }
+    }
 }
 
 /// How a request to an endpoint ended, as far as accounting cares.
@@ -132,6 +160,14 @@ impl InFlight {
     }
 }
 
+impl InFlight {
+    /// The request failed through no fault of the endpoint (the client went
+    /// away mid-body): record nothing against it.
+    pub fn cancel(&mut self) {
+        self.finished = true;
+    }
+}
+
 impl Drop for InFlight {
     fn drop(&mut self) {
         if !self.finished {
@@ -142,4 +178,31 @@ impl Drop for InFlight {
         }
         self.stats.metrics.in_flight.dec();
     }
+}
+
+/// Endpoints on 127.0.0.1:9000.. with default settings, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_endpoints(count: usize, now: Instant) -> Vec<Endpoint> {
+    let metrics = crate::metrics::Metrics::new(&[1.0]);
+    (0..count)
+        .map(|i| {
+            let address: SocketAddr = format!("127.0.0.1:{}", 9000 + i)
+                .parse()
+                .expect("valid address");
+            let settings = StatsSettings {
+                ewma: crate::config::EwmaConfig {
+                    decay: Duration::from_secs(10),
+                    default_rtt: Duration::from_millis(30),
+                    failure_penalty: Duration::from_secs(1),
+                },
+                deployment: "svc-stable".into(),
+            };
+            let stats = EndpointStats::new(
+                settings,
+                metrics.endpoint("svc", "stable", &address.to_string()),
+                now,
+            );
+            Endpoint::new(address, Arc::new(stats))
+        })
+        .collect()
 }

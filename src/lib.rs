@@ -31,6 +31,7 @@ pub mod config;
 pub mod ctl;
 pub mod demo;
 pub mod endpoint;
+pub mod health;
 pub mod metrics;
 pub mod proxy;
 pub mod reload;

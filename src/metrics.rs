@@ -95,6 +95,9 @@ pub struct EndpointMetrics {
     pub requests: CodeCounters,
     pub in_flight: IntGauge,
     pub ewma_seconds: Gauge,
+    /// 1 when the balancer may pick the endpoint (healthy, not ejected).
+    pub healthy: IntGauge,
+    pub ejections: IntCounter,
     /// The linkerd-compatible series of the endpoint's group, when enabled.
     pub linkerd: Option<LinkerdMetrics>,
 }
@@ -145,6 +148,8 @@ pub struct RouteMetrics {
 pub struct ListenerMetrics {
     pub open_connections: IntGauge,
     pub connections: IntCounter,
+    /// Connections closed at once because the listener was full.
+    pub rejected: IntCounter,
 }
 
 /// The registry and every metric family luas exports.
@@ -164,6 +169,22 @@ pub struct Metrics {
     rollout_step: IntGaugeVec,
     rollout_decisions: IntCounterVec,
     linkerd: Option<LinkerdFamilies>,
+    backend_healthy: IntGaugeVec,
+    backend_ejections: IntCounterVec,
+    retries: IntCounterVec,
+    retry_budget_exhausted: IntCounterVec,
+    connections_rejected: IntCounterVec,
+}
+
+/// Handles for one service.
+#[derive(Debug, Clone)]
+pub struct ServiceMetrics {
+    /// Retries by reason: the request never reached the endpoint.
+    pub retry_not_sent: IntCounter,
+    pub retry_server_error: IntCounter,
+    pub retry_reset: IntCounter,
+    pub retry_timeout: IntCounter,
+    pub retry_budget_exhausted: IntCounter,
 }
 
 /// The route label of requests that matched no route.
@@ -273,6 +294,46 @@ impl Metrics {
             &["service", "decision"],
         )
         .expect("valid counter");
+        let backend_healthy = IntGaugeVec::new(
+            Opts::new(
+                "luas_backend_healthy",
+                "1 when the endpoint may be picked: passing active checks and not ejected.",
+            ),
+            endpoint_labels,
+        )
+        .expect("valid gauge");
+        let backend_ejections = IntCounterVec::new(
+            Opts::new(
+                "luas_backend_ejections_total",
+                "Times the endpoint was ejected for consecutive failures.",
+            ),
+            endpoint_labels,
+        )
+        .expect("valid counter");
+        let retries = IntCounterVec::new(
+            Opts::new(
+                "luas_backend_retries_total",
+                "Requests sent again to another try, by reason (not_sent, 5xx, reset, timeout).",
+            ),
+            &["service", "reason"],
+        )
+        .expect("valid counter");
+        let retry_budget_exhausted = IntCounterVec::new(
+            Opts::new(
+                "luas_retry_budget_exhausted_total",
+                "Retries not made because the service's retry budget was spent.",
+            ),
+            &["service"],
+        )
+        .expect("valid counter");
+        let connections_rejected = IntCounterVec::new(
+            Opts::new(
+                "luas_connections_rejected_total",
+                "Client connections closed at once because the listener had max_connections open.",
+            ),
+            &["listener"],
+        )
+        .expect("valid counter");
         for collector in [
             Box::new(backend_duration.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(backend_requests.clone()),
@@ -286,6 +347,11 @@ impl Metrics {
             Box::new(config_reloads.clone()),
             Box::new(rollout_step.clone()),
             Box::new(rollout_decisions.clone()),
+            Box::new(backend_healthy.clone()),
+            Box::new(backend_ejections.clone()),
+            Box::new(retries.clone()),
+            Box::new(retry_budget_exhausted.clone()),
+            Box::new(connections_rejected.clone()),
         ] {
             registry
                 .register(collector)
@@ -306,7 +372,46 @@ impl Metrics {
             rollout_step,
             rollout_decisions,
             linkerd: None,
+            backend_healthy,
+            backend_ejections,
+            retries,
+            retry_budget_exhausted,
+            connections_rejected,
         }
+    }
+
+    pub fn service(&self, service: &str) -> ServiceMetrics {
+        let reason = |reason: &str| self.retries.with_label_values(&[service, reason]);
+        ServiceMetrics {
+            retry_not_sent: reason("not_sent"),
+            retry_server_error: reason("5xx"),
+            retry_reset: reason("reset"),
+            retry_timeout: reason("timeout"),
+            retry_budget_exhausted: self.retry_budget_exhausted.with_label_values(&[service]),
+        }
+    }
+
+    /// Forgets an endpoint's series (it left the config), so dashboards do not
+    /// show its last values forever.
+    pub fn remove_endpoint(&self, service: &str, group: &str, endpoint: &str) {
+        let labels = [service, group, endpoint];
+        let _ = self.backend_duration.remove_label_values(&labels);
+        let _ = self.backend_in_flight.remove_label_values(&labels);
+        let _ = self.backend_ewma.remove_label_values(&labels);
+        let _ = self.backend_healthy.remove_label_values(&labels);
+        let _ = self.backend_ejections.remove_label_values(&labels);
+        for code in CodeClass::ALL {
+            let _ = self.backend_requests.remove_label_values(&[
+                service,
+                group,
+                endpoint,
+                code.label(),
+            ]);
+        }
+    }
+
+    pub fn remove_group(&self, service: &str, group: &str) {
+        let _ = self.group_weight.remove_label_values(&[service, group]);
     }
 
     /// [`Metrics::new`] plus the linkerd-compatible families, labelled with
@@ -393,6 +498,8 @@ impl Metrics {
             requests: CodeCounters::bind(&self.backend_requests, &labels),
             in_flight: self.backend_in_flight.with_label_values(&labels),
             ewma_seconds: self.backend_ewma.with_label_values(&labels),
+            healthy: self.backend_healthy.with_label_values(&labels),
+            ejections: self.backend_ejections.with_label_values(&labels),
             linkerd: None,
         }
     }
@@ -409,6 +516,7 @@ impl Metrics {
         ListenerMetrics {
             open_connections: self.open_connections.with_label_values(&[listener]),
             connections: self.connections.with_label_values(&[listener]),
+            rejected: self.connections_rejected.with_label_values(&[listener]),
         }
     }
 

@@ -408,6 +408,7 @@ fn finish(
             if roll_back {
                 entry.replaced_by_rollback = Some(view.weights());
                 entry.weights = view.rollback_weights();
+                entry.rolled_back_groups = crate::admin::api::rolled_back_groups(view);
             }
             entry.rollout = Some(record);
             Ok(())

@@ -14,7 +14,8 @@
 //! Every change goes through `State::update_service`, so it is atomic, saved
 //! to the state file, and answered only once the new snapshot is in force:
 //! when a rollback call returns, no request that starts afterwards can reach
-//! the canary. Errors answer 400 (bad request), 404 (unknown service) or 409
+//! the canary, not even one carrying the override header (a rollback closes
+//! that door too, until the weights are set again). Errors answer 400 (bad request), 404 (unknown service) or 409
 //! (no config file to reload) with `{"error": "..."}`.
 
 use std::collections::BTreeMap;
@@ -140,6 +141,7 @@ pub fn set_weights(state: &State, board: &Board, name: &str, body: &[u8]) -> Api
                 next.insert(group.clone(), *weight);
             }
             entry.weights = next;
+            entry.rolled_back_groups.clear();
             stop_rollout(entry.rollout.as_mut(), "weights set by hand");
             Ok(())
         })
@@ -168,6 +170,7 @@ pub fn rollback(state: &State, board: &Board, name: &str) -> ApiResult {
         .update_service(name, |view, entry| {
             let before = view.weights();
             entry.weights = view.rollback_weights();
+            entry.rolled_back_groups = rolled_back_groups(view);
             entry.replaced_by_rollback = Some(before.clone());
             stop_rollout(entry.rollout.as_mut(), "rolled back by hand");
             if let Some(record) = entry.rollout.as_mut() {
@@ -233,6 +236,7 @@ pub fn promote(state: &State, board: &Board, name: &str, body: &[u8]) -> ApiResu
                     (g, weight)
                 })
                 .collect();
+            entry.rolled_back_groups.clear();
             if let Some(record) = entry.rollout.as_mut() {
                 record.status = RolloutStatus::Completed;
                 record.reason = "promoted by hand".into();
@@ -258,6 +262,17 @@ pub fn reload(reloader: Option<&Reloader>) -> ApiResult {
             Err((StatusCode::BAD_REQUEST, error.to_string()))
         }
     }
+}
+
+/// Every group but the stable one: what a rollback takes out.
+pub fn rolled_back_groups(view: &crate::state::ServiceView<'_>) -> Vec<String> {
+    let stable = view.stable_group();
+    view.config
+        .groups
+        .iter()
+        .filter(|group| group.name != stable)
+        .map(|group| group.name.clone())
+        .collect()
 }
 
 fn stop_rollout(record: Option<&mut RolloutRecord>, reason: &str) {

@@ -12,6 +12,11 @@
 //! - [`Balancer::LeastRequest`]: P2C over the in-flight count alone.
 //! - [`Balancer::RoundRobin`]: each endpoint in turn, ignoring load.
 //!
+//! Picks skip endpoints that are not eligible (failing active checks or
+//! ejected, see `health`) and endpoints this request already tried. When no
+//! endpoint is eligible the pick falls back to all of them (panic mode, as
+//! Envoy does): trying a possibly-down endpoint beats a certain 503.
+//!
 //! A pick reads atomics only: no lock, no allocation, no worker task. This
 //! module does not decide which group a request goes to (`split`) nor record
 //! outcomes (`endpoint`).
@@ -19,6 +24,7 @@
 pub mod ewma;
 
 use std::cell::RefCell;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::time::Instant;
@@ -52,50 +58,110 @@ impl Balancer {
 
     /// Picks an endpoint, or `None` when there is none.
     pub fn pick<'a>(&self, endpoints: &'a [Endpoint], now: Instant) -> Option<&'a Endpoint> {
-        RNG.with(|rng| self.pick_with(endpoints, now, &mut rng.borrow_mut()))
+        self.pick_excluding(endpoints, now, &[])
+            .map(|pick| pick.endpoint)
     }
 
-    /// [`Balancer::pick`] with the random source passed in, for tests.
+    /// Picks an endpoint not in `tried`, preferring eligible ones.
+    pub fn pick_excluding<'a>(
+        &self,
+        endpoints: &'a [Endpoint],
+        now: Instant,
+        tried: &[SocketAddr],
+    ) -> Option<Pick<'a>> {
+        RNG.with(|rng| self.pick_with(endpoints, now, tried, &mut rng.borrow_mut()))
+    }
+
+    /// [`Balancer::pick_excluding`] with the random source passed in, for tests.
     pub fn pick_with<'a>(
         &self,
         endpoints: &'a [Endpoint],
         now: Instant,
+        tried: &[SocketAddr],
         rng: &mut fastrand::Rng,
+    ) -> Option<Pick<'a>> {
+        let eligible = |endpoint: &Endpoint| {
+            !tried.contains(&endpoint.address) && endpoint.stats.health.is_eligible(now)
+        };
+        if let Some(endpoint) = self.choose(endpoints, now, rng, &eligible) {
+            return Some(Pick {
+                endpoint,
+                panic: false,
+            });
+        }
+        let untried = |endpoint: &Endpoint| !tried.contains(&endpoint.address);
+        self.choose(endpoints, now, rng, &untried)
+            .map(|endpoint| Pick {
+                endpoint,
+                panic: true,
+            })
+    }
+
+    fn choose<'a>(
+        &self,
+        endpoints: &'a [Endpoint],
+        now: Instant,
+        rng: &mut fastrand::Rng,
+        usable: &dyn Fn(&Endpoint) -> bool,
     ) -> Option<&'a Endpoint> {
-        match endpoints.len() {
-            0 => None,
-            1 => Some(&endpoints[0]),
-            count => match self {
-                Balancer::RoundRobin { next } => {
-                    Some(&endpoints[next.fetch_add(1, Ordering::Relaxed) % count])
-                }
-                Balancer::P2cEwma => {
-                    let (a, b) = two_distinct(count, rng);
-                    let (a, b) = (&endpoints[a], &endpoints[b]);
-                    Some(if b.stats.cost(now) < a.stats.cost(now) {
-                        b
-                    } else {
-                        a
-                    })
-                }
-                Balancer::LeastRequest => {
-                    let (a, b) = two_distinct(count, rng);
-                    let (a, b) = (&endpoints[a], &endpoints[b]);
-                    Some(if b.in_flight() < a.in_flight() { b } else { a })
-                }
-            },
+        let count = endpoints.len();
+        if count == 0 {
+            return None;
+        }
+        match self {
+            Balancer::RoundRobin { next } => {
+                let start = next.fetch_add(1, Ordering::Relaxed);
+                (0..count)
+                    .map(|offset| &endpoints[(start + offset) % count])
+                    .find(|endpoint| usable(endpoint))
+            }
+            Balancer::P2cEwma | Balancer::LeastRequest => {
+                let first = random_usable(endpoints, rng, usable, None)?;
+                let Some(second) = random_usable(endpoints, rng, usable, Some(first)) else {
+                    return Some(&endpoints[first]);
+                };
+                let (a, b) = (&endpoints[first], &endpoints[second]);
+                let b_is_cheaper = match self {
+                    Balancer::P2cEwma => b.stats.cost(now) < a.stats.cost(now),
+                    _ => b.in_flight() < a.in_flight(),
+                };
+                Some(if b_is_cheaper { b } else { a })
+            }
         }
     }
 }
 
-/// Two different indices below `count` (at least 2), uniformly.
-fn two_distinct(count: usize, rng: &mut fastrand::Rng) -> (usize, usize) {
-    let first = rng.usize(..count);
-    let mut second = rng.usize(..count - 1);
-    if second >= first {
-        second += 1;
+/// A picked endpoint; `panic` when none was eligible and health was ignored.
+#[derive(Debug, Clone, Copy)]
+pub struct Pick<'a> {
+    pub endpoint: &'a Endpoint,
+    pub panic: bool,
+}
+
+/// A random usable index other than `not`: a uniform start, then the next
+/// usable one after it. With every endpoint usable (the common case) that is
+/// one random draw.
+fn random_usable(
+    endpoints: &[Endpoint],
+    rng: &mut fastrand::Rng,
+    usable: &dyn Fn(&Endpoint) -> bool,
+    not: Option<usize>,
+) -> Option<usize> {
+    let count = endpoints.len();
+    let available = count - usize::from(not.is_some());
+    if available == 0 {
+        return None;
     }
-    (first, second)
+    // Draw among the indices other than `not`, then map past it.
+    let mut start = rng.usize(..available);
+    if let Some(not) = not {
+        if start >= not {
+            start += 1;
+        }
+    }
+    (0..count)
+        .map(|offset| (start + offset) % count)
+        .find(|&index| Some(index) != not && usable(&endpoints[index]))
 }
 
 #[cfg(test)]

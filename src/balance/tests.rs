@@ -1,26 +1,13 @@
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::*;
-use crate::client::H2Slot;
-use crate::endpoint::{EndpointStats, InFlight, Outcome};
+use crate::endpoint::{InFlight, Outcome};
 use crate::metrics::Metrics;
 
-fn endpoints(metrics: &Metrics, count: usize, now: Instant) -> Vec<Endpoint> {
-    (0..count)
-        .map(|i| {
-            let address = format!("127.0.0.1:{}", 9000 + i).parse().unwrap();
-            let stats = Arc::new(EndpointStats {
-                ewma: ewma::PeakEwma::new(Duration::from_secs(10), Duration::from_millis(30), now),
-                metrics: metrics.endpoint("svc", "stable", &format!("127.0.0.1:{}", 9000 + i)),
-                failure_penalty: Duration::from_secs(1),
-                h2: H2Slot::default(),
-            });
-            Endpoint::new(address, stats)
-        })
-        .collect()
+fn endpoints(_metrics: &Metrics, count: usize, now: Instant) -> Vec<Endpoint> {
+    crate::endpoint::test_endpoints(count, now)
 }
 
 fn observe(endpoint: &Endpoint, rtt: Duration, now: Instant) {
@@ -28,19 +15,33 @@ fn observe(endpoint: &Endpoint, rtt: Duration, now: Instant) {
 }
 
 #[test]
-fn two_distinct_is_uniform_and_distinct() {
+fn random_usable_is_uniform_and_skips_the_excluded() {
+    let now = Instant::now();
+    let group = crate::endpoint::test_endpoints(5, now);
     let mut rng = fastrand::Rng::with_seed(7);
     let mut seen = [0u32; 5];
     for _ in 0..50_000 {
-        let (a, b) = two_distinct(5, &mut rng);
-        assert_ne!(a, b);
-        seen[a] += 1;
-        seen[b] += 1;
+        let first = random_usable(&group, &mut rng, &|_| true, None).unwrap();
+        let second = random_usable(&group, &mut rng, &|_| true, Some(first)).unwrap();
+        assert_ne!(first, second);
+        seen[first] += 1;
+        seen[second] += 1;
     }
     for count in seen {
         // 100 000 draws over 5 slots: 20 000 each, within 3 %.
         assert!((19_400..=20_600).contains(&count), "{seen:?}");
     }
+}
+
+fn pick<'a>(
+    balancer: &Balancer,
+    group: &'a [Endpoint],
+    now: Instant,
+    rng: &mut fastrand::Rng,
+) -> Option<&'a Endpoint> {
+    balancer
+        .pick_with(group, now, &[], rng)
+        .map(|pick| pick.endpoint)
 }
 
 #[test]
@@ -54,9 +55,9 @@ fn empty_and_single() {
         BalancerKind::RoundRobin,
     ] {
         let balancer = Balancer::new(kind);
-        assert!(balancer.pick_with(&[], now, &mut rng).is_none());
+        assert!(pick(&balancer, &[], now, &mut rng).is_none());
         let one = endpoints(&metrics, 1, now);
-        let picked = balancer.pick_with(&one, now, &mut rng).unwrap();
+        let picked = pick(&balancer, &one, now, &mut rng).unwrap();
         assert_eq!(picked.address, one[0].address);
     }
 }
@@ -72,7 +73,7 @@ fn p2c_ewma_avoids_the_slow_endpoint() {
     let balancer = Balancer::new(BalancerKind::P2cEwma);
     let mut rng = fastrand::Rng::with_seed(3);
     let slow = (0..10_000)
-        .filter(|_| balancer.pick_with(&group, now, &mut rng).unwrap().address == group[0].address)
+        .filter(|_| pick(&balancer, &group, now, &mut rng).unwrap().address == group[0].address)
         .count();
     assert_eq!(slow, 0);
 }
@@ -87,13 +88,13 @@ fn p2c_ewma_weighs_in_flight_requests() {
     let balancer = Balancer::new(BalancerKind::P2cEwma);
     let mut rng = fastrand::Rng::with_seed(3);
     assert_eq!(
-        balancer.pick_with(&group, now, &mut rng).unwrap().address,
+        pick(&balancer, &group, now, &mut rng).unwrap().address,
         group[0].address
     );
     // Three requests in flight make the 1 ms endpoint cost 4 ms against 3 ms.
     let guards: Vec<_> = (0..3).map(|_| InFlight::start(&group[0], now)).collect();
     assert_eq!(
-        balancer.pick_with(&group, now, &mut rng).unwrap().address,
+        pick(&balancer, &group, now, &mut rng).unwrap().address,
         group[1].address
     );
     drop(guards);
@@ -113,7 +114,7 @@ fn idle_slow_endpoint_is_probed_again_after_decay() {
     for step in 0..200 {
         let now = start + Duration::from_millis(500 * step);
         observe(&group[1], Duration::from_millis(1), now);
-        if balancer.pick_with(&group, now, &mut rng).unwrap().address == group[0].address {
+        if pick(&balancer, &group, now, &mut rng).unwrap().address == group[0].address {
             probed_at = Some(now - start);
             break;
         }
@@ -144,7 +145,7 @@ fn failures_count_as_the_penalty_latency() {
     let balancer = Balancer::new(BalancerKind::P2cEwma);
     let mut rng = fastrand::Rng::with_seed(3);
     assert_eq!(
-        balancer.pick_with(&group, later, &mut rng).unwrap().address,
+        pick(&balancer, &group, later, &mut rng).unwrap().address,
         group[1].address
     );
     assert_eq!(
@@ -167,7 +168,7 @@ fn least_request_prefers_fewer_in_flight() {
     let mut rng = fastrand::Rng::with_seed(3);
     for _ in 0..100 {
         assert_eq!(
-            balancer.pick_with(&group, now, &mut rng).unwrap().address,
+            pick(&balancer, &group, now, &mut rng).unwrap().address,
             group[1].address
         );
     }
@@ -182,11 +183,59 @@ fn round_robin_takes_turns() {
     let mut rng = fastrand::Rng::with_seed(3);
     let mut counts = [0; 3];
     for _ in 0..300 {
-        let picked = balancer.pick_with(&group, now, &mut rng).unwrap();
+        let picked = pick(&balancer, &group, now, &mut rng).unwrap();
         counts[group
             .iter()
             .position(|e| e.address == picked.address)
             .unwrap()] += 1;
     }
     assert_eq!(counts, [100, 100, 100]);
+}
+
+#[test]
+fn ineligible_and_tried_endpoints_are_skipped() {
+    let now = Instant::now();
+    let group = crate::endpoint::test_endpoints(3, now);
+    let config = crate::config::defaults::OUTLIER;
+    // Eject endpoint 0.
+    for _ in 0..5 {
+        crate::health::outlier::record(&config, &group[0], &group, true, now);
+    }
+    let mut rng = fastrand::Rng::with_seed(9);
+    for kind in [
+        BalancerKind::P2cEwma,
+        BalancerKind::LeastRequest,
+        BalancerKind::RoundRobin,
+    ] {
+        let balancer = Balancer::new(kind);
+        for _ in 0..200 {
+            let picked = balancer
+                .pick_with(&group, now, &[group[1].address], &mut rng)
+                .unwrap();
+            assert_eq!(picked.endpoint.address, group[2].address, "{kind:?}");
+            assert!(!picked.panic);
+        }
+    }
+}
+
+#[test]
+fn panic_mode_when_nothing_is_eligible() {
+    let now = Instant::now();
+    let group = crate::endpoint::test_endpoints(2, now);
+    let config = crate::config::OutlierConfig {
+        max_ejected_percent: 100,
+        ..crate::config::defaults::OUTLIER
+    };
+    for endpoint in &group {
+        for _ in 0..5 {
+            crate::health::outlier::record(&config, endpoint, &group, true, now);
+        }
+    }
+    let balancer = Balancer::new(BalancerKind::P2cEwma);
+    let mut rng = fastrand::Rng::with_seed(9);
+    let picked = balancer.pick_with(&group, now, &[], &mut rng).unwrap();
+    assert!(picked.panic);
+    // Every endpoint tried: nothing left.
+    let tried = [group[0].address, group[1].address];
+    assert!(balancer.pick_with(&group, now, &tried, &mut rng).is_none());
 }

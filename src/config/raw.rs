@@ -3,8 +3,8 @@
 //! This module owns the shape of the file: which keys exist, which are
 //! optional, and the wording of syntax errors (with line and column). Every
 //! struct denies unknown fields so a misspelt key fails loudly instead of
-//! being ignored. It does not check meaning: addresses, durations and
-//! percentages stay strings here and defaults are not applied, so that
+//! being ignored. It does not check meaning: addresses, durations, sizes
+//! and percentages stay as written here and defaults are not applied, so that
 //! `validate` can report every bad value with its key path in one pass rather
 //! than stopping at the first one serde trips over.
 
@@ -44,6 +44,71 @@ pub(crate) struct RawListener {
     pub(crate) protocol: Option<RawListenerProtocol>,
     #[serde(default)]
     pub(crate) routes: Vec<RawRoute>,
+    pub(crate) limits: Option<RawLimits>,
+}
+
+/// `limits:` of a listener; each key defaults on its own.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) header_read_timeout: Option<String>,
+    pub(crate) max_header_bytes: Option<RawSize>,
+    pub(crate) max_headers: Option<usize>,
+    pub(crate) max_body_bytes: Option<RawSize>,
+    pub(crate) body_timeout: Option<String>,
+    pub(crate) idle_timeout: Option<String>,
+    pub(crate) h2_max_concurrent_streams: Option<u32>,
+}
+
+/// A byte size as written: a plain number of bytes (`65536`) or text with a
+/// unit (`64KiB`). As with rates, the text is parsed by `validate`, so a
+/// malformed size is reported with its key path alongside every other
+/// problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RawSize {
+    Bytes(u64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for RawSize {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Hand-written for the same reason as `RawRate`: the message of a
+        // wrong type should show the accepted forms.
+        struct SizeVisitor;
+
+        impl Visitor<'_> for SizeVisitor {
+            type Value = RawSize;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a size such as 64KiB or 10MB, or a whole number of bytes")
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<RawSize, E> {
+                Ok(RawSize::Bytes(value))
+            }
+
+            // Negative numbers and floats are kept as text so that `validate`
+            // rejects them with the key path and the size syntax, like a
+            // malformed `"1.5MiB"`.
+            fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<RawSize, E> {
+                match u64::try_from(value) {
+                    Ok(value) => Ok(RawSize::Bytes(value)),
+                    Err(_) => Ok(RawSize::Text(value.to_string())),
+                }
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<RawSize, E> {
+                Ok(RawSize::Text(value.to_string()))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<RawSize, E> {
+                Ok(RawSize::Text(value.to_string()))
+            }
+        }
+
+        deserializer.deserialize_any(SizeVisitor)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -125,6 +190,50 @@ pub(crate) struct RawService {
     pub(crate) override_header: Option<String>,
     pub(crate) sticky: Option<RawSticky>,
     pub(crate) rollout: Option<RawRollout>,
+    pub(crate) health_check: Option<RawHealthCheck>,
+    pub(crate) outlier: Option<RawOutlier>,
+    pub(crate) retry: Option<RawRetry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHealthCheck {
+    // Required: there is no path every backend would answer.
+    pub(crate) path: String,
+    pub(crate) interval: Option<String>,
+    pub(crate) timeout: Option<String>,
+    pub(crate) healthy_threshold: Option<u32>,
+    pub(crate) unhealthy_threshold: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOutlier {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) consecutive_failures: Option<u32>,
+    pub(crate) base_ejection: Option<String>,
+    pub(crate) max_ejection: Option<String>,
+    pub(crate) max_ejected_percent: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRetry {
+    pub(crate) attempts: Option<u32>,
+    /// Words as written (`5xx`, `reset`, `timeout`); kept as strings so that
+    /// `validate` can report an unknown or repeated word at its index.
+    pub(crate) on: Option<Vec<String>>,
+    pub(crate) per_try_timeout: Option<String>,
+    pub(crate) buffer_bytes: Option<RawSize>,
+    pub(crate) budget: Option<RawRetryBudget>,
+}
+
+/// `retry.budget:`, nested in the file; flattened into `RetryConfig`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRetryBudget {
+    pub(crate) ratio: Option<RawRate>,
+    pub(crate) min_per_second: Option<u32>,
 }
 
 /// Exactly one of the two keys must be present; both are optional here so
@@ -148,7 +257,7 @@ pub(crate) struct RawRollout {
     pub(crate) tick: Option<String>,
 }
 
-/// A rate as written: a fraction (`0.01`) or a percentage (`1%`, which YAML
+/// A rate or ratio as written: a fraction (`0.01`) or a percentage (`1%`, which YAML
 /// reads as a string). The percentage stays text here so that `validate`
 /// reports a malformed one with its key path, like a bad duration; serde
 /// only rejects values of the wrong type altogether (a list, a bool).
@@ -217,6 +326,7 @@ pub(crate) enum RawUpstreamProtocol {
 pub(crate) struct RawTimeouts {
     pub(crate) connect: Option<String>,
     pub(crate) request: Option<String>,
+    pub(crate) idle: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -329,6 +439,10 @@ services:
         assert!(service.groups.is_none());
         assert_eq!(service.balancer, None);
         assert_eq!(service.protocol, None);
+        assert!(listener.limits.is_none());
+        assert!(service.health_check.is_none());
+        assert!(service.outlier.is_none());
+        assert!(service.retry.is_none());
     }
 
     #[test]
@@ -664,6 +778,205 @@ services:
             message.contains("services[0].rollout.steps[1]: invalid type: integer `-1`"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn resilience_keys_are_read_as_written() {
+        let text = "\
+listeners:
+  - name: a
+    listen: 0.0.0.0:1
+    limits:
+      max_connections: 10
+      header_read_timeout: 5s
+      max_header_bytes: 64KiB
+      max_headers: 50
+      max_body_bytes: 1048576
+      body_timeout: 30s
+      idle_timeout: 1m
+      h2_max_concurrent_streams: 100
+services:
+  - name: s
+    endpoints: []
+    timeouts: { idle: 90s }
+    health_check: { path: /healthz, interval: 5s, timeout: 1s, healthy_threshold: 2, unhealthy_threshold: 3 }
+    outlier:
+      enabled: false
+      consecutive_failures: 5
+      base_ejection: 30s
+      max_ejection: 5m
+      max_ejected_percent: 50
+    retry:
+      attempts: 2
+      on: [5xx, reset, timeout]
+      per_try_timeout: 2s
+      buffer_bytes: 64KiB
+      budget: { ratio: 20%, min_per_second: 10 }
+  - name: t
+    endpoints: []
+    health_check: { path: /h }
+    outlier: {}
+    retry: { budget: { ratio: 0.5 } }
+";
+        let raw = parse(text).unwrap();
+        let limits = raw.listeners[0].limits.as_ref().unwrap();
+        assert_eq!(limits.max_connections, Some(10));
+        assert_eq!(limits.header_read_timeout.as_deref(), Some("5s"));
+        assert_eq!(limits.max_header_bytes, Some(RawSize::Text("64KiB".into())));
+        assert_eq!(limits.max_headers, Some(50));
+        assert_eq!(limits.max_body_bytes, Some(RawSize::Bytes(1_048_576)));
+        assert_eq!(limits.body_timeout.as_deref(), Some("30s"));
+        assert_eq!(limits.idle_timeout.as_deref(), Some("1m"));
+        assert_eq!(limits.h2_max_concurrent_streams, Some(100));
+
+        let s = &raw.services[0];
+        assert_eq!(s.timeouts.as_ref().unwrap().idle.as_deref(), Some("90s"));
+        let check = s.health_check.as_ref().unwrap();
+        assert_eq!(check.path, "/healthz");
+        assert_eq!(check.interval.as_deref(), Some("5s"));
+        assert_eq!(check.timeout.as_deref(), Some("1s"));
+        assert_eq!(check.healthy_threshold, Some(2));
+        assert_eq!(check.unhealthy_threshold, Some(3));
+        let outlier = s.outlier.as_ref().unwrap();
+        assert_eq!(outlier.enabled, Some(false));
+        assert_eq!(outlier.consecutive_failures, Some(5));
+        assert_eq!(outlier.base_ejection.as_deref(), Some("30s"));
+        assert_eq!(outlier.max_ejection.as_deref(), Some("5m"));
+        assert_eq!(outlier.max_ejected_percent, Some(50));
+        let retry = s.retry.as_ref().unwrap();
+        assert_eq!(retry.attempts, Some(2));
+        assert_eq!(
+            retry.on.as_deref(),
+            Some(&["5xx".to_string(), "reset".into(), "timeout".into()][..])
+        );
+        assert_eq!(retry.per_try_timeout.as_deref(), Some("2s"));
+        assert_eq!(retry.buffer_bytes, Some(RawSize::Text("64KiB".into())));
+        let budget = retry.budget.as_ref().unwrap();
+        assert_eq!(budget.ratio, Some(RawRate::Text("20%".into())));
+        assert_eq!(budget.min_per_second, Some(10));
+
+        let t = &raw.services[1];
+        let check = t.health_check.as_ref().unwrap();
+        assert_eq!(
+            (check.interval.as_ref(), check.timeout.as_ref()),
+            (None, None)
+        );
+        assert_eq!(check.healthy_threshold, None);
+        assert!(t.outlier.as_ref().unwrap().enabled.is_none());
+        let retry = t.retry.as_ref().unwrap();
+        assert!(retry.on.is_none() && retry.attempts.is_none());
+        let budget = retry.budget.as_ref().unwrap();
+        assert_eq!(budget.ratio, Some(RawRate::Fraction(0.5)));
+        assert_eq!(budget.min_per_second, None);
+        assert!(t.timeouts.is_none());
+    }
+
+    #[test]
+    fn sizes_keep_numbers_and_text_apart() {
+        let size = |value: &str| {
+            let text = format!(
+                "listeners:\n  - {{ name: a, listen: 0.0.0.0:1, limits: {{ max_body_bytes: {value} }} }}\n"
+            );
+            parse(&text).map(|raw| {
+                raw.listeners[0]
+                    .limits
+                    .as_ref()
+                    .unwrap()
+                    .max_body_bytes
+                    .clone()
+            })
+        };
+        assert_eq!(size("0").unwrap(), Some(RawSize::Bytes(0)));
+        assert_eq!(size("65536").unwrap(), Some(RawSize::Bytes(65_536)));
+        assert_eq!(size("10MiB").unwrap(), Some(RawSize::Text("10MiB".into())));
+        assert_eq!(size("'512'").unwrap(), Some(RawSize::Text("512".into())));
+        // Left for `validate` to reject with the key path.
+        assert_eq!(size("-1").unwrap(), Some(RawSize::Text("-1".into())));
+        assert_eq!(size("1.5").unwrap(), Some(RawSize::Text("1.5".into())));
+        assert_eq!(size("~").unwrap(), None);
+        for value in ["true", "[1]", "{ a: 1 }"] {
+            let message = match size(value) {
+                Err(ConfigError::Parse(message)) => message,
+                other => panic!("{value}: expected a parse error, got {other:?}"),
+            };
+            assert!(
+                message.contains("listeners[0].limits.max_body_bytes: invalid type"),
+                "{message}"
+            );
+            assert!(
+                message.contains("expected a size such as 64KiB or 10MB"),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_keys_in_the_resilience_sections() {
+        let cases = [
+            (
+                "listeners:\n  - { name: a, listen: 0.0.0.0:1, limits: { max_conns: 1 } }\n",
+                "listeners[0].limits: unknown field `max_conns`",
+            ),
+            (
+                "services:\n  - { name: s, endpoints: [], timeouts: { idle_timeout: 1s } }\n",
+                "services[0].timeouts: unknown field `idle_timeout`",
+            ),
+            (
+                "services:\n  - { name: s, endpoints: [], health_check: { path: /, port: 1 } }\n",
+                "services[0].health_check: unknown field `port`",
+            ),
+            (
+                "services:\n  - { name: s, endpoints: [], outlier: { enable: true } }\n",
+                "services[0].outlier: unknown field `enable`",
+            ),
+            (
+                "services:\n  - { name: s, endpoints: [], retry: { retries: 2 } }\n",
+                "services[0].retry: unknown field `retries`",
+            ),
+            (
+                "services:\n  - { name: s, endpoints: [], retry: { budget_ratio: 0.1 } }\n",
+                "services[0].retry: unknown field `budget_ratio`",
+            ),
+            (
+                "services:\n  - { name: s, endpoints: [], retry: { budget: { percent: 1 } } }\n",
+                "services[0].retry.budget: unknown field `percent`",
+            ),
+            (
+                "services:\n  - name: s\n    endpoints: []\n    health_check: { interval: 1s }\n",
+                "services[0].health_check: missing field `path`",
+            ),
+        ];
+        for (text, expected) in cases {
+            let message = parse_err(text);
+            assert!(message.starts_with("line "), "{message}");
+            assert!(message.contains(expected), "{message}");
+        }
+    }
+
+    #[test]
+    fn wrong_types_in_the_resilience_keys() {
+        let cases = [
+            (
+                "services:\n  - { name: s, endpoints: [], retry: { on: 5xx } }\n",
+                "services[0].retry.on: invalid type: string \"5xx\", expected a sequence",
+            ),
+            (
+                "services:\n  - { name: s, endpoints: [], outlier: { enabled: on } }\n",
+                "services[0].outlier.enabled: invalid type: string \"on\"",
+            ),
+            (
+                "services:\n  - { name: s, endpoints: [], retry: { attempts: -1 } }\n",
+                "services[0].retry.attempts: invalid type: integer `-1`",
+            ),
+            (
+                "listeners:\n  - { name: a, listen: 0.0.0.0:1, limits: { max_headers: 1.5 } }\n",
+                "listeners[0].limits.max_headers: invalid type: floating point `1.5`",
+            ),
+        ];
+        for (text, expected) in cases {
+            let message = parse_err(text);
+            assert!(message.contains(expected), "{message}");
+        }
     }
 
     #[test]

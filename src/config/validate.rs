@@ -1,32 +1,42 @@
 //! Semantic checks: turning the raw serde mirror into the typed [`Config`].
 //!
 //! This module owns every rule about what the values mean: addresses parse,
-//! durations parse and are non-zero where zero is nonsense, names are unique
-//! and well-formed, routes point at services that exist, weights leave some
-//! traffic somewhere, match conditions are well-formed, and a service's
-//! override header, sticky key and rollout fit its groups (a rollout names a
-//! group other than the stable one, its steps climb). It applies the
-//! defaults from [`super::defaults`]. It reports *every* problem, each with
-//! the key path a user can find in the file, instead of stopping at the
-//! first. It does not read files or parse YAML (see `raw`), and it does not
-//! check anything that needs the network, such as whether a port is free.
+//! durations and sizes parse and are non-zero where zero is nonsense, counts
+//! and sizes stay within what the proxy can honour, names are unique and
+//! well-formed, routes point at services that exist, weights leave some
+//! traffic somewhere, match conditions are well-formed, a service's override
+//! header, sticky key and rollout fit its groups (a rollout names a group
+//! other than the stable one, its steps climb), and related durations agree
+//! (a health check's timeout fits its interval, ejections can grow from
+//! `base_ejection` to `max_ejection`, one retry's try fits the request
+//! timeout). It applies the defaults from [`super::defaults`]. It reports
+//! *every* problem, each with the key path a user can find in the file,
+//! instead of stopping at the first. It does not read files or parse YAML
+//! (see `raw`), and it does not check anything that needs the network, such
+//! as whether a port is free.
 
 use std::collections::HashMap;
+use std::fmt::Display;
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use http::uri::PathAndQuery;
 use http::{HeaderName, HeaderValue};
 
 use super::defaults;
+use super::duration::parse_size;
 use super::raw::{
-    RawBalancer, RawConfig, RawGroup, RawListener, RawListenerProtocol, RawMatch, RawRate,
-    RawRollout, RawRoute, RawService, RawSticky, RawUpstreamProtocol,
+    RawBalancer, RawConfig, RawGroup, RawHealthCheck, RawLimits, RawListener, RawListenerProtocol,
+    RawMatch, RawOutlier, RawRate, RawRetry, RawRollout, RawRoute, RawService, RawSize, RawSticky,
+    RawUpstreamProtocol,
 };
 use super::{
-    AdminConfig, BalancerKind, Config, ConfigIssue, EwmaConfig, GroupConfig, HostMatch,
-    ListenerConfig, ListenerProtocol, MetricsConfig, RolloutConfig, RouteConfig, RouteMatch,
-    ServiceConfig, ShutdownConfig, SplitConfig, StickyKey, Timeouts, UpstreamProtocol,
+    AdminConfig, BalancerKind, Config, ConfigIssue, EwmaConfig, GroupConfig, HealthCheckConfig,
+    HostMatch, ListenerConfig, ListenerLimits, ListenerProtocol, MetricsConfig, OutlierConfig,
+    RetryConfig, RetryOn, RolloutConfig, RouteConfig, RouteMatch, ServiceConfig, ShutdownConfig,
+    SplitConfig, StickyKey, Timeouts, UpstreamProtocol,
 };
 
 /// Stands in for a value that failed a check, so the walk can go on and find
@@ -48,6 +58,38 @@ const K8S_NAME_FORM: &str = "Kubernetes names are 1 to 63 lower-case letters, di
 const ROLLOUT_MIN_REQUESTS: u64 = 100;
 const ROLLOUT_MAX_ERROR_RATE: f64 = 0.01;
 const ROLLOUT_MAX_P99_RATIO: f64 = 1.5;
+
+/// hyper refuses a header read buffer below 8 KiB, so a smaller
+/// `max_header_bytes` could not be enforced.
+const MIN_HEADER_BYTES: u64 = 8 * 1024;
+/// Header blocks beyond this serve no real client and only let one tie up memory.
+const MAX_HEADER_BYTES: u64 = 1 << 20;
+const MAX_HEADERS: RangeInclusive<usize> = 1..=1000;
+const H2_MAX_CONCURRENT_STREAMS: RangeInclusive<u32> = 1..=10_000;
+/// Every extra try is another request to an endpoint that may be struggling.
+const RETRY_ATTEMPTS: RangeInclusive<u32> = 0..=10;
+/// Each request being retried may hold this much body in memory.
+const MAX_RETRY_BUFFER_BYTES: u64 = 16 << 20;
+
+/// How a rate key is named and exemplified in its messages.
+struct RateForm {
+    key: &'static str,
+    /// The same example value as a percentage and as a fraction.
+    percent: &'static str,
+    fraction: &'static str,
+}
+
+const ERROR_RATE_FORM: RateForm = RateForm {
+    key: "max_error_rate",
+    percent: "1%",
+    fraction: "0.01",
+};
+
+const BUDGET_RATIO_FORM: RateForm = RateForm {
+    key: "ratio",
+    percent: "20%",
+    fraction: "0.2",
+};
 
 /// Checks `raw` and builds the typed configuration, or returns every problem found.
 pub(crate) fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigIssue>> {
@@ -192,15 +234,97 @@ impl Checker {
             };
 
             let routes = self.routes(&path, &listener.routes, service_names);
+            let limits = match &listener.limits {
+                Some(limits) => self.limits(&format!("{path}.limits"), limits),
+                None => defaults::LIMITS,
+            };
             listeners.push(ListenerConfig {
                 name: listener.name.clone(),
                 listen: listen.unwrap_or(PLACEHOLDER_ADDR),
                 protocol,
                 routes,
-                limits: defaults::LIMITS,
+                limits,
             });
         }
         listeners
+    }
+
+    fn limits(&mut self, path: &str, raw: &RawLimits) -> ListenerLimits {
+        let d = defaults::LIMITS;
+        let max_connections = self.int_in_range(
+            &format!("{path}.max_connections"),
+            raw.max_connections,
+            d.max_connections,
+            1..=usize::MAX,
+            "0 would turn every client away; give the most client connections open at once, \
+             at least 1, e.g. 10000",
+        );
+        let header_read_timeout = self.duration(
+            &format!("{path}.header_read_timeout"),
+            raw.header_read_timeout.as_deref(),
+            d.header_read_timeout,
+            Some("no client could send its headers in time"),
+        );
+        let max_header_bytes = raw
+            .max_header_bytes
+            .as_ref()
+            .and_then(|size| {
+                self.size(
+                    &format!("{path}.max_header_bytes"),
+                    size,
+                    MIN_HEADER_BYTES..=MAX_HEADER_BYTES,
+                    "give the largest request header block, from 8KiB (hyper's smallest read \
+                     buffer) to 1MiB, e.g. 64KiB",
+                )
+            })
+            // In range, so at most 1 MiB: it fits any usize.
+            .map_or(d.max_header_bytes, |bytes| bytes as usize);
+        let max_headers = self.int_in_range(
+            &format!("{path}.max_headers"),
+            raw.max_headers,
+            d.max_headers,
+            MAX_HEADERS,
+            "give the most header fields a request may have, from 1 to 1000, e.g. 100",
+        );
+        let max_body_bytes = raw.max_body_bytes.as_ref().and_then(|size| {
+            self.size(
+                &format!("{path}.max_body_bytes"),
+                size,
+                1..=u64::MAX,
+                "a limit of 0 would refuse every request with a body; give the largest request \
+                 body, e.g. 10MiB, or remove the key for no limit",
+            )
+        });
+        let body_timeout = self.duration(
+            &format!("{path}.body_timeout"),
+            raw.body_timeout.as_deref(),
+            d.body_timeout,
+            Some("every request body would time out at its first pause"),
+        );
+        let idle_timeout = self.duration(
+            &format!("{path}.idle_timeout"),
+            raw.idle_timeout.as_deref(),
+            d.idle_timeout,
+            Some("keep-alive connections would be closed as soon as they fall idle"),
+        );
+        let h2_max_concurrent_streams = self.int_in_range(
+            &format!("{path}.h2_max_concurrent_streams"),
+            raw.h2_max_concurrent_streams,
+            d.h2_max_concurrent_streams,
+            H2_MAX_CONCURRENT_STREAMS,
+            "give the most HTTP/2 streams a client may have open at once, from 1 to 10000, \
+             e.g. 100",
+        );
+        ListenerLimits {
+            max_connections,
+            header_read_timeout,
+            max_header_bytes,
+            max_headers,
+            max_body_bytes,
+            body_timeout,
+            idle_timeout,
+            h2_max_concurrent_streams,
+        }
     }
 
     fn routes(
@@ -367,20 +491,30 @@ impl Checker {
         };
 
         let timeouts = raw.timeouts.as_ref();
+        let connect = self.duration(
+            &format!("{path}.timeouts.connect"),
+            timeouts.and_then(|t| t.connect.as_deref()),
+            defaults::CONNECT_TIMEOUT,
+            Some("a zero connect timeout would fail every connection attempt"),
+        );
+        let request_text = timeouts.and_then(|t| t.request.as_deref());
+        // Kept as an Option so `retry.per_try_timeout` is compared with it
+        // only when it is valid.
+        let request = self.duration_or(
+            &format!("{path}.timeouts.request"),
+            request_text,
+            defaults::REQUEST_TIMEOUT,
+            Some("a zero request timeout would fail every request"),
+        );
         let timeouts = Timeouts {
-            connect: self.duration(
-                &format!("{path}.timeouts.connect"),
-                timeouts.and_then(|t| t.connect.as_deref()),
-                defaults::CONNECT_TIMEOUT,
-                Some("a zero connect timeout would fail every connection attempt"),
+            connect,
+            request: request.unwrap_or(defaults::REQUEST_TIMEOUT),
+            idle: self.duration(
+                &format!("{path}.timeouts.idle"),
+                timeouts.and_then(|t| t.idle.as_deref()),
+                defaults::IDLE_TIMEOUT,
+                Some("pooled connections would be closed as soon as they are released"),
             ),
-            request: self.duration(
-                &format!("{path}.timeouts.request"),
-                timeouts.and_then(|t| t.request.as_deref()),
-                defaults::REQUEST_TIMEOUT,
-                Some("a zero request timeout would fail every request"),
-            ),
-            idle: defaults::IDLE_TIMEOUT,
         };
         let ewma = raw.ewma.as_ref();
         let ewma = EwmaConfig {
@@ -408,6 +542,21 @@ impl Checker {
 
         let groups = self.groups(path, raw, linkerd_compatible);
         let split = self.split(path, raw);
+        let health_check = raw
+            .health_check
+            .as_ref()
+            .map(|check| self.health_check(&format!("{path}.health_check"), check));
+        let outlier = match &raw.outlier {
+            Some(outlier) => self.outlier(&format!("{path}.outlier"), outlier),
+            None => defaults::OUTLIER,
+        };
+        let retry = match &raw.retry {
+            Some(retry) => {
+                let request = request.map(|timeout| (timeout, request_text.is_some()));
+                self.retry(&format!("{path}.retry"), retry, request)
+            }
+            None => defaults::RETRY,
+        };
         let mut service = ServiceConfig {
             name: raw.name.clone(),
             balancer,
@@ -417,9 +566,9 @@ impl Checker {
             groups,
             split,
             rollout: None,
-            health_check: None,
-            outlier: defaults::OUTLIER,
-            retry: defaults::RETRY,
+            health_check,
+            outlier,
+            retry,
         };
         // Checked against the built service so the stable group is found by
         // the very rule the rollout driver uses.
@@ -428,6 +577,248 @@ impl Checker {
             .as_ref()
             .map(|rollout| self.rollout(&format!("{path}.rollout"), rollout, &service));
         service
+    }
+
+    // ---- health checks, outlier detection, retries ----
+
+    fn health_check(&mut self, path: &str, raw: &RawHealthCheck) -> HealthCheckConfig {
+        if let Err(why) = check_health_path(&raw.path) {
+            self.issue(format!("{path}.path"), why);
+        }
+        let interval = self.duration_or(
+            &format!("{path}.interval"),
+            raw.interval.as_deref(),
+            defaults::HEALTH_INTERVAL,
+            Some("endpoints would be probed in a busy loop"),
+        );
+        let timeout = self.duration_or(
+            &format!("{path}.timeout"),
+            raw.timeout.as_deref(),
+            defaults::HEALTH_TIMEOUT,
+            Some("every probe would fail before an endpoint could answer"),
+        );
+        if let (Some(timeout), Some(interval)) = (timeout, interval) {
+            // Probes are sent every `interval`; a longer timeout would let
+            // them pile up on a slow endpoint.
+            if timeout > interval {
+                self.issue(
+                    format!("{path}.timeout"),
+                    format!(
+                        "{} is longer than {}, so probes of a slow endpoint would overlap; \
+                         set `timeout` to at most the interval",
+                        which("timeout", timeout, raw.timeout.is_some()),
+                        which("interval", interval, raw.interval.is_some()),
+                    ),
+                );
+            }
+        }
+        let healthy_threshold = self.int_in_range(
+            &format!("{path}.healthy_threshold"),
+            raw.healthy_threshold,
+            defaults::HEALTHY_THRESHOLD,
+            1..=u32::MAX,
+            "give the consecutive passing probes that mark an endpoint healthy again, at least \
+             1, e.g. 2",
+        );
+        let unhealthy_threshold = self.int_in_range(
+            &format!("{path}.unhealthy_threshold"),
+            raw.unhealthy_threshold,
+            defaults::UNHEALTHY_THRESHOLD,
+            1..=u32::MAX,
+            "give the consecutive failing probes that mark an endpoint unhealthy, at least 1, \
+             e.g. 3",
+        );
+        HealthCheckConfig {
+            path: raw.path.clone(),
+            interval: interval.unwrap_or(defaults::HEALTH_INTERVAL),
+            timeout: timeout.unwrap_or(defaults::HEALTH_TIMEOUT),
+            healthy_threshold,
+            unhealthy_threshold,
+        }
+    }
+
+    fn outlier(&mut self, path: &str, raw: &RawOutlier) -> OutlierConfig {
+        let d = defaults::OUTLIER;
+        // Checked even when `enabled: false`, so that turning detection back
+        // on cannot surface a problem that was there all along.
+        let consecutive_failures = self.int_in_range(
+            &format!("{path}.consecutive_failures"),
+            raw.consecutive_failures,
+            d.consecutive_failures,
+            1..=u32::MAX,
+            "give the consecutive failures that eject an endpoint, at least 1, e.g. 5 (set \
+             `enabled: false` to never eject)",
+        );
+        let base_ejection = self.duration_or(
+            &format!("{path}.base_ejection"),
+            raw.base_ejection.as_deref(),
+            d.base_ejection,
+            Some(
+                "an ejected endpoint would be back at once, so ejecting would do nothing; set \
+                 `enabled: false` to never eject",
+            ),
+        );
+        let max_ejection = self.duration_or(
+            &format!("{path}.max_ejection"),
+            raw.max_ejection.as_deref(),
+            d.max_ejection,
+            Some("every ejection would end at once"),
+        );
+        if let (Some(base), Some(max)) = (base_ejection, max_ejection) {
+            if max < base {
+                self.issue(
+                    format!("{path}.max_ejection"),
+                    format!(
+                        "{} is shorter than {}, the length of the first ejection, which is \
+                         doubled on each repeat up to `max_ejection`; set `max_ejection` to at \
+                         least `base_ejection`",
+                        which("max_ejection", max, raw.max_ejection.is_some()),
+                        which("base_ejection", base, raw.base_ejection.is_some()),
+                    ),
+                );
+            }
+        }
+        let max_ejected_percent = self.int_in_range(
+            &format!("{path}.max_ejected_percent"),
+            raw.max_ejected_percent,
+            d.max_ejected_percent,
+            0..=100,
+            "give the most of a group's endpoints ejected at once, in percent from 0 to 100, \
+             e.g. 50",
+        );
+        OutlierConfig {
+            enabled: raw.enabled.unwrap_or(d.enabled),
+            consecutive_failures,
+            base_ejection: base_ejection.unwrap_or(d.base_ejection),
+            max_ejection: max_ejection.unwrap_or(d.max_ejection),
+            max_ejected_percent,
+        }
+    }
+
+    /// `request` is the service's request timeout and whether it was
+    /// written, or None when it is invalid (and already reported).
+    fn retry(
+        &mut self,
+        path: &str,
+        raw: &RawRetry,
+        request: Option<(Duration, bool)>,
+    ) -> RetryConfig {
+        let d = defaults::RETRY;
+        let attempts = self.int_in_range(
+            &format!("{path}.attempts"),
+            raw.attempts,
+            d.attempts,
+            RETRY_ATTEMPTS,
+            "give the extra tries after the first, from 0 (no retries) to 10, e.g. 2",
+        );
+        let on = match &raw.on {
+            Some(words) => self.retry_on(&format!("{path}.on"), words),
+            None => d.on,
+        };
+
+        let per_try_path = format!("{path}.per_try_timeout");
+        let per_try_timeout = raw.per_try_timeout.as_deref().and_then(|text| {
+            self.checked_duration(
+                &per_try_path,
+                text,
+                Some(
+                    "every try would time out at once; remove the key to bound tries by the \
+                     request timeout only",
+                ),
+            )
+        });
+        if let (Some(per_try), Some((request, written))) = (per_try_timeout, request) {
+            // The request timeout covers every try together, so a longer
+            // per-try timeout could never fire.
+            if per_try > request {
+                let which = if written {
+                    "the request timeout"
+                } else {
+                    "the default request timeout"
+                };
+                self.issue(
+                    per_try_path,
+                    format!(
+                        "per_try_timeout {per_try:?} is longer than {which} {request:?} \
+                         (`timeouts.request`), which bounds all tries together, so it would \
+                         never fire; set it to at most {request:?} or raise `timeouts.request`"
+                    ),
+                );
+            }
+        }
+
+        let buffer_bytes = raw
+            .buffer_bytes
+            .as_ref()
+            .and_then(|size| {
+                self.size(
+                    &format!("{path}.buffer_bytes"),
+                    size,
+                    0..=MAX_RETRY_BUFFER_BYTES,
+                    "give the largest request body kept for replay, from 0 (never retry a \
+                     request with a body) to 16MiB, e.g. 64KiB",
+                )
+            })
+            // In range, so at most 16 MiB: it fits any usize luas runs on.
+            .map_or(d.buffer_bytes, |bytes| bytes as usize);
+
+        let budget = raw.budget.as_ref();
+        let budget_ratio = match budget.and_then(|budget| budget.ratio.as_ref()) {
+            Some(ratio) => self
+                .rate(&format!("{path}.budget.ratio"), ratio, &BUDGET_RATIO_FORM)
+                .unwrap_or(d.budget_ratio),
+            None => d.budget_ratio,
+        };
+        let budget_min_per_second = budget
+            .and_then(|budget| budget.min_per_second)
+            .unwrap_or(d.budget_min_per_second);
+
+        RetryConfig {
+            attempts,
+            on,
+            per_try_timeout,
+            buffer_bytes,
+            budget_ratio,
+            budget_min_per_second,
+        }
+    }
+
+    fn retry_on(&mut self, path: &str, words: &[String]) -> RetryOn {
+        let mut on = RetryOn {
+            server_error: false,
+            reset: false,
+            timeout: false,
+        };
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (index, word) in words.iter().enumerate() {
+            let word_path = format!("{path}[{index}]");
+            let flag = match word.as_str() {
+                "5xx" => &mut on.server_error,
+                "reset" => &mut on.reset,
+                "timeout" => &mut on.timeout,
+                _ => {
+                    self.issue(
+                        word_path,
+                        format!(
+                            "unknown retry condition {word:?}; use any of 5xx (a 5xx \
+                             response), reset (the connection broke) and timeout (the try \
+                             timed out); connection failures are always retried"
+                        ),
+                    );
+                    continue;
+                }
+            };
+            if let Some(first) = seen.get(word.as_str()) {
+                self.issue(
+                    word_path,
+                    format!("{word:?} is listed twice (first at {path}[{first}]); list it once"),
+                );
+                continue;
+            }
+            seen.insert(word, index);
+            *flag = true;
+        }
+        on
     }
 
     fn groups(
@@ -690,7 +1081,7 @@ impl Checker {
             .max_error_rate
             .as_ref()
             .map_or(ROLLOUT_MAX_ERROR_RATE, |rate| {
-                self.error_rate(&format!("{path}.max_error_rate"), rate)
+                self.rate(&format!("{path}.max_error_rate"), rate, &ERROR_RATE_FORM)
                     .unwrap_or(ROLLOUT_MAX_ERROR_RATE)
             });
         let max_p99_ratio = raw.max_p99_ratio.unwrap_or(ROLLOUT_MAX_P99_RATIO);
@@ -808,12 +1199,20 @@ impl Checker {
         }
     }
 
-    fn error_rate(&mut self, path: &str, raw: &RawRate) -> Option<f64> {
-        const RANGE: &str = "give a percentage from 0% to 100%, e.g. 1%, or a fraction from 0 to \
-                             1, e.g. 0.01";
+    /// A share from 0 to 1, written as a fraction or a percentage.
+    fn rate(&mut self, path: &str, raw: &RawRate, form: &RateForm) -> Option<f64> {
+        let RateForm {
+            key,
+            percent,
+            fraction,
+        } = form;
+        let range = format!(
+            "give a percentage from 0% to 100%, e.g. {percent}, or a fraction from 0 to 1, e.g. \
+             {fraction}"
+        );
         let rate = match raw {
             RawRate::Fraction(fraction) => *fraction,
-            RawRate::Text(text) => match parse_percent(text) {
+            RawRate::Text(text) => match parse_percent(text, form) {
                 Ok(rate) => rate,
                 Err(why) => {
                     self.issue(path, why);
@@ -827,12 +1226,12 @@ impl Checker {
         let message = match raw {
             // A likely slip: `5` meant as 5 %, read as 500 %.
             RawRate::Fraction(n) if *n > 1.0 && *n <= 100.0 => format!(
-                "max_error_rate {n} is above 1: a plain number is a fraction (0.01 = 1%), so \
-                 this is {}%; to mean {n} percent write `{n}%`",
+                "{key} {n} is above 1: a plain number is a fraction ({fraction} = {percent}), \
+                 so this is {}%; to mean {n} percent write `{n}%`",
                 n * 100.0
             ),
-            RawRate::Fraction(n) => format!("max_error_rate {n} is out of range; {RANGE}"),
-            RawRate::Text(text) => format!("max_error_rate {text:?} is above 100%; {RANGE}"),
+            RawRate::Fraction(n) => format!("{key} {n} is out of range; {range}"),
+            RawRate::Text(text) => format!("{key} {text:?} is above 100%; {range}"),
         };
         self.issue(path, message);
         None
@@ -1019,11 +1418,78 @@ impl Checker {
         default: Duration,
         zero_reason: Option<&str>,
     ) -> Duration {
-        let Some(text) = text else {
-            return default;
-        };
-        self.checked_duration(path, text, zero_reason)
+        self.duration_or(path, text, default, zero_reason)
             .unwrap_or(default)
+    }
+
+    /// Like [`Self::duration`], but None when the value is invalid, for keys
+    /// that are compared with others: comparing a value that was already
+    /// reported would add a second, misleading issue.
+    fn duration_or(
+        &mut self,
+        path: &str,
+        text: Option<&str>,
+        default: Duration,
+        zero_reason: Option<&str>,
+    ) -> Option<Duration> {
+        match text {
+            Some(text) => self.checked_duration(path, text, zero_reason),
+            None => Some(default),
+        }
+    }
+
+    /// An optional integer that must lie in `range`, else `default`. `fix`
+    /// ends the message: what the key means, its range and an example.
+    fn int_in_range<T: PartialOrd + Copy + Display>(
+        &mut self,
+        path: &str,
+        value: Option<T>,
+        default: T,
+        range: RangeInclusive<T>,
+        fix: &str,
+    ) -> T {
+        match value {
+            Some(value) if range.contains(&value) => value,
+            Some(value) => {
+                self.issue(
+                    path,
+                    format!("{} {value} is out of range; {fix}", last_key(path)),
+                );
+                default
+            }
+            None => default,
+        }
+    }
+
+    /// Parses a size and checks it lies in `range`; None (with the issue
+    /// recorded) otherwise. `fix` ends the message as for [`Self::int_in_range`].
+    fn size(
+        &mut self,
+        path: &str,
+        raw: &RawSize,
+        range: RangeInclusive<u64>,
+        fix: &str,
+    ) -> Option<u64> {
+        let (bytes, written) = match raw {
+            RawSize::Bytes(bytes) => (*bytes, bytes.to_string()),
+            RawSize::Text(text) => match parse_size(text) {
+                Ok(bytes) => (bytes, format!("{text:?} ({bytes} bytes)")),
+                Err(why) => {
+                    self.issue(path, why);
+                    return None;
+                }
+            },
+        };
+        let key = last_key(path);
+        let problem = if bytes < *range.start() {
+            format!("is below the minimum {}", show_size(*range.start()))
+        } else if bytes > *range.end() {
+            format!("is above the maximum {}", show_size(*range.end()))
+        } else {
+            return Some(bytes);
+        };
+        self.issue(path, format!("{key} {written} {problem}; {fix}"));
+        None
     }
 
     /// Parses a duration that is present; None (with the issue recorded)
@@ -1081,18 +1547,92 @@ fn k8s_name_problem(text: &str) -> Option<String> {
     None
 }
 
+/// The last key of a key path: `max_headers` for `listeners[0].limits.max_headers`.
+fn last_key(path: &str) -> &str {
+    path.rsplit('.').next().unwrap_or(path)
+}
+
+/// `key 2s`, or `the default key 1s` when the value was not written, so a
+/// message about a default does not send the user looking for the key.
+fn which(key: &str, value: Duration, written: bool) -> String {
+    if written {
+        format!("{key} {value:?}")
+    } else {
+        format!("the default {key} {value:?}")
+    }
+}
+
+/// A size bound for messages, in the largest binary unit that is exact.
+fn show_size(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    UNITS
+        .iter()
+        .find(|(unit, _)| bytes >= *unit && bytes % unit == 0)
+        .map_or_else(
+            || match bytes {
+                1 => "1 byte".to_string(),
+                _ => format!("{bytes} bytes"),
+            },
+            |(unit, name)| format!("{}{name}", bytes / unit),
+        )
+}
+
+/// A health check's path is sent as the target of `GET path HTTP/1.1`, so
+/// anything that cannot go into a request line is refused here rather than
+/// failing every probe.
+fn check_health_path(text: &str) -> Result<(), String> {
+    const FORM: &str = "e.g. /healthz";
+    if !text.starts_with('/') {
+        return Err(format!(
+            "health check path {text:?} must start with '/', {FORM}"
+        ));
+    }
+    if let Some(bad) = text.chars().find(|&c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "health check path {text:?} contains {bad:?}; a request path cannot hold \
+             whitespace or control characters (percent-encode them, e.g. %20), {FORM}"
+        ));
+    }
+    if text.contains('#') {
+        return Err(format!(
+            "health check path {text:?} contains '#'; a fragment is never sent to the \
+             server, so leave it out, {FORM}"
+        ));
+    }
+    // `PathAndQuery` lets raw UTF-8 through, but a request target is ASCII.
+    if let Some(bad) = text.chars().find(|c| !c.is_ascii()) {
+        return Err(format!(
+            "health check path {text:?} contains {bad:?}; a request path is ASCII, so \
+             percent-encode its UTF-8 bytes (e.g. %C3%BC for 'ü'), {FORM}"
+        ));
+    }
+    match PathAndQuery::try_from(text) {
+        Ok(_) => Ok(()),
+        Err(error) => Err(format!(
+            "health check path {text:?} is not a valid request path ({error}); \
+             percent-encode other characters, {FORM}"
+        )),
+    }
+}
+
 /// A cookie name is an HTTP token (RFC 6265 section 4.1.1, RFC 9110 section 5.6.2).
 fn is_token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
 }
 
-/// Parses `1%` or `0.5%` into a fraction (0.01, 0.005). The range is checked
-/// by the caller.
-fn parse_percent(text: &str) -> Result<f64, String> {
-    const FORM: &str =
-        "write a percentage such as 1% or 0.5%, or an unquoted fraction such as 0.01";
+/// Parses `1%` or `0.5%` into a fraction (0.01, 0.005); `form` names the
+/// key in messages. The range is checked by the caller.
+fn parse_percent(text: &str, form: &RateForm) -> Result<f64, String> {
+    let RateForm {
+        key,
+        percent,
+        fraction,
+    } = form;
+    let fix = format!(
+        "write a percentage such as {percent} or 0.5%, or an unquoted fraction such as {fraction}"
+    );
     let Some(number) = text.strip_suffix('%') else {
-        return Err(format!("max_error_rate {text:?} has no '%'; {FORM}"));
+        return Err(format!("{key} {text:?} has no '%'; {fix}"));
     };
     // Digits with at most one inner '.', as for durations; `f64::from_str`
     // alone would also take `inf`, `NaN` and `1e2`.
@@ -1100,9 +1640,7 @@ fn parse_percent(text: &str) -> Result<f64, String> {
     let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
     match number.parse::<f64>() {
         Ok(percent) if digits(whole) && digits(fraction) => Ok(percent / 100.0),
-        _ => Err(format!(
-            "max_error_rate {text:?} is not a percentage; {FORM}"
-        )),
+        _ => Err(format!("{key} {text:?} is not a percentage; {fix}")),
     }
 }
 
@@ -1296,6 +1834,15 @@ listeners:
         service: loadapi
       - name: rest
         service: simple
+    limits:
+      max_connections: 500
+      header_read_timeout: 5s
+      max_header_bytes: 16KiB
+      max_headers: 50
+      max_body_bytes: 1MB
+      body_timeout: 20s
+      idle_timeout: 90s
+      h2_max_concurrent_streams: 250
   - name: internal
     listen: '[::1]:8081'
     routes:
@@ -1304,8 +1851,26 @@ services:
   - name: loadapi
     balancer: least-request
     protocol: http2
-    timeouts: { connect: 250ms, request: 5s }
+    timeouts: { connect: 250ms, request: 5s, idle: 2m }
     ewma: { decay: 5s, default_rtt: 10ms, failure_penalty: 2s }
+    health_check:
+      path: /healthz?deep=1
+      interval: 2s
+      timeout: 500ms
+      healthy_threshold: 1
+      unhealthy_threshold: 4
+    outlier:
+      enabled: false
+      consecutive_failures: 3
+      base_ejection: 10s
+      max_ejection: 1m
+      max_ejected_percent: 30
+    retry:
+      attempts: 3
+      on: [reset, 5xx]
+      per_try_timeout: 1s
+      buffer_bytes: 1024
+      budget: { ratio: 10%, min_per_second: 5 }
     groups:
       - { name: stable, weight: 90, endpoints: [127.0.0.1:9001, 127.0.0.1:9002] }
       - { name: canary, weight: 0, endpoints: ['[::1]:9003'], deployment: loadapi-v2 }
@@ -1361,6 +1926,16 @@ state_file: /var/lib/luas/state.json
                             service: 1,
                         },
                     ],
+                    limits: ListenerLimits {
+                        max_connections: 500,
+                        header_read_timeout: Duration::from_secs(5),
+                        max_header_bytes: 16 * 1024,
+                        max_headers: 50,
+                        max_body_bytes: Some(1_000_000),
+                        body_timeout: Duration::from_secs(20),
+                        idle_timeout: Duration::from_secs(90),
+                        h2_max_concurrent_streams: 250,
+                    },
                 },
                 ListenerConfig {
                     name: "internal".into(),
@@ -1371,6 +1946,7 @@ state_file: /var/lib/luas/state.json
                         matches: RouteMatch::default(),
                         service: 0,
                     }],
+                    limits: defaults::LIMITS,
                 },
             ],
             services: vec![
@@ -1381,6 +1957,7 @@ state_file: /var/lib/luas/state.json
                     timeouts: Timeouts {
                         connect: Duration::from_millis(250),
                         request: Duration::from_secs(5),
+                        idle: Duration::from_secs(120),
                     },
                     ewma: EwmaConfig {
                         decay: Duration::from_secs(5),
@@ -1420,6 +1997,32 @@ state_file: /var/lib/luas/state.json
                         max_p99_ratio: 2.0,
                         tick: Duration::from_secs(5),
                     }),
+                    health_check: Some(HealthCheckConfig {
+                        path: "/healthz?deep=1".into(),
+                        interval: Duration::from_secs(2),
+                        timeout: Duration::from_millis(500),
+                        healthy_threshold: 1,
+                        unhealthy_threshold: 4,
+                    }),
+                    outlier: OutlierConfig {
+                        enabled: false,
+                        consecutive_failures: 3,
+                        base_ejection: Duration::from_secs(10),
+                        max_ejection: Duration::from_secs(60),
+                        max_ejected_percent: 30,
+                    },
+                    retry: RetryConfig {
+                        attempts: 3,
+                        on: RetryOn {
+                            server_error: true,
+                            reset: true,
+                            timeout: false,
+                        },
+                        per_try_timeout: Some(Duration::from_secs(1)),
+                        buffer_bytes: 1024,
+                        budget_ratio: 0.1,
+                        budget_min_per_second: 5,
+                    },
                 },
                 ServiceConfig {
                     name: "simple".into(),
@@ -1428,6 +2031,7 @@ state_file: /var/lib/luas/state.json
                     timeouts: Timeouts {
                         connect: defaults::CONNECT_TIMEOUT,
                         request: defaults::REQUEST_TIMEOUT,
+                        idle: defaults::IDLE_TIMEOUT,
                     },
                     ewma: EwmaConfig {
                         decay: defaults::EWMA_DECAY,
@@ -1445,6 +2049,9 @@ state_file: /var/lib/luas/state.json
                         sticky: Some(StickyKey::Header(HeaderName::from_static("x-user-id"))),
                     },
                     rollout: None,
+                    health_check: None,
+                    outlier: defaults::OUTLIER,
+                    retry: defaults::RETRY,
                 },
             ],
             metrics: MetricsConfig {
@@ -1467,11 +2074,25 @@ state_file: /var/lib/luas/state.json
         ));
         assert_eq!(config.admin.listen, addr("127.0.0.1:9901"));
         assert_eq!(config.listeners[0].protocol, ListenerProtocol::Auto);
+        assert_eq!(
+            config.listeners[0].limits,
+            ListenerLimits {
+                max_connections: 10_000,
+                header_read_timeout: Duration::from_secs(10),
+                max_header_bytes: 64 * 1024,
+                max_headers: 100,
+                max_body_bytes: None,
+                body_timeout: Duration::from_secs(30),
+                idle_timeout: Duration::from_secs(60),
+                h2_max_concurrent_streams: 100,
+            }
+        );
         let service = &config.services[0];
         assert_eq!(service.balancer, BalancerKind::P2cEwma);
         assert_eq!(service.protocol, UpstreamProtocol::Http1);
         assert_eq!(service.timeouts.connect, Duration::from_secs(1));
         assert_eq!(service.timeouts.request, Duration::from_secs(30));
+        assert_eq!(service.timeouts.idle, Duration::from_secs(60));
         assert_eq!(service.ewma.decay, Duration::from_secs(10));
         assert_eq!(service.ewma.default_rtt, Duration::from_millis(30));
         assert_eq!(service.ewma.failure_penalty, Duration::from_secs(1));
@@ -1492,6 +2113,32 @@ state_file: /var/lib/luas/state.json
             }
         );
         assert_eq!(service.rollout, None);
+        assert_eq!(service.health_check, None);
+        assert_eq!(
+            service.outlier,
+            OutlierConfig {
+                enabled: true,
+                consecutive_failures: 5,
+                base_ejection: Duration::from_secs(30),
+                max_ejection: Duration::from_secs(300),
+                max_ejected_percent: 50,
+            }
+        );
+        assert_eq!(
+            service.retry,
+            RetryConfig {
+                attempts: 0,
+                on: RetryOn {
+                    server_error: true,
+                    reset: true,
+                    timeout: true,
+                },
+                per_try_timeout: None,
+                buffer_bytes: 64 * 1024,
+                budget_ratio: 0.2,
+                budget_min_per_second: 10,
+            }
+        );
         assert_eq!(config.metrics.buckets, defaults::BUCKETS.to_vec());
         assert!(!config.metrics.linkerd_compatible);
         assert_eq!(config.metrics.namespace, defaults::NAMESPACE);
@@ -1515,6 +2162,14 @@ state_file: /var/lib/luas/state.json
         let names: Vec<&str> = config.listeners.iter().map(|l| l.name.as_str()).collect();
         assert_eq!(names, ["edge", "internal"]);
         assert_eq!(config.listeners[1].listen, addr("[::1]:8081"));
+        assert_eq!(
+            config.listeners[0].limits,
+            ListenerLimits {
+                max_body_bytes: Some(10 << 20),
+                ..defaults::LIMITS
+            }
+        );
+        assert_eq!(config.listeners[1].limits, defaults::LIMITS);
         let first = &config.listeners[0].routes[0];
         assert_eq!(
             first.matches,
@@ -1538,6 +2193,23 @@ state_file: /var/lib/luas/state.json
         assert_eq!(rollout.group, "canary");
         assert_eq!(rollout.steps, [5, 25, 50, 100]);
         assert_eq!(rollout.max_error_rate, 0.01);
+        assert_eq!(loadapi.timeouts.idle, defaults::IDLE_TIMEOUT);
+        let check = loadapi.health_check.as_ref().unwrap();
+        assert_eq!(check.path, "/healthz");
+        assert_eq!(check.interval, defaults::HEALTH_INTERVAL);
+        assert_eq!(check.timeout, defaults::HEALTH_TIMEOUT);
+        assert_eq!(loadapi.outlier, defaults::OUTLIER);
+        assert_eq!(
+            loadapi.retry,
+            RetryConfig {
+                attempts: 2,
+                per_try_timeout: Some(Duration::from_secs(2)),
+                ..defaults::RETRY
+            }
+        );
+        // The other services show that every section is optional.
+        assert_eq!(config.services[1].health_check, None);
+        assert_eq!(config.services[1].retry, defaults::RETRY);
         assert_eq!(config.services[1].groups[0].name, defaults::DEFAULT_GROUP);
         let shop = &config.services[2];
         assert_eq!(shop.split.override_header, None);
@@ -1571,12 +2243,29 @@ state_file: /var/lib/luas/state.json
             "path_prefix"
         );
         assert!(matches.iter().any(|m| !m.headers.0.is_empty()), "headers");
+        let limits = raw
+            .listeners
+            .iter()
+            .find_map(|l| l.limits.as_ref())
+            .unwrap();
+        assert!(limits.max_connections.is_some(), "max_connections");
+        assert!(limits.header_read_timeout.is_some(), "header_read_timeout");
+        assert!(limits.max_header_bytes.is_some(), "max_header_bytes");
+        assert!(limits.max_headers.is_some(), "max_headers");
+        assert!(limits.max_body_bytes.is_some(), "max_body_bytes");
+        assert!(limits.body_timeout.is_some(), "body_timeout");
+        assert!(limits.idle_timeout.is_some(), "limits.idle_timeout");
+        assert!(
+            limits.h2_max_concurrent_streams.is_some(),
+            "h2_max_concurrent_streams"
+        );
         let services = &raw.services;
         assert!(services.iter().any(|s| s.balancer.is_some()), "balancer");
         assert!(services.iter().any(|s| s.protocol.is_some()), "protocol");
         assert!(services.iter().any(|s| s.endpoints.is_some()), "endpoints");
         let timeouts = services.iter().find_map(|s| s.timeouts.as_ref()).unwrap();
         assert!(timeouts.connect.is_some() && timeouts.request.is_some());
+        assert!(timeouts.idle.is_some(), "timeouts.idle");
         let ewma = services.iter().find_map(|s| s.ewma.as_ref()).unwrap();
         assert!(ewma.decay.is_some() && ewma.default_rtt.is_some());
         assert!(ewma.failure_penalty.is_some());
@@ -1596,6 +2285,31 @@ state_file: /var/lib/luas/state.json
         assert!(rollout.max_error_rate.is_some(), "max_error_rate");
         assert!(rollout.max_p99_ratio.is_some(), "max_p99_ratio");
         assert!(rollout.tick.is_some(), "tick");
+        let check = services
+            .iter()
+            .find_map(|s| s.health_check.as_ref())
+            .unwrap();
+        assert!(check.interval.is_some(), "health_check.interval");
+        assert!(check.timeout.is_some(), "health_check.timeout");
+        assert!(check.healthy_threshold.is_some(), "healthy_threshold");
+        assert!(check.unhealthy_threshold.is_some(), "unhealthy_threshold");
+        let outlier = services.iter().find_map(|s| s.outlier.as_ref()).unwrap();
+        assert!(outlier.enabled.is_some(), "outlier.enabled");
+        assert!(
+            outlier.consecutive_failures.is_some(),
+            "consecutive_failures"
+        );
+        assert!(outlier.base_ejection.is_some(), "base_ejection");
+        assert!(outlier.max_ejection.is_some(), "max_ejection");
+        assert!(outlier.max_ejected_percent.is_some(), "max_ejected_percent");
+        let retry = services.iter().find_map(|s| s.retry.as_ref()).unwrap();
+        assert!(retry.attempts.is_some(), "attempts");
+        assert!(retry.on.is_some(), "retry.on");
+        assert!(retry.per_try_timeout.is_some(), "per_try_timeout");
+        assert!(retry.buffer_bytes.is_some(), "buffer_bytes");
+        let budget = retry.budget.as_ref().unwrap();
+        assert!(budget.ratio.is_some(), "budget.ratio");
+        assert!(budget.min_per_second.is_some(), "budget.min_per_second");
         let metrics = raw.metrics.unwrap();
         assert!(metrics.buckets.is_some(), "buckets");
         assert!(metrics.linkerd_compatible.is_some(), "linkerd_compatible");
@@ -2548,14 +3262,20 @@ metrics: { buckets: [1, 0.5] }
 
     #[test]
     fn percentages() {
-        assert_eq!(parse_percent("1%"), Ok(0.01));
-        assert_eq!(parse_percent("12.5%"), Ok(0.125));
-        assert_eq!(parse_percent("007%"), Ok(0.07));
+        let percent = |text| parse_percent(text, &ERROR_RATE_FORM);
+        assert_eq!(percent("1%"), Ok(0.01));
+        assert_eq!(percent("12.5%"), Ok(0.125));
+        assert_eq!(percent("007%"), Ok(0.07));
         // Range is the caller's business.
-        assert_eq!(parse_percent("200%"), Ok(2.0));
+        assert_eq!(percent("200%"), Ok(2.0));
         for bad in ["", "%", "1", "1.%", "1..2%", "+1%", "1%%", "NaN%"] {
-            assert!(parse_percent(bad).is_err(), "{bad:?}");
+            assert!(percent(bad).is_err(), "{bad:?}");
         }
+        // Messages name the key and show its own example.
+        let message = parse_percent("x", &BUDGET_RATIO_FORM).unwrap_err();
+        assert!(message.starts_with("ratio \"x\" has no '%'"), "{message}");
+        assert!(message.contains("such as 20%"), "{message}");
+        assert!(message.contains("such as 0.2"), "{message}");
     }
 
     #[test]
@@ -2774,6 +3494,687 @@ state_file: ''
                 "services[0].rollout.max_p99_ratio",
                 "metrics.namespace",
                 "state_file",
+            ],
+            "{found:#?}"
+        );
+    }
+
+    // ---- listeners[].limits ----
+
+    /// The standard config with `limits` (a flow mapping) on its listener.
+    fn with_limits(limits: &str) -> String {
+        format!(
+            "\
+listeners:
+  - name: edge
+    listen: 0.0.0.0:8080
+    routes:
+      - {{ name: all, service: web }}
+    limits: {limits}
+services:
+  - {{ name: web, endpoints: [127.0.0.1:9000] }}
+"
+        )
+    }
+
+    fn limits_of(limits: &str) -> ListenerLimits {
+        load(&with_limits(limits)).listeners[0].limits
+    }
+
+    #[test]
+    fn limits_keep_the_defaults_of_keys_not_given() {
+        assert_eq!(limits_of("{}"), defaults::LIMITS);
+        assert_eq!(limits_of("~"), defaults::LIMITS);
+        let limits = limits_of("{ max_headers: 20, body_timeout: 1m }");
+        assert_eq!(
+            limits,
+            ListenerLimits {
+                max_headers: 20,
+                body_timeout: Duration::from_secs(60),
+                ..defaults::LIMITS
+            }
+        );
+    }
+
+    #[test]
+    fn limits_edge_values_are_accepted() {
+        let low = limits_of(
+            "{ max_connections: 1, header_read_timeout: 1ms, max_header_bytes: 8KiB,
+               max_headers: 1, max_body_bytes: 1, body_timeout: 1ms, idle_timeout: 1ms,
+               h2_max_concurrent_streams: 1 }",
+        );
+        assert_eq!(
+            low,
+            ListenerLimits {
+                max_connections: 1,
+                header_read_timeout: Duration::from_millis(1),
+                max_header_bytes: 8192,
+                max_headers: 1,
+                max_body_bytes: Some(1),
+                body_timeout: Duration::from_millis(1),
+                idle_timeout: Duration::from_millis(1),
+                h2_max_concurrent_streams: 1,
+            }
+        );
+        let high = limits_of(
+            "{ max_header_bytes: 1MiB, max_headers: 1000, h2_max_concurrent_streams: 10000,
+               max_body_bytes: 17179869183GiB }",
+        );
+        assert_eq!(high.max_header_bytes, 1 << 20);
+        assert_eq!(high.max_headers, 1000);
+        assert_eq!(high.h2_max_concurrent_streams, 10_000);
+        assert_eq!(high.max_body_bytes, Some(u64::MAX - (1 << 30) + 1));
+        // A plain number is bytes; 8192 is the smallest header limit.
+        assert_eq!(
+            limits_of("{ max_header_bytes: 8192 }").max_header_bytes,
+            8192
+        );
+        assert_eq!(
+            limits_of("{ max_header_bytes: 1048576 }").max_header_bytes,
+            1 << 20
+        );
+    }
+
+    #[test]
+    fn sizes_in_every_form() {
+        let cases = [
+            ("512B", 512),
+            ("10KB", 10_000),
+            ("10MB", 10_000_000),
+            ("1GB", 1_000_000_000),
+            ("64KiB", 65_536),
+            ("10MiB", 10 << 20),
+            ("1GiB", 1 << 30),
+            ("12345", 12_345),
+            ("'12345'", 12_345),
+        ];
+        for (value, expected) in cases {
+            let limits = limits_of(&format!("{{ max_body_bytes: {value} }}"));
+            assert_eq!(limits.max_body_bytes, Some(expected), "{value}");
+        }
+    }
+
+    #[test]
+    fn bad_limits_name_their_key() {
+        let found = issues(&with_limits(
+            "{ max_connections: 0, header_read_timeout: 0s, max_header_bytes: 8191,
+               max_headers: 0, max_body_bytes: 0, body_timeout: 0ms, idle_timeout: 0s,
+               h2_max_concurrent_streams: 0 }",
+        ));
+        let at = |key: &str| issue_at(&found, &format!("listeners[0].limits.{key}"));
+        let message = at("max_connections");
+        assert!(
+            message.contains("max_connections 0 is out of range"),
+            "{message}"
+        );
+        assert!(message.contains("e.g. 10000"), "{message}");
+        let message = at("header_read_timeout");
+        assert!(message.contains("must be greater than 0"), "{message}");
+        let message = at("max_header_bytes");
+        assert!(
+            message.contains("max_header_bytes 8191 is below the minimum 8KiB"),
+            "{message}"
+        );
+        assert!(
+            message.contains("hyper's smallest read buffer"),
+            "{message}"
+        );
+        assert!(message.contains("e.g. 64KiB"), "{message}");
+        let message = at("max_headers");
+        assert!(
+            message.contains("max_headers 0 is out of range"),
+            "{message}"
+        );
+        assert!(message.contains("from 1 to 1000"), "{message}");
+        let message = at("max_body_bytes");
+        assert!(
+            message.contains("max_body_bytes 0 is below the minimum 1 byte;"),
+            "{message}"
+        );
+        assert!(message.contains("remove the key for no limit"), "{message}");
+        assert!(at("body_timeout").contains("greater than 0"));
+        assert!(at("idle_timeout").contains("greater than 0"));
+        let message = at("h2_max_concurrent_streams");
+        assert!(message.contains("0 is out of range"), "{message}");
+        assert!(message.contains("from 1 to 10000"), "{message}");
+        assert_eq!(found.len(), 8, "{found:#?}");
+    }
+
+    #[test]
+    fn limits_above_their_range() {
+        let found = issues(&with_limits(
+            "{ max_header_bytes: 2MiB, max_headers: 1001, h2_max_concurrent_streams: 10001 }",
+        ));
+        let message = issue_at(&found, "listeners[0].limits.max_header_bytes");
+        assert!(
+            message.contains("max_header_bytes \"2MiB\" (2097152 bytes) is above the maximum 1MiB"),
+            "{message}"
+        );
+        assert!(issue_at(&found, "listeners[0].limits.max_headers").contains("1001"));
+        assert!(
+            issue_at(&found, "listeners[0].limits.h2_max_concurrent_streams").contains("10001")
+        );
+        assert_eq!(found.len(), 3, "{found:#?}");
+
+        let found = issues(&with_limits("{ max_header_bytes: 4KiB }"));
+        let message = issue_at(&found, "listeners[0].limits.max_header_bytes");
+        assert!(
+            message.contains("\"4KiB\" (4096 bytes) is below the minimum 8KiB"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn malformed_sizes_and_durations_in_limits() {
+        let cases = [
+            ("64kb", "unknown unit \"kb\""),
+            ("64 KiB", "unknown unit \" KiB\""),
+            ("-1", "it is negative"),
+            ("1.5", "not a whole number"),
+            ("1.5MiB", "not a whole number"),
+            ("''", "it is empty"),
+            ("big", "does not start with a number"),
+            ("99999999999GiB", "too large"),
+        ];
+        for (value, expected) in cases {
+            let found = issues(&with_limits(&format!("{{ max_header_bytes: {value} }}")));
+            let message = issue_at(&found, "listeners[0].limits.max_header_bytes");
+            assert!(message.starts_with("invalid size "), "{value}: {message}");
+            assert!(message.contains(expected), "{value}: {message}");
+            assert!(message.contains("e.g. 512B, 64KiB, 10MB"), "{message}");
+            assert_eq!(found.len(), 1, "{found:#?}");
+        }
+        let found = issues(&with_limits(
+            "{ header_read_timeout: 10, body_timeout: soon, idle_timeout: 1x }",
+        ));
+        assert!(issue_at(&found, "listeners[0].limits.header_read_timeout").contains("no unit"));
+        assert!(issue_at(&found, "listeners[0].limits.body_timeout").contains("\"soon\""));
+        assert!(issue_at(&found, "listeners[0].limits.idle_timeout").contains("\"1x\""));
+        assert_eq!(found.len(), 3, "{found:#?}");
+    }
+
+    #[test]
+    fn limits_of_the_second_listener_have_its_path() {
+        let text = "\
+listeners:
+  - { name: a, listen: 0.0.0.0:80, routes: [{ name: r, service: web }] }
+  - name: b
+    listen: 0.0.0.0:81
+    routes: [{ name: r, service: web }]
+    limits: { max_headers: 5000 }
+services:
+  - { name: web, endpoints: [127.0.0.1:1] }
+";
+        let found = issues(text);
+        assert_eq!(paths(&found), ["listeners[1].limits.max_headers"]);
+    }
+
+    #[test]
+    fn show_size_picks_an_exact_unit() {
+        assert_eq!(show_size(0), "0 bytes");
+        assert_eq!(show_size(1), "1 byte");
+        assert_eq!(show_size(1000), "1000 bytes");
+        assert_eq!(show_size(8192), "8KiB");
+        assert_eq!(show_size(1536 * 1024), "1536KiB");
+        assert_eq!(show_size(16 << 20), "16MiB");
+        assert_eq!(show_size(2 << 30), "2GiB");
+    }
+
+    // ---- services[].timeouts.idle ----
+
+    /// The standard config with one service `web` that has `keys` (lines
+    /// indented by four spaces) besides its endpoint.
+    fn with_service_keys(keys: &str) -> String {
+        with_services(&format!(
+            "  - name: web\n    endpoints: [127.0.0.1:1]\n{keys}"
+        ))
+    }
+
+    #[test]
+    fn idle_timeout_of_pooled_connections() {
+        let config = load(&with_service_keys("    timeouts: { idle: 90s }\n"));
+        let timeouts = config.services[0].timeouts;
+        assert_eq!(timeouts.idle, Duration::from_secs(90));
+        // The other timeouts keep their defaults.
+        assert_eq!(timeouts.connect, defaults::CONNECT_TIMEOUT);
+        assert_eq!(timeouts.request, defaults::REQUEST_TIMEOUT);
+
+        let found = issues(&with_service_keys("    timeouts: { idle: 0s }\n"));
+        let message = issue_at(&found, "services[0].timeouts.idle");
+        assert!(message.contains("must be greater than 0"), "{message}");
+        assert!(message.contains("pooled connections"), "{message}");
+        assert_eq!(found.len(), 1, "{found:#?}");
+        let found = issues(&with_service_keys("    timeouts: { idle: forever }\n"));
+        assert!(issue_at(&found, "services[0].timeouts.idle").contains("\"forever\""));
+    }
+
+    // ---- services[].health_check ----
+
+    fn health_of(check: &str) -> HealthCheckConfig {
+        load(&with_service_keys(&format!("    health_check: {check}\n"))).services[0]
+            .health_check
+            .clone()
+            .unwrap()
+    }
+
+    fn health_issues(check: &str) -> Vec<ConfigIssue> {
+        issues(&with_service_keys(&format!("    health_check: {check}\n")))
+    }
+
+    #[test]
+    fn health_check_values_and_defaults() {
+        assert_eq!(
+            health_of("{ path: /healthz }"),
+            HealthCheckConfig {
+                path: "/healthz".into(),
+                interval: defaults::HEALTH_INTERVAL,
+                timeout: defaults::HEALTH_TIMEOUT,
+                healthy_threshold: defaults::HEALTHY_THRESHOLD,
+                unhealthy_threshold: defaults::UNHEALTHY_THRESHOLD,
+            }
+        );
+        assert_eq!(
+            health_of(
+                "{ path: /ready, interval: 10s, timeout: 10s, healthy_threshold: 1,
+                   unhealthy_threshold: 7 }"
+            ),
+            HealthCheckConfig {
+                path: "/ready".into(),
+                interval: Duration::from_secs(10),
+                // Equal to the interval is fine.
+                timeout: Duration::from_secs(10),
+                healthy_threshold: 1,
+                unhealthy_threshold: 7,
+            }
+        );
+        // A query and percent-encoding are part of a request target.
+        assert_eq!(health_of("{ path: '/' }").path, "/");
+        assert_eq!(health_of("{ path: '/a%20b?x=1&y' }").path, "/a%20b?x=1&y");
+    }
+
+    #[test]
+    fn bad_health_check_paths() {
+        let cases = [
+            ("healthz", "must start with '/', e.g. /healthz"),
+            ("''", "must start with '/'"),
+            ("'/health z'", "contains ' '"),
+            ("\"/a\\tb\"", "contains '\\t'"),
+            ("\"/a\\x01\"", "contains '\\u{1}'"),
+            ("'/healthz#top'", "contains '#'"),
+            ("'/ünï'", "contains 'ü'; a request path is ASCII"),
+            ("'/a<b>'", "is not a valid request path"),
+        ];
+        for (value, expected) in cases {
+            let found = health_issues(&format!("{{ path: {value} }}"));
+            let message = issue_at(&found, "services[0].health_check.path");
+            assert!(message.contains(expected), "{value}: {message}");
+            assert_eq!(found.len(), 1, "{found:#?}");
+        }
+    }
+
+    #[test]
+    fn health_check_durations_and_thresholds() {
+        let found = health_issues(
+            "{ path: /h, interval: 0s, timeout: 0s, healthy_threshold: 0, unhealthy_threshold: 0 }",
+        );
+        let message = issue_at(&found, "services[0].health_check.interval");
+        assert!(message.contains("must be greater than 0"), "{message}");
+        assert!(issue_at(&found, "services[0].health_check.timeout").contains("greater than 0"));
+        let message = issue_at(&found, "services[0].health_check.healthy_threshold");
+        assert!(
+            message.contains("healthy_threshold 0 is out of range"),
+            "{message}"
+        );
+        assert!(message.contains("at least 1, e.g. 2"), "{message}");
+        let message = issue_at(&found, "services[0].health_check.unhealthy_threshold");
+        assert!(message.contains("at least 1, e.g. 3"), "{message}");
+        assert_eq!(found.len(), 4, "{found:#?}");
+
+        let found = health_issues("{ path: /h, interval: 5 }");
+        assert!(issue_at(&found, "services[0].health_check.interval").contains("no unit"));
+        // The timeout is not compared with an interval that did not parse.
+        assert_eq!(found.len(), 1, "{found:#?}");
+    }
+
+    #[test]
+    fn health_check_timeout_may_not_exceed_the_interval() {
+        let found = health_issues("{ path: /h, interval: 2s, timeout: 3s }");
+        let message = issue_at(&found, "services[0].health_check.timeout");
+        assert!(
+            message.contains("timeout 3s is longer than interval 2s"),
+            "{message}"
+        );
+        assert!(message.contains("at most the interval"), "{message}");
+        assert_eq!(found.len(), 1, "{found:#?}");
+
+        // Defaults count too, and the message says which value was not written.
+        let found = health_issues("{ path: /h, interval: 500ms }");
+        let message = issue_at(&found, "services[0].health_check.timeout");
+        assert!(
+            message.contains("the default timeout 1s is longer than interval 500ms"),
+            "{message}"
+        );
+        let found = health_issues("{ path: /h, timeout: 6s }");
+        let message = issue_at(&found, "services[0].health_check.timeout");
+        assert!(
+            message.contains("timeout 6s is longer than the default interval 5s"),
+            "{message}"
+        );
+    }
+
+    // ---- services[].outlier ----
+
+    fn outlier_of(outlier: &str) -> OutlierConfig {
+        load(&with_service_keys(&format!("    outlier: {outlier}\n"))).services[0].outlier
+    }
+
+    fn outlier_issues(outlier: &str) -> Vec<ConfigIssue> {
+        issues(&with_service_keys(&format!("    outlier: {outlier}\n")))
+    }
+
+    #[test]
+    fn outlier_values_and_defaults() {
+        assert_eq!(outlier_of("{}"), defaults::OUTLIER);
+        assert_eq!(
+            outlier_of("{ enabled: false }"),
+            OutlierConfig {
+                enabled: false,
+                ..defaults::OUTLIER
+            }
+        );
+        assert_eq!(
+            outlier_of(
+                "{ enabled: true, consecutive_failures: 1, base_ejection: 1s, max_ejection: 1s,
+                   max_ejected_percent: 100 }"
+            ),
+            OutlierConfig {
+                enabled: true,
+                consecutive_failures: 1,
+                base_ejection: Duration::from_secs(1),
+                // Equal to base_ejection: every ejection lasts the same.
+                max_ejection: Duration::from_secs(1),
+                max_ejected_percent: 100,
+            }
+        );
+        assert_eq!(
+            outlier_of("{ max_ejected_percent: 0 }").max_ejected_percent,
+            0
+        );
+    }
+
+    #[test]
+    fn bad_outlier_values() {
+        let found = outlier_issues(
+            "{ consecutive_failures: 0, base_ejection: 0s, max_ejection: 0s,
+               max_ejected_percent: 101 }",
+        );
+        let message = issue_at(&found, "services[0].outlier.consecutive_failures");
+        assert!(
+            message.contains("consecutive_failures 0 is out of range"),
+            "{message}"
+        );
+        assert!(message.contains("`enabled: false`"), "{message}");
+        let message = issue_at(&found, "services[0].outlier.base_ejection");
+        assert!(message.contains("must be greater than 0"), "{message}");
+        let message = issue_at(&found, "services[0].outlier.max_ejection");
+        assert!(message.contains("must be greater than 0"), "{message}");
+        let message = issue_at(&found, "services[0].outlier.max_ejected_percent");
+        assert!(
+            message.contains("max_ejected_percent 101 is out of range"),
+            "{message}"
+        );
+        assert!(message.contains("from 0 to 100"), "{message}");
+        assert_eq!(found.len(), 4, "{found:#?}");
+
+        // Checked even while detection is off.
+        let found = outlier_issues("{ enabled: false, base_ejection: later }");
+        assert!(issue_at(&found, "services[0].outlier.base_ejection").contains("\"later\""));
+        assert_eq!(found.len(), 1, "{found:#?}");
+    }
+
+    #[test]
+    fn max_ejection_may_not_be_shorter_than_base_ejection() {
+        let found = outlier_issues("{ base_ejection: 1m, max_ejection: 30s }");
+        let message = issue_at(&found, "services[0].outlier.max_ejection");
+        assert!(
+            message.contains("max_ejection 30s is shorter than base_ejection 60s"),
+            "{message}"
+        );
+        assert!(message.contains("at least `base_ejection`"), "{message}");
+        assert_eq!(found.len(), 1, "{found:#?}");
+
+        let found = outlier_issues("{ base_ejection: 10m }");
+        let message = issue_at(&found, "services[0].outlier.max_ejection");
+        assert!(
+            message.contains("the default max_ejection 300s is shorter than base_ejection 600s"),
+            "{message}"
+        );
+        let found = outlier_issues("{ max_ejection: 10s }");
+        let message = issue_at(&found, "services[0].outlier.max_ejection");
+        assert!(
+            message.contains("shorter than the default base_ejection 30s"),
+            "{message}"
+        );
+    }
+
+    // ---- services[].retry ----
+
+    fn retry_of(retry: &str) -> RetryConfig {
+        load(&with_service_keys(&format!("    retry: {retry}\n"))).services[0].retry
+    }
+
+    fn retry_issues(retry: &str) -> Vec<ConfigIssue> {
+        issues(&with_service_keys(&format!("    retry: {retry}\n")))
+    }
+
+    #[test]
+    fn retry_values_and_defaults() {
+        assert_eq!(retry_of("{}"), defaults::RETRY);
+        assert_eq!(
+            retry_of(
+                "{ attempts: 10, on: [timeout], per_try_timeout: 30s, buffer_bytes: 16MiB,
+                   budget: { ratio: 1, min_per_second: 0 } }"
+            ),
+            RetryConfig {
+                attempts: 10,
+                on: RetryOn {
+                    server_error: false,
+                    reset: false,
+                    timeout: true,
+                },
+                // Equal to the default request timeout is fine.
+                per_try_timeout: Some(Duration::from_secs(30)),
+                buffer_bytes: 16 << 20,
+                budget_ratio: 1.0,
+                budget_min_per_second: 0,
+            }
+        );
+        // Each budget key defaults on its own.
+        let retry = retry_of("{ attempts: 0, buffer_bytes: 0, budget: { min_per_second: 3 } }");
+        assert_eq!(retry.attempts, 0);
+        assert_eq!(retry.buffer_bytes, 0);
+        assert_eq!(retry.budget_ratio, defaults::RETRY_BUDGET_RATIO);
+        assert_eq!(retry.budget_min_per_second, 3);
+        assert_eq!(
+            retry_of("{ budget: {} }").budget_ratio,
+            defaults::RETRY_BUDGET_RATIO
+        );
+    }
+
+    #[test]
+    fn retry_on_any_subset() {
+        let on = |list: &str| retry_of(&format!("{{ on: {list} }}")).on;
+        let flags = |on: RetryOn| (on.server_error, on.reset, on.timeout);
+        assert_eq!(flags(on("[]")), (false, false, false));
+        assert_eq!(flags(on("[5xx]")), (true, false, false));
+        assert_eq!(flags(on("[reset]")), (false, true, false));
+        assert_eq!(flags(on("[timeout, 5xx]")), (true, false, true));
+        assert_eq!(flags(on("[timeout, reset, 5xx]")), (true, true, true));
+    }
+
+    #[test]
+    fn bad_retry_on_words() {
+        let found = retry_issues("{ on: [5xx, 503, reset, Timeout, reset, 5xx] }");
+        let message = issue_at(&found, "services[0].retry.on[1]");
+        assert!(
+            message.contains("unknown retry condition \"503\""),
+            "{message}"
+        );
+        assert!(message.contains("any of 5xx"), "{message}");
+        assert!(message.contains("reset"), "{message}");
+        assert!(message.contains("timeout"), "{message}");
+        assert!(issue_at(&found, "services[0].retry.on[3]").contains("\"Timeout\""));
+        let message = issue_at(&found, "services[0].retry.on[4]");
+        assert!(
+            message.contains("\"reset\" is listed twice (first at services[0].retry.on[2])"),
+            "{message}"
+        );
+        let message = issue_at(&found, "services[0].retry.on[5]");
+        assert!(
+            message.contains("first at services[0].retry.on[0]"),
+            "{message}"
+        );
+        assert_eq!(found.len(), 4, "{found:#?}");
+    }
+
+    #[test]
+    fn bad_retry_values() {
+        let found = retry_issues(
+            "{ attempts: 11, per_try_timeout: 0s, buffer_bytes: 16777217,
+               budget: { ratio: 1.5 } }",
+        );
+        let message = issue_at(&found, "services[0].retry.attempts");
+        assert!(message.contains("attempts 11 is out of range"), "{message}");
+        assert!(message.contains("from 0 (no retries) to 10"), "{message}");
+        let message = issue_at(&found, "services[0].retry.per_try_timeout");
+        assert!(message.contains("must be greater than 0"), "{message}");
+        let message = issue_at(&found, "services[0].retry.buffer_bytes");
+        assert!(
+            message.contains("buffer_bytes 16777217 is above the maximum 16MiB"),
+            "{message}"
+        );
+        let message = issue_at(&found, "services[0].retry.budget.ratio");
+        assert!(
+            message.contains("ratio 1.5 is above 1: a plain number is a fraction (0.2 = 20%)"),
+            "{message}"
+        );
+        assert!(message.contains("write `1.5%`"), "{message}");
+        assert_eq!(found.len(), 4, "{found:#?}");
+
+        let found = retry_issues("{ per_try_timeout: 1, buffer_bytes: 64KB/s }");
+        assert!(issue_at(&found, "services[0].retry.per_try_timeout").contains("no unit"));
+        assert!(issue_at(&found, "services[0].retry.buffer_bytes").contains("unknown unit"));
+        assert_eq!(found.len(), 2, "{found:#?}");
+    }
+
+    #[test]
+    fn retry_budget_ratio_forms() {
+        let cases = [
+            ("0.2", 0.2),
+            ("20%", 0.2),
+            ("'12.5%'", 0.125),
+            ("0", 0.0),
+            ("0%", 0.0),
+            ("1", 1.0),
+            ("100%", 1.0),
+        ];
+        for (value, expected) in cases {
+            let retry = retry_of(&format!("{{ budget: {{ ratio: {value} }} }}"));
+            assert_eq!(retry.budget_ratio, expected, "{value}");
+        }
+        let cases = [
+            ("20", "to mean 20 percent write `20%`"),
+            ("-0.5", "ratio -0.5 is out of range"),
+            ("150%", "ratio \"150%\" is above 100%"),
+            ("'-5%'", "ratio \"-5%\" is not a percentage"),
+            ("lots", "ratio \"lots\" has no '%'"),
+        ];
+        for (value, expected) in cases {
+            let found = retry_issues(&format!("{{ budget: {{ ratio: {value} }} }}"));
+            let message = issue_at(&found, "services[0].retry.budget.ratio");
+            assert!(message.contains(expected), "{value}: {message}");
+            assert!(message.contains("20%"), "{value}: {message}");
+            assert_eq!(found.len(), 1, "{found:#?}");
+        }
+    }
+
+    #[test]
+    fn per_try_timeout_may_not_exceed_the_request_timeout() {
+        let found = issues(&with_service_keys(
+            "    timeouts: { request: 2s }\n    retry: { per_try_timeout: 3s }\n",
+        ));
+        let message = issue_at(&found, "services[0].retry.per_try_timeout");
+        assert!(
+            message.contains("per_try_timeout 3s is longer than the request timeout 2s"),
+            "{message}"
+        );
+        assert!(
+            message.contains("set it to at most 2s or raise `timeouts.request`"),
+            "{message}"
+        );
+        assert_eq!(found.len(), 1, "{found:#?}");
+
+        let found = retry_issues("{ per_try_timeout: 31s }");
+        let message = issue_at(&found, "services[0].retry.per_try_timeout");
+        assert!(
+            message.contains("longer than the default request timeout 30s"),
+            "{message}"
+        );
+
+        let config = load(&with_service_keys(
+            "    timeouts: { request: 2s }\n    retry: { per_try_timeout: 2s }\n",
+        ));
+        assert_eq!(
+            config.services[0].retry.per_try_timeout,
+            Some(Duration::from_secs(2))
+        );
+
+        // A broken request timeout is reported once, not compared with.
+        let found = issues(&with_service_keys(
+            "    timeouts: { request: 0s }\n    retry: { per_try_timeout: 1h }\n",
+        ));
+        assert_eq!(paths(&found), ["services[0].timeouts.request"]);
+    }
+
+    #[test]
+    fn every_problem_with_the_resilience_keys_is_collected() {
+        let text = "\
+listeners:
+  - name: edge
+    listen: 0.0.0.0:80
+    routes: [{ name: r, service: web }]
+    limits: { max_connections: 0, max_header_bytes: 1KiB, h2_max_concurrent_streams: 0 }
+services:
+  - name: web
+    endpoints: [127.0.0.1:1]
+    timeouts: { request: 1s, idle: 0s }
+    health_check: { path: healthz, interval: 1s, timeout: 2s, unhealthy_threshold: 0 }
+    outlier: { consecutive_failures: 0, base_ejection: 1m, max_ejection: 1s }
+    retry:
+      attempts: 99
+      on: [5xx, gateway]
+      per_try_timeout: 5s
+      buffer_bytes: 1TB
+      budget: { ratio: 2 }
+";
+        let found = issues(text);
+        assert_eq!(
+            paths(&found),
+            [
+                "listeners[0].limits.max_connections",
+                "listeners[0].limits.max_header_bytes",
+                "listeners[0].limits.h2_max_concurrent_streams",
+                "services[0].timeouts.idle",
+                "services[0].health_check.path",
+                "services[0].health_check.timeout",
+                "services[0].health_check.unhealthy_threshold",
+                "services[0].outlier.consecutive_failures",
+                "services[0].outlier.max_ejection",
+                "services[0].retry.attempts",
+                "services[0].retry.on[1]",
+                "services[0].retry.per_try_timeout",
+                "services[0].retry.buffer_bytes",
+                "services[0].retry.budget.ratio",
             ],
             "{found:#?}"
         );

@@ -1,15 +1,150 @@
-//! The response body luas sends to clients: either a backend's body streamed
-//! through frame by frame (never buffered), carrying the endpoint's in-flight
-//! guard until the stream ends, or a small body luas wrote itself.
+//! Bodies on their way through luas, never buffered whole unless a retry
+//! needs a copy.
+//!
+//! [`RequestBody`] goes to the backend: the client's body streamed through
+//! with the listener's size limit and stall timeout applied, or a small copy
+//! kept for replay when a request may be retried. [`ResponseBody`] goes back
+//! to the client: the backend's body streamed through, carrying the
+//! endpoint's in-flight guard and, for HTTP/1.1, the pooled connection, which
+//! goes back to the pool only when the response has been read to its end.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+use tokio::time::Sleep;
 
+use crate::client::Release;
 use crate::endpoint::InFlight;
+
+/// Why a request body could not be passed on.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("request body larger than the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("request body stalled for {after:?}")]
+    Stalled { after: Duration },
+    #[error("reading the request body failed: {0}")]
+    Client(#[source] hyper::Error),
+}
+
+/// The body sent to a backend.
+#[derive(Debug)]
+pub enum RequestBody {
+    Streaming(StreamingBody),
+    /// A complete copy, cheap to clone for a retry.
+    Buffered(Option<Bytes>),
+}
+
+/// A client's body passed through as it arrives, with limits.
+#[derive(Debug)]
+pub struct StreamingBody {
+    body: Incoming,
+    limit: Option<u64>,
+    seen: u64,
+    stall_timeout: Duration,
+    // Created only when the client makes us wait, so bodies that arrive
+    // at once cost no timer.
+    stall: Option<Pin<Box<Sleep>>>,
+}
+
+impl RequestBody {
+    pub fn streaming(body: Incoming, limit: Option<u64>, stall_timeout: Duration) -> RequestBody {
+        RequestBody::Streaming(StreamingBody {
+            body,
+            limit,
+            seen: 0,
+            stall_timeout,
+            stall: None,
+        })
+    }
+
+    pub fn buffered(data: Bytes) -> RequestBody {
+        RequestBody::Buffered((!data.is_empty()).then_some(data))
+    }
+
+    /// A copy for another try, when this body is a buffered one.
+    pub fn try_clone(&self) -> Option<RequestBody> {
+        match self {
+            RequestBody::Buffered(data) => Some(RequestBody::Buffered(data.clone())),
+            RequestBody::Streaming(_) => None,
+        }
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match self.get_mut() {
+            RequestBody::Buffered(data) => {
+                Poll::Ready(data.take().map(|data| Ok(Frame::data(data))))
+            }
+            RequestBody::Streaming(streaming) => streaming.poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            RequestBody::Buffered(data) => data.is_none(),
+            RequestBody::Streaming(streaming) => streaming.body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            RequestBody::Buffered(Some(data)) => SizeHint::with_exact(data.len() as u64),
+            RequestBody::Buffered(None) => SizeHint::with_exact(0),
+            RequestBody::Streaming(streaming) => streaming.body.size_hint(),
+        }
+    }
+}
+
+impl StreamingBody {
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match Pin::new(&mut self.body).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.seen += data.len() as u64;
+                    if let Some(limit) = self.limit.filter(|&limit| self.seen > limit) {
+                        return Poll::Ready(Some(Err(BodyError::TooLarge { limit })));
+                    }
+                }
+                if let Some(stall) = self.stall.as_mut() {
+                    stall
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + self.stall_timeout);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(BodyError::Client(error)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                let timeout = self.stall_timeout;
+                let stall = self
+                    .stall
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                match stall.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        Poll::Ready(Some(Err(BodyError::Stalled { after: timeout })))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+}
 
 #[derive(Debug)]
 pub enum ResponseBody {
@@ -18,15 +153,18 @@ pub enum ResponseBody {
         /// Dropped at end of stream (or when the client goes away), which ends
         /// the request's in-flight accounting.
         in_flight: Option<InFlight>,
+        /// The HTTP/1.1 connection, back to its pool at the end of the stream.
+        release: Option<Release>,
     },
     Full(Option<Bytes>),
 }
 
 impl ResponseBody {
-    pub fn upstream(body: Incoming, in_flight: InFlight) -> ResponseBody {
+    pub fn upstream(body: Incoming, in_flight: InFlight, release: Option<Release>) -> ResponseBody {
         ResponseBody::Upstream {
             body,
             in_flight: Some(in_flight),
+            release,
         }
     }
 
@@ -39,6 +177,20 @@ impl ResponseBody {
     }
 }
 
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        // An empty body (204, HEAD, content-length 0) may never be polled:
+        // its connection is still fit for reuse.
+        if let ResponseBody::Upstream { body, release, .. } = self {
+            if body.is_end_stream() {
+                if let Some(release) = release.take() {
+                    release.reuse();
+                }
+            }
+        }
+    }
+}
+
 impl Body for ResponseBody {
     type Data = Bytes;
     type Error = hyper::Error;
@@ -48,10 +200,24 @@ impl Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match self.get_mut() {
-            ResponseBody::Upstream { body, in_flight } => {
+            ResponseBody::Upstream {
+                body,
+                in_flight,
+                release,
+            } => {
                 let polled = Pin::new(body).poll_frame(cx);
-                if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
-                    in_flight.take();
+                match &polled {
+                    Poll::Ready(None) => {
+                        in_flight.take();
+                        if let Some(release) = release.take() {
+                            release.reuse();
+                        }
+                    }
+                    Poll::Ready(Some(Err(_))) => {
+                        in_flight.take();
+                        release.take();
+                    }
+                    _ => {}
                 }
                 polled
             }

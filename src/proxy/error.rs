@@ -2,7 +2,8 @@
 //!
 //! [`ProxyError`] says what went wrong and on which side; [`ProxyError::status`]
 //! maps it: 404 no route, 503 no endpoint to use, 502 the backend refused or
-//! reset, 504 the backend did not answer in time. Clients get a short
+//! reset, 504 the backend did not answer in time; and on the client's side
+//! 413 body too large, 408 body stalled, 400 body broken off. Clients get a short
 //! plain-text body saying which; details (addresses, causes) go to the log
 //! only, so internal addresses do not leak.
 
@@ -13,7 +14,7 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
 use super::body::ResponseBody;
-use crate::client::UpstreamError;
+use crate::client::BoxError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -25,33 +26,54 @@ pub enum ProxyError {
     Connect {
         endpoint: SocketAddr,
         #[source]
-        source: UpstreamError,
+        source: BoxError,
     },
     #[error("endpoint {endpoint} closed or reset the connection: {source}")]
     Reset {
         endpoint: SocketAddr,
         #[source]
-        source: UpstreamError,
+        source: BoxError,
     },
     #[error("endpoint {endpoint} sent no response within {timeout:?}")]
     Timeout {
         endpoint: SocketAddr,
         timeout: Duration,
     },
+    #[error("request body larger than the limit of {limit} bytes")]
+    BodyTooLarge { limit: u64 },
+    #[error("request body stalled for {after:?}")]
+    BodyStalled { after: Duration },
+    #[error("the client's request body broke off: {0}")]
+    ClientBody(#[source] BoxError),
 }
 
 impl ProxyError {
-    pub fn from_upstream(endpoint: SocketAddr, error: UpstreamError) -> ProxyError {
-        match error {
-            UpstreamError::Connect(_) => ProxyError::Connect {
-                endpoint,
-                source: error,
-            },
-            UpstreamError::Connection(_) => ProxyError::Reset {
-                endpoint,
-                source: error,
-            },
+    /// The client-side error buried in a failed send, if the failure was the
+    /// client's body rather than the endpoint.
+    pub fn from_body_failure(error: &BoxError) -> Option<ProxyError> {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
+        while let Some(current) = source {
+            if let Some(body) = current.downcast_ref::<super::body::BodyError>() {
+                return Some(match body {
+                    super::body::BodyError::TooLarge { limit } => {
+                        ProxyError::BodyTooLarge { limit: *limit }
+                    }
+                    super::body::BodyError::Stalled { after } => {
+                        ProxyError::BodyStalled { after: *after }
+                    }
+                    super::body::BodyError::Client(error) => {
+                        ProxyError::ClientBody(error.to_string().into())
+                    }
+                });
+            }
+            source = current.source();
         }
+        None
+    }
+
+    /// True for failures the client caused.
+    pub fn is_client_side(&self) -> bool {
+        self.status().is_client_error()
     }
 
     pub fn status(&self) -> StatusCode {
@@ -60,6 +82,9 @@ impl ProxyError {
             ProxyError::NoEndpoint { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Connect { .. } | ProxyError::Reset { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::BodyStalled { .. } => StatusCode::REQUEST_TIMEOUT,
+            ProxyError::ClientBody(_) => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -75,6 +100,11 @@ impl ProxyError {
             }
             ProxyError::Reset { .. } => "luas: the backend closed or reset the connection\n",
             ProxyError::Timeout { .. } => "luas: the backend did not answer in time\n",
+            ProxyError::BodyTooLarge { .. } => {
+                "luas: the request body is larger than this listener accepts\n"
+            }
+            ProxyError::BodyStalled { .. } => "luas: the request body stopped arriving\n",
+            ProxyError::ClientBody(_) => "luas: the request body could not be read\n",
         }
     }
 
@@ -107,12 +137,24 @@ mod tests {
             StatusCode::SERVICE_UNAVAILABLE
         );
         assert_eq!(
-            ProxyError::from_upstream(endpoint, UpstreamError::Connect("refused".into())).status(),
+            ProxyError::Connect {
+                endpoint,
+                source: "refused".into()
+            }
+            .status(),
             StatusCode::BAD_GATEWAY
         );
         assert_eq!(
-            ProxyError::from_upstream(endpoint, UpstreamError::Connection("reset".into())).status(),
+            ProxyError::Reset {
+                endpoint,
+                source: "reset".into()
+            }
+            .status(),
             StatusCode::BAD_GATEWAY
+        );
+        assert_eq!(
+            ProxyError::BodyTooLarge { limit: 1 }.status(),
+            StatusCode::PAYLOAD_TOO_LARGE
         );
         assert_eq!(
             ProxyError::Timeout {

@@ -3,8 +3,13 @@
 //!
 //! ```text
 //! handle:  snapshot → route (404) → forward → route metrics
-//! forward: group by weight → endpoint by balancer (503) → rewrite headers
-//!          → InFlight guard → send with the request timeout (502, 504)
+//! forward: body limit (413) → group by weight → rewrite headers
+//!          → body: stream it, or keep a copy when a retry may need it
+//!          → loop: endpoint by balancer, skipping tried and ineligible (503)
+//!                  → InFlight guard → send with the per-try timeout
+//!                  → outcome into EWMA, metrics, outlier detection
+//!                  → not sent? always try another endpoint
+//!                  → 5xx, reset, timeout? retry if the policy and budget allow
 //!          → rewrite response headers → stream the body back (or splice a 101)
 //! ```
 //!
@@ -15,20 +20,29 @@
 pub mod body;
 pub mod error;
 pub mod headers;
+pub mod retry;
 mod upgrade;
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use http::{Request, Response, StatusCode};
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body::Body as _;
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
 use tokio::time::Instant;
 
-use crate::endpoint::{InFlight, Outcome};
+use crate::client::{SendError, Sent};
+use crate::config::ListenerLimits;
+use crate::endpoint::{Endpoint, InFlight, Outcome};
+use crate::health::outlier::{self, Verdict};
 use crate::metrics::CodeClass;
 use crate::shutdown::DrainToken;
-use crate::state::{Service, State};
-use body::ResponseBody;
+use crate::state::{Group, Service, State};
+use body::{RequestBody, ResponseBody};
 use error::ProxyError;
 
 /// What a request's handler knows about the connection it came on.
@@ -66,18 +80,17 @@ pub async fn handle(connection: &Connection, request: Request<Incoming>) -> Resp
         return error.into_response();
     };
     let service = &snapshot.services[route.service];
+    let limits = &snapshot.config.listeners[connection.listener].limits;
 
-    let response = match forward(connection, service, parts, body).await {
+    let response = match forward(connection, service, limits, parts, body).await {
         Ok(response) => response,
         Err(error) => {
-            tracing::warn!(
-                listener = %listener.name,
-                route = %route.name,
-                service = %service.name,
-                status = error.status().as_u16(),
-                error = %error,
-                "request failed"
-            );
+            let status = error.status().as_u16();
+            if error.is_client_side() {
+                tracing::info!(listener = %listener.name, route = %route.name, service = %service.name, status, error = %error, "request refused");
+            } else {
+                tracing::warn!(listener = %listener.name, route = %route.name, service = %service.name, status, error = %error, "request failed");
+            }
             error.into_response()
         }
     };
@@ -92,20 +105,40 @@ pub async fn handle(connection: &Connection, request: Request<Incoming>) -> Resp
     response
 }
 
+/// How many times a request that never reached an endpoint is sent again,
+/// on top of configured retries: it cost the endpoints nothing, so it is not
+/// charged to the retry budget either.
+const MAX_NOT_SENT_RETRIES: usize = 3;
+
+/// Methods a retry may repeat (RFC 9110 §9.2.2).
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
+}
+
 async fn forward(
     connection: &Connection,
     service: &Service,
+    limits: &ListenerLimits,
     mut parts: http::request::Parts,
     body: Incoming,
 ) -> Result<Response<ResponseBody>, ProxyError> {
+    let started = Instant::now();
+    if let Some(limit) = limits.max_body_bytes {
+        let declared = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > limit) {
+            return Err(ProxyError::BodyTooLarge { limit });
+        }
+    }
     let no_endpoint = || ProxyError::NoEndpoint {
         service: service.name.clone(),
     };
     let group = &service.groups[service.pick_group(&parts).ok_or_else(no_endpoint)?];
-    let endpoint = group
-        .balancer
-        .pick(&group.endpoints, Instant::now())
-        .ok_or_else(no_endpoint)?;
 
     let upgrade = headers::is_upgrade_request(&parts);
     headers::prepare_request(
@@ -114,39 +147,239 @@ async fn forward(
         connection.scheme,
         upgrade,
     );
-    let mut request = Request::from_parts(parts, body);
-    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
-
-    let mut in_flight = InFlight::start(endpoint, Instant::now());
-    let timeout = service.timeouts.request;
-    let sent = tokio::time::timeout(timeout, service.client.send(endpoint, request)).await;
-    let mut response = match sent {
-        Ok(Ok(response)) => response,
-        Ok(Err(error)) => {
-            in_flight.finish(Outcome::Failed, Instant::now());
-            return Err(ProxyError::from_upstream(endpoint.address, error));
-        }
-        Err(_elapsed) => {
-            in_flight.finish(Outcome::Failed, Instant::now());
-            return Err(ProxyError::Timeout {
-                endpoint: endpoint.address,
-                timeout,
-            });
-        }
+    let mut client_upgrade = if upgrade {
+        parts.extensions.remove::<OnUpgrade>()
+    } else {
+        None
     };
-    in_flight.finish(Outcome::Response(response.status()), Instant::now());
-    tracing::debug!(
-        service = %service.name,
-        group = %group.name,
-        endpoint = %endpoint.address,
-        status = response.status().as_u16(),
-        "forwarded"
-    );
 
+    // A body is kept for replay only when retries are configured for this
+    // method and its declared size fits the buffer; everything else streams,
+    // and is then sent again only if it never reached an endpoint.
+    let policy = &service.retry;
+    let replayable = policy.attempts > 0
+        && !upgrade
+        && is_idempotent(&parts.method)
+        && body
+            .size_hint()
+            .upper()
+            .is_some_and(|size| size <= policy.buffer_bytes as u64);
+    let (replay, first_body) = if replayable {
+        let data = read_whole(body, policy.buffer_bytes, limits).await?;
+        (Some(data.clone()), RequestBody::buffered(data))
+    } else {
+        let streaming = RequestBody::streaming(body, limits.max_body_bytes, limits.body_timeout);
+        (None, streaming)
+    };
+    let head = replay.as_ref().map(|_| {
+        (
+            parts.method.clone(),
+            parts.uri.clone(),
+            parts.version,
+            parts.headers.clone(),
+        )
+    });
+    let mut pending = Some(Request::from_parts(parts, first_body));
+
+    service.budget.deposit(started);
+    let deadline = started + service.timeouts.request;
+    let mut tried: Vec<SocketAddr> = Vec::with_capacity(2);
+    let mut retries = 0u32;
+    let mut not_sent_retries = 0usize;
+    let mut last_error: Option<ProxyError> = None;
+    loop {
+        let now = Instant::now();
+        let remaining = deadline.saturating_duration_since(now);
+        if remaining.is_zero() {
+            return Err(last_error.unwrap_or(ProxyError::Timeout {
+                endpoint: tried.last().copied().unwrap_or(([0, 0, 0, 0], 0).into()),
+                timeout: service.timeouts.request,
+            }));
+        }
+        // Another endpoint when there is one; the same one again when it is
+        // the only one (a retry of a 5xx may still succeed there).
+        let pick = group
+            .balancer
+            .pick_excluding(&group.endpoints, now, &tried)
+            .or_else(|| group.balancer.pick_excluding(&group.endpoints, now, &[]));
+        let Some(pick) = pick else {
+            return Err(last_error.unwrap_or_else(no_endpoint));
+        };
+        note_panic(service, group, pick.panic);
+        let endpoint = pick.endpoint;
+        tried.push(endpoint.address);
+        let request = match (pending.take(), &head, &replay) {
+            (Some(request), _, _) => request,
+            (None, Some((method, uri, version, headers)), Some(data)) => {
+                let mut request = Request::new(RequestBody::buffered(data.clone()));
+                *request.method_mut() = method.clone();
+                *request.uri_mut() = uri.clone();
+                *request.version_mut() = *version;
+                *request.headers_mut() = headers.clone();
+                request
+            }
+            _ => return Err(last_error.unwrap_or_else(no_endpoint)),
+        };
+
+        let per_try = policy
+            .per_try_timeout
+            .map_or(remaining, |limit| limit.min(remaining));
+        let mut in_flight = InFlight::start(endpoint, now);
+        let result = tokio::time::timeout(per_try, service.client.send(endpoint, request)).await;
+        let now = Instant::now();
+        match result {
+            Ok(Ok(sent)) => {
+                let status = sent.response.status();
+                in_flight.finish(Outcome::Response(status), now);
+                record_outlier(service, group, endpoint, status.is_server_error(), now);
+                let retry = status.is_server_error()
+                    && policy.on.server_error
+                    && may_retry(service, replay.is_some(), &mut retries, deadline, now);
+                if retry {
+                    service.metrics.retry_server_error.inc();
+                    tracing::debug!(service = %service.name, endpoint = %endpoint.address, %status, "retrying a 5xx");
+                    continue;
+                }
+                return Ok(respond(connection, sent, in_flight, client_upgrade.take()));
+            }
+            Ok(Err(SendError::NotSent { request, error })) => {
+                in_flight.finish(Outcome::Failed, now);
+                record_outlier(service, group, endpoint, true, now);
+                tracing::debug!(service = %service.name, endpoint = %endpoint.address, %error, "request not sent; trying another endpoint");
+                last_error = Some(ProxyError::Connect {
+                    endpoint: endpoint.address,
+                    source: error,
+                });
+                if not_sent_retries < MAX_NOT_SENT_RETRIES {
+                    not_sent_retries += 1;
+                    service.metrics.retry_not_sent.inc();
+                    pending = Some(*request);
+                    continue;
+                }
+            }
+            Ok(Err(SendError::Failed(error))) => {
+                if let Some(client_side) = ProxyError::from_body_failure(&error) {
+                    // The client's body failed, not the endpoint.
+                    in_flight.cancel();
+                    return Err(client_side);
+                }
+                in_flight.finish(Outcome::Failed, now);
+                record_outlier(service, group, endpoint, true, now);
+                last_error = Some(ProxyError::Reset {
+                    endpoint: endpoint.address,
+                    source: error,
+                });
+                if policy.on.reset
+                    && may_retry(service, replay.is_some(), &mut retries, deadline, now)
+                {
+                    service.metrics.retry_reset.inc();
+                    continue;
+                }
+            }
+            Err(_elapsed) => {
+                in_flight.finish(Outcome::Failed, now);
+                record_outlier(service, group, endpoint, true, now);
+                last_error = Some(ProxyError::Timeout {
+                    endpoint: endpoint.address,
+                    timeout: per_try,
+                });
+                if policy.on.timeout
+                    && may_retry(service, replay.is_some(), &mut retries, deadline, now)
+                {
+                    service.metrics.retry_timeout.inc();
+                    continue;
+                }
+            }
+        }
+        return Err(last_error.unwrap_or_else(no_endpoint));
+    }
+}
+
+/// Whether one more configured retry may be made, taking it from the budget.
+fn may_retry(
+    service: &Service,
+    replayable: bool,
+    retries: &mut u32,
+    deadline: Instant,
+    now: Instant,
+) -> bool {
+    if !replayable || *retries >= service.retry.attempts || now >= deadline {
+        return false;
+    }
+    if !service.budget.try_withdraw(now) {
+        service.metrics.retry_budget_exhausted.inc();
+        return false;
+    }
+    *retries += 1;
+    true
+}
+
+fn record_outlier(
+    service: &Service,
+    group: &Group,
+    endpoint: &Endpoint,
+    failed: bool,
+    now: Instant,
+) {
+    match outlier::record(&service.outlier, endpoint, &group.endpoints, failed, now) {
+        Verdict::Ejected(length) => {
+            let metrics = &endpoint.stats.metrics;
+            metrics.ejections.inc();
+            metrics.healthy.set(0);
+            tracing::warn!(
+                service = %service.name,
+                group = %group.name,
+                endpoint = %endpoint.address,
+                ejection = ?length,
+                "endpoint ejected after {} consecutive failures",
+                service.outlier.consecutive_failures
+            );
+        }
+        Verdict::KeptByShareLimit => tracing::warn!(
+            service = %service.name,
+            group = %group.name,
+            endpoint = %endpoint.address,
+            "endpoint keeps failing but is not ejected: {} % of the group is out already",
+            service.outlier.max_ejected_percent
+        ),
+        Verdict::Nothing => {}
+    }
+}
+
+/// Logs panic mode once when it starts and once when it ends.
+fn note_panic(service: &Service, group: &Group, panic: bool) {
+    if panic {
+        if !group.in_panic.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                service = %service.name,
+                group = %group.name,
+                "no endpoint is eligible: trying all of them (panic mode)"
+            );
+        }
+    } else if group.in_panic.load(Ordering::Relaxed)
+        && group.in_panic.swap(false, Ordering::Relaxed)
+    {
+        tracing::info!(service = %service.name, group = %group.name, "endpoints eligible again: panic mode over");
+    }
+}
+
+/// The backend's response on its way to the client, or the splice of a 101.
+fn respond(
+    connection: &Connection,
+    sent: Sent,
+    in_flight: InFlight,
+    client_upgrade: Option<OnUpgrade>,
+) -> Response<ResponseBody> {
+    let Sent {
+        mut response,
+        release,
+    } = sent;
     if let (StatusCode::SWITCHING_PROTOCOLS, Some(client_upgrade)) =
         (response.status(), client_upgrade)
     {
         let upstream_upgrade = hyper::upgrade::on(&mut response);
+        // The connection now belongs to the tunnel, not the pool.
+        drop(release);
         upgrade::spawn_tunnel(
             client_upgrade,
             upstream_upgrade,
@@ -155,13 +388,24 @@ async fn forward(
         );
         let (mut parts, _empty) = response.into_parts();
         headers::prepare_response(&mut parts.headers, parts.version, true);
-        return Ok(Response::from_parts(parts, ResponseBody::empty()));
+        return Response::from_parts(parts, ResponseBody::empty());
     }
-
     let (mut parts, body) = response.into_parts();
     headers::prepare_response(&mut parts.headers, parts.version, false);
-    Ok(Response::from_parts(
-        parts,
-        ResponseBody::upstream(body, in_flight),
-    ))
+    Response::from_parts(parts, ResponseBody::upstream(body, in_flight, release))
+}
+
+/// Reads a small body whole, for replay.
+async fn read_whole(
+    body: Incoming,
+    max: usize,
+    limits: &ListenerLimits,
+) -> Result<Bytes, ProxyError> {
+    let collected = tokio::time::timeout(limits.body_timeout, Limited::new(body, max).collect())
+        .await
+        .map_err(|_| ProxyError::BodyStalled {
+            after: limits.body_timeout,
+        })?
+        .map_err(ProxyError::ClientBody)?;
+    Ok(collected.to_bytes())
 }

@@ -6,11 +6,23 @@
 //! shutdown waits for them: on shutdown the accept loop stops and every
 //! connection is told to finish its in-flight requests and close.
 //!
+//! Limits (per listener, `limits:`): at most `max_connections` open at once
+//! (beyond it a new connection is accepted and closed at once, counted in
+//! `luas_connections_rejected_total`); request headers must arrive within
+//! `header_read_timeout` (which also closes HTTP/1.1 connections idle between
+//! requests) and fit `max_header_bytes` and `max_headers` (431 beyond);
+//! `h2_max_concurrent_streams` streams per HTTP/2 connection, with hyper's
+//! and h2's defenses against rapid reset (CVE-2023-44487) on; and a
+//! connection with nothing in flight for `idle_timeout` is closed gracefully.
+//! Malformed requests get hyper's 400 (or 414/431) and only their own
+//! connection is closed.
+//!
 //! This module owns sockets and protocol framing only; what happens to a
 //! request is `proxy`'s business.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,18 +31,20 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use prometheus::IntGauge;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
-use crate::config::{ListenerConfig, ListenerProtocol};
+use crate::config::{ListenerConfig, ListenerLimits, ListenerProtocol};
 use crate::metrics::ListenerMetrics;
 use crate::proxy;
 use crate::shutdown::{DrainToken, ShutdownSignal};
 use crate::state::State;
 
-/// How long a client may take to send a request's headers; closes slowloris
-/// connections while others are served.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 const ACCEPT_BACKLOG: u32 = 1024;
+/// Reset streams an HTTP/2 client may have pending before its connection is
+/// closed: the rapid-reset (CVE-2023-44487) defense.
+const H2_MAX_PENDING_RESETS: usize = 20;
 
 /// Binds a TCP listener with address reuse and a production-sized backlog.
 pub fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
@@ -53,9 +67,11 @@ pub fn spawn_listener(
     signal: ShutdownSignal,
     drain: DrainToken,
 ) -> JoinHandle<()> {
-    let builder = connection_builder(config.protocol);
+    let builder = connection_builder(config.protocol, &config.limits);
     let metrics = state.metrics().listener(&config.name);
     let name = config.name.clone();
+    let slots = Arc::new(Semaphore::new(config.limits.max_connections));
+    let idle_timeout = config.limits.idle_timeout;
     tokio::spawn(async move {
         let mut stop = signal.clone();
         loop {
@@ -74,6 +90,14 @@ pub fn spawn_listener(
                     continue;
                 }
             };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                // Full: close at once rather than queue, so clients retry
+                // another replica instead of hanging.
+                metrics.rejected.inc();
+                tracing::debug!(listener = %name, %remote, "connection limit reached: closed");
+                drop(stream);
+                continue;
+            };
             let connection = proxy::Connection {
                 state: state.clone(),
                 listener: index,
@@ -81,26 +105,41 @@ pub fn spawn_listener(
                 scheme: "http",
                 drain: drain.clone(),
             };
-            tokio::spawn(serve_connection(
+            let served = serve_connection(
                 builder.clone(),
                 stream,
                 connection,
                 signal.clone(),
                 metrics.clone(),
-            ));
+                idle_timeout,
+            );
+            tokio::spawn(async move {
+                served.await;
+                drop(slot);
+            });
         }
         tracing::debug!(listener = %name, "stopped accepting");
     })
 }
 
-fn connection_builder(protocol: ListenerProtocol) -> auto::Builder<TokioExecutor> {
+fn connection_builder(
+    protocol: ListenerProtocol,
+    limits: &ListenerLimits,
+) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes)
+        .max_headers(limits.max_headers)
         .keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.h2_max_concurrent_streams)
+        .max_pending_accept_reset_streams(H2_MAX_PENDING_RESETS)
+        .max_header_list_size(limits.max_header_bytes as u32);
     match protocol {
         ListenerProtocol::Auto => builder,
         ListenerProtocol::Http1 => builder.http1_only(),
@@ -114,27 +153,94 @@ async fn serve_connection(
     connection: proxy::Connection,
     mut signal: ShutdownSignal,
     metrics: ListenerMetrics,
+    idle_timeout: Duration,
 ) {
     let _ = stream.set_nodelay(true);
     metrics.connections.inc();
     let _open = OpenConnection::new(metrics.open_connections);
     let remote = connection.remote;
     let connection = Arc::new(connection);
-    let service = service_fn(move |request| {
-        let connection = connection.clone();
-        async move { Ok::<_, Infallible>(proxy::handle(&connection, request).await) }
-    });
+    let activity = Arc::new(Activity::new());
+    let service = {
+        let activity = activity.clone();
+        service_fn(move |request| {
+            let connection = connection.clone();
+            let activity = activity.clone();
+            async move {
+                let _busy = activity.begin();
+                Ok::<_, Infallible>(proxy::handle(&connection, request).await)
+            }
+        })
+    };
     let served = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(served);
-    let result = tokio::select! {
-        result = served.as_mut() => result,
-        _ = signal.triggered() => {
-            served.as_mut().graceful_shutdown();
-            served.await
+    let mut closing = false;
+    let result = loop {
+        let idle_check = tokio::time::sleep_until(activity.idle_deadline(idle_timeout));
+        tokio::select! {
+            result = served.as_mut() => break result,
+            _ = signal.triggered(), if !closing => {
+                closing = true;
+                served.as_mut().graceful_shutdown();
+            }
+            _ = idle_check, if !closing => {
+                if activity.is_idle_for(idle_timeout) {
+                    tracing::debug!(%remote, "closing an idle client connection");
+                    closing = true;
+                    served.as_mut().graceful_shutdown();
+                }
+            }
         }
     };
     if let Err(error) = result {
         tracing::debug!(%remote, %error, "client connection ended with an error");
+    }
+}
+
+/// Requests in progress on one connection and when the last one ended, for
+/// the idle timeout. A request counts until its response headers are sent;
+/// a graceful close still lets a streaming body finish.
+struct Activity {
+    started: Instant,
+    in_flight: AtomicUsize,
+    /// Milliseconds since `started` when the last request ended.
+    last_done: AtomicU64,
+}
+
+struct Busy<'a>(&'a Activity);
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            started: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            last_done: AtomicU64::new(0),
+        }
+    }
+
+    fn begin(&self) -> Busy<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        Busy(self)
+    }
+
+    fn idle_deadline(&self, idle_timeout: Duration) -> Instant {
+        self.started + Duration::from_millis(self.last_done.load(Ordering::Relaxed)) + idle_timeout
+    }
+
+    fn is_idle_for(&self, idle_timeout: Duration) -> bool {
+        self.in_flight.load(Ordering::Relaxed) == 0
+            && Instant::now() >= self.idle_deadline(idle_timeout)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        let activity = self.0;
+        let now = Instant::now()
+            .saturating_duration_since(activity.started)
+            .as_millis() as u64;
+        activity.last_done.store(now, Ordering::Relaxed);
+        activity.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

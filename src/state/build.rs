@@ -10,17 +10,24 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use super::{Group, ListenerRoutes, Service, Snapshot};
-use crate::balance::ewma::PeakEwma;
+use std::sync::atomic::AtomicBool;
+
+use super::{Group, ListenerRoutes, Overrides, Service, Snapshot};
 use crate::balance::Balancer;
-use crate::client::{H2Slot, UpstreamClient};
+use crate::client::UpstreamClient;
 use crate::config::Config;
-use crate::endpoint::{Endpoint, EndpointStats};
+use crate::endpoint::{Endpoint, EndpointStats, StatsSettings};
 use crate::metrics::{EndpointMetrics, Metrics, NO_ROUTE};
+use crate::proxy::retry::RetryBudget;
 use crate::route::{Route, RouteTable};
 use crate::split::Split;
 
-pub(super) fn build(config: Config, metrics: &Metrics, previous: Option<&Snapshot>) -> Snapshot {
+pub(super) fn build(
+    config: Config,
+    overrides: &Overrides,
+    metrics: &Metrics,
+    previous: Option<&Snapshot>,
+) -> Snapshot {
     let now = Instant::now();
     let mut old_stats: HashMap<(&str, &str, SocketAddr), &Arc<EndpointStats>> = HashMap::new();
     let mut old_clients: HashMap<&str, (&Arc<UpstreamClient>, &crate::config::Timeouts)> =
@@ -60,15 +67,16 @@ pub(super) fn build(config: Config, metrics: &Metrics, previous: Option<&Snapsho
                         .iter()
                         .map(|&address| {
                             let key = (service.name.as_str(), group.name.as_str(), address);
+                            let settings = StatsSettings {
+                                ewma: service.ewma,
+                                deployment: group.deployment.clone(),
+                            };
                             let stats = match old_stats.get(&key) {
-                                Some(stats) => Arc::clone(stats),
-                                None => Arc::new(EndpointStats {
-                                    ewma: PeakEwma::new(
-                                        service.ewma.decay,
-                                        service.ewma.default_rtt,
-                                        now,
-                                    ),
-                                    metrics: EndpointMetrics {
+                                // Settings changed by a reload need fresh stats.
+                                Some(stats) if stats.settings == settings => Arc::clone(stats),
+                                _ => Arc::new(EndpointStats::new(
+                                    settings,
+                                    EndpointMetrics {
                                         linkerd: metrics.linkerd(&group.deployment),
                                         ..metrics.endpoint(
                                             &service.name,
@@ -76,9 +84,8 @@ pub(super) fn build(config: Config, metrics: &Metrics, previous: Option<&Snapsho
                                             &address.to_string(),
                                         )
                                     },
-                                    failure_penalty: service.ewma.failure_penalty,
-                                    h2: H2Slot::default(),
-                                }),
+                                    now,
+                                )),
                             };
                             Endpoint::new(address, stats)
                         })
@@ -88,6 +95,11 @@ pub(super) fn build(config: Config, metrics: &Metrics, previous: Option<&Snapsho
                         weight: group.weight,
                         endpoints,
                         balancer: Balancer::new(service.balancer),
+                        in_panic: AtomicBool::new(false),
+                        rolled_back: overrides
+                            .services
+                            .get(&service.name)
+                            .is_some_and(|entry| entry.rolled_back_groups.contains(&group.name)),
                     }
                 })
                 .collect();
@@ -104,6 +116,14 @@ pub(super) fn build(config: Config, metrics: &Metrics, previous: Option<&Snapsho
                 timeouts: service.timeouts,
                 override_header: service.split.override_header.clone(),
                 sticky: service.split.sticky.clone(),
+                retry: service.retry,
+                outlier: service.outlier,
+                budget: RetryBudget::new(
+                    service.retry.budget_ratio,
+                    service.retry.budget_min_per_second,
+                    now,
+                ),
+                metrics: metrics.service(&service.name),
             }
         })
         .collect();
@@ -129,9 +149,38 @@ pub(super) fn build(config: Config, metrics: &Metrics, previous: Option<&Snapsho
         })
         .collect();
 
-    Snapshot {
+    let snapshot = Snapshot {
         config: Arc::new(config),
         listeners,
         services,
+    };
+    if let Some(previous) = previous {
+        forget_removed_series(previous, &snapshot, metrics);
+    }
+    snapshot
+}
+
+/// Drops the series of endpoints and groups the new snapshot no longer has.
+fn forget_removed_series(previous: &Snapshot, next: &Snapshot, metrics: &Metrics) {
+    for service in &previous.services {
+        let next_service = next.service(&service.name);
+        for group in &service.groups {
+            let next_group =
+                next_service.and_then(|s| s.groups.iter().find(|g| g.name == group.name));
+            if next_group.is_none() {
+                metrics.remove_group(&service.name, &group.name);
+            }
+            for endpoint in &group.endpoints {
+                let kept = next_group
+                    .is_some_and(|g| g.endpoints.iter().any(|e| e.address == endpoint.address));
+                if !kept {
+                    metrics.remove_endpoint(
+                        &service.name,
+                        &group.name,
+                        &endpoint.address.to_string(),
+                    );
+                }
+            }
+        }
     }
 }

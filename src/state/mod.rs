@@ -20,6 +20,7 @@ mod build;
 pub mod overrides;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::ArcSwap;
@@ -28,9 +29,10 @@ use http::HeaderName;
 
 use crate::balance::Balancer;
 use crate::client::UpstreamClient;
-use crate::config::{Config, StickyKey, Timeouts};
+use crate::config::{Config, OutlierConfig, RetryConfig, StickyKey, Timeouts};
 use crate::endpoint::Endpoint;
-use crate::metrics::{Metrics, RouteMetrics};
+use crate::metrics::{Metrics, RouteMetrics, ServiceMetrics};
+use crate::proxy::retry::RetryBudget;
 use crate::route::RouteTable;
 use crate::split::Split;
 pub use overrides::{Overrides, RolloutRecord, RolloutStatus, ServiceOverride};
@@ -63,6 +65,10 @@ pub struct Service {
     pub timeouts: Timeouts,
     pub override_header: Option<HeaderName>,
     pub sticky: Option<StickyKey>,
+    pub retry: RetryConfig,
+    pub outlier: OutlierConfig,
+    pub budget: RetryBudget,
+    pub metrics: ServiceMetrics,
 }
 
 #[derive(Debug)]
@@ -71,6 +77,12 @@ pub struct Group {
     pub weight: u32,
     pub endpoints: Vec<Endpoint>,
     pub balancer: Balancer,
+    /// Set while picks ignore health because no endpoint is eligible, so the
+    /// log says when panic mode starts and ends, not once per request.
+    pub in_panic: AtomicBool,
+    /// A rollback set this group to 0: the override header cannot reach it
+    /// until its weights are changed again.
+    pub rolled_back: bool,
 }
 
 impl Snapshot {
@@ -91,16 +103,14 @@ impl Snapshot {
 
 impl Service {
     /// The group a request goes to: the one its override header names (even
-    /// at weight 0), else the one its sticky key hashes to, else a weighted
-    /// random pick.
+    /// at weight 0, but never one a rollback took out), else the one its
+    /// sticky key hashes to, else a weighted random pick.
     pub fn pick_group(&self, request: &Parts) -> Option<usize> {
         if let Some(header) = &self.override_header {
             if let Some(wanted) = request.headers.get(header) {
-                if let Some(index) = self
-                    .groups
-                    .iter()
-                    .position(|group| group.name.as_bytes() == wanted.as_bytes())
-                {
+                if let Some(index) = self.groups.iter().position(|group| {
+                    group.name.as_bytes() == wanted.as_bytes() && !group.rolled_back
+                }) {
                     return Some(index);
                 }
             }
@@ -193,7 +203,7 @@ impl State {
         for note in notes {
             tracing::warn!("{note}");
         }
-        let snapshot = build::build(effective, &metrics, None);
+        let snapshot = build::build(effective, &overrides, &metrics, None);
         State {
             current: ArcSwap::from_pointee(snapshot),
             metrics,
@@ -244,7 +254,7 @@ impl State {
         for note in notes {
             tracing::warn!("{note}");
         }
-        self.swap(effective);
+        self.swap(effective, &inputs.overrides);
         inputs.file_config = config;
         Ok(())
     }
@@ -294,7 +304,7 @@ impl State {
             return Err(UpdateError::AllZero(service.to_owned()));
         }
         let (effective, _) = next.apply(&inputs.file_config);
-        self.swap(effective);
+        self.swap(effective, &next);
         inputs.overrides = next;
         self.persist(&inputs);
         Ok(result)
@@ -311,16 +321,38 @@ impl State {
         {
             return Err(UpdateError::UnknownService(service.to_owned()));
         }
-        inputs.overrides.services.remove(service);
+        // The rollout record stays, so a rollout that was rolled back is not
+        // started again; a running one stops, since the file's weights rule now.
+        let rollout = inputs
+            .overrides
+            .services
+            .remove(service)
+            .and_then(|entry| entry.rollout)
+            .map(|mut record| {
+                if record.status == RolloutStatus::Progressing {
+                    record.status = RolloutStatus::Stopped;
+                    record.reason = "weights reset to the config file's".into();
+                }
+                record
+            });
+        if let Some(rollout) = rollout {
+            inputs.overrides.services.insert(
+                service.to_owned(),
+                ServiceOverride {
+                    rollout: Some(rollout),
+                    ..ServiceOverride::default()
+                },
+            );
+        }
         let (effective, _) = inputs.overrides.apply(&inputs.file_config);
-        self.swap(effective);
+        self.swap(effective, &inputs.overrides);
         self.persist(&inputs);
         Ok(())
     }
 
-    fn swap(&self, effective: Config) {
+    fn swap(&self, effective: Config, overrides: &Overrides) {
         let previous = self.current.load_full();
-        let next = build::build(effective, &self.metrics, Some(&previous));
+        let next = build::build(effective, overrides, &self.metrics, Some(&previous));
         self.current.store(Arc::new(next));
     }
 

@@ -38,6 +38,10 @@ pub struct ServiceOverride {
     /// restore) what was running before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaced_by_rollback: Option<BTreeMap<String, u32>>,
+    /// Groups a rollback took out: the override header cannot reach them
+    /// until the weights are set again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rolled_back_groups: Vec<String>,
     /// Progress of an automated rollout, so a restart resumes it (or does not
     /// restart one that was rolled back).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -200,6 +204,9 @@ impl Overrides {
                 {
                     weights[index] = *weight;
                 }
+            }
+            if service_override.weights.is_empty() {
+                continue;
             }
             if weights.iter().all(|&weight| weight == 0) {
                 notes.push(format!(

@@ -1,0 +1,180 @@
+//! Active health checks and the health driver.
+//!
+//! One task for the whole proxy walks the current snapshot: for every service
+//! with `health_check:` it probes each endpoint with `GET path` every
+//! `interval` (all endpoints of a service at once, each bounded by `timeout`;
+//! a 2xx or 3xx passes, anything else fails), and flips the endpoint after
+//! `unhealthy_threshold` failures or `healthy_threshold` passes in a row.
+//! Endpoints start healthy, so enabling checks never causes a 503 at start.
+//!
+//! The same task keeps `luas_backend_healthy` current for every endpoint,
+//! since ejections end by themselves when their time is up.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Uri};
+use http_body_util::Empty;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::Health;
+use crate::config::HealthCheckConfig;
+use crate::state::State;
+
+/// How often gauges are refreshed when no probe is due sooner.
+const REFRESH: Duration = Duration::from_millis(500);
+
+/// Applies one probe result; returns the new healthy state when it flipped.
+pub fn apply_probe(health: &Health, config: &HealthCheckConfig, passed: bool) -> Option<bool> {
+    let streak = if passed {
+        health
+            .probe_streak
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+                Some(s.max(0).saturating_add(1))
+            })
+            .map_or(1, |s| s.max(0) + 1)
+    } else {
+        health
+            .probe_streak
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+                Some(s.min(0).saturating_sub(1))
+            })
+            .map_or(-1, |s| s.min(0) - 1)
+    };
+    let healthy = health.active_healthy.load(Ordering::Relaxed);
+    if !healthy && passed && streak >= config.healthy_threshold as i32 {
+        health.active_healthy.store(true, Ordering::Relaxed);
+        return Some(true);
+    }
+    if healthy && !passed && -streak >= config.unhealthy_threshold as i32 {
+        health.active_healthy.store(false, Ordering::Relaxed);
+        return Some(false);
+    }
+    None
+}
+
+pub fn spawn_driver(state: Arc<State>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let client: Client<HttpConnector, Empty<Bytes>> =
+            Client::builder(TokioExecutor::new()).build_http();
+        let mut next_probe: HashMap<String, Instant> = HashMap::new();
+        loop {
+            let snapshot = state.load();
+            let now = Instant::now();
+            let mut sleep = REFRESH;
+            for (service_config, service) in snapshot.config.services.iter().zip(&snapshot.services)
+            {
+                for group in &service.groups {
+                    for endpoint in &group.endpoints {
+                        let stats = &endpoint.stats;
+                        stats
+                            .metrics
+                            .healthy
+                            .set(i64::from(stats.health.is_eligible(now)));
+                    }
+                }
+                let Some(check) = &service_config.health_check else {
+                    continue;
+                };
+                let due = next_probe.entry(service.name.clone()).or_insert(now);
+                if *due <= now {
+                    *due = now + check.interval;
+                    let probes = service.groups.iter().flat_map(|group| {
+                        group
+                            .endpoints
+                            .iter()
+                            .map(move |endpoint| (group.name.clone(), endpoint.clone()))
+                    });
+                    for (group, endpoint) in probes {
+                        let client = client.clone();
+                        let check = check.clone();
+                        let service = service.name.clone();
+                        tokio::spawn(async move {
+                            let passed = probe(&client, endpoint.address, &check).await;
+                            if let Some(healthy) =
+                                apply_probe(&endpoint.stats.health, &check, passed)
+                            {
+                                let endpoint_address = endpoint.address;
+                                if healthy {
+                                    tracing::info!(%service, %group, endpoint = %endpoint_address, "health check passing again: endpoint back in rotation");
+                                } else {
+                                    tracing::warn!(%service, %group, endpoint = %endpoint_address, "health check failing: endpoint out of rotation");
+                                }
+                                endpoint.stats.metrics.healthy.set(i64::from(
+                                    endpoint.stats.health.is_eligible(Instant::now()),
+                                ));
+                            }
+                        });
+                    }
+                }
+                sleep = sleep.min(due.saturating_duration_since(now));
+            }
+            next_probe.retain(|name, _| snapshot.service(name).is_some());
+            tokio::time::sleep(sleep.max(Duration::from_millis(10))).await;
+        }
+    })
+}
+
+async fn probe(
+    client: &Client<HttpConnector, Empty<Bytes>>,
+    address: SocketAddr,
+    check: &HealthCheckConfig,
+) -> bool {
+    let Ok(uri) = format!("http://{address}{}", check.path).parse::<Uri>() else {
+        return false;
+    };
+    let Ok(request) = Request::get(uri)
+        .header(http::header::USER_AGENT, "luas-health-check")
+        .body(Empty::new())
+    else {
+        return false;
+    };
+    match tokio::time::timeout(check.timeout, client.request(request)).await {
+        Ok(Ok(response)) => {
+            let status = response.status();
+            status.is_success() || status.is_redirection()
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check() -> HealthCheckConfig {
+        HealthCheckConfig {
+            path: "/healthz".into(),
+            interval: Duration::from_secs(5),
+            timeout: Duration::from_secs(1),
+            healthy_threshold: 2,
+            unhealthy_threshold: 3,
+        }
+    }
+
+    #[test]
+    fn thresholds_flip_the_state() {
+        let health = Health::new(Instant::now());
+        let check = check();
+        assert_eq!(apply_probe(&health, &check, false), None);
+        assert_eq!(apply_probe(&health, &check, false), None);
+        // A pass in between restarts the failure streak.
+        assert_eq!(apply_probe(&health, &check, true), None);
+        assert_eq!(apply_probe(&health, &check, false), None);
+        assert_eq!(apply_probe(&health, &check, false), None);
+        assert_eq!(apply_probe(&health, &check, false), Some(false));
+        assert!(!health.is_actively_healthy());
+        assert_eq!(apply_probe(&health, &check, false), None);
+        assert_eq!(apply_probe(&health, &check, true), None);
+        assert_eq!(apply_probe(&health, &check, true), Some(true));
+        assert!(health.is_actively_healthy());
+    }
+}
