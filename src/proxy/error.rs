@@ -1,8 +1,9 @@
 //! The one place a failure becomes an HTTP status.
 //!
 //! [`ProxyError`] says what went wrong and on which side; [`ProxyError::status`]
-//! maps it: 404 no route, 503 no endpoint to use, 502 the backend refused or
-//! reset, 504 the backend did not answer in time; and on the client's side
+//! maps it: 404 no route, 503 no endpoint to use (or every endpoint of a
+//! group refused the connection: the service is down), 502 the backend
+//! refused or reset, 504 the backend did not answer in time; and on the client's side
 //! 413 body too large, 408 body stalled, 400 body broken off. Clients get a short
 //! plain-text body saying which; details (addresses, causes) go to the log
 //! only, so internal addresses do not leak.
@@ -22,6 +23,8 @@ pub enum ProxyError {
     NoRoute,
     #[error("service {service} has no endpoint to send to")]
     NoEndpoint { service: String },
+    #[error("no endpoint of service {service} could be reached")]
+    Unreachable { service: String },
     #[error("endpoint {endpoint} could not be reached: {source}")]
     Connect {
         endpoint: SocketAddr,
@@ -79,7 +82,9 @@ impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
-            ProxyError::NoEndpoint { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::NoEndpoint { .. } | ProxyError::Unreachable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ProxyError::Connect { .. } | ProxyError::Reset { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -95,6 +100,7 @@ impl ProxyError {
             ProxyError::NoEndpoint { .. } => {
                 "luas: no backend endpoint is available for this service\n"
             }
+            ProxyError::Unreachable { .. } => "luas: no backend endpoint could be reached\n",
             ProxyError::Connect { .. } => {
                 "luas: the backend refused the connection or could not be reached\n"
             }
