@@ -250,11 +250,21 @@ async fn forward(
                     endpoint: endpoint.address,
                     source: error,
                 });
-                if not_sent_retries < MAX_NOT_SENT_RETRIES {
+                let untried_left = group
+                    .endpoints
+                    .iter()
+                    .any(|candidate| !tried.contains(&candidate.address));
+                if not_sent_retries < MAX_NOT_SENT_RETRIES && untried_left {
                     not_sent_retries += 1;
                     service.metrics.retry_not_sent.inc();
                     pending = Some(*request);
                     continue;
+                }
+                if !untried_left && group.endpoints.len() > 1 && retries == 0 {
+                    // Every endpoint refused: the service is down, not one backend.
+                    return Err(ProxyError::Unreachable {
+                        service: service.name.clone(),
+                    });
                 }
             }
             Ok(Err(SendError::Failed(error))) => {
