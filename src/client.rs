@@ -47,6 +47,10 @@ pub enum SendError {
     /// The connection failed after the request may have been written
     /// (reset, closed early, malformed response).
     Failed(BoxError),
+    /// A pooled connection closed without a byte of response: almost always
+    /// the endpoint closing an idle connection just as the request went out,
+    /// so an idempotent request may be sent again (RFC 9112 §9.3.1.1).
+    Stale(BoxError),
 }
 
 /// A response and, for HTTP/1.1, what returns its connection to the pool.
@@ -197,7 +201,14 @@ impl UpstreamClient {
                 }
                 Err(mut error) => match error.take_message() {
                     Some(unsent) => request = unsent,
-                    None => return Err(SendError::Failed(Box::new(error.into_error()))),
+                    None => {
+                        let error = error.into_error();
+                        return Err(if error.is_incomplete_message() {
+                            SendError::Stale(Box::new(error))
+                        } else {
+                            SendError::Failed(Box::new(error))
+                        });
+                    }
                 },
             }
         }

@@ -111,6 +111,13 @@ impl EndpointStats {
         let estimate = self.ewma.estimate_micros(now, in_flight == 0);
         estimate * (in_flight + 1) as f64
     }
+
+    /// The latency estimate in microseconds, or None before the first sample.
+    pub fn measured_estimate(&self, now: Instant) -> Option<f64> {
+        self.ewma
+            .is_measured()
+            .then(|| self.ewma.estimate_micros(now, self.in_flight() == 0))
+    }
 }
 
 /// Accounting guard of one request to one endpoint; see the module docs.

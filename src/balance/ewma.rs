@@ -68,6 +68,11 @@ impl PeakEwma {
         estimate * (-f64::from(elapsed) / self.decay_millis).exp()
     }
 
+    /// True once a real sample has replaced the default.
+    pub fn is_measured(&self) -> bool {
+        unpack(self.state.load(Ordering::Relaxed)).0 != UNMEASURED
+    }
+
     /// Records one round-trip time.
     pub fn observe(&self, rtt: Duration, now: Instant) {
         let rtt_micros = (rtt.as_secs_f64() * 1e6).min(f64::from(MAX_ESTIMATE_MICROS));

@@ -8,7 +8,9 @@
 //! *The Power of Two Choices in Randomized Load Balancing*, 2001), and it costs
 //! O(1) whatever the group size.
 //!
-//! - [`Balancer::P2cEwma`]: P2C over the peak-EWMA cost (see [`ewma`]).
+//! - [`Balancer::P2cEwma`]: P2C over the peak-EWMA cost (see [`ewma`]); an
+//!   endpoint with no sample yet is compared at its partner's estimate, so a
+//!   new replica is tried at once.
 //! - [`Balancer::LeastRequest`]: P2C over the in-flight count alone.
 //! - [`Balancer::RoundRobin`]: each endpoint in turn, ignoring load.
 //!
@@ -122,12 +124,33 @@ impl Balancer {
                 };
                 let (a, b) = (&endpoints[first], &endpoints[second]);
                 let b_is_cheaper = match self {
-                    Balancer::P2cEwma => b.stats.cost(now) < a.stats.cost(now),
+                    Balancer::P2cEwma => {
+                        let (cost_a, cost_b) = paired_costs(a, b, now);
+                        cost_b < cost_a
+                    }
                     _ => b.in_flight() < a.in_flight(),
                 };
                 Some(if b_is_cheaper { b } else { a })
             }
         }
+    }
+}
+
+/// The P2C costs of a pair. An endpoint not yet measured is compared at its
+/// partner's estimate rather than at the default RTT: otherwise a new replica
+/// next to fast ones waits for its 30 ms prior to decay below their
+/// sub-millisecond estimates, and under light load gets nothing for a
+/// minute. Its in-flight count still applies, so it gets its share, not a flood.
+fn paired_costs(a: &Endpoint, b: &Endpoint, now: Instant) -> (f64, f64) {
+    match (
+        a.stats.measured_estimate(now),
+        b.stats.measured_estimate(now),
+    ) {
+        (Some(_), Some(_)) | (None, None) => (a.stats.cost(now), b.stats.cost(now)),
+        (Some(estimate), None) | (None, Some(estimate)) => (
+            estimate * (a.in_flight() + 1) as f64,
+            estimate * (b.in_flight() + 1) as f64,
+        ),
     }
 }
 

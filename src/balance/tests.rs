@@ -239,3 +239,19 @@ fn panic_mode_when_nothing_is_eligible() {
     let tried = [group[0].address, group[1].address];
     assert!(balancer.pick_with(&group, now, &tried, &mut rng).is_none());
 }
+
+#[test]
+fn a_new_endpoint_is_tried_next_to_fast_measured_ones() {
+    let now = Instant::now();
+    let group = crate::endpoint::test_endpoints(3, now);
+    observe(&group[0], Duration::from_micros(300), now);
+    observe(&group[1], Duration::from_micros(300), now);
+    // group[2] has only the 30 ms default.
+    let balancer = Balancer::new(BalancerKind::P2cEwma);
+    let mut rng = fastrand::Rng::with_seed(5);
+    let new = (0..3_000)
+        .filter(|_| pick(&balancer, &group, now, &mut rng).unwrap().address == group[2].address)
+        .count();
+    // Compared as an equal, it wins a share of its pairings (about a third).
+    assert!((600..=1_400).contains(&new), "{new}");
+}

@@ -83,6 +83,8 @@ struct Shared {
     requests: AtomicU64,
     /// The status of plain requests; changeable while running.
     status: AtomicU16,
+    /// The latency of plain requests in microseconds; changeable while running.
+    latency_micros: AtomicU64,
     recorded: Mutex<Vec<String>>,
 }
 
@@ -104,6 +106,7 @@ impl Backend {
         let name = options.name.clone();
         let shared = Arc::new(Shared {
             status: AtomicU16::new(options.status.as_u16()),
+            latency_micros: AtomicU64::new(options.latency.as_micros() as u64),
             options,
             requests: AtomicU64::new(0),
             recorded: Mutex::new(Vec::new()),
@@ -169,6 +172,14 @@ impl Backend {
         self.shared.status.store(status.as_u16(), Ordering::Relaxed);
     }
 
+    /// Changes the latency of plain requests from now on (a replica slowing
+    /// down, or hanging with a very long one).
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared
+            .latency_micros
+            .store(latency.as_micros() as u64, Ordering::Relaxed);
+    }
+
     /// The recorded header values (see [`BackendOptions::record_header`]).
     pub fn recorded(&self) -> Vec<String> {
         self.shared
@@ -210,8 +221,10 @@ async fn respond(shared: &Shared, mut request: Request<Incoming>) -> Response<Re
                         .unwrap_or(StatusCode::BAD_REQUEST);
                     full(status, format!("{}\n", options.name))
                 } else {
-                    if !options.latency.is_zero() {
-                        tokio::time::sleep(options.latency).await;
+                    let latency =
+                        Duration::from_micros(shared.latency_micros.load(Ordering::Relaxed));
+                    if !latency.is_zero() {
+                        tokio::time::sleep(latency).await;
                     }
                     let status = StatusCode::from_u16(shared.status.load(Ordering::Relaxed))
                         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -156,14 +156,17 @@ async fn forward(
     // A body is kept for replay only when retries are configured for this
     // method and its declared size fits the buffer; everything else streams,
     // and is then sent again only if it never reached an endpoint.
+    // Empty bodies of idempotent requests are always kept (there is nothing
+    // to buffer), so a request that meets a stale pooled connection can go again.
     let policy = &service.retry;
-    let replayable = policy.attempts > 0
-        && !upgrade
-        && is_idempotent(&parts.method)
-        && body
-            .size_hint()
-            .upper()
-            .is_some_and(|size| size <= policy.buffer_bytes as u64);
+    let idempotent = !upgrade && is_idempotent(&parts.method);
+    let replayable = idempotent
+        && (body.is_end_stream()
+            || policy.attempts > 0
+                && body
+                    .size_hint()
+                    .upper()
+                    .is_some_and(|size| size <= policy.buffer_bytes as u64));
     let (replay, first_body) = if replayable {
         let data = read_whole(body, policy.buffer_bytes, limits).await?;
         (Some(data.clone()), RequestBody::buffered(data))
@@ -267,7 +270,19 @@ async fn forward(
                     });
                 }
             }
-            Ok(Err(SendError::Failed(error))) => {
+            Ok(Err(SendError::Stale(error)))
+                if replay.is_some() && not_sent_retries < MAX_NOT_SENT_RETRIES =>
+            {
+                // Not the endpoint's fault and not charged to the budget;
+                // the same endpoint may take it on a fresh connection.
+                in_flight.cancel();
+                tracing::debug!(service = %service.name, endpoint = %endpoint.address, %error, "pooled connection was stale; sending again");
+                tried.pop();
+                not_sent_retries += 1;
+                service.metrics.retry_not_sent.inc();
+                continue;
+            }
+            Ok(Err(SendError::Failed(error) | SendError::Stale(error))) => {
                 if let Some(client_side) = ProxyError::from_body_failure(&error) {
                     // The client's body failed, not the endpoint.
                     in_flight.cancel();
