@@ -3,6 +3,7 @@
 //!
 //! It speaks HTTP/1.1 and HTTP/2 (prior knowledge) on one port. Paths:
 //! - `/echo`: streams the request body back as it arrives (no latency added);
+//! - `/sink`: reads the whole request body, then answers with its size;
 //! - `/headers`: the request line and headers as text, one per line;
 //! - `/trailers`: body `ok` followed by the trailer `grpc-status: 0`;
 //! - `/status/NNN`: answers with status NNN;
@@ -210,6 +211,10 @@ async fn respond(shared: &Shared, mut request: Request<Incoming>) -> Response<Re
         let path = request.uri().path().to_owned();
         match path.as_str() {
             "/echo" => Response::new(request.into_body().boxed()),
+            "/sink" => match request.into_body().collect().await {
+                Ok(body) => full(StatusCode::OK, format!("{}\n", body.to_bytes().len())),
+                Err(error) => full(StatusCode::BAD_REQUEST, format!("{error}\n")),
+            },
             "/headers" => full(StatusCode::OK, describe(&request)),
             "/trailers" => trailers(),
             _ => {

@@ -21,6 +21,8 @@ use crate::client::BoxError;
 pub enum ProxyError {
     #[error("no route matches this request")]
     NoRoute,
+    #[error("malformed request: {0}")]
+    Malformed(&'static str),
     #[error("service {service} has no endpoint to send to")]
     NoEndpoint { service: String },
     #[error("no endpoint of service {service} could be reached")]
@@ -82,6 +84,7 @@ impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
+            ProxyError::Malformed(_) => StatusCode::BAD_REQUEST,
             ProxyError::NoEndpoint { .. } | ProxyError::Unreachable { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -97,6 +100,7 @@ impl ProxyError {
     fn client_message(&self) -> &'static str {
         match self {
             ProxyError::NoRoute => "luas: no route matches this request\n",
+            ProxyError::Malformed(_) => "luas: malformed request\n",
             ProxyError::NoEndpoint { .. } => {
                 "luas: no backend endpoint is available for this service\n"
             }
@@ -115,6 +119,7 @@ impl ProxyError {
     }
 
     pub fn into_response(self) -> Response<ResponseBody> {
+        let close = matches!(self, ProxyError::Malformed(_));
         let mut response = Response::new(ResponseBody::full(Bytes::from_static(
             self.client_message().as_bytes(),
         )));
@@ -123,6 +128,12 @@ impl ProxyError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
+        if close {
+            // Whatever follows on this connection cannot be trusted.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         response
     }
 }

@@ -31,6 +31,38 @@ pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-p
 pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Why a request is refused before routing, if it is: a missing, repeated or
+/// invalid Host on HTTP/1.1 (RFC 9112 §3.2 requires a 400), or framing
+/// headers that disagree (request smuggling). hyper already rejects most
+/// malformed framing itself; this covers what reaches us.
+pub fn framing_problem(request: &request::Parts) -> Option<&'static str> {
+    let headers = &request.headers;
+    if request.version == Version::HTTP_11 {
+        let mut hosts = headers.get_all(header::HOST).iter();
+        match (hosts.next(), hosts.next()) {
+            (None, _) => return Some("an HTTP/1.1 request without Host"),
+            (Some(_), Some(_)) => return Some("more than one Host"),
+            (Some(host), None) => {
+                if http::uri::Authority::try_from(host.as_bytes()).is_err() {
+                    return Some("an invalid Host");
+                }
+            }
+        }
+    }
+    if headers.contains_key(header::TRANSFER_ENCODING)
+        && headers.contains_key(header::CONTENT_LENGTH)
+    {
+        return Some("both Content-Length and Transfer-Encoding");
+    }
+    let mut lengths = headers.get_all(header::CONTENT_LENGTH).iter();
+    if let Some(first) = lengths.next() {
+        if lengths.any(|other| other != first) {
+            return Some("Content-Length values that disagree");
+        }
+    }
+    None
+}
+
 /// True for an HTTP/1.1 request asking to switch protocols (WebSocket and others).
 pub fn is_upgrade_request(request: &request::Parts) -> bool {
     request.version == Version::HTTP_11

@@ -63,6 +63,12 @@ pub async fn handle(connection: &Connection, request: Request<Incoming>) -> Resp
     let listener = &snapshot.listeners[connection.listener];
     let (parts, body) = request.into_parts();
 
+    if let Some(problem) = headers::framing_problem(&parts) {
+        let error = ProxyError::Malformed(problem);
+        tracing::info!(listener = %listener.name, remote = %connection.remote, "{error}");
+        listener.unmatched.requests.inc(CodeClass::ClientError);
+        return error.into_response();
+    }
     let Some(route) = listener.routes.find(&parts) else {
         let error = ProxyError::NoRoute;
         tracing::info!(
