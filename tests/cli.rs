@@ -163,7 +163,10 @@ async fn run_serves_and_exits_zero_on_sigterm() {
     assert_eq!(answer.body, "b\n");
 
     let pid = child.id().unwrap().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let killed = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid}")])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
         .await
