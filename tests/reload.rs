@@ -216,8 +216,8 @@ async fn sighup_reloads_the_binary() {
     // With watching off, only SIGHUP can apply the change.
     std::fs::write(&path, yaml((0, 100))).unwrap();
     let pid = child.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-HUP", &pid])
+    assert!(std::process::Command::new("sh")
+        .args(["-c", &format!("kill -HUP {pid}")])
         .status()
         .unwrap()
         .success());
