@@ -9,8 +9,9 @@
 # order and stopping at the first failure:
 #   cargo fmt --check
 #   cargo clippy --all-targets -- -D warnings
-#   cargo test --all-targets
 #   cargo test --doc
+#   cargo test --all-targets
+# and ends with one line counting every test run: "tests: N passed, N failed".
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -69,10 +70,25 @@ cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets -- -D warnings
 
-step "cargo test --all-targets"
-cargo test --all-targets
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
 
+set +e
 step "cargo test --doc"
-cargo test --doc
+cargo test --doc 2>&1 | tee -a "$log"
+doc_status=${PIPESTATUS[0]}
 
+step "cargo test --all-targets"
+cargo test --all-targets 2>&1 | tee -a "$log"
+test_status=${PIPESTATUS[0]}
+set -e
+
+# One total over every test binary, so the last line says what ran.
+passed=$(sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+failed=$(sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\2/p' "$log" | awk '{s+=$1} END {print s+0}')
+if [ "$doc_status" -ne 0 ] || [ "$test_status" -ne 0 ]; then
+    echo "tests: $passed passed, $failed failed"
+    exit 1
+fi
 step "all checks passed"
+echo "tests: $passed passed, $failed failed"

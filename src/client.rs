@@ -21,7 +21,7 @@ use std::time::Duration;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, Uri, Version};
 use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::{http1, http2, TrySendError};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -229,13 +229,7 @@ impl UpstreamClient {
                     stats: stats.clone(),
                 }),
             }),
-            Err(mut error) => match error.take_message() {
-                Some(request) => Err(SendError::NotSent {
-                    request: Box::new(request),
-                    error: Box::new(error.into_error()),
-                }),
-                None => Err(SendError::Failed(Box::new(error.into_error()))),
-            },
+            Err(error) => Err(fresh_connection_error(error)),
         }
     }
 
@@ -284,13 +278,7 @@ impl UpstreamClient {
                 response,
                 release: None,
             }),
-            Err(mut error) => match error.take_message() {
-                Some(request) => Err(SendError::NotSent {
-                    request: Box::new(request),
-                    error: Box::new(error.into_error()),
-                }),
-                None => Err(SendError::Failed(Box::new(error.into_error()))),
-            },
+            Err(error) => Err(fresh_connection_error(error)),
         }
     }
 
@@ -328,6 +316,18 @@ impl H2Slot {
     fn ready_sender(&self) -> Option<http2::SendRequest<RequestBody>> {
         let guard = self.sender.lock().unwrap_or_else(|p| p.into_inner());
         guard.as_ref().filter(|sender| !sender.is_closed()).cloned()
+    }
+}
+
+/// A failure on a connection just opened (or the one h2 connection): the
+/// request comes back if it was never written.
+fn fresh_connection_error(mut error: TrySendError<Request<RequestBody>>) -> SendError {
+    match error.take_message() {
+        Some(request) => SendError::NotSent {
+            request: Box::new(request),
+            error: Box::new(error.into_error()),
+        },
+        None => SendError::Failed(Box::new(error.into_error())),
     }
 }
 

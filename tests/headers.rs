@@ -3,15 +3,13 @@
 
 mod support;
 
-use std::net::SocketAddr;
-
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use support::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+
+use tokio::net::TcpStream;
 
 #[tokio::test]
 async fn request_headers_are_rewritten_for_the_backend() {
@@ -74,29 +72,6 @@ async fn xff_starts_a_list_when_the_client_sent_none() {
     let answer = get(edge(&proxy), "/headers", &[]).await;
     assert_eq!(answer.seen("x-forwarded-for"), ["127.0.0.1"]);
     assert_eq!(answer.seen("via"), ["1.1 luas"]);
-}
-
-/// A backend written by hand so it can send hop-by-hop response headers
-/// that hyper's server would not produce itself.
-async fn raw_backend(response: &'static [u8]) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buffer = [0u8; 1024];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buffer).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buffer[..n]),
-                    }
-                }
-                let _ = stream.write_all(response).await;
-            });
-        }
-    });
-    address
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// Sends raw bytes on a fresh connection and reads until the peer closes
 /// (at most 5 s); returns what came back.
@@ -394,28 +394,6 @@ async fn http2_rapid_reset_gets_the_connection_closed() {
     );
     let client = client();
     assert_eq!(send(&client, edge, "/", &[]).await.status, 200);
-}
-
-/// A backend that answers every request with the given raw bytes.
-async fn raw_backend(response: &'static [u8]) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buffer = [0u8; 1024];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buffer).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buffer[..n]),
-                    }
-                }
-                let _ = stream.write_all(response).await;
-            });
-        }
-    });
-    address
 }
 
 #[tokio::test]
