@@ -1,7 +1,7 @@
 //! `luas ctl`: a client of the admin API for people and scripts.
 //!
 //! ```text
-//! luas ctl status [SERVICE]            groups, weights and endpoint health
+//! luas ctl status [SERVICE]            groups, weights, endpoint latency and counts
 //! luas ctl weights SERVICE stable=90 canary=10
 //! luas ctl rollback SERVICE            every group but stable to 0
 //! luas ctl promote SERVICE [--group G] G (default: the canary) gets all traffic

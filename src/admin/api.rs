@@ -142,6 +142,7 @@ pub fn set_weights(state: &State, board: &Board, name: &str, body: &[u8]) -> Api
             }
             entry.weights = next;
             entry.rolled_back_groups.clear();
+            entry.replaced_by_rollback = None;
             stop_rollout(entry.rollout.as_mut(), "weights set by hand");
             Ok(())
         })
@@ -237,6 +238,7 @@ pub fn promote(state: &State, board: &Board, name: &str, body: &[u8]) -> ApiResu
                 })
                 .collect();
             entry.rolled_back_groups.clear();
+            entry.replaced_by_rollback = None;
             if let Some(record) = entry.rollout.as_mut() {
                 record.status = RolloutStatus::Completed;
                 record.reason = "promoted by hand".into();

@@ -91,12 +91,14 @@ impl Balancer {
                 panic: false,
             });
         }
+        // Panic mode is about health, not about what this request tried: when
+        // some endpoint is eligible but already tried, this is a plain retry.
+        let panic = !endpoints
+            .iter()
+            .any(|endpoint| endpoint.stats.health.is_eligible(now));
         let untried = |endpoint: &Endpoint| !tried.contains(&endpoint.address);
         self.choose(endpoints, now, rng, &untried)
-            .map(|endpoint| Pick {
-                endpoint,
-                panic: true,
-            })
+            .map(|endpoint| Pick { endpoint, panic })
     }
 
     fn choose<'a>(

@@ -82,6 +82,10 @@ pub fn spawn_driver(state: Arc<State>) -> JoinHandle<()> {
                     }
                 }
                 let Some(check) = &service_config.health_check else {
+                    // Checks removed by a reload: their last verdict no longer holds.
+                    for endpoint in service.groups.iter().flat_map(|group| &group.endpoints) {
+                        endpoint.stats.health.clear_active();
+                    }
                     continue;
                 };
                 let due = next_probe.entry(service.name.clone()).or_insert(now);

@@ -57,6 +57,12 @@ impl Health {
         until != 0 && self.millis(now) < until
     }
 
+    /// Forgets active check results: for a service whose checks were removed.
+    pub fn clear_active(&self) {
+        self.active_healthy.store(true, Ordering::Relaxed);
+        self.probe_streak.store(0, Ordering::Relaxed);
+    }
+
     pub fn is_actively_healthy(&self) -> bool {
         self.active_healthy.load(Ordering::Relaxed)
     }

@@ -1,8 +1,8 @@
 //! The one place a failure becomes an HTTP status.
 //!
 //! [`ProxyError`] says what went wrong and on which side; [`ProxyError::status`]
-//! maps it: 404 no route, 503 no endpoint to use (or every endpoint of a
-//! group refused the connection: the service is down), 502 the backend
+//! maps it: 404 no route, 503 no endpoint to use (or two or more endpoints
+//! were tried and every one refused: the service is down), 502 the backend
 //! refused or reset, 504 the backend did not answer in time; and on the client's side
 //! 413 body too large, 408 body stalled, 400 body broken off. Clients get a short
 //! plain-text body saying which; details (addresses, causes) go to the log

@@ -269,7 +269,7 @@ async fn forward(
                     pending = Some(*request);
                     continue;
                 }
-                if !untried_left && group.endpoints.len() > 1 && retries == 0 {
+                if tried_distinct(&tried) > 1 && retries == 0 {
                     // Every endpoint refused: the service is down, not one backend.
                     return Err(ProxyError::Unreachable {
                         service: service.name.clone(),
@@ -324,6 +324,14 @@ async fn forward(
         }
         return Err(last_error.unwrap_or_else(no_endpoint));
     }
+}
+
+fn tried_distinct(tried: &[SocketAddr]) -> usize {
+    tried
+        .iter()
+        .enumerate()
+        .filter(|(index, address)| !tried[..*index].contains(address))
+        .count()
 }
 
 /// Whether one more configured retry may be made, taking it from the budget.

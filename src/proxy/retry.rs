@@ -42,6 +42,11 @@ impl RetryBudget {
         }
     }
 
+    /// The (ratio, per-second minimum) it was made with.
+    pub fn settings(&self) -> (f64, u32) {
+        (self.ratio, self.min_per_second as u32)
+    }
+
     /// Records one request.
     pub fn deposit(&self, now: Instant) {
         self.slot(now).deposits.fetch_add(1, Ordering::Relaxed);

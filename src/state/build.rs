@@ -1,8 +1,8 @@
 //! Building a [`Snapshot`] from a validated `Config`, reusing what must
-//! outlive it from the previous snapshot: endpoint statistics keyed by
-//! (service, group, address) and connection pools keyed by service name (when
-//! the service's protocol and timeouts did not change). Pure apart from
-//! binding metric handles; no I/O.
+//! outlive it from the previous snapshot: endpoint statistics and connection
+//! pools keyed by (service, group, address) while their settings are
+//! unchanged, and each service's client and retry budget keyed by service
+//! name. Pure apart from binding metric handles; no I/O.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -32,8 +32,10 @@ pub(super) fn build(
     let mut old_stats: HashMap<(&str, &str, SocketAddr), &Arc<EndpointStats>> = HashMap::new();
     let mut old_clients: HashMap<&str, (&Arc<UpstreamClient>, &crate::config::Timeouts)> =
         HashMap::new();
+    let mut old_budgets: HashMap<&str, &Arc<RetryBudget>> = HashMap::new();
     if let Some(previous) = previous {
         for service in &previous.services {
+            old_budgets.insert(&service.name, &service.budget);
             old_clients.insert(&service.name, (&service.client, &service.timeouts));
             for group in &service.groups {
                 for endpoint in &group.endpoints {
@@ -118,11 +120,22 @@ pub(super) fn build(
                 sticky: service.split.sticky.clone(),
                 retry: service.retry,
                 outlier: service.outlier,
-                budget: RetryBudget::new(
-                    service.retry.budget_ratio,
-                    service.retry.budget_min_per_second,
-                    now,
-                ),
+                budget: match old_budgets.get(service.name.as_str()) {
+                    Some(budget)
+                        if budget.settings()
+                            == (
+                                service.retry.budget_ratio,
+                                service.retry.budget_min_per_second,
+                            ) =>
+                    {
+                        Arc::clone(budget)
+                    }
+                    _ => Arc::new(RetryBudget::new(
+                        service.retry.budget_ratio,
+                        service.retry.budget_min_per_second,
+                        now,
+                    )),
+                },
                 metrics: metrics.service(&service.name),
             }
         })

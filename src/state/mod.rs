@@ -67,7 +67,8 @@ pub struct Service {
     pub sticky: Option<StickyKey>,
     pub retry: RetryConfig,
     pub outlier: OutlierConfig,
-    pub budget: RetryBudget,
+    /// Carried over across snapshots while its settings stay the same.
+    pub budget: Arc<RetryBudget>,
     pub metrics: ServiceMetrics,
 }
 
