@@ -11,6 +11,12 @@ use luas::config::{self, Config};
 
 const EXIT_CONFIG: u8 = 64;
 
+// glibc malloc showed up in the request path's profile (several small
+// allocations per request across hyper, http and luas); mimalloc's
+// thread-local free lists serve those faster. Measured in the commit.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
@@ -114,11 +120,18 @@ fn block_on(
     worker_threads: Option<usize>,
     future: impl std::future::Future<Output = anyhow::Result<()>>,
 ) -> anyhow::Result<()> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    // One worker means one thread: the current-thread scheduler does the same
+    // work without the multi-thread scheduler's cross-thread bookkeeping.
+    let mut builder = match worker_threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(threads) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(threads.max(1));
+            builder
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     builder.enable_all();
-    if let Some(threads) = worker_threads {
-        builder.worker_threads(threads.max(1));
-    }
     builder
         .build()
         .context("cannot start the async runtime")?

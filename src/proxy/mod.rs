@@ -88,7 +88,7 @@ pub async fn handle(connection: &Connection, request: Request<Incoming>) -> Resp
     let service = &snapshot.services[route.service];
     let limits = &snapshot.config.listeners[connection.listener].limits;
 
-    let response = match forward(connection, service, limits, parts, body).await {
+    let response = match forward(connection, service, limits, parts, body, started).await {
         Ok(response) => response,
         Err(error) => {
             let status = error.status().as_u16();
@@ -130,8 +130,8 @@ async fn forward(
     limits: &ListenerLimits,
     mut parts: http::request::Parts,
     body: Incoming,
+    started: Instant,
 ) -> Result<Response<ResponseBody>, ProxyError> {
-    let started = Instant::now();
     if let Some(limit) = limits.max_body_bytes {
         let declared = parts
             .headers
@@ -196,8 +196,8 @@ async fn forward(
     let mut retries = 0u32;
     let mut not_sent_retries = 0usize;
     let mut last_error: Option<ProxyError> = None;
+    let mut now = started;
     loop {
-        let now = Instant::now();
         let remaining = deadline.saturating_duration_since(now);
         if remaining.is_zero() {
             return Err(last_error.unwrap_or(ProxyError::Timeout {
@@ -235,7 +235,7 @@ async fn forward(
             .map_or(remaining, |limit| limit.min(remaining));
         let mut in_flight = InFlight::start(endpoint, now);
         let result = tokio::time::timeout(per_try, service.client.send(endpoint, request)).await;
-        let now = Instant::now();
+        now = Instant::now();
         match result {
             Ok(Ok(sent)) => {
                 let status = sent.response.status();

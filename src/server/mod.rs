@@ -13,7 +13,8 @@
 //! requests) and fit `max_header_bytes` and `max_headers` (431 beyond);
 //! `h2_max_concurrent_streams` streams per HTTP/2 connection, with hyper's
 //! and h2's defenses against rapid reset (CVE-2023-44487) on; and a
-//! connection with nothing in flight for `idle_timeout` is closed gracefully.
+//! connection that starts no request for `idle_timeout` (looked at once per
+//! timeout, so between one and two of them) is closed gracefully.
 //! Malformed requests get hyper's 400 (or 414/431) and only their own
 //! connection is closed.
 //!
@@ -175,16 +176,18 @@ async fn serve_connection(
     let served = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(served);
     let mut closing = false;
+    // An idle connection is closed between one and two idle timeouts after
+    // its last request started; looking twice per timeout keeps that tight.
+    let mut idle_checks = tokio::time::interval_at(Instant::now() + idle_timeout, idle_timeout);
     let result = loop {
-        let idle_check = tokio::time::sleep_until(activity.idle_deadline(idle_timeout));
         tokio::select! {
             result = served.as_mut() => break result,
             _ = signal.triggered(), if !closing => {
                 closing = true;
                 served.as_mut().graceful_shutdown();
             }
-            _ = idle_check, if !closing => {
-                if activity.is_idle_for(idle_timeout) {
+            _ = idle_checks.tick(), if !closing => {
+                if activity.idle_since_last_look() {
                     tracing::debug!(%remote, "closing an idle client connection");
                     closing = true;
                     served.as_mut().graceful_shutdown();
@@ -197,14 +200,15 @@ async fn serve_connection(
     }
 }
 
-/// Requests in progress on one connection and when the last one ended, for
-/// the idle timeout. A request counts until its response headers are sent;
-/// a graceful close still lets a streaming body finish.
+/// Requests in progress on one connection, for the idle timeout. Counting
+/// requests instead of reading the clock per request: the watchdog calls a
+/// connection idle when nothing is in flight and no request started since
+/// its previous look, one idle timeout ago.
 struct Activity {
-    started: Instant,
     in_flight: AtomicUsize,
-    /// Milliseconds since `started` when the last request ended.
-    last_done: AtomicU64,
+    started: AtomicU64,
+    /// `started` as of the watchdog's previous look.
+    seen: AtomicU64,
 }
 
 struct Busy<'a>(&'a Activity);
@@ -212,35 +216,29 @@ struct Busy<'a>(&'a Activity);
 impl Activity {
     fn new() -> Activity {
         Activity {
-            started: Instant::now(),
             in_flight: AtomicUsize::new(0),
-            last_done: AtomicU64::new(0),
+            started: AtomicU64::new(0),
+            seen: AtomicU64::new(0),
         }
     }
 
     fn begin(&self) -> Busy<'_> {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.started.fetch_add(1, Ordering::Relaxed);
         Busy(self)
     }
 
-    fn idle_deadline(&self, idle_timeout: Duration) -> Instant {
-        self.started + Duration::from_millis(self.last_done.load(Ordering::Relaxed)) + idle_timeout
-    }
-
-    fn is_idle_for(&self, idle_timeout: Duration) -> bool {
-        self.in_flight.load(Ordering::Relaxed) == 0
-            && Instant::now() >= self.idle_deadline(idle_timeout)
+    /// True when idle since the previous call; remembers this look.
+    fn idle_since_last_look(&self) -> bool {
+        let started = self.started.load(Ordering::Relaxed);
+        let previous = self.seen.swap(started, Ordering::Relaxed);
+        self.in_flight.load(Ordering::Relaxed) == 0 && started == previous
     }
 }
 
 impl Drop for Busy<'_> {
     fn drop(&mut self) {
-        let activity = self.0;
-        let now = Instant::now()
-            .saturating_duration_since(activity.started)
-            .as_millis() as u64;
-        activity.last_done.store(now, Ordering::Relaxed);
-        activity.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
