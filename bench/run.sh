@@ -38,6 +38,11 @@
 #   RATE        requests/s of the fixed-rate runs (default 500)
 #   IDLE_CONNS  idle connections in D (default 10000; QUICK: 1000)
 #   KILL_AT     second of the C run at which a backend is killed (default 3; QUICK: 1)
+#   DISTURB_PCT a measured run during which processes outside the benchmark
+#               used more than this % of one CPU is redone (default 5) ...
+#   MAX_REDO    ... at most this many times (default 2; the last try is kept
+#               and flagged), each after waiting up to QUIET_WAIT s (default
+#               60) for the machine to calm down
 #   SCENARIOS   which to run, of "A1 A2 A3 L B C D" (default: all)
 #   PROXIES     which to run, of "luas nginx haproxy" (default: all)
 #   REPORT_DIR  where benchmarks.md and benchmarks.png go (default docs/;
@@ -59,6 +64,9 @@ else
     IDLE_CONNS="${IDLE_CONNS:-10000}" KILL_AT="${KILL_AT:-3}"
 fi
 RATE="${RATE:-500}"
+DISTURB_PCT="${DISTURB_PCT:-5}"
+MAX_REDO="${MAX_REDO:-2}"
+QUIET_WAIT="${QUIET_WAIT:-60}"
 SCENARIOS="${SCENARIOS:-A1 A2 A3 L B C D}"
 PROXIES="${PROXIES:-luas nginx haproxy}"
 OHA_VERSION="${OHA_VERSION:-1.16.0}"
@@ -202,7 +210,9 @@ rss_kib() {
 
 # "busy irq total" clock ticks of CPU $1 since boot (/proc/stat): busy is
 # user+nice+system+steal (processes and the hypervisor), irq is irq+softirq
-# (the kernel's network stack on loopback runs much of its work there).
+# (where the loopback TCP stack does much of its work). Without
+# CONFIG_IRQ_TIME_ACCOUNTING, softirq work done while a process runs is also
+# in that process's stime, so the proxy's ticks are compared with busy+irq.
 cpu_stat() {
     awk -v cpu="cpu$1" '$1 == cpu {
         busy = $2 + $3 + $4 + $9
@@ -253,11 +263,15 @@ run_oha() {
     }
 }
 
-# Runs "$@" (a load) and records the proxy's CPU use over it.
+# Runs "$@" (a load) and records the proxy's CPU use over it, and the CPU
+# that processes outside this benchmark used meanwhile (bench/foreign_cpu.py):
+# above DISTURB_PCT of one CPU, DISTURBED is set and the run is redone.
+DISTURBED=0
 measure() {
-    local pids t0 t1 ticks0 ticks1 busy0 busy1 irq0 irq1 total0 total1
+    local pids t0 t1 ticks0 ticks1 busy0 busy1 irq0 irq1 total0 total1 wall foreign steal top
     # shellcheck disable=SC2207
     pids=($(proxy_pids))
+    "$PY" bench/foreign_cpu.py snapshot $$ "$RUNDIR/foreign-before.json"
     ticks0="$(cpu_ticks "${pids[@]}")"
     read -r busy0 irq0 total0 <<<"$(cpu_stat "$PROXY_CPU")"
     t0="$(now)"
@@ -265,12 +279,66 @@ measure() {
     t1="$(now)"
     ticks1="$(cpu_ticks "${pids[@]}")"
     read -r busy1 irq1 total1 <<<"$(cpu_stat "$PROXY_CPU")"
-    fact wall_s "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
+    read -r foreign steal top <<<"$("$PY" bench/foreign_cpu.py since $$ "$RUNDIR/foreign-before.json")"
+    wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')"
+    fact wall_s "$wall"
     fact proxy_ticks $((ticks1 - ticks0))
     fact cpu1_busy_ticks $((busy1 - busy0))
     fact cpu1_irq_ticks $((irq1 - irq0))
     fact cpu1_total_ticks $((total1 - total0))
     fact clk_tck "$CLK_TCK"
+    fact foreign_ticks "$foreign"
+    fact foreign_top "$top"
+    fact steal_ticks "$steal"
+    DISTURBED=0
+    if awk -v f="$foreign" -v w="$wall" -v hz="$CLK_TCK" -v max="$DISTURB_PCT" \
+        'BEGIN { exit !(100 * f / hz / w > max) }'; then
+        DISTURBED=1
+        DISTURB_INFO="$(awk -v f="$foreign" -v w="$wall" -v hz="$CLK_TCK" \
+            'BEGIN { printf "%.0f%%", 100 * f / hz / w }') of a CPU, busiest: $top"
+    fi
+}
+
+# Waits (at most QUIET_WAIT seconds) until processes outside the benchmark
+# use less than DISTURB_PCT of a CPU over 2 s.
+wait_quiet() {
+    local waited=0 foreign
+    while :; do
+        "$PY" bench/foreign_cpu.py snapshot $$ "$RESULTS/quiet.json"
+        sleep 2
+        read -r foreign _ _ <<<"$("$PY" bench/foreign_cpu.py since $$ "$RESULTS/quiet.json")"
+        if awk -v f="$foreign" -v hz="$CLK_TCK" -v max="$DISTURB_PCT" 'BEGIN { exit !(100 * f / hz / 2 <= max) }'; then
+            return 0
+        fi
+        waited=$((waited + 2))
+        if [ "$waited" -ge "$QUIET_WAIT" ]; then
+            echo "warning: the machine is still busy after ${QUIET_WAIT}s; going on" >&2
+            return 0
+        fi
+    done
+}
+
+# Runs one measurement ("$@": a run_* function), and again (up to
+# MAX_REDO times, after waiting for quiet) while other processes disturbed
+# it; the disturbed attempts are kept under RESULTS/disturbed/.
+redo() {
+    local attempt=0 name
+    while :; do
+        "$@"
+        [ "$DISTURBED" = 1 ] || return 0
+        attempt=$((attempt + 1))
+        name="$(echo "${RUNDIR#"$RESULTS"/}" | tr / -)-$attempt"
+        if [ "$attempt" -gt "$MAX_REDO" ]; then
+            echo "warning: $name disturbed by other processes ($DISTURB_INFO); kept, as it was the last try" >&2
+            fact disturbed 1
+            return 0
+        fi
+        echo "    disturbed by other processes ($DISTURB_INFO); redoing it" >&2
+        mkdir -p "$RESULTS/disturbed"
+        mv "$RUNDIR" "$RESULTS/disturbed/$name"
+        echo "$name $DISTURB_INFO" >>"$RESULTS/disturbed/list.txt"
+        wait_quiet
+    done
 }
 
 # ---- backends ----
@@ -317,7 +385,7 @@ PROXY=""
 PROXY_PID=""
 
 # Starts proxy $1 with its state and logs in $RUNDIR, waits until it answers
-# on the listener with offset $2.
+# and listens on the listener with offset $2.
 start_proxy() {
     local name="$1" offset="$2"
     PROXY="$name"
@@ -339,8 +407,12 @@ start_proxy() {
         *) die "unknown proxy $name" ;;
     esac
     PROXY_PID="$LAST_PID"
-    wait_http "http://127.0.0.1:$(port_of "$name" "$offset")/" 10 ||
-        die "$name did not answer on port $(port_of "$name" "$offset") within 10 s; see $RUNDIR"
+    # Every proxy binds all its listeners before serving any; the HTTP/1.1
+    # one (offset 0) answers curl.
+    wait_http "http://127.0.0.1:$(port_of "$name" 0)/" 10 ||
+        die "$name did not answer on port $(port_of "$name" 0) within 10 s; see $RUNDIR"
+    [ -n "$(ss -Hltn "sport = :$(port_of "$name" "$offset")")" ] ||
+        die "$name does not listen on port $(port_of "$name" "$offset"); see $RUNDIR"
     if [ "$name" = luas ]; then
         wait_http "http://127.0.0.1:$LUAS_ADMIN/ready" 10 || die "luas is not ready; see $RUNDIR/luas.log"
     fi
@@ -350,6 +422,7 @@ start_proxy() {
 
 proxy_pids() {
     if [ -n "$PROXY_PID" ]; then
+        # shellcheck disable=SC2046
         echo "$PROXY_PID" $(descendants "$PROXY_PID")
     fi
 }
@@ -424,6 +497,10 @@ record_counts() {
 }
 
 # ---- scenarios ----
+#
+# Each run_* function is one complete measurement of one proxy (or of the
+# backend alone, "direct"): start, warm up, measure, stop. The scenario_*
+# functions start the backends and run each in turn through redo.
 
 new_run() {
     RUNDIR="$RESULTS/r$1/$2/$3"
@@ -432,67 +509,95 @@ new_run() {
     : >"$RUNDIR/cmd.txt"
 }
 
+# The URL of proxy $1's listener with offset $2, or of the first backend.
+url_of() {
+    if [ "$1" = direct ]; then
+        echo "http://127.0.0.1:${BACKEND_PORTS[0]}/"
+    else
+        echo "http://127.0.0.1:$(port_of "$1" "$2")/"
+    fi
+}
+
+maybe_start_proxy() {
+    if [ "$1" != direct ]; then
+        start_proxy "$1" "$2"
+    fi
+}
+
+run_A1() {
+    local round="$1" p="$2"
+    new_run "$round" A1 "$p"
+    log "round $round A1 $p"
+    maybe_start_proxy "$p" 0
+    run_wrk "$RUNDIR/warmup.txt" "$WARMUP" "$(url_of "$p" 0)"
+    measure run_wrk "$RUNDIR/load.txt" "$DURATION" "$(url_of "$p" 0)"
+    stop_proxy
+}
+
 scenario_A1() {
-    local round="$1" p
+    local p
     start_backends 0,0,0
-    new_run "$round" A1 direct
-    log "round $round A1 direct (wrk straight at one backend, a ceiling of the set-up)"
-    run_wrk "$RUNDIR/warmup.txt" "$WARMUP" "http://127.0.0.1:${BACKEND_PORTS[0]}/"
-    measure run_wrk "$RUNDIR/load.txt" "$DURATION" "http://127.0.0.1:${BACKEND_PORTS[0]}/"
-    for p in $PROXIES; do
-        new_run "$round" A1 "$p"
-        log "round $round A1 $p"
-        start_proxy "$p" 0
-        run_wrk "$RUNDIR/warmup.txt" "$WARMUP" "http://127.0.0.1:$(port_of "$p" 0)/"
-        measure run_wrk "$RUNDIR/load.txt" "$DURATION" "http://127.0.0.1:$(port_of "$p" 0)/"
-        stop_proxy
+    # direct: wrk straight at one backend, a ceiling of the set-up.
+    for p in direct $PROXIES; do
+        redo run_A1 "$1" "$p"
     done
     stop_backends
+}
+
+run_A2() {
+    local round="$1" p="$2"
+    new_run "$round" A2 "$p"
+    log "round $round A2 $p"
+    start_proxy "$p" 1
+    run_h2load "$RUNDIR/warmup.txt" "$WARMUP" "$(url_of "$p" 1)"
+    measure run_h2load "$RUNDIR/load.txt" "$DURATION" "$(url_of "$p" 1)" \
+        --log-file="$RUNDIR/requests.tsv"
+    stop_proxy
 }
 
 scenario_A2() {
-    local round="$1" p
+    local p
     start_backends 0,0,0
     for p in $PROXIES; do
-        new_run "$round" A2 "$p"
-        log "round $round A2 $p"
-        start_proxy "$p" 1
-        run_h2load "$RUNDIR/warmup.txt" "$WARMUP" "http://127.0.0.1:$(port_of "$p" 1)/"
-        measure run_h2load "$RUNDIR/load.txt" "$DURATION" "http://127.0.0.1:$(port_of "$p" 1)/" \
-            --log-file="$RUNDIR/requests.tsv"
-        stop_proxy
+        redo run_A2 "$1" "$p"
     done
     stop_backends
+}
+
+run_A3() {
+    local round="$1" p="$2"
+    new_run "$round" A3 "$p"
+    log "round $round A3 $p"
+    start_proxy "$p" 0
+    run_wrk "$RUNDIR/warmup.txt" "$WARMUP" "$(url_of "$p" 0)" -H 'Connection: close'
+    measure run_wrk "$RUNDIR/load.txt" "$DURATION" "$(url_of "$p" 0)" -H 'Connection: close'
+    stop_proxy
 }
 
 scenario_A3() {
-    local round="$1" p
+    local p
     start_backends 0,0,0
     for p in $PROXIES; do
-        new_run "$round" A3 "$p"
-        log "round $round A3 $p"
-        start_proxy "$p" 0
-        run_wrk "$RUNDIR/warmup.txt" "$WARMUP" "http://127.0.0.1:$(port_of "$p" 0)/" -H 'Connection: close'
-        measure run_wrk "$RUNDIR/load.txt" "$DURATION" "http://127.0.0.1:$(port_of "$p" 0)/" -H 'Connection: close'
-        stop_proxy
+        redo run_A3 "$1" "$p"
     done
     stop_backends
 }
 
+run_L() {
+    local round="$1" p="$2"
+    new_run "$round" L "$p"
+    log "round $round L $p (oha -q $RATE)"
+    maybe_start_proxy "$p" 0
+    run_oha "$RUNDIR/warmup.json" "$WARMUP" "$(url_of "$p" 0)"
+    measure run_oha "$RUNDIR/load.json" "$DURATION" "$(url_of "$p" 0)"
+    stop_proxy
+}
+
 scenario_L() {
-    local round="$1" p
+    local p
     start_backends 0,0,0
-    new_run "$round" L direct
-    log "round $round L direct (oha -q $RATE straight at one backend)"
-    run_oha "$RUNDIR/warmup.json" "$WARMUP" "http://127.0.0.1:${BACKEND_PORTS[0]}/"
-    measure run_oha "$RUNDIR/load.json" "$DURATION" "http://127.0.0.1:${BACKEND_PORTS[0]}/"
-    for p in $PROXIES; do
-        new_run "$round" L "$p"
-        log "round $round L $p"
-        start_proxy "$p" 0
-        run_oha "$RUNDIR/warmup.json" "$WARMUP" "http://127.0.0.1:$(port_of "$p" 0)/"
-        measure run_oha "$RUNDIR/load.json" "$DURATION" "http://127.0.0.1:$(port_of "$p" 0)/"
-        stop_proxy
+    for p in direct $PROXIES; do
+        redo run_L "$1" "$p"
     done
     stop_backends
 }
@@ -508,90 +613,113 @@ variant_name() {
     esac
 }
 
+run_B() {
+    local round="$1" variant="$2" p="$3" offset before after url
+    if [ "$variant" = aware ]; then offset=2; else offset=3; fi
+    new_run "$round" "B-$variant" "$p"
+    log "round $round B ($variant balancer) $p"
+    start_proxy "$p" "$offset"
+    url="$(url_of "$p" "$offset")"
+    run_oha "$RUNDIR/warmup.json" "$WARMUP" "$url"
+    before="$(backend_counts "$(variant_name "$p" "$variant")")"
+    measure run_oha "$RUNDIR/load.json" "$DURATION" "$url"
+    after="$(backend_counts "$(variant_name "$p" "$variant")")"
+    record_counts "$before" "$after"
+    stop_proxy
+}
+
 scenario_B() {
-    local round="$1" p variant offset before after url
+    local variant p
     start_backends 0,0,50
     for variant in aware rr; do
-        if [ "$variant" = aware ]; then offset=2; else offset=3; fi
         for p in $PROXIES; do
-            new_run "$round" "B-$variant" "$p"
-            log "round $round B ($variant balancer) $p"
-            start_proxy "$p" "$offset"
-            url="http://127.0.0.1:$(port_of "$p" "$offset")/"
-            run_oha "$RUNDIR/warmup.json" "$WARMUP" "$url"
-            before="$(backend_counts "$(variant_name "$p" "$variant")")"
-            measure run_oha "$RUNDIR/load.json" "$DURATION" "$url"
-            after="$(backend_counts "$(variant_name "$p" "$variant")")"
-            record_counts "$before" "$after"
-            stop_proxy
+            redo run_B "$1" "$variant" "$p"
         done
     done
     stop_backends
 }
 
-# oha in the background; the third backend is killed KILL_AT s in.
+# oha in the background; the third backend is killed KILL_AT s in. The
+# per-backend counts just before the kill give the tries the dead one got
+# after it.
 c_load() {
     local url="$1" oha_pid
     spawn run_oha "$RUNDIR/load.json" "$DURATION" "$url"
     oha_pid="$LAST_PID"
     sleep "$KILL_AT"
+    backend_counts "$(variant_name "$PROXY" retry)" >"$RUNDIR/counts-at-kill.txt"
+    # (disowned first, so bash does not report the job as "Killed")
+    disown "${BACKEND_PIDS[2]}" 2>/dev/null || true
     kill -KILL "${BACKEND_PIDS[2]}" 2>/dev/null || true
     fact killed "${BACKEND_PORTS[2]} at $(now)"
     wait "$oha_pid" || die "oha failed in scenario C; see $RUNDIR"
 }
 
+run_C() {
+    local round="$1" delay="$2" p="$3" before after url
+    new_run "$round" "C-${delay}ms" "$p"
+    log "round $round C (backends at $delay ms, one killed ${KILL_AT}s in) $p"
+    start_backends_split "$delay"
+    start_proxy "$p" 4
+    url="$(url_of "$p" 4)"
+    run_oha "$RUNDIR/warmup.json" "$WARMUP" "$url"
+    before="$(backend_counts "$(variant_name "$p" retry)")"
+    measure c_load "$url"
+    after="$(backend_counts "$(variant_name "$p" retry)")"
+    record_counts "$before" "$after"
+    fact dead_tries_after_kill $(($(awk -v p="${BACKEND_PORTS[2]}" '$1 == p { print $2 }' <<<"$after") -
+        $(awk -v p="${BACKEND_PORTS[2]}" '$1 == p { print $2 }' "$RUNDIR/counts-at-kill.txt")))
+    stop_proxy
+    stop_backends
+}
+
 scenario_C() {
-    local round="$1" p delay before after url
+    local delay p
     for delay in 0 20; do
         for p in $PROXIES; do
-            new_run "$round" "C-${delay}ms" "$p"
-            log "round $round C (backends at $delay ms, one killed ${KILL_AT}s in) $p"
-            start_backends_split "$delay"
-            start_proxy "$p" 4
-            url="http://127.0.0.1:$(port_of "$p" 4)/"
-            run_oha "$RUNDIR/warmup.json" "$WARMUP" "$url"
-            before="$(backend_counts "$(variant_name "$p" retry)")"
-            fact started "$(now)"
-            measure c_load "$url"
-            after="$(backend_counts "$(variant_name "$p" retry)")"
-            record_counts "$before" "$after"
-            stop_proxy
-            stop_backends
+            redo run_C "$1" "$delay" "$p"
         done
     done
 }
 
+# Memory is not disturbed by other processes the way time is: no redo.
+run_D() {
+    local round="$1" p="$2" port idle_pid pids waited
+    new_run "$round" D "$p"
+    log "round $round D ($IDLE_CONNS idle connections) $p"
+    start_proxy "$p" 0
+    port="$(port_of "$p" 0)"
+    # Warm-up: a little traffic over a few connections.
+    load_cmd 30 "$RUNDIR/warmup.txt" wrk -t1 -c16 -d1s "http://127.0.0.1:$port/" ||
+        die "wrk against $port failed; see $RUNDIR/warmup.txt"
+    sleep 1
+    # shellcheck disable=SC2207
+    pids=($(proxy_pids))
+    fact rss_before_kib "$(rss_kib "${pids[@]}")"
+    printf '%q ' taskset -c "$LOAD_CPU" "$PY" bench/idle_conns.py --port "$port" --count "$IDLE_CONNS" >>"$RUNDIR/cmd.txt"
+    echo >>"$RUNDIR/cmd.txt"
+    spawn taskset -c "$LOAD_CPU" "$PY" bench/idle_conns.py --port "$port" --count "$IDLE_CONNS" \
+        --hold 300 >"$RUNDIR/idle.txt" 2>"$RUNDIR/idle.stderr"
+    idle_pid="$LAST_PID"
+    waited=0
+    until grep -q '^ready' "$RUNDIR/idle.txt"; do
+        alive "$idle_pid" || { cat "$RUNDIR/idle.stderr" >&2; die "idle_conns.py exited early"; }
+        sleep 0.2
+        waited=$((waited + 1))
+        [ "$waited" -lt 900 ] || die "the idle connections were not open within 180 s"
+    done
+    sleep 2
+    fact rss_after_kib "$(rss_kib "${pids[@]}")"
+    fact established "$(ss -Htn state established "( sport = :$port )" | wc -l)"
+    stop_pid "$idle_pid" 10
+    stop_proxy
+}
+
 scenario_D() {
-    local round="$1" p port idle_pid pids waited
+    local p
     start_backends 0,0,0
     for p in $PROXIES; do
-        new_run "$round" D "$p"
-        log "round $round D ($IDLE_CONNS idle connections) $p"
-        start_proxy "$p" 0
-        port="$(port_of "$p" 0)"
-        # Warm-up: a little traffic over a few connections.
-        run_wrk "$RUNDIR/warmup.txt" 1 "http://127.0.0.1:$port/" -c16
-        sleep 1
-        # shellcheck disable=SC2207
-        pids=($(proxy_pids))
-        fact rss_before_kib "$(rss_kib "${pids[@]}")"
-        printf '%q ' taskset -c "$LOAD_CPU" "$PY" bench/idle_conns.py --port "$port" --count "$IDLE_CONNS" >>"$RUNDIR/cmd.txt"
-        echo >>"$RUNDIR/cmd.txt"
-        spawn taskset -c "$LOAD_CPU" "$PY" bench/idle_conns.py --port "$port" --count "$IDLE_CONNS" \
-            --hold 300 >"$RUNDIR/idle.txt" 2>"$RUNDIR/idle.stderr"
-        idle_pid="$LAST_PID"
-        waited=0
-        until grep -q '^ready' "$RUNDIR/idle.txt"; do
-            alive "$idle_pid" || { cat "$RUNDIR/idle.stderr" >&2; die "idle_conns.py exited early"; }
-            sleep 0.2
-            waited=$((waited + 1))
-            [ "$waited" -lt 900 ] || die "the idle connections were not open within 180 s"
-        done
-        sleep 2
-        fact rss_after_kib "$(rss_kib "${pids[@]}")"
-        fact established "$(ss -Htn state established "( sport = :$port )" | wc -l)"
-        stop_pid "$idle_pid" 10
-        stop_proxy
+        run_D "$1" "$p"
     done
     stop_backends
 }
@@ -600,10 +728,13 @@ scenario_D() {
 
 [ "$(uname -s)" = Linux ] || die "this benchmark needs Linux (/proc and taskset)"
 [ "$(nproc)" -ge 2 ] || die "this benchmark pins to CPUs 0 and 1 and needs at least 2"
-for value in "$ROUNDS" "$DURATION" "$WARMUP" "$RATE" "$IDLE_CONNS" "$KILL_AT"; do
-    is_uint "$value" || die "ROUNDS, DURATION, WARMUP, RATE, IDLE_CONNS and KILL_AT are whole numbers"
+for value in "$ROUNDS" "$DURATION" "$WARMUP" "$RATE" "$IDLE_CONNS" "$KILL_AT" "$DISTURB_PCT" "$MAX_REDO" "$QUIET_WAIT"; do
+    is_uint "$value" ||
+        die "ROUNDS, DURATION, WARMUP, RATE, IDLE_CONNS, KILL_AT, DISTURB_PCT, MAX_REDO and QUIET_WAIT are whole numbers"
 done
-[ "$ROUNDS" -ge 1 ] && [ "$DURATION" -ge 2 ] && [ "$WARMUP" -ge 1 ] || die "need ROUNDS >= 1, DURATION >= 2, WARMUP >= 1"
+if [ "$ROUNDS" -lt 1 ] || [ "$DURATION" -lt 2 ] || [ "$WARMUP" -lt 1 ]; then
+    die "need ROUNDS >= 1, DURATION >= 2, WARMUP >= 1"
+fi
 [ "$KILL_AT" -lt "$DURATION" ] || die "KILL_AT ($KILL_AT) must be below DURATION ($DURATION)"
 for s in $SCENARIOS; do
     case "$s" in A1 | A2 | A3 | L | B | C | D) ;; *) die "unknown scenario $s" ;; esac
@@ -643,7 +774,7 @@ if [ -z "$PLOT_PY" ]; then
     /usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1 || die "python3-matplotlib did not install"
     PLOT_PY=/usr/bin/python3
 fi
-PY="$(command -v python3)"
+PY="$(python3 -c 'import sys; print(sys.executable)')"
 
 OHA=""
 if [ -x bench/.tools/bin/oha ]; then
@@ -702,11 +833,14 @@ CLK_TCK="$(getconf CLK_TCK)"
     echo "rate $RATE"
     echo "idle_conns $IDLE_CONNS"
     echo "kill_at $KILL_AT"
+    echo "disturb_pct $DISTURB_PCT"
+    echo "max_redo $MAX_REDO"
     echo "scenarios $SCENARIOS"
     echo "proxies $PROXIES"
     echo "nproc $(nproc)"
     echo "cpu_model $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
     echo "kernel $(uname -r)"
+    # shellcheck disable=SC1091
     echo "os $(. /etc/os-release && echo "$PRETTY_NAME")"
     echo "memory $(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
     echo "loadavg_start $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -727,10 +861,8 @@ cp bench/luas-bench.yaml bench/nginx.conf bench/haproxy.cfg "$RESULTS/"
 
 log "results in $RESULTS"
 sed 's/^/    /' "$RESULTS/versions.txt"
-load="$(cut -d' ' -f1 /proc/loadavg)"
-if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
-    echo "warning: load average is $load before the runs; something else is using the CPUs and will disturb the figures" >&2
-fi
+log "waiting for the machine to be quiet (other processes under ${DISTURB_PCT}% of a CPU; at most ${QUIET_WAIT}s)"
+wait_quiet
 
 for round in $(seq "$ROUNDS"); do
     for scenario in $SCENARIOS; do
