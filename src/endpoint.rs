@@ -107,16 +107,38 @@ impl EndpointStats {
 
     /// The balancer's cost: latency estimate times (in-flight + 1), in microseconds.
     pub fn cost(&self, now: Instant) -> f64 {
-        let in_flight = self.in_flight();
-        let estimate = self.ewma.estimate_micros(now, in_flight == 0);
-        estimate * (in_flight + 1) as f64
+        self.load(now).cost()
     }
 
-    /// The latency estimate in microseconds, or None before the first sample.
-    pub fn measured_estimate(&self, now: Instant) -> Option<f64> {
-        self.ewma
-            .is_measured()
-            .then(|| self.ewma.estimate_micros(now, self.in_flight() == 0))
+    /// What the balancer reads of the endpoint, each atomic once.
+    pub fn load(&self, now: Instant) -> Load {
+        let in_flight = self.in_flight();
+        Load {
+            estimate_micros: self.ewma.estimate_micros(now, in_flight == 0),
+            measured: self.ewma.is_measured(),
+            in_flight,
+        }
+    }
+}
+
+/// An endpoint's latency estimate and in-flight count as read for one pick.
+#[derive(Debug, Clone, Copy)]
+pub struct Load {
+    pub estimate_micros: f64,
+    /// False while the estimate is still the configured default.
+    pub measured: bool,
+    pub in_flight: u64,
+}
+
+impl Load {
+    /// Estimate × (in-flight + 1).
+    pub fn cost(&self) -> f64 {
+        self.cost_at(self.estimate_micros)
+    }
+
+    /// The cost with another estimate in place of this one.
+    pub fn cost_at(&self, estimate_micros: f64) -> f64 {
+        estimate_micros * (self.in_flight + 1) as f64
     }
 }
 

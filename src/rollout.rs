@@ -238,39 +238,18 @@ fn evaluate(state: &State, board: &Board, trackers: &mut BTreeMap<String, Tracke
                 let step = record
                     .as_ref()
                     .map_or(0, |r| r.step.min(policy.steps.len() - 1));
-                if let Err(error) =
-                    enter_step(state, name, policy, stable_name, step, "rollout started")
-                {
-                    tracing::error!(service = name, %error, "rollout cannot start");
-                    continue;
-                }
-                state.metrics().rollout_step(name).set(step as i64 + 1);
-                let snapshot = state.load();
-                let service = snapshot.service(name).expect("service still there");
-                trackers.insert(
-                    name.to_owned(),
-                    Tracker {
-                        step,
-                        started: now,
-                        canary_start: Reading::of(service, &policy.group),
-                        stable_start: Reading::of(service, stable_name),
-                    },
-                );
-                let entered = RolloutRecord {
-                    step,
-                    status: RolloutStatus::Progressing,
-                    reason: "rollout started".into(),
-                };
-                board.set(
+                let entered = enter(
+                    state,
+                    board,
                     name,
-                    progress(
-                        policy,
-                        &entered,
-                        Some(Duration::ZERO),
-                        Window::default(),
-                        Window::default(),
-                    ),
+                    policy,
+                    stable_name,
+                    step,
+                    "rollout started".into(),
                 );
+                if let Some(tracker) = entered {
+                    trackers.insert(name.to_owned(), tracker);
+                }
                 continue;
             }
         };
@@ -300,36 +279,12 @@ fn evaluate(state: &State, board: &Board, trackers: &mut BTreeMap<String, Tracke
                     policy.steps[next_step]
                 );
                 tracing::info!(service = name, decision = "promote", "{reason}");
-                if let Err(error) = enter_step(state, name, policy, stable_name, next_step, &reason)
+                if let Some(entered) =
+                    enter(state, board, name, policy, stable_name, next_step, reason)
                 {
-                    tracing::warn!(service = name, %error, "rollout promotion not applied");
-                    continue;
+                    state.metrics().rollout_decisions(name, "promote").inc();
+                    *tracker = entered;
                 }
-                state.metrics().rollout_decisions(name, "promote").inc();
-                state.metrics().rollout_step(name).set(next_step as i64 + 1);
-                let snapshot = state.load();
-                let service = snapshot.service(name).expect("service still there");
-                *tracker = Tracker {
-                    step: next_step,
-                    started: now,
-                    canary_start: Reading::of(service, &policy.group),
-                    stable_start: Reading::of(service, stable_name),
-                };
-                let entered = RolloutRecord {
-                    step: next_step,
-                    status: RolloutStatus::Progressing,
-                    reason,
-                };
-                board.set(
-                    name,
-                    progress(
-                        policy,
-                        &entered,
-                        Some(Duration::ZERO),
-                        Window::default(),
-                        Window::default(),
-                    ),
-                );
             }
             Decision::Complete => {
                 let reason = format!(
@@ -371,6 +326,48 @@ fn evaluate(state: &State, board: &Board, trackers: &mut BTreeMap<String, Tracke
     tick.unwrap_or(Duration::from_secs(1))
 }
 
+/// Moves a rollout into `step`: its weights, the step gauge, a fresh window
+/// of counters and the progress shown; None when the weights could not be set.
+fn enter(
+    state: &State,
+    board: &Board,
+    name: &str,
+    policy: &RolloutConfig,
+    stable_name: &str,
+    step: usize,
+    reason: String,
+) -> Option<Tracker> {
+    if let Err(error) = enter_step(state, name, policy, stable_name, step, &reason) {
+        tracing::warn!(service = name, step = step + 1, %error, "rollout step not applied");
+        return None;
+    }
+    state.metrics().rollout_step(name).set(step as i64 + 1);
+    let snapshot = state.load();
+    let service = snapshot.service(name)?;
+    let tracker = Tracker {
+        step,
+        started: Instant::now(),
+        canary_start: Reading::of(service, &policy.group),
+        stable_start: Reading::of(service, stable_name),
+    };
+    let entered = RolloutRecord {
+        step,
+        status: RolloutStatus::Progressing,
+        reason,
+    };
+    board.set(
+        name,
+        progress(
+            policy,
+            &entered,
+            Some(Duration::ZERO),
+            Window::default(),
+            Window::default(),
+        ),
+    );
+    Some(tracker)
+}
+
 /// Sets the weights of a step: the rollout group gets the step's percent,
 /// the stable group the rest; other groups keep theirs.
 fn enter_step(
@@ -406,9 +403,7 @@ fn finish(
     state
         .update_service(service, |view, entry| {
             if roll_back {
-                entry.replaced_by_rollback = Some(view.weights());
-                entry.weights = view.rollback_weights();
-                entry.rolled_back_groups = crate::admin::api::rolled_back_groups(view);
+                entry.roll_back(view);
             }
             entry.rollout = Some(record);
             Ok(())

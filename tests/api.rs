@@ -10,16 +10,11 @@ use support::*;
 
 #[tokio::test]
 async fn weights_rollback_promote_through_the_api() {
-    let stable = Backend::spawn(BackendOptions::new("stable")).await.unwrap();
-    let canary = Backend::spawn(BackendOptions::new("canary")).await.unwrap();
-    let proxy = start_proxy(&canary_yaml(
-        &[stable.address],
-        &[canary.address],
-        (100, 0),
-        "",
-        "",
-    ))
-    .await;
+    let Canary {
+        stable: _stable,
+        canary: _canary,
+        proxy,
+    } = canary_setup((100, 0), "", "").await;
 
     let (status, all) = api(&proxy, Method::GET, "/api/v1/services", "").await;
     assert_eq!(status, 200);
@@ -78,16 +73,11 @@ async fn weights_rollback_promote_through_the_api() {
 
 #[tokio::test]
 async fn bad_changes_are_refused_and_change_nothing() {
-    let stable = Backend::spawn(BackendOptions::new("stable")).await.unwrap();
-    let canary = Backend::spawn(BackendOptions::new("canary")).await.unwrap();
-    let proxy = start_proxy(&canary_yaml(
-        &[stable.address],
-        &[canary.address],
-        (90, 10),
-        "",
-        "",
-    ))
-    .await;
+    let Canary {
+        stable: _stable,
+        canary: _canary,
+        proxy,
+    } = canary_setup((90, 10), "", "").await;
     let cases = [
         (
             Method::PUT,
@@ -169,16 +159,11 @@ async fn ctl(proxy: &Running, args: &[&str]) -> Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctl_changes_weights_and_reports_with_exit_codes() {
-    let stable = Backend::spawn(BackendOptions::new("stable")).await.unwrap();
-    let canary = Backend::spawn(BackendOptions::new("canary")).await.unwrap();
-    let proxy = start_proxy(&canary_yaml(
-        &[stable.address],
-        &[canary.address],
-        (100, 0),
-        "",
-        "",
-    ))
-    .await;
+    let Canary {
+        stable: _stable,
+        canary: _canary,
+        proxy,
+    } = canary_setup((100, 0), "", "").await;
 
     let output = ctl(&proxy, &["weights", "web", "stable=90", "canary=10"]).await;
     assert!(

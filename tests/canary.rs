@@ -15,16 +15,11 @@ use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_percent_canary_gets_five_percent_of_100k_requests() {
-    let stable = Backend::spawn(BackendOptions::new("stable")).await.unwrap();
-    let canary = Backend::spawn(BackendOptions::new("canary")).await.unwrap();
-    let proxy = start_proxy(&canary_yaml(
-        &[stable.address],
-        &[canary.address],
-        (95, 5),
-        "",
-        "",
-    ))
-    .await;
+    let Canary {
+        stable,
+        canary,
+        proxy,
+    } = canary_setup((95, 5), "", "").await;
     let edge = edge(&proxy);
     const CLIENTS: usize = 16;
     const PER_CLIENT: usize = 6_250;
@@ -53,16 +48,11 @@ async fn five_percent_canary_gets_five_percent_of_100k_requests() {
 
 #[tokio::test]
 async fn override_header_reaches_a_zero_weight_canary() {
-    let stable = Backend::spawn(BackendOptions::new("stable")).await.unwrap();
-    let canary = Backend::spawn(BackendOptions::new("canary")).await.unwrap();
-    let proxy = start_proxy(&canary_yaml(
-        &[stable.address],
-        &[canary.address],
-        (100, 0),
-        "",
-        "",
-    ))
-    .await;
+    let Canary {
+        stable: _stable,
+        canary,
+        proxy,
+    } = canary_setup((100, 0), "", "").await;
     let edge = edge(&proxy);
     let client = client();
     for _ in 0..50 {
@@ -86,16 +76,11 @@ async fn override_header_reaches_a_zero_weight_canary() {
 
 #[tokio::test]
 async fn override_header_can_be_renamed_or_disabled() {
-    let stable = Backend::spawn(BackendOptions::new("stable")).await.unwrap();
-    let canary = Backend::spawn(BackendOptions::new("canary")).await.unwrap();
-    let proxy = start_proxy(&canary_yaml(
-        &[stable.address],
-        &[canary.address],
-        (100, 0),
-        "    override_header: x-version",
-        "",
-    ))
-    .await;
+    let Canary {
+        stable,
+        canary,
+        proxy,
+    } = canary_setup((100, 0), "    override_header: x-version", "").await;
     let edge = edge(&proxy);
     assert_eq!(
         get(edge, "/", &[("x-version", "canary")]).await.body,
@@ -128,16 +113,11 @@ fn edge_of(running: &Running) -> std::net::SocketAddr {
 
 #[tokio::test]
 async fn sticky_users_stay_put_and_few_move_when_weights_change() {
-    let stable = Backend::spawn(BackendOptions::new("stable")).await.unwrap();
-    let canary = Backend::spawn(BackendOptions::new("canary")).await.unwrap();
-    let proxy = start_proxy(&canary_yaml(
-        &[stable.address],
-        &[canary.address],
-        (90, 10),
-        "    sticky: { header: x-user-id }",
-        "",
-    ))
-    .await;
+    let Canary {
+        stable: _stable,
+        canary: _canary,
+        proxy,
+    } = canary_setup((90, 10), "    sticky: { header: x-user-id }", "").await;
     let edge = edge(&proxy);
     let client = client();
     const USERS: usize = 2_000;
@@ -191,16 +171,11 @@ async fn sticky_users_stay_put_and_few_move_when_weights_change() {
 
 #[tokio::test]
 async fn sticky_cookie() {
-    let stable = Backend::spawn(BackendOptions::new("stable")).await.unwrap();
-    let canary = Backend::spawn(BackendOptions::new("canary")).await.unwrap();
-    let proxy = start_proxy(&canary_yaml(
-        &[stable.address],
-        &[canary.address],
-        (50, 50),
-        "    sticky: { cookie: session }",
-        "",
-    ))
-    .await;
+    let Canary {
+        stable: _stable,
+        canary: _canary,
+        proxy,
+    } = canary_setup((50, 50), "    sticky: { cookie: session }", "").await;
     let edge = edge(&proxy);
     let mut groups = std::collections::HashSet::new();
     for user in 0..40 {

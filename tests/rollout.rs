@@ -43,16 +43,11 @@ const ROLLOUT: &str = "    rollout:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthy_canary_is_promoted_through_every_step() {
-    let stable = Backend::spawn(BackendOptions::new("stable")).await.unwrap();
-    let canary = Backend::spawn(BackendOptions::new("canary")).await.unwrap();
-    let proxy = start_proxy(&canary_yaml(
-        &[stable.address],
-        &[canary.address],
-        (100, 0),
-        ROLLOUT,
-        "",
-    ))
-    .await;
+    let Canary {
+        stable: _stable,
+        canary: _canary,
+        proxy,
+    } = canary_setup((100, 0), ROLLOUT, "").await;
     let stop = Arc::new(AtomicBool::new(false));
     let clients = load(edge(&proxy), stop.clone());
 

@@ -140,9 +140,7 @@ pub fn set_weights(state: &State, board: &Board, name: &str, body: &[u8]) -> Api
                 view.group_index(group)?;
                 next.insert(group.clone(), *weight);
             }
-            entry.weights = next;
-            entry.rolled_back_groups.clear();
-            entry.replaced_by_rollback = None;
+            entry.set_weights(next);
             stop_rollout(entry.rollout.as_mut(), "weights set by hand");
             Ok(())
         })
@@ -169,10 +167,7 @@ pub fn reset_weights(state: &State, board: &Board, name: &str) -> ApiResult {
 pub fn rollback(state: &State, board: &Board, name: &str) -> ApiResult {
     let replaced = state
         .update_service(name, |view, entry| {
-            let before = view.weights();
-            entry.weights = view.rollback_weights();
-            entry.rolled_back_groups = rolled_back_groups(view);
-            entry.replaced_by_rollback = Some(before.clone());
+            let before = entry.roll_back(view);
             stop_rollout(entry.rollout.as_mut(), "rolled back by hand");
             if let Some(record) = entry.rollout.as_mut() {
                 record.status = RolloutStatus::RolledBack;
@@ -229,16 +224,15 @@ pub fn promote(state: &State, board: &Board, name: &str, body: &[u8]) -> ApiResu
                     .unwrap_or_else(|| "canary".into()),
             };
             view.group_index(&group)?;
-            entry.weights = view
-                .weights()
-                .into_keys()
-                .map(|g| {
-                    let weight = if g == group { 100 } else { 0 };
-                    (g, weight)
-                })
-                .collect();
-            entry.rolled_back_groups.clear();
-            entry.replaced_by_rollback = None;
+            entry.set_weights(
+                view.weights()
+                    .into_keys()
+                    .map(|g| {
+                        let weight = if g == group { 100 } else { 0 };
+                        (g, weight)
+                    })
+                    .collect(),
+            );
             if let Some(record) = entry.rollout.as_mut() {
                 record.status = RolloutStatus::Completed;
                 record.reason = "promoted by hand".into();
@@ -264,17 +258,6 @@ pub fn reload(reloader: Option<&Reloader>) -> ApiResult {
             Err((StatusCode::BAD_REQUEST, error.to_string()))
         }
     }
-}
-
-/// Every group but the stable one: what a rollback takes out.
-pub fn rolled_back_groups(view: &crate::state::ServiceView<'_>) -> Vec<String> {
-    let stable = view.stable_group();
-    view.config
-        .groups
-        .iter()
-        .filter(|group| group.name != stable)
-        .map(|group| group.name.clone())
-        .collect()
 }
 
 fn stop_rollout(record: Option<&mut RolloutRecord>, reason: &str) {

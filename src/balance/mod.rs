@@ -144,16 +144,13 @@ impl Balancer {
 /// sub-millisecond estimates, and under light load gets nothing for a
 /// minute. Its in-flight count still applies, so it gets its share, not a flood.
 fn paired_costs(a: &Endpoint, b: &Endpoint, now: Instant) -> (f64, f64) {
-    match (
-        a.stats.measured_estimate(now),
-        b.stats.measured_estimate(now),
-    ) {
-        (Some(_), Some(_)) | (None, None) => (a.stats.cost(now), b.stats.cost(now)),
-        (Some(estimate), None) | (None, Some(estimate)) => (
-            estimate * (a.in_flight() + 1) as f64,
-            estimate * (b.in_flight() + 1) as f64,
-        ),
-    }
+    let (a, b) = (a.stats.load(now), b.stats.load(now));
+    let estimate = match (a.measured, b.measured) {
+        (true, false) => a.estimate_micros,
+        (false, true) => b.estimate_micros,
+        _ => return (a.cost(), b.cost()),
+    };
+    (a.cost_at(estimate), b.cost_at(estimate))
 }
 
 /// A picked endpoint; `panic` when none was eligible and health was ignored.

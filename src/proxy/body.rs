@@ -66,14 +66,6 @@ impl RequestBody {
     pub fn buffered(data: Bytes) -> RequestBody {
         RequestBody::Buffered((!data.is_empty()).then_some(data))
     }
-
-    /// A copy for another try, when this body is a buffered one.
-    pub fn try_clone(&self) -> Option<RequestBody> {
-        match self {
-            RequestBody::Buffered(data) => Some(RequestBody::Buffered(data.clone())),
-            RequestBody::Streaming(_) => None,
-        }
-    }
 }
 
 impl Body for RequestBody {

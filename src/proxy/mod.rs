@@ -174,20 +174,18 @@ async fn forward(
                     .upper()
                     .is_some_and(|size| size <= policy.buffer_bytes as u64));
     let (replay, first_body) = if replayable {
-        let data = read_whole(body, policy.buffer_bytes, limits).await?;
-        (Some(data.clone()), RequestBody::buffered(data))
+        // An empty body needs no read (and no timer): most GETs.
+        let data = if body.is_end_stream() {
+            Bytes::new()
+        } else {
+            read_whole(body, policy.buffer_bytes, limits).await?
+        };
+        let replay = Replay::of(&parts, data.clone());
+        (Some(replay), RequestBody::buffered(data))
     } else {
         let streaming = RequestBody::streaming(body, limits.max_body_bytes, limits.body_timeout);
         (None, streaming)
     };
-    let head = replay.as_ref().map(|_| {
-        (
-            parts.method.clone(),
-            parts.uri.clone(),
-            parts.version,
-            parts.headers.clone(),
-        )
-    });
     let mut pending = Some(Request::from_parts(parts, first_body));
 
     service.budget.deposit(started);
@@ -217,17 +215,10 @@ async fn forward(
         note_panic(service, group, pick.panic);
         let endpoint = pick.endpoint;
         tried.push(endpoint.address);
-        let request = match (pending.take(), &head, &replay) {
-            (Some(request), _, _) => request,
-            (None, Some((method, uri, version, headers)), Some(data)) => {
-                let mut request = Request::new(RequestBody::buffered(data.clone()));
-                *request.method_mut() = method.clone();
-                *request.uri_mut() = uri.clone();
-                *request.version_mut() = *version;
-                *request.headers_mut() = headers.clone();
-                request
-            }
-            _ => return Err(last_error.unwrap_or_else(no_endpoint)),
+        let request = match (pending.take(), &replay) {
+            (Some(request), _) => request,
+            (None, Some(replay)) => replay.request(),
+            (None, None) => return Err(last_error.unwrap_or_else(no_endpoint)),
         };
 
         let per_try = policy
@@ -432,6 +423,36 @@ fn respond(
     let (mut parts, body) = response.into_parts();
     headers::prepare_response(&mut parts.headers, parts.version, false);
     Response::from_parts(parts, ResponseBody::upstream(body, in_flight, release))
+}
+
+/// What a request needs to be sent again: its head and its whole body.
+struct Replay {
+    method: Method,
+    uri: http::Uri,
+    version: http::Version,
+    headers: http::HeaderMap,
+    body: Bytes,
+}
+
+impl Replay {
+    fn of(parts: &http::request::Parts, body: Bytes) -> Replay {
+        Replay {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            version: parts.version,
+            headers: parts.headers.clone(),
+            body,
+        }
+    }
+
+    fn request(&self) -> Request<RequestBody> {
+        let mut request = Request::new(RequestBody::buffered(self.body.clone()));
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        *request.version_mut() = self.version;
+        *request.headers_mut() = self.headers.clone();
+        request
+    }
 }
 
 /// Reads a small body whole, for replay.

@@ -160,19 +160,20 @@ async fn serve_connection(
     metrics.connections.inc();
     let _open = OpenConnection::new(metrics.open_connections);
     let remote = connection.remote;
-    let connection = Arc::new(connection);
-    let activity = Arc::new(Activity::new());
+    // One Arc per connection, cloned once per request.
+    let shared = Arc::new((connection, Activity::new()));
     let service = {
-        let activity = activity.clone();
+        let shared = shared.clone();
         service_fn(move |request| {
-            let connection = connection.clone();
-            let activity = activity.clone();
+            let shared = shared.clone();
             async move {
+                let (connection, activity) = &*shared;
                 let _busy = activity.begin();
-                Ok::<_, Infallible>(proxy::handle(&connection, request).await)
+                Ok::<_, Infallible>(proxy::handle(connection, request).await)
             }
         })
     };
+    let activity = &shared.1;
     let served = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     tokio::pin!(served);
     let mut closing = false;

@@ -375,6 +375,27 @@ impl State {
     }
 }
 
+impl ServiceOverride {
+    /// Weights chosen by hand (set or promote): the note of a past rollback
+    /// and the override header's closed door no longer apply.
+    pub fn set_weights(&mut self, weights: BTreeMap<String, u32>) {
+        self.weights = weights;
+        self.rolled_back_groups.clear();
+        self.replaced_by_rollback = None;
+    }
+
+    /// Every group but the stable one to 0, remembering the weights replaced
+    /// and closing the override header to the groups taken out. Returns the
+    /// replaced weights. The one rollback, for the API and the rollout driver.
+    pub fn roll_back(&mut self, view: &ServiceView<'_>) -> BTreeMap<String, u32> {
+        let before = view.weights();
+        self.weights = view.rollback_weights();
+        self.rolled_back_groups = view.non_stable_groups();
+        self.replaced_by_rollback = Some(before.clone());
+        before
+    }
+}
+
 /// A service's effective config as a runtime change sees it.
 #[derive(Debug)]
 pub struct ServiceView<'a> {
@@ -411,6 +432,17 @@ impl ServiceView<'_> {
 
     pub fn stable_group(&self) -> &str {
         &self.config.groups[self.config.stable_group()].name
+    }
+
+    /// Every group but the stable one: what a rollback takes out.
+    pub fn non_stable_groups(&self) -> Vec<String> {
+        let stable = self.stable_group();
+        self.config
+            .groups
+            .iter()
+            .filter(|group| group.name != stable)
+            .map(|group| group.name.clone())
+            .collect()
     }
 
     /// The weights of a rollback: every group but the stable one at 0; the

@@ -279,3 +279,31 @@ pub async fn raw_backend(response: &'static [u8]) -> SocketAddr {
     });
     address
 }
+
+/// A stable and a canary backend behind a proxy from [`canary_yaml`].
+#[derive(Debug)]
+pub struct Canary {
+    pub stable: Backend,
+    pub canary: Backend,
+    pub proxy: Running,
+}
+
+/// Starts backends named `stable` and `canary` and a proxy splitting `weights`
+/// between them; the extras are as in [`canary_yaml`].
+pub async fn canary_setup(weights: (u32, u32), service_extra: &str, top_extra: &str) -> Canary {
+    let stable = Backend::spawn(BackendOptions::new("stable")).await.unwrap();
+    let canary = Backend::spawn(BackendOptions::new("canary")).await.unwrap();
+    let yaml = canary_yaml(
+        &[stable.address],
+        &[canary.address],
+        weights,
+        service_extra,
+        top_extra,
+    );
+    let proxy = start_proxy(&yaml).await;
+    Canary {
+        stable,
+        canary,
+        proxy,
+    }
+}
