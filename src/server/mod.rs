@@ -166,11 +166,14 @@ async fn serve_connection(
         let shared = shared.clone();
         service_fn(move |request| {
             let shared = shared.clone();
-            async move {
+            // Boxed because hyper keeps one slot the size of this future for
+            // the whole life of an HTTP/1 connection: the proxy's future is
+            // ~4.5 KiB, and every idle keep-alive connection paid for it.
+            Box::pin(async move {
                 let (connection, activity) = &*shared;
                 let _busy = activity.begin();
                 Ok::<_, Infallible>(proxy::handle(connection, request).await)
-            }
+            })
         })
     };
     let activity = &shared.1;
