@@ -63,6 +63,7 @@ fn route_match(c: &mut Criterion) {
                         HeaderName::from_static("x-env"),
                         HeaderValue::from_static("staging"),
                     )],
+                    client_identity: None,
                 },
             ),
             route(
@@ -71,6 +72,7 @@ fn route_match(c: &mut Criterion) {
                     host: Some(HostMatch::Exact("web.example.com".into())),
                     path_prefix: None,
                     headers: vec![],
+                    client_identity: None,
                 },
             ),
             route("all", RouteMatch::default()),
@@ -84,7 +86,7 @@ fn route_match(c: &mut Criterion) {
         .into_parts()
         .0;
     c.bench_function("route match (second of three routes)", |b| {
-        b.iter(|| black_box(table.find(black_box(&request)).map(|r| r.service)))
+        b.iter(|| black_box(table.find(black_box(&request), None).map(|r| r.service)))
     });
 }
 

@@ -5,7 +5,7 @@
 #   bash scripts/test.sh
 #
 # Installs what the tests need when it is missing (promtool from the Debian
-# package `prometheus`, the rustfmt and clippy components), then runs, in
+# package `prometheus`, curl, the rustfmt and clippy components), then runs, in
 # order and stopping at the first failure:
 #   cargo fmt --check
 #   cargo clippy --all-targets -- -D warnings
@@ -39,18 +39,24 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 cargo --version
 
-if command -v promtool >/dev/null 2>&1; then
-    echo "promtool: $(command -v promtool)"
-else
-    step "installing promtool (Debian package prometheus)"
+# Debian packages behind commands the tests run: promtool (checks the
+# /metrics exposition) and curl (speaks TLS with --cacert, HTTP/1.1 and /2).
+missing_packages=()
+command -v promtool >/dev/null 2>&1 || missing_packages+=(prometheus)
+command -v curl >/dev/null 2>&1 || missing_packages+=(curl ca-certificates)
+if [ "${#missing_packages[@]}" -gt 0 ]; then
+    step "installing Debian packages: ${missing_packages[*]}"
     as_root apt-get update
     as_root env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y --no-install-recommends prometheus
-    command -v promtool >/dev/null 2>&1 || {
-        echo "error: promtool is still missing after installing prometheus" >&2
+        apt-get install -y --no-install-recommends "${missing_packages[@]}"
+fi
+for tool in promtool curl; do
+    command -v "$tool" >/dev/null 2>&1 || {
+        echo "error: $tool is still missing after installing ${missing_packages[*]}" >&2
         exit 1
     }
-fi
+    echo "$tool: $(command -v "$tool")"
+done
 
 missing_components=()
 cargo fmt --version >/dev/null 2>&1 || missing_components+=(rustfmt)

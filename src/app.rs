@@ -3,7 +3,8 @@
 //! without a socket), and [`App::serve`] binds every socket first, then spawns
 //! the listeners, the admin server, the rollout driver and (when luas runs
 //! from a file) the config watcher, so a bind failure leaves nothing
-//! half-started.
+//! half-started. TLS files are loaded before anything binds, and each TLS
+//! listener gets a watcher that reloads them when they change.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+use crate::admin::auth::AdminAuth;
 use crate::admin::{spawn_admin, Admin};
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -20,7 +22,8 @@ use crate::reload::Reloader;
 use crate::rollout::{self, Board};
 use crate::server;
 use crate::shutdown::{Shutdown, ShutdownSignal};
-use crate::state::State;
+use crate::state::{State, TlsLoadError};
+use crate::tls::{TlsError, TlsTerminator};
 
 #[derive(Debug)]
 pub struct App {
@@ -29,15 +32,31 @@ pub struct App {
     watch_interval: Option<Duration>,
 }
 
-/// A socket that could not be bound.
+/// Why luas could not start serving.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot listen on {address} for {what}: {source}; is another process using that port?")]
-pub struct ServeError {
-    pub what: String,
-    pub address: SocketAddr,
-    #[source]
-    pub source: std::io::Error,
+pub enum ServeError {
+    #[error(
+        "cannot listen on {address} for {what}: {source}; is another process using that port?"
+    )]
+    Bind {
+        what: String,
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    AdminToken(String),
+    #[error("listeners[{index}].tls ({listener}): {source}")]
+    Tls {
+        index: usize,
+        listener: String,
+        #[source]
+        source: TlsError,
+    },
 }
+
+/// How often listeners' TLS files are looked at for changes.
+const TLS_WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A serving luas: the bound addresses and the handle to stop it.
 #[derive(Debug)]
@@ -54,17 +73,18 @@ pub struct Running {
 }
 
 impl App {
-    pub fn build(config: Config) -> App {
+    /// Fails only when a service's TLS files do not load.
+    pub fn build(config: Config) -> Result<App, TlsLoadError> {
         let metrics = Arc::new(if config.metrics.linkerd_compatible {
             Metrics::with_linkerd(&config.metrics.buckets, &config.metrics.namespace)
         } else {
             Metrics::new(&config.metrics.buckets)
         });
-        App {
-            state: Arc::new(State::new(config, metrics)),
+        Ok(App {
+            state: Arc::new(State::new(config, metrics)?),
             config_file: None,
             watch_interval: None,
-        }
+        })
     }
 
     /// Names the file the config came from, so it can be reloaded (SIGHUP,
@@ -83,14 +103,33 @@ impl App {
     pub async fn serve(self) -> Result<Running, ServeError> {
         let snapshot = self.state.load();
         let config = &snapshot.config;
-        let admin_listener = server::bind(config.admin.listen).map_err(|source| ServeError {
-            what: "the admin listener".into(),
-            address: config.admin.listen,
-            source,
-        })?;
+        let auth = AdminAuth::from_config(&config.admin);
+        auth.check().map_err(ServeError::AdminToken)?;
+        let mut terminators = Vec::with_capacity(config.listeners.len());
+        for (index, listener) in config.listeners.iter().enumerate() {
+            let terminator = match &listener.tls {
+                None => None,
+                Some(tls) => Some(Arc::new(
+                    TlsTerminator::load(tls, listener.protocol).map_err(|source| {
+                        ServeError::Tls {
+                            index,
+                            listener: listener.name.clone(),
+                            source,
+                        }
+                    })?,
+                )),
+            };
+            terminators.push(terminator);
+        }
+        let admin_listener =
+            server::bind(config.admin.listen).map_err(|source| ServeError::Bind {
+                what: "the admin listener".into(),
+                address: config.admin.listen,
+                source,
+            })?;
         let mut bound = Vec::with_capacity(config.listeners.len());
         for listener in &config.listeners {
-            let socket = server::bind(listener.listen).map_err(|source| ServeError {
+            let socket = server::bind(listener.listen).map_err(|source| ServeError::Bind {
                 what: format!("listener {}", listener.name),
                 address: listener.listen,
                 source,
@@ -113,23 +152,34 @@ impl App {
                 shutdown: shutdown.signal(),
                 reloader: reloader.clone(),
                 rollouts: board.clone(),
+                auth,
             },
         )];
         background.push(rollout::spawn_driver(self.state.clone(), board));
+        background.extend(self.state.access_log().spawn_writer());
         background.push(crate::health::active::spawn_driver(self.state.clone()));
         if let (Some(reloader), Some(interval)) = (&reloader, self.watch_interval) {
             background.push(reloader.clone().spawn_watch(interval));
         }
         let mut listeners = Vec::with_capacity(bound.len());
         let mut accept_loops = Vec::with_capacity(bound.len());
-        for (index, (socket, listener)) in bound.into_iter().zip(&config.listeners).enumerate() {
+        let sockets = bound.into_iter().zip(terminators);
+        for (index, ((socket, tls), listener)) in sockets.zip(&config.listeners).enumerate() {
             let address = local_address(&socket, listener.listen);
-            tracing::info!(listener = %listener.name, %address, "listening");
+            tracing::info!(listener = %listener.name, %address, tls = tls.is_some(), "listening");
             listeners.push((listener.name.clone(), address));
+            if let Some(tls) = &tls {
+                background.push(tls.clone().spawn_watch(
+                    listener.name.clone(),
+                    TLS_WATCH_INTERVAL,
+                    self.state.metrics().tls_reloads(&listener.name),
+                ));
+            }
             accept_loops.push(server::spawn_listener(
                 socket,
                 index,
                 listener,
+                tls,
                 self.state.clone(),
                 shutdown.signal(),
                 shutdown.token(),

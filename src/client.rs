@@ -13,6 +13,10 @@
 //! not be opened, or a pooled one turned out closed before the request was
 //! written), so the proxy can always retry it elsewhere, streaming body and
 //! all. Which endpoint, timeouts and statuses belong to `proxy`.
+//!
+//! With `tls:` on the service, every connection is TLS (see `tls::upstream`);
+//! the TLS handshake counts toward the connect timeout, and a connection
+//! that fails it never carried the request.
 
 use std::error::Error as StdError;
 use std::sync::{Arc, Mutex};
@@ -23,12 +27,14 @@ use http::{Request, Response, Uri, Version};
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2, TrySendError};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::config::{Timeouts, UpstreamProtocol};
 use crate::endpoint::{Endpoint, EndpointStats};
 use crate::proxy::body::RequestBody;
+use crate::tls::UpstreamTlsConnector;
 
 pub type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -79,6 +85,7 @@ pub struct UpstreamClient {
     protocol: UpstreamProtocol,
     connect_timeout: Duration,
     idle_timeout: Duration,
+    tls: Option<Arc<UpstreamTlsConnector>>,
 }
 
 /// Idle HTTP/1.1 connections of one endpoint.
@@ -126,16 +133,31 @@ pub struct H2Slot {
 }
 
 impl UpstreamClient {
-    pub fn new(protocol: UpstreamProtocol, timeouts: &Timeouts) -> UpstreamClient {
+    pub fn new(
+        protocol: UpstreamProtocol,
+        timeouts: &Timeouts,
+        tls: Option<Arc<UpstreamTlsConnector>>,
+    ) -> UpstreamClient {
         UpstreamClient {
             protocol,
             connect_timeout: timeouts.connect,
             idle_timeout: timeouts.idle,
+            tls,
         }
     }
 
     pub fn protocol(&self) -> UpstreamProtocol {
         self.protocol
+    }
+
+    /// Whether this client speaks TLS with exactly `tls` (the same loaded
+    /// files), so a rebuilt snapshot may keep it and its connections.
+    pub fn same_tls(&self, tls: Option<&Arc<UpstreamTlsConnector>>) -> bool {
+        match (&self.tls, tls) {
+            (None, None) => true,
+            (Some(own), Some(other)) => Arc::ptr_eq(own, other),
+            _ => false,
+        }
     }
 
     /// Sends `request` to `endpoint`. Its headers are final; only its URI and
@@ -233,30 +255,32 @@ impl UpstreamClient {
         }
     }
 
-    async fn connect(&self, endpoint: &Endpoint) -> Result<TcpStream, BoxError> {
-        let stream =
-            tokio::time::timeout(self.connect_timeout, TcpStream::connect(endpoint.address))
-                .await
-                .map_err(|_| format!("connect timed out after {:?}", self.connect_timeout))??;
-        stream.set_nodelay(true)?;
-        Ok(stream)
+    /// TCP (and TLS, when the service has it) to the endpoint, within the
+    /// connect timeout.
+    async fn connect(&self, endpoint: &Endpoint) -> Result<Connected, BoxError> {
+        let connecting = async {
+            let stream = TcpStream::connect(endpoint.address).await?;
+            stream.set_nodelay(true)?;
+            Ok::<_, BoxError>(match &self.tls {
+                None => Connected::Plain(stream),
+                Some(tls) => {
+                    Connected::Tls(Box::new(tls.connect(endpoint.address.ip(), stream).await?))
+                }
+            })
+        };
+        tokio::time::timeout(self.connect_timeout, connecting)
+            .await
+            .map_err(|_| format!("connect timed out after {:?}", self.connect_timeout))?
     }
 
     async fn connect_http1(
         &self,
         endpoint: &Endpoint,
     ) -> Result<http1::SendRequest<RequestBody>, BoxError> {
-        let stream = self.connect(endpoint).await?;
-        let (sender, connection) = http1::Builder::new()
-            .handshake(TokioIo::new(stream))
-            .await?;
-        let address = endpoint.address;
-        tokio::spawn(async move {
-            if let Err(error) = connection.with_upgrades().await {
-                tracing::debug!(endpoint = %address, %error, "upstream connection ended");
-            }
-        });
-        Ok(sender)
+        match self.connect(endpoint).await? {
+            Connected::Plain(stream) => handshake_http1(stream, endpoint).await,
+            Connected::Tls(stream) => handshake_http1(stream, endpoint).await,
+        }
     }
 
     async fn send_http2(
@@ -295,17 +319,10 @@ impl UpstreamClient {
         if let Some(sender) = slot.ready_sender() {
             return Ok(sender);
         }
-        let stream = self.connect(endpoint).await?;
-        let (mut sender, connection) = http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .handshake(TokioIo::new(stream))
-            .await?;
-        let address = endpoint.address;
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(endpoint = %address, %error, "h2 upstream connection ended");
-            }
-        });
+        let mut sender = match self.connect(endpoint).await? {
+            Connected::Plain(stream) => handshake_http2(stream, endpoint).await?,
+            Connected::Tls(stream) => handshake_http2(stream, endpoint).await?,
+        };
         sender.ready().await?;
         *slot.sender.lock().unwrap_or_else(|p| p.into_inner()) = Some(sender.clone());
         Ok(sender)
@@ -317,6 +334,50 @@ impl H2Slot {
         let guard = self.sender.lock().unwrap_or_else(|p| p.into_inner());
         guard.as_ref().filter(|sender| !sender.is_closed()).cloned()
     }
+}
+
+/// A connection to an endpoint, before HTTP.
+enum Connected {
+    Plain(TcpStream),
+    // Boxed: a TLS session is much larger than a socket.
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+async fn handshake_http1<I>(
+    io: I,
+    endpoint: &Endpoint,
+) -> Result<http1::SendRequest<RequestBody>, BoxError>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, connection) = http1::Builder::new().handshake(TokioIo::new(io)).await?;
+    let address = endpoint.address;
+    tokio::spawn(async move {
+        if let Err(error) = connection.with_upgrades().await {
+            tracing::debug!(endpoint = %address, %error, "upstream connection ended");
+        }
+    });
+    Ok(sender)
+}
+
+async fn handshake_http2<I>(
+    io: I,
+    endpoint: &Endpoint,
+) -> Result<http2::SendRequest<RequestBody>, BoxError>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .handshake(TokioIo::new(io))
+        .await?;
+    let address = endpoint.address;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(endpoint = %address, %error, "h2 upstream connection ended");
+        }
+    });
+    Ok(sender)
 }
 
 /// A failure on a connection just opened (or the one h2 connection): the

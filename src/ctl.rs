@@ -43,6 +43,10 @@ pub struct CtlArgs {
     /// Print the API's JSON answer instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
+    /// File holding the admin token (`admin.token_file` of the proxy), sent
+    /// as `Authorization: Bearer` with changes.
+    #[arg(long, env = "LUAS_ADMIN_TOKEN_FILE", global = true)]
+    pub token_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: CtlCommand,
 }
@@ -110,7 +114,16 @@ pub async fn run(args: CtlArgs) -> Result<(), CtlError> {
         ),
         CtlCommand::Reload => (Method::POST, "/api/v1/reload".to_owned(), None),
     };
-    let (status, answer) = call(&base, method, &path, body).await?;
+    let token = match &args.token_file {
+        None => None,
+        Some(path) => Some(
+            crate::admin::auth::read_token(path).map_err(|message| CtlError {
+                code: EXIT_USAGE,
+                message,
+            })?,
+        ),
+    };
+    let (status, answer) = call(&base, method, &path, body, token.as_deref()).await?;
     if !status.is_success() {
         let reason = answer
             .get("error")
@@ -175,16 +188,21 @@ async fn call(
     method: Method,
     path: &str,
     body: Option<String>,
+    token: Option<&str>,
 ) -> Result<(StatusCode, Value), CtlError> {
     let unreachable = |message: String| CtlError {
         code: EXIT_UNREACHABLE,
         message,
     };
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let request = Request::builder()
+    let mut request = Request::builder()
         .method(method)
         .uri(format!("{base}{path}"))
-        .header("content-type", "application/json")
+        .header("content-type", "application/json");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let request = request
         .body(Full::new(Bytes::from(body.unwrap_or_default())))
         .map_err(|error| CtlError {
             code: EXIT_USAGE,

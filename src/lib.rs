@@ -22,6 +22,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access_log;
 pub mod admin;
 pub mod app;
 pub mod balance;
@@ -41,3 +42,4 @@ pub mod server;
 pub mod shutdown;
 pub mod split;
 pub mod state;
+pub mod tls;

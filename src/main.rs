@@ -93,7 +93,7 @@ async fn run(
     path: std::path::PathBuf,
     watch_interval: Option<std::time::Duration>,
 ) -> anyhow::Result<()> {
-    let running = luas::app::App::build(config)
+    let running = luas::app::App::build(config)?
         .config_file(path, watch_interval)
         .serve()
         .await?;

@@ -150,6 +150,15 @@ pub struct ListenerMetrics {
     pub connections: IntCounter,
     /// Connections closed at once because the listener was full.
     pub rejected: IntCounter,
+    /// TLS handshakes that failed or timed out.
+    pub tls_handshake_failures: IntCounter,
+}
+
+/// Reloads of one listener's TLS files, by outcome.
+#[derive(Debug, Clone)]
+pub struct TlsReloadMetrics {
+    pub success: IntCounter,
+    pub error: IntCounter,
 }
 
 /// The registry and every metric family luas exports.
@@ -174,6 +183,9 @@ pub struct Metrics {
     retries: IntCounterVec,
     retry_budget_exhausted: IntCounterVec,
     connections_rejected: IntCounterVec,
+    tls_reloads: IntCounterVec,
+    tls_handshake_failures: IntCounterVec,
+    access_log_dropped: IntCounter,
 }
 
 /// Handles for one service.
@@ -334,6 +346,28 @@ impl Metrics {
             &["listener"],
         )
         .expect("valid counter");
+        let tls_reloads = IntCounterVec::new(
+            Opts::new(
+                "luas_tls_reloads_total",
+                "Reloads of a listener's TLS certificate, key and CA files after they changed, \
+                 by result (success, error: the previous files keep serving).",
+            ),
+            &["listener", "result"],
+        )
+        .expect("valid counter");
+        let tls_handshake_failures = IntCounterVec::new(
+            Opts::new(
+                "luas_tls_handshake_failures_total",
+                "Client TLS handshakes that failed or did not finish within header_read_timeout.",
+            ),
+            &["listener"],
+        )
+        .expect("valid counter");
+        let access_log_dropped = IntCounter::new(
+            "luas_access_log_dropped_total",
+            "Access log lines dropped because stdout did not keep up.",
+        )
+        .expect("valid counter");
         for collector in [
             Box::new(backend_duration.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(backend_requests.clone()),
@@ -352,6 +386,9 @@ impl Metrics {
             Box::new(retries.clone()),
             Box::new(retry_budget_exhausted.clone()),
             Box::new(connections_rejected.clone()),
+            Box::new(tls_reloads.clone()),
+            Box::new(tls_handshake_failures.clone()),
+            Box::new(access_log_dropped.clone()),
         ] {
             registry
                 .register(collector)
@@ -377,7 +414,14 @@ impl Metrics {
             retries,
             retry_budget_exhausted,
             connections_rejected,
+            tls_reloads,
+            tls_handshake_failures,
+            access_log_dropped,
         }
+    }
+
+    pub fn access_log_dropped(&self) -> IntCounter {
+        self.access_log_dropped.clone()
     }
 
     pub fn service(&self, service: &str) -> ServiceMetrics {
@@ -517,6 +561,14 @@ impl Metrics {
             open_connections: self.open_connections.with_label_values(&[listener]),
             connections: self.connections.with_label_values(&[listener]),
             rejected: self.connections_rejected.with_label_values(&[listener]),
+            tls_handshake_failures: self.tls_handshake_failures.with_label_values(&[listener]),
+        }
+    }
+
+    pub fn tls_reloads(&self, listener: &str) -> TlsReloadMetrics {
+        TlsReloadMetrics {
+            success: self.tls_reloads.with_label_values(&[listener, "success"]),
+            error: self.tls_reloads.with_label_values(&[listener, "error"]),
         }
     }
 

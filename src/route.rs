@@ -8,6 +8,8 @@
 //! - path prefix: whole segments, so `/v1` matches `/v1` and `/v1/users` but
 //!   not `/v10` (the Gateway API's `PathPrefix`).
 //! - headers: each named header has exactly the given value.
+//! - client identity: the verified client certificate (mTLS) carries the
+//!   given DNS or URI name.
 //!
 //! This module does not know about services beyond their index, nor about
 //! metrics beyond holding the route's pre-bound handles.
@@ -17,6 +19,7 @@ use http::HeaderMap;
 
 use crate::config::{HostMatch, RouteMatch};
 use crate::metrics::RouteMetrics;
+use crate::tls::ClientIdentity;
 
 #[derive(Debug)]
 pub struct Route {
@@ -33,12 +36,12 @@ pub struct RouteTable {
 }
 
 impl RouteTable {
-    pub fn find(&self, request: &Parts) -> Option<&Route> {
+    pub fn find(&self, request: &Parts, client: Option<&ClientIdentity>) -> Option<&Route> {
         let host = request_host(request);
         let path = request.uri.path();
         self.routes
             .iter()
-            .find(|route| matches(&route.matches, host, path, &request.headers))
+            .find(|route| matches(&route.matches, host, path, &request.headers, client))
     }
 }
 
@@ -70,7 +73,13 @@ pub fn matches(
     host: Option<&str>,
     path: &str,
     headers: &HeaderMap,
+    client: Option<&ClientIdentity>,
 ) -> bool {
+    if let Some(identity) = &conditions.client_identity {
+        if !client.is_some_and(|client| client.has(identity)) {
+            return false;
+        }
+    }
     if let Some(pattern) = &conditions.host {
         let Some(host) = host else { return false };
         if !host_matches(pattern, host) {
@@ -143,6 +152,7 @@ mod tests {
                     )
                 })
                 .collect(),
+            client_identity: None,
         }
     }
 
@@ -152,7 +162,28 @@ mod tests {
             request_host(request),
             request.uri.path(),
             &request.headers,
+            None,
         )
+    }
+
+    #[test]
+    fn client_identity_needs_a_verified_name() {
+        let cond = RouteMatch {
+            client_identity: Some("spiffe://cluster.local/ns/shop/sa/web".into()),
+            ..RouteMatch::default()
+        };
+        let request = parts("/", None, &[]);
+        let host = request_host(&request);
+        let web = ClientIdentity {
+            names: vec!["spiffe://cluster.local/ns/shop/sa/web".into()],
+        };
+        let other = ClientIdentity {
+            names: vec!["spiffe://cluster.local/ns/shop/sa/batch".into()],
+        };
+        let headers = &request.headers;
+        assert!(matches(&cond, host, "/", headers, Some(&web)));
+        assert!(!matches(&cond, host, "/", headers, Some(&other)));
+        assert!(!matches(&cond, host, "/", headers, None));
     }
 
     #[test]
@@ -240,7 +271,14 @@ mod tests {
                 },
             ],
         };
-        assert_eq!(table.find(&parts("/api/x", None, &[])).unwrap().name, "api");
-        assert_eq!(table.find(&parts("/web", None, &[])).unwrap().name, "rest");
+        let find = |path| {
+            table
+                .find(&parts(path, None, &[]), None)
+                .unwrap()
+                .name
+                .clone()
+        };
+        assert_eq!(find("/api/x"), "api");
+        assert_eq!(find("/web"), "rest");
     }
 }

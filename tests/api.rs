@@ -216,3 +216,93 @@ async fn ctl_changes_weights_and_reports_with_exit_codes() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// A POST to the admin API with an optional bearer token.
+async fn post_with_token(proxy: &Running, path: &str, token: Option<&str>) -> Answer {
+    let mut request = http::Request::post(format!("http://{}{path}", proxy.admin_address()));
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let request = request
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let response = client().request(request).await.unwrap();
+    Answer::from(response).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_file_guards_changes_and_ctl_sends_the_token() {
+    let directory = std::env::temp_dir().join(format!("luas-api-token-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).unwrap();
+    let token_file = directory.join("token");
+    std::fs::write(&token_file, "s3cret-token-value\n").unwrap();
+    let stable = Backend::spawn(BackendOptions::new("stable")).await.unwrap();
+    let canary = Backend::spawn(BackendOptions::new("canary")).await.unwrap();
+    let yaml = canary_yaml(&[stable.address], &[canary.address], (50, 50), "", "").replace(
+        "admin: { listen: \"127.0.0.1:0\" }",
+        &format!(
+            "admin: {{ listen: \"127.0.0.1:0\", token_file: {} }}",
+            token_file.display()
+        ),
+    );
+    assert!(yaml.contains("token_file"));
+    let proxy = start_proxy(&yaml).await;
+
+    let refused = post_with_token(&proxy, "/api/v1/services/web/rollback", None).await;
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert_eq!(refused.header("www-authenticate"), Some("Bearer"));
+    let wrong = post_with_token(&proxy, "/api/v1/services/web/rollback", Some("guess")).await;
+    assert_eq!(wrong.status, 401, "{}", wrong.body);
+    assert!(
+        !wrong.body.contains("s3cret"),
+        "the token never appears in answers"
+    );
+    let (_, web) = api(&proxy, Method::GET, "/api/v1/services/web", "").await;
+    assert_eq!(
+        weight_of(&web, "canary"),
+        50,
+        "refused changes change nothing"
+    );
+
+    let accepted = post_with_token(
+        &proxy,
+        "/api/v1/services/web/rollback",
+        Some("s3cret-token-value"),
+    )
+    .await;
+    assert_eq!(accepted.status, 200, "{}", accepted.body);
+    let (status, web) = api(&proxy, Method::GET, "/api/v1/services/web", "").await;
+    assert_eq!(status, 200, "reading needs no token");
+    assert_eq!(weight_of(&web, "canary"), 0);
+    assert_eq!(
+        get(proxy.admin_address(), "/metrics", &[]).await.status,
+        200
+    );
+
+    let without = ctl(&proxy, &["weights", "web", "stable=90", "canary=10"]).await;
+    assert_eq!(
+        without.status.code(),
+        Some(1),
+        "ctl without the token is refused"
+    );
+    let token_arg = token_file.display().to_string();
+    let with = ctl(
+        &proxy,
+        &[
+            "--token-file",
+            &token_arg,
+            "weights",
+            "web",
+            "stable=90",
+            "canary=10",
+        ],
+    )
+    .await;
+    assert!(
+        with.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with.stderr)
+    );
+    let (_, web) = api(&proxy, Method::GET, "/api/v1/services/web", "").await;
+    assert_eq!(weight_of(&web, "canary"), 10);
+}

@@ -174,3 +174,80 @@ async fn run_serves_and_exits_zero_on_sigterm() {
         .unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_log_writes_one_json_line_per_request_to_stdout() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let backend = Backend::spawn(BackendOptions::new("b")).await.unwrap();
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    };
+    let (listen, admin) = (free_port(), free_port());
+    let config = GOOD
+        .replace("127.0.0.1:8080", &listen.to_string())
+        .replace("127.0.0.1:9001", &backend.address.to_string())
+        .replace("      - name: all\n", "      - name: api\n        match: { path_prefix: /echo }\n        service: web\n      - name: all\n");
+    let path = write_config(
+        "access-log.yaml",
+        &format!("admin: {{ listen: \"{admin}\" }}\naccess_log: {{ enabled: true }}\n{config}"),
+    );
+    let mut child = tokio::process::Command::new(LUAS)
+        .arg("run")
+        .arg("--config")
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let ready = eventually(Duration::from_secs(20), || async {
+        match tokio::net::TcpStream::connect(admin).await {
+            Ok(_) => get(admin, "/ready", &[]).await.status == 200,
+            Err(_) => false,
+        }
+    })
+    .await;
+    assert!(ready, "luas run never became ready");
+
+    let request = http::Request::post(format!("http://{listen}/echo?x=1"))
+        .header("host", "shop.example.com")
+        .header("x-request-id", "req-42")
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(
+            b"hello",
+        )))
+        .unwrap();
+    let answer = Answer::from(client().request(request).await.unwrap()).await;
+    assert_eq!(
+        (answer.status.as_u16(), answer.body.as_str()),
+        (200, "hello")
+    );
+
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("a log line within 10 s")
+        .unwrap()
+        .expect("stdout open");
+    let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(entry["method"], "POST", "{line}");
+    assert_eq!(entry["authority"], "shop.example.com");
+    assert_eq!(entry["path"], "/echo?x=1");
+    assert_eq!(entry["status"], 200);
+    assert_eq!(entry["bytes_in"], 5);
+    assert_eq!(entry["bytes_out"], 5);
+    assert_eq!(entry["listener"], "edge");
+    assert_eq!(entry["route"], "api");
+    assert_eq!(entry["service"], "web");
+    assert_eq!(entry["group"], "stable");
+    assert_eq!(entry["endpoint"], backend.address.to_string());
+    assert_eq!(entry["retries"], 0);
+    assert_eq!(entry["request_id"], "req-42");
+    assert_eq!(entry["protocol"], "HTTP/1.1");
+    assert!(entry["client"].as_str().unwrap().starts_with("127.0.0.1:"));
+    assert!(entry["duration_ms"].as_f64().unwrap() >= 0.0);
+    assert!(entry["time"].as_str().unwrap().ends_with('Z'));
+}

@@ -21,6 +21,7 @@ fn scratch_dir(name: &str) -> PathBuf {
 async fn start_from_file(path: &Path) -> Running {
     let config = luas::config::load_file(path).unwrap();
     App::build(config)
+        .unwrap()
         .config_file(path.to_owned(), Some(Duration::from_millis(50)))
         .serve()
         .await

@@ -6,14 +6,16 @@
 //! - `GET /ready`: 200 once the config is loaded, every listener is bound and
 //!   every service has an endpoint; 503 before that and once shutdown has
 //!   begun, so a pod is taken out of a Service before it drains.
-//! - `/api/v1/...`: the JSON API of [`api`]. Changes (PUT, POST, DELETE) are
-//!   accepted from loopback clients only, so exposing the admin port for
-//!   scraping does not expose rollbacks to the network.
+//! - `/api/v1/...`: the JSON API of [`api`]. Who may make changes (PUT,
+//!   POST, DELETE) is [`auth`]'s decision: a bearer token when
+//!   `admin.token_file` is set, else loopback clients only, so exposing the
+//!   admin port for scraping does not expose rollbacks to the network.
 //!
 //! The admin listener keeps answering during the drain; it does not hold a
 //! drain token and is stopped after the drain.
 
 pub mod api;
+pub mod auth;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -34,6 +36,7 @@ use crate::reload::Reloader;
 use crate::rollout::Board;
 use crate::shutdown::ShutdownSignal;
 use crate::state::State;
+use auth::AdminAuth;
 
 /// Largest request body the API reads.
 const MAX_BODY: usize = 64 * 1024;
@@ -48,6 +51,7 @@ pub struct Admin {
     /// Present when luas runs from a config file that can be re-read.
     pub reloader: Option<Arc<Reloader>>,
     pub rollouts: Arc<Board>,
+    pub auth: AdminAuth,
 }
 
 pub fn spawn_admin(listener: TcpListener, admin: Admin) -> JoinHandle<()> {
@@ -88,11 +92,16 @@ impl Admin {
         let path = request.uri().path().to_owned();
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         let changes = !matches!(method, Method::GET | Method::HEAD);
-        if changes && !peer.ip().is_loopback() {
-            return json_error(
-                StatusCode::FORBIDDEN,
-                "changes are accepted from loopback clients only; run `luas ctl` inside the pod",
-            );
+        if changes {
+            if let Err((status, message)) = self.auth.allow_change(peer, request.headers()) {
+                let mut response = json_error(status, &message);
+                if status == StatusCode::UNAUTHORIZED {
+                    response
+                        .headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                }
+                return response;
+            }
         }
         let state = &self.state;
         let board = &self.rollouts;

@@ -37,12 +37,24 @@ pub struct Config {
     /// Where runtime changes (weights, rollbacks, rollout progress) are kept
     /// across restarts. None: runtime changes live in memory only.
     pub state_file: Option<PathBuf>,
+    pub access_log: AccessLogConfig,
+}
+
+/// `access_log:`: one JSON line per request on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AccessLogConfig {
+    /// Default false.
+    pub enabled: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdminConfig {
     /// Default 127.0.0.1:9901: the admin port is loopback-only unless asked.
     pub listen: SocketAddr,
+    /// File holding the bearer token that mutating admin endpoints require.
+    pub token_file: Option<PathBuf>,
+    /// Serve mutating endpoints without a token on a non-loopback address.
+    pub allow_unauthenticated_admin: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +65,40 @@ pub struct ListenerConfig {
     /// First match wins.
     pub routes: Vec<RouteConfig>,
     pub limits: ListenerLimits,
+    /// TLS termination; None for plain TCP.
+    pub tls: Option<ListenerTls>,
+}
+
+/// TLS termination on a listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerTls {
+    /// At least one. Chosen by SNI against each certificate's names; the
+    /// first is served when the client sends no SNI or no name matches.
+    pub certificates: Vec<CertificateFiles>,
+    /// Client certificates are required and verified against this CA (mTLS).
+    pub client_ca: Option<PathBuf>,
+}
+
+/// A PEM certificate chain and its PEM private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// TLS from luas to a service's endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// CA certificates the endpoints' certificates must chain to; None for
+    /// the system's roots.
+    pub ca: Option<PathBuf>,
+    /// Sent as SNI and verified against the endpoint's certificate; None for
+    /// the endpoint's IP address.
+    pub server_name: Option<String>,
+    /// Presented to endpoints that ask for a client certificate (mTLS).
+    pub client_certificate: Option<CertificateFiles>,
+    /// Accept any endpoint certificate. Logged as a warning at every start.
+    pub insecure_skip_verify: bool,
 }
 
 /// What one listener accepts from clients. Requests beyond a limit get a
@@ -102,6 +148,9 @@ pub struct RouteMatch {
     pub path_prefix: Option<String>,
     /// Exact value match, header names lower-case.
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// A name the verified client certificate carries (a DNS or URI subject
+    /// alternative name, e.g. `spiffe://cluster.local/ns/shop/sa/web`).
+    pub client_identity: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +166,8 @@ pub struct ServiceConfig {
     pub name: String,
     pub balancer: BalancerKind,
     pub protocol: UpstreamProtocol,
+    /// TLS to the endpoints; None for plain TCP.
+    pub tls: Option<UpstreamTls>,
     pub timeouts: Timeouts,
     pub ewma: EwmaConfig,
     /// At least one group has a weight above zero.

@@ -28,12 +28,21 @@ pub(crate) struct RawConfig {
     pub(crate) metrics: Option<RawMetrics>,
     pub(crate) shutdown: Option<RawShutdown>,
     pub(crate) state_file: Option<String>,
+    pub(crate) access_log: Option<RawAccessLog>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAccessLog {
+    pub(crate) enabled: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawAdmin {
     pub(crate) listen: Option<String>,
+    pub(crate) token_file: Option<String>,
+    pub(crate) allow_unauthenticated_admin: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -45,6 +54,37 @@ pub(crate) struct RawListener {
     #[serde(default)]
     pub(crate) routes: Vec<RawRoute>,
     pub(crate) limits: Option<RawLimits>,
+    pub(crate) tls: Option<RawListenerTls>,
+}
+
+/// `tls:` of a listener: `cert` and `key` for one certificate, or
+/// `certificates` for several chosen by SNI; both optional here so
+/// `validate` can say which rule was broken.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawListenerTls {
+    pub(crate) cert: Option<String>,
+    pub(crate) key: Option<String>,
+    pub(crate) certificates: Option<Vec<RawCertificate>>,
+    pub(crate) client_ca: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCertificate {
+    pub(crate) cert: String,
+    pub(crate) key: String,
+}
+
+/// `tls:` of a service: TLS to its endpoints.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawUpstreamTls {
+    pub(crate) ca: Option<String>,
+    pub(crate) server_name: Option<String>,
+    pub(crate) cert: Option<String>,
+    pub(crate) key: Option<String>,
+    pub(crate) insecure_skip_verify: Option<bool>,
 }
 
 /// `limits:` of a listener; each key defaults on its own.
@@ -137,6 +177,7 @@ pub(crate) struct RawMatch {
     pub(crate) path_prefix: Option<String>,
     #[serde(default)]
     pub(crate) headers: RawHeaders,
+    pub(crate) client_identity: Option<String>,
 }
 
 /// Header conditions in file order. A plain map would lose the order and
@@ -179,6 +220,7 @@ pub(crate) struct RawService {
     pub(crate) name: String,
     pub(crate) balancer: Option<RawBalancer>,
     pub(crate) protocol: Option<RawUpstreamProtocol>,
+    pub(crate) tls: Option<RawUpstreamTls>,
     pub(crate) timeouts: Option<RawTimeouts>,
     pub(crate) ewma: Option<RawEwma>,
     /// Exactly one of `endpoints` and `groups` must be present; both are

@@ -29,14 +29,15 @@ use super::defaults;
 use super::duration::parse_size;
 use super::raw::{
     RawBalancer, RawConfig, RawGroup, RawHealthCheck, RawLimits, RawListener, RawListenerProtocol,
-    RawMatch, RawOutlier, RawRate, RawRetry, RawRollout, RawRoute, RawService, RawSize, RawSticky,
-    RawUpstreamProtocol,
+    RawListenerTls, RawMatch, RawOutlier, RawRate, RawRetry, RawRollout, RawRoute, RawService,
+    RawSize, RawSticky, RawUpstreamProtocol, RawUpstreamTls,
 };
 use super::{
-    AdminConfig, BalancerKind, Config, ConfigIssue, EwmaConfig, GroupConfig, HealthCheckConfig,
-    HostMatch, ListenerConfig, ListenerLimits, ListenerProtocol, MetricsConfig, OutlierConfig,
-    RetryConfig, RetryOn, RolloutConfig, RouteConfig, RouteMatch, ServiceConfig, ShutdownConfig,
-    SplitConfig, StickyKey, Timeouts, UpstreamProtocol,
+    AccessLogConfig, AdminConfig, BalancerKind, CertificateFiles, Config, ConfigIssue, EwmaConfig,
+    GroupConfig, HealthCheckConfig, HostMatch, ListenerConfig, ListenerLimits, ListenerProtocol,
+    ListenerTls, MetricsConfig, OutlierConfig, RetryConfig, RetryOn, RolloutConfig, RouteConfig,
+    RouteMatch, ServiceConfig, ShutdownConfig, SplitConfig, StickyKey, Timeouts, UpstreamProtocol,
+    UpstreamTls,
 };
 
 /// Stands in for a value that failed a check, so the walk can go on and find
@@ -116,11 +117,27 @@ impl Checker {
     }
 
     fn config(&mut self, raw: RawConfig) -> Config {
-        let admin_text = raw
-            .admin
-            .and_then(|admin| admin.listen)
+        let raw_admin = raw.admin.unwrap_or_default();
+        let admin_text = raw_admin
+            .listen
             .unwrap_or_else(|| defaults::ADMIN_LISTEN.to_string());
         let admin_listen = self.address("admin.listen", &admin_text);
+        let token_file = self.file_path("admin.token_file", raw_admin.token_file.as_deref());
+        let allow_unauthenticated_admin = raw_admin.allow_unauthenticated_admin.unwrap_or(false);
+        if let Some(listen) = admin_listen {
+            if !listen.ip().is_loopback() && token_file.is_none() && !allow_unauthenticated_admin {
+                self.issue(
+                    "admin.listen",
+                    format!(
+                        "the admin listener at {listen} is reachable from other machines, and \
+                         anyone who reaches it could change weights, roll back or reload; set \
+                         `admin.token_file` to a file holding a bearer token, bind it to \
+                         127.0.0.1, or set `admin.allow_unauthenticated_admin: true` if a \
+                         network policy protects it"
+                    ),
+                );
+            }
+        }
 
         // Routes resolve services by the names in the file, so services may
         // come after the routes that use them; issues stay in file-section order.
@@ -164,12 +181,20 @@ impl Checker {
         Config {
             admin: AdminConfig {
                 listen: admin_listen.unwrap_or(PLACEHOLDER_ADDR),
+                token_file,
+                allow_unauthenticated_admin,
             },
             listeners,
             services,
             metrics,
             shutdown,
             state_file,
+            access_log: AccessLogConfig {
+                enabled: raw
+                    .access_log
+                    .and_then(|access_log| access_log.enabled)
+                    .unwrap_or(false),
+            },
         }
     }
 
@@ -238,15 +263,163 @@ impl Checker {
                 Some(limits) => self.limits(&format!("{path}.limits"), limits),
                 None => defaults::LIMITS,
             };
+            let tls = listener
+                .tls
+                .as_ref()
+                .and_then(|tls| self.listener_tls(&format!("{path}.tls"), tls));
+            let verifies_clients = tls.as_ref().is_some_and(|tls| tls.client_ca.is_some());
+            for (index, route) in routes.iter().enumerate() {
+                if route.matches.client_identity.is_some() && !verifies_clients {
+                    self.issue(
+                        format!("{path}.routes[{index}].match.client_identity"),
+                        "this listener does not verify client certificates, so no request on \
+                         it has a client identity and the route could never match; set \
+                         `tls.client_ca` on the listener or remove the condition",
+                    );
+                }
+            }
             listeners.push(ListenerConfig {
                 name: listener.name.clone(),
                 listen: listen.unwrap_or(PLACEHOLDER_ADDR),
                 protocol,
                 routes,
                 limits,
+                tls,
             });
         }
         listeners
+    }
+
+    fn listener_tls(&mut self, path: &str, raw: &RawListenerTls) -> Option<ListenerTls> {
+        let single = self.certificate_pair(path, raw.cert.as_deref(), raw.key.as_deref());
+        let certificates = match (&raw.certificates, single) {
+            (Some(_), Some(_)) => {
+                self.issue(
+                    path,
+                    "give either `cert` and `key` (one certificate) or `certificates` (several, \
+                     chosen by SNI), not both",
+                );
+                return None;
+            }
+            (None, Some(pair)) => vec![pair],
+            (None, None) => {
+                if raw.cert.is_none() && raw.key.is_none() {
+                    self.issue(
+                        path,
+                        "TLS needs a certificate: give `cert` and `key` (PEM files), or \
+                         `certificates` with several of them",
+                    );
+                }
+                return None;
+            }
+            (Some(list), None) => {
+                if list.is_empty() {
+                    self.issue(
+                        format!("{path}.certificates"),
+                        "the list is empty; give at least one `{ cert, key }`",
+                    );
+                }
+                list.iter()
+                    .enumerate()
+                    .filter_map(|(index, pair)| {
+                        let path = format!("{path}.certificates[{index}]");
+                        self.certificate_pair(&path, Some(&pair.cert), Some(&pair.key))
+                    })
+                    .collect()
+            }
+        };
+        let client_ca = self.file_path(&format!("{path}.client_ca"), raw.client_ca.as_deref());
+        Some(ListenerTls {
+            certificates,
+            client_ca,
+        })
+    }
+
+    fn upstream_tls(&mut self, path: &str, raw: &RawUpstreamTls) -> UpstreamTls {
+        let ca = self.file_path(&format!("{path}.ca"), raw.ca.as_deref());
+        let server_name =
+            raw.server_name
+                .as_ref()
+                .and_then(
+                    |name| match rustls_pki_types::ServerName::try_from(name.as_str()) {
+                        Ok(_) => Some(name.clone()),
+                        Err(_) => {
+                            self.issue(
+                                format!("{path}.server_name"),
+                                format!(
+                            "{name:?} is neither a DNS name nor an IP address; give the name \
+                             the endpoints' certificates are issued for, e.g. \
+                             api.internal.example.com"
+                        ),
+                            );
+                            None
+                        }
+                    },
+                );
+        let client_certificate =
+            self.certificate_pair(path, raw.cert.as_deref(), raw.key.as_deref());
+        let insecure_skip_verify = raw.insecure_skip_verify.unwrap_or(false);
+        if insecure_skip_verify && ca.is_some() {
+            self.issue(
+                format!("{path}.insecure_skip_verify"),
+                "`ca` is given but `insecure_skip_verify: true` would ignore it; remove one",
+            );
+        }
+        UpstreamTls {
+            ca,
+            server_name,
+            client_certificate,
+            insecure_skip_verify,
+        }
+    }
+
+    /// `cert` and `key` under `path`: both or neither.
+    fn certificate_pair(
+        &mut self,
+        path: &str,
+        cert: Option<&str>,
+        key: Option<&str>,
+    ) -> Option<CertificateFiles> {
+        match (cert, key) {
+            (None, None) => None,
+            (Some(_), None) => {
+                self.issue(
+                    format!("{path}.key"),
+                    "`cert` is given without `key`; give the PEM file of the certificate's \
+                     private key",
+                );
+                None
+            }
+            (None, Some(_)) => {
+                self.issue(
+                    format!("{path}.cert"),
+                    "`key` is given without `cert`; give the PEM file of the certificate chain",
+                );
+                None
+            }
+            (Some(cert), Some(key)) => {
+                let cert = self.file_path(&format!("{path}.cert"), Some(cert));
+                let key = self.file_path(&format!("{path}.key"), Some(key));
+                Some(CertificateFiles {
+                    cert: cert?,
+                    key: key?,
+                })
+            }
+        }
+    }
+
+    /// A file path that must not be empty. Whether the file can be read is
+    /// checked when it is loaded (at start and on reload), not here.
+    fn file_path(&mut self, path: &str, text: Option<&str>) -> Option<PathBuf> {
+        let text = text?;
+        if text.trim().is_empty() {
+            self.issue(
+                path,
+                format!("`{}` is empty; give the path of a file", last_key(path)),
+            );
+            return None;
+        }
+        Some(PathBuf::from(text))
     }
 
     fn limits(&mut self, path: &str, raw: &RawLimits) -> ListenerLimits {
@@ -376,7 +549,10 @@ impl Checker {
             // Judged on what was written, not on what parsed: a route whose
             // only condition is malformed is not a catch-all.
             let unconditional = route.matches.as_ref().map_or(true, |m| {
-                m.host.is_none() && m.path_prefix.is_none() && m.headers.0.is_empty()
+                m.host.is_none()
+                    && m.path_prefix.is_none()
+                    && m.headers.0.is_empty()
+                    && m.client_identity.is_none()
             });
             if unconditional && catch_all.is_none() {
                 catch_all = Some((index, &route.name));
@@ -450,10 +626,23 @@ impl Checker {
             }
         }
 
+        let client_identity = raw.client_identity.as_ref().and_then(|identity| {
+            if identity.is_empty() {
+                self.issue(
+                    format!("{path}.client_identity"),
+                    "the identity is empty; give a DNS or URI name of the client certificate, \
+                     e.g. spiffe://cluster.local/ns/shop/sa/web",
+                );
+                return None;
+            }
+            Some(identity.clone())
+        });
+
         RouteMatch {
             host,
             path_prefix,
             headers,
+            client_identity,
         }
     }
 
@@ -490,6 +679,10 @@ impl Checker {
             Some(RawUpstreamProtocol::Http2) => UpstreamProtocol::Http2,
         };
 
+        let tls = raw
+            .tls
+            .as_ref()
+            .map(|tls| self.upstream_tls(&format!("{path}.tls"), tls));
         let timeouts = raw.timeouts.as_ref();
         let connect = self.duration(
             &format!("{path}.timeouts.connect"),
@@ -561,6 +754,7 @@ impl Checker {
             name: raw.name.clone(),
             balancer,
             protocol,
+            tls,
             timeouts,
             ewma,
             groups,
@@ -1904,6 +2098,8 @@ state_file: /var/lib/luas/state.json
         let expected = Config {
             admin: AdminConfig {
                 listen: addr("127.0.0.1:9999"),
+                token_file: None,
+                allow_unauthenticated_admin: false,
             },
             listeners: vec![
                 ListenerConfig {
@@ -1917,6 +2113,7 @@ state_file: /var/lib/luas/state.json
                                 host: Some(HostMatch::WildcardSuffix(".example.com".into())),
                                 path_prefix: Some("/v1".into()),
                                 headers: vec![header("x-env", "staging")],
+                                client_identity: None,
                             },
                             service: 0,
                         },
@@ -1936,6 +2133,7 @@ state_file: /var/lib/luas/state.json
                         idle_timeout: Duration::from_secs(90),
                         h2_max_concurrent_streams: 250,
                     },
+                    tls: None,
                 },
                 ListenerConfig {
                     name: "internal".into(),
@@ -1947,6 +2145,7 @@ state_file: /var/lib/luas/state.json
                         service: 0,
                     }],
                     limits: defaults::LIMITS,
+                    tls: None,
                 },
             ],
             services: vec![
@@ -1954,6 +2153,7 @@ state_file: /var/lib/luas/state.json
                     name: "loadapi".into(),
                     balancer: BalancerKind::LeastRequest,
                     protocol: UpstreamProtocol::Http2,
+                    tls: None,
                     timeouts: Timeouts {
                         connect: Duration::from_millis(250),
                         request: Duration::from_secs(5),
@@ -2028,6 +2228,7 @@ state_file: /var/lib/luas/state.json
                     name: "simple".into(),
                     balancer: BalancerKind::P2cEwma,
                     protocol: UpstreamProtocol::Http1,
+                    tls: None,
                     timeouts: Timeouts {
                         connect: defaults::CONNECT_TIMEOUT,
                         request: defaults::REQUEST_TIMEOUT,
@@ -2063,6 +2264,7 @@ state_file: /var/lib/luas/state.json
                 grace_period: Duration::from_secs(60),
             },
             state_file: Some(PathBuf::from("/var/lib/luas/state.json")),
+            access_log: AccessLogConfig::default(),
         };
         assert_eq!(config, expected);
     }
@@ -2160,8 +2362,15 @@ state_file: /var/lib/luas/state.json
         let config = load(EXAMPLE);
         assert_eq!(config.admin.listen, addr("127.0.0.1:9901"));
         let names: Vec<&str> = config.listeners.iter().map(|l| l.name.as_str()).collect();
-        assert_eq!(names, ["edge", "internal"]);
-        assert_eq!(config.listeners[1].listen, addr("[::1]:8081"));
+        assert_eq!(names, ["edge", "secure", "internal"]);
+        assert_eq!(config.listeners[2].listen, addr("[::1]:8081"));
+        assert_eq!(
+            config.listeners[1]
+                .tls
+                .as_ref()
+                .map(|tls| tls.certificates.len()),
+            Some(2)
+        );
         assert_eq!(
             config.listeners[0].limits,
             ListenerLimits {
@@ -2169,7 +2378,7 @@ state_file: /var/lib/luas/state.json
                 ..defaults::LIMITS
             }
         );
-        assert_eq!(config.listeners[1].limits, defaults::LIMITS);
+        assert_eq!(config.listeners[2].limits, defaults::LIMITS);
         let first = &config.listeners[0].routes[0];
         assert_eq!(
             first.matches,
@@ -2177,6 +2386,7 @@ state_file: /var/lib/luas/state.json
                 host: Some(HostMatch::WildcardSuffix(".example.com".into())),
                 path_prefix: Some("/v1".into()),
                 headers: vec![header("x-env", "staging")],
+                client_identity: None,
             }
         );
         assert_eq!(config.services[first.service].name, "loadapi");
@@ -2319,6 +2529,43 @@ state_file: /var/lib/luas/state.json
             "grace_period"
         );
         assert!(raw.state_file.is_some(), "state_file");
+    }
+
+    #[test]
+    fn example_file_uses_every_tls_and_admin_key() {
+        let raw = raw::parse(EXAMPLE).unwrap();
+        let admin = raw.admin.as_ref().unwrap();
+        assert!(admin.token_file.is_some(), "admin.token_file");
+        assert!(
+            admin.allow_unauthenticated_admin.is_some(),
+            "allow_unauthenticated_admin"
+        );
+        let tls: Vec<&raw::RawListenerTls> = raw
+            .listeners
+            .iter()
+            .filter_map(|l| l.tls.as_ref())
+            .collect();
+        assert!(
+            tls.iter().any(|t| t.certificates.is_some()),
+            "tls.certificates"
+        );
+        assert!(tls.iter().any(|t| t.client_ca.is_some()), "tls.client_ca");
+        assert!(
+            raw.listeners
+                .iter()
+                .flat_map(|l| &l.routes)
+                .filter_map(|r| r.matches.as_ref())
+                .any(|m| m.client_identity.is_some()),
+            "client_identity"
+        );
+        let upstream = raw.services.iter().find_map(|s| s.tls.as_ref()).unwrap();
+        assert!(upstream.ca.is_some() && upstream.server_name.is_some());
+        assert!(upstream.cert.is_some() && upstream.key.is_some());
+        assert!(upstream.insecure_skip_verify.is_some());
+        assert!(
+            raw.access_log.and_then(|a| a.enabled).is_some(),
+            "access_log.enabled"
+        );
     }
 
     #[test]
@@ -2641,7 +2888,7 @@ services:
     #[test]
     fn two_listeners_on_one_address() {
         let text = "\
-admin: { listen: '0.0.0.0:9901' }
+admin: { listen: '0.0.0.0:9901', token_file: /etc/luas/token }
 listeners:
   - { name: a, listen: 0.0.0.0:80, routes: [{ name: r, service: web }] }
   - { name: b, listen: 0.0.0.0:80, routes: [{ name: r, service: web }] }
@@ -4190,5 +4437,144 @@ services:
             text.contains("\n  services[0].endpoints: the endpoint list is empty"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn listener_tls_takes_one_pair_or_a_list() {
+        let tls = |tls: &str| {
+            format!(
+                "\
+listeners:
+  - name: edge
+    listen: 0.0.0.0:8443
+    tls: {tls}
+    routes:
+      - {{ name: all, service: web }}
+services:
+  - {{ name: web, endpoints: [127.0.0.1:9000] }}
+"
+            )
+        };
+        let config = load(&tls(
+            "{ cert: /tls/a.crt, key: /tls/a.key, client_ca: /tls/ca.pem }",
+        ));
+        let listener_tls = config.listeners[0].tls.as_ref().unwrap();
+        assert_eq!(
+            listener_tls.certificates,
+            [CertificateFiles {
+                cert: "/tls/a.crt".into(),
+                key: "/tls/a.key".into()
+            }]
+        );
+        assert_eq!(listener_tls.client_ca, Some(PathBuf::from("/tls/ca.pem")));
+        let config = load(&tls(
+            "{ certificates: [{ cert: a.crt, key: a.key }, { cert: b.crt, key: b.key }] }",
+        ));
+        assert_eq!(
+            config.listeners[0].tls.as_ref().unwrap().certificates.len(),
+            2
+        );
+
+        let both = issues(&tls(
+            "{ cert: a, key: b, certificates: [{ cert: c, key: d }] }",
+        ));
+        assert!(issue_at(&both, "listeners[0].tls").contains("not both"));
+        let neither = issues(&tls("{ client_ca: ca.pem }"));
+        assert!(issue_at(&neither, "listeners[0].tls").contains("needs a certificate"));
+        let half = issues(&tls("{ cert: a.crt }"));
+        assert!(issue_at(&half, "listeners[0].tls.key").contains("without `key`"));
+        let empty = issues(&tls("{ certificates: [] }"));
+        assert!(issue_at(&empty, "listeners[0].tls.certificates").contains("empty"));
+        let blank = issues(&tls("{ cert: '', key: a.key }"));
+        assert!(issue_at(&blank, "listeners[0].tls.cert").contains("empty"));
+        let unknown = raw::parse(&tls("{ cert: a, key: b, ciphers: all }")).unwrap_err();
+        assert!(unknown.to_string().contains("ciphers"), "{unknown}");
+    }
+
+    #[test]
+    fn client_identity_needs_a_listener_that_verifies_clients() {
+        let yaml = with_routes(
+            "      - { name: web, match: { client_identity: 'spiffe://cluster.local/ns/a/sa/web' }, service: web }\n      - { name: all, service: web }\n",
+        );
+        let found = issues(&yaml);
+        assert!(
+            issue_at(&found, "listeners[0].routes[0].match.client_identity").contains("client_ca"),
+            "{found:?}"
+        );
+        // A route whose only condition is an identity is not a catch-all.
+        assert!(!paths(&found).contains(&"listeners[0].routes[1]"));
+        let verified = yaml.replace(
+            "    routes:",
+            "    tls: { cert: a.crt, key: a.key, client_ca: ca.pem }\n    routes:",
+        );
+        let config = load(&verified);
+        assert_eq!(
+            config.listeners[0].routes[0]
+                .matches
+                .client_identity
+                .as_deref(),
+            Some("spiffe://cluster.local/ns/a/sa/web")
+        );
+    }
+
+    #[test]
+    fn upstream_tls_checks_its_keys() {
+        let config = load(&with_services(
+            "  - name: web\n    endpoints: [127.0.0.1:9000]\n    tls: { ca: ca.pem, server_name: api.internal, cert: c.crt, key: c.key }\n",
+        ));
+        assert_eq!(
+            config.services[0].tls,
+            Some(UpstreamTls {
+                ca: Some("ca.pem".into()),
+                server_name: Some("api.internal".into()),
+                client_certificate: Some(CertificateFiles {
+                    cert: "c.crt".into(),
+                    key: "c.key".into()
+                }),
+                insecure_skip_verify: false,
+            })
+        );
+        let defaults = load(&with_services(
+            "  - name: web\n    endpoints: [127.0.0.1:9000]\n    tls: {}\n",
+        ));
+        let tls = defaults.services[0].tls.as_ref().unwrap();
+        assert_eq!((tls.ca.as_ref(), tls.insecure_skip_verify), (None, false));
+
+        let found = issues(&with_services(
+            "  - name: web\n    endpoints: [127.0.0.1:9000]\n    tls: { ca: ca.pem, insecure_skip_verify: true, server_name: 'not a name', key: k.pem }\n",
+        ));
+        assert!(issue_at(&found, "services[0].tls.insecure_skip_verify").contains("remove one"));
+        assert!(issue_at(&found, "services[0].tls.server_name").contains("neither"));
+        assert!(issue_at(&found, "services[0].tls.cert").contains("without `cert`"));
+    }
+
+    #[test]
+    fn a_public_admin_address_needs_a_token_or_an_explicit_opt_out() {
+        let admin = |admin: &str| {
+            format!(
+                "admin: {admin}\n{}",
+                with_services("  - { name: web, endpoints: [127.0.0.1:9000] }\n")
+            )
+        };
+        let found = issues(&admin("{ listen: 0.0.0.0:9901 }"));
+        let message = issue_at(&found, "admin.listen");
+        assert!(message.contains("token_file"), "{message}");
+        assert!(message.contains("allow_unauthenticated_admin"), "{message}");
+
+        let config = load(&admin(
+            "{ listen: 0.0.0.0:9901, token_file: /etc/luas/token }",
+        ));
+        assert_eq!(
+            config.admin.token_file,
+            Some(PathBuf::from("/etc/luas/token"))
+        );
+        let config = load(&admin(
+            "{ listen: '[::]:9901', allow_unauthenticated_admin: true }",
+        ));
+        assert!(config.admin.allow_unauthenticated_admin);
+        // Loopback needs neither, IPv6 included.
+        let config = load(&admin("{ listen: '[::1]:9901' }"));
+        assert_eq!(config.admin.token_file, None);
+        assert!(!config.admin.allow_unauthenticated_admin);
     }
 }

@@ -46,6 +46,8 @@ pub enum DemoError {
     Config(#[source] ConfigError),
     #[error(transparent)]
     Serve(#[from] ServeError),
+    #[error(transparent)]
+    Tls(#[from] crate::state::TlsLoadError),
 }
 
 /// The four demo backends.
@@ -101,7 +103,7 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
     let config = backends
         .config(options.listen, options.admin)
         .map_err(DemoError::Config)?;
-    let running = App::build(config).serve().await?;
+    let running = App::build(config)?.serve().await?;
     let proxy = running.listener_address("demo").unwrap_or(options.listen);
     let admin = running.admin_address();
     println!("{}", instructions(proxy, admin));

@@ -6,27 +6,28 @@
 //! a 2xx or 3xx passes, anything else fails), and flips the endpoint after
 //! `unhealthy_threshold` failures or `healthy_threshold` passes in a row.
 //! Endpoints start healthy, so enabling checks never causes a 503 at start.
+//! Probes go through the service's own client: the same protocol, TLS and
+//! connection pool as the traffic they vouch for.
 //!
 //! The same task keeps `luas_backend_healthy` current for every endpoint,
 //! since ejections end by themselves when their time is up.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Uri};
-use http_body_util::Empty;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http::Request;
+use http_body_util::BodyExt;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::Health;
+use crate::client::UpstreamClient;
 use crate::config::HealthCheckConfig;
+use crate::endpoint::Endpoint;
+use crate::proxy::body::RequestBody;
 use crate::state::State;
 
 /// How often gauges are refreshed when no probe is due sooner.
@@ -63,8 +64,6 @@ pub fn apply_probe(health: &Health, config: &HealthCheckConfig, passed: bool) ->
 
 pub fn spawn_driver(state: Arc<State>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let client: Client<HttpConnector, Empty<Bytes>> =
-            Client::builder(TokioExecutor::new()).build_http();
         let mut next_probe: HashMap<String, Instant> = HashMap::new();
         loop {
             let snapshot = state.load();
@@ -98,11 +97,11 @@ pub fn spawn_driver(state: Arc<State>) -> JoinHandle<()> {
                             .map(move |endpoint| (group.name.clone(), endpoint.clone()))
                     });
                     for (group, endpoint) in probes {
-                        let client = client.clone();
+                        let client = service.client.clone();
                         let check = check.clone();
                         let service = service.name.clone();
                         tokio::spawn(async move {
-                            let passed = probe(&client, endpoint.address, &check).await;
+                            let passed = probe(&client, &endpoint, &check).await;
                             if let Some(healthy) =
                                 apply_probe(&endpoint.stats.health, &check, passed)
                             {
@@ -127,27 +126,31 @@ pub fn spawn_driver(state: Arc<State>) -> JoinHandle<()> {
     })
 }
 
-async fn probe(
-    client: &Client<HttpConnector, Empty<Bytes>>,
-    address: SocketAddr,
-    check: &HealthCheckConfig,
-) -> bool {
-    let Ok(uri) = format!("http://{address}{}", check.path).parse::<Uri>() else {
-        return false;
-    };
-    let Ok(request) = Request::get(uri)
+/// One probe through the service's own client, so it speaks what traffic
+/// speaks (HTTP/1.1 or h2c, TLS when the service has it) and reuses pooled
+/// connections.
+async fn probe(client: &UpstreamClient, endpoint: &Endpoint, check: &HealthCheckConfig) -> bool {
+    let Ok(request) = Request::get(check.path.as_str())
         .header(http::header::USER_AGENT, "luas-health-check")
-        .body(Empty::new())
+        .body(RequestBody::buffered(Bytes::new()))
     else {
         return false;
     };
-    match tokio::time::timeout(check.timeout, client.request(request)).await {
-        Ok(Ok(response)) => {
-            let status = response.status();
-            status.is_success() || status.is_redirection()
+    let probing = async {
+        let sent = client.send(endpoint, request).await.ok()?;
+        let status = sent.response.status();
+        // Read to the end so the connection can go back to the pool.
+        if sent.response.into_body().collect().await.is_ok() {
+            if let Some(release) = sent.release {
+                release.reuse();
+            }
         }
-        _ => false,
-    }
+        Some(status.is_success() || status.is_redirection())
+    };
+    matches!(
+        tokio::time::timeout(check.timeout, probing).await,
+        Ok(Some(true))
+    )
 }
 
 #[cfg(test)]

@@ -10,14 +10,18 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::StatusCode;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::Sleep;
 
+use crate::access_log::Entry;
 use crate::client::Release;
 use crate::endpoint::InFlight;
 
@@ -50,16 +54,24 @@ pub struct StreamingBody {
     // Created only when the client makes us wait, so bodies that arrive
     // at once cost no timer.
     stall: Option<Pin<Box<Sleep>>>,
+    /// The access log's byte count, when it is on.
+    counted: Option<Arc<AtomicU64>>,
 }
 
 impl RequestBody {
-    pub fn streaming(body: Incoming, limit: Option<u64>, stall_timeout: Duration) -> RequestBody {
+    pub fn streaming(
+        body: Incoming,
+        limit: Option<u64>,
+        stall_timeout: Duration,
+        counted: Option<Arc<AtomicU64>>,
+    ) -> RequestBody {
         RequestBody::Streaming(StreamingBody {
             body,
             limit,
             seen: 0,
             stall_timeout,
             stall: None,
+            counted,
         })
     }
 
@@ -109,6 +121,9 @@ impl StreamingBody {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     self.seen += data.len() as u64;
+                    if let Some(counted) = &self.counted {
+                        counted.fetch_add(data.len() as u64, Ordering::Relaxed);
+                    }
                     if let Some(limit) = self.limit.filter(|&limit| self.seen > limit) {
                         return Poll::Ready(Some(Err(BodyError::TooLarge { limit })));
                     }
@@ -149,6 +164,37 @@ pub enum ResponseBody {
         release: Option<Release>,
     },
     Full(Option<Bytes>),
+    /// Any of the above, written to the access log when it ends.
+    Logged(Box<LoggedBody>),
+}
+
+/// A response body and its access log entry, written once: at the end of
+/// the body, at an error, or when the client goes away first.
+#[derive(Debug)]
+pub struct LoggedBody {
+    body: ResponseBody,
+    entry: Entry,
+    status: StatusCode,
+    bytes_out: u64,
+    written: bool,
+}
+
+impl LoggedBody {
+    fn write(&mut self) {
+        if !self.written {
+            self.written = true;
+            self.entry
+                .log
+                .clone()
+                .write(&self.entry, self.status, self.bytes_out);
+        }
+    }
+}
+
+impl Drop for LoggedBody {
+    fn drop(&mut self) {
+        self.write();
+    }
 }
 
 impl ResponseBody {
@@ -166,6 +212,16 @@ impl ResponseBody {
 
     pub fn empty() -> ResponseBody {
         ResponseBody::Full(None)
+    }
+
+    pub fn logged(body: ResponseBody, entry: Entry, status: StatusCode) -> ResponseBody {
+        ResponseBody::Logged(Box::new(LoggedBody {
+            body,
+            entry,
+            status,
+            bytes_out: 0,
+            written: false,
+        }))
     }
 }
 
@@ -214,6 +270,22 @@ impl Body for ResponseBody {
                 polled
             }
             ResponseBody::Full(data) => Poll::Ready(data.take().map(|data| Ok(Frame::data(data)))),
+            ResponseBody::Logged(logged) => {
+                let polled = Pin::new(&mut logged.body).poll_frame(cx);
+                match &polled {
+                    Poll::Ready(Some(Ok(frame))) => {
+                        if let Some(data) = frame.data_ref() {
+                            logged.bytes_out += data.len() as u64;
+                        }
+                        if logged.body.is_end_stream() {
+                            logged.write();
+                        }
+                    }
+                    Poll::Ready(_) => logged.write(),
+                    Poll::Pending => {}
+                }
+                polled
+            }
         }
     }
 
@@ -221,6 +293,7 @@ impl Body for ResponseBody {
         match self {
             ResponseBody::Upstream { body, .. } => body.is_end_stream(),
             ResponseBody::Full(data) => data.is_none(),
+            ResponseBody::Logged(logged) => logged.body.is_end_stream(),
         }
     }
 
@@ -229,6 +302,7 @@ impl Body for ResponseBody {
             ResponseBody::Upstream { body, .. } => body.size_hint(),
             ResponseBody::Full(Some(data)) => SizeHint::with_exact(data.len() as u64),
             ResponseBody::Full(None) => SizeHint::with_exact(0),
+            ResponseBody::Logged(logged) => logged.body.size_hint(),
         }
     }
 }

@@ -35,6 +35,7 @@ use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use tokio::time::Instant;
 
+use crate::access_log::{Entry, Trace};
 use crate::client::{SendError, Sent};
 use crate::config::ListenerLimits;
 use crate::endpoint::{Endpoint, InFlight, Outcome};
@@ -42,6 +43,7 @@ use crate::health::outlier::{self, Verdict};
 use crate::metrics::CodeClass;
 use crate::shutdown::DrainToken;
 use crate::state::{Group, Service, State};
+use crate::tls::ClientIdentity;
 use body::{RequestBody, ResponseBody};
 use error::ProxyError;
 
@@ -54,6 +56,8 @@ pub struct Connection {
     pub remote: SocketAddr,
     /// `http` or `https`, for X-Forwarded-Proto.
     pub scheme: &'static str,
+    /// Names of the verified client certificate (mTLS listeners only).
+    pub client_identity: Option<Arc<ClientIdentity>>,
     pub drain: DrainToken,
 }
 
@@ -62,14 +66,24 @@ pub async fn handle(connection: &Connection, request: Request<Incoming>) -> Resp
     let snapshot = connection.state.load();
     let listener = &snapshot.listeners[connection.listener];
     let (parts, body) = request.into_parts();
+    // Built only when the access log is on: the one cost when it is off is
+    // this branch.
+    let mut entry = snapshot
+        .config
+        .access_log
+        .enabled
+        .then(|| access_entry(connection, &listener.name, &parts, started));
 
     if let Some(problem) = headers::framing_problem(&parts) {
         let error = ProxyError::Malformed(problem);
         tracing::info!(listener = %listener.name, remote = %connection.remote, "{error}");
         listener.unmatched.requests.inc(CodeClass::ClientError);
-        return error.into_response();
+        return logged(error.into_response(), entry);
     }
-    let Some(route) = listener.routes.find(&parts) else {
+    let Some(route) = listener
+        .routes
+        .find(&parts, connection.client_identity.as_deref())
+    else {
         let error = ProxyError::NoRoute;
         tracing::info!(
             listener = %listener.name,
@@ -83,12 +97,14 @@ pub async fn handle(connection: &Connection, request: Request<Incoming>) -> Resp
             .unmatched
             .duration
             .observe(started.elapsed().as_secs_f64());
-        return error.into_response();
+        return logged(error.into_response(), entry);
     };
     let service = &snapshot.services[route.service];
     let limits = &snapshot.config.listeners[connection.listener].limits;
 
-    let response = match forward(connection, service, limits, parts, body, started).await {
+    let trace = entry.as_mut().map(|entry| &mut entry.trace);
+    let forwarded = forward(connection, service, limits, parts, body, started, trace).await;
+    let response = match forwarded {
         Ok(response) => response,
         Err(error) => {
             let status = error.status().as_u16();
@@ -108,7 +124,54 @@ pub async fn handle(connection: &Connection, request: Request<Incoming>) -> Resp
         .metrics
         .duration
         .observe(started.elapsed().as_secs_f64());
-    response
+    if let Some(entry) = &mut entry {
+        entry.route = Some(route.name.clone());
+        entry.service = Some(service.name.clone());
+        entry.group = entry
+            .trace
+            .group
+            .and_then(|index| service.groups.get(index))
+            .map(|group| group.name.clone());
+    }
+    logged(response, entry)
+}
+
+fn access_entry(
+    connection: &Connection,
+    listener: &str,
+    parts: &http::request::Parts,
+    started: Instant,
+) -> Entry {
+    Entry {
+        log: connection.state.access_log().clone(),
+        time: std::time::SystemTime::now(),
+        started,
+        client: connection.remote,
+        client_identity: connection
+            .client_identity
+            .as_ref()
+            .map(|identity| identity.primary().to_owned()),
+        listener: listener.to_owned(),
+        route: None,
+        service: None,
+        group: None,
+        method: parts.method.clone(),
+        authority: crate::route::request_host(parts).map(str::to_owned),
+        path: parts.uri.path_and_query().map_or_else(
+            || parts.uri.path().to_owned(),
+            |path| path.as_str().to_owned(),
+        ),
+        version: parts.version,
+        trace: Trace::default(),
+    }
+}
+
+fn logged(response: Response<ResponseBody>, entry: Option<Entry>) -> Response<ResponseBody> {
+    let Some(entry) = entry else {
+        return response;
+    };
+    let status = response.status();
+    response.map(|body| ResponseBody::logged(body, entry, status))
 }
 
 /// How many times a request that never reached an endpoint is sent again,
@@ -131,6 +194,7 @@ async fn forward(
     mut parts: http::request::Parts,
     body: Incoming,
     started: Instant,
+    mut trace: Option<&mut Trace>,
 ) -> Result<Response<ResponseBody>, ProxyError> {
     if let Some(limit) = limits.max_body_bytes {
         let declared = parts
@@ -144,7 +208,8 @@ async fn forward(
     let no_endpoint = || ProxyError::NoEndpoint {
         service: service.name.clone(),
     };
-    let group = &service.groups[service.pick_group(&parts).ok_or_else(no_endpoint)?];
+    let group_index = service.pick_group(&parts).ok_or_else(no_endpoint)?;
+    let group = &service.groups[group_index];
 
     let upgrade = headers::is_upgrade_request(&parts);
     headers::prepare_request(
@@ -153,6 +218,10 @@ async fn forward(
         connection.scheme,
         upgrade,
     );
+    if let Some(trace) = trace.as_deref_mut() {
+        trace.group = Some(group_index);
+        trace.request_id = parts.headers.get(headers::X_REQUEST_ID).cloned();
+    }
     let mut client_upgrade = if upgrade {
         parts.extensions.remove::<OnUpgrade>()
     } else {
@@ -180,10 +249,15 @@ async fn forward(
         } else {
             read_whole(body, policy.buffer_bytes, limits).await?
         };
+        if let Some(trace) = trace.as_deref_mut() {
+            trace.bytes_in.store(data.len() as u64, Ordering::Relaxed);
+        }
         let replay = Replay::of(&parts, data.clone());
         (Some(replay), RequestBody::buffered(data))
     } else {
-        let streaming = RequestBody::streaming(body, limits.max_body_bytes, limits.body_timeout);
+        let counted = trace.as_deref().map(|trace| trace.bytes_in.clone());
+        let streaming =
+            RequestBody::streaming(body, limits.max_body_bytes, limits.body_timeout, counted);
         (None, streaming)
     };
     let mut pending = Some(Request::from_parts(parts, first_body));
@@ -215,6 +289,10 @@ async fn forward(
         note_panic(service, group, pick.panic);
         let endpoint = pick.endpoint;
         tried.push(endpoint.address);
+        if let Some(trace) = trace.as_deref_mut() {
+            trace.endpoint = Some(endpoint.address);
+            trace.tries += 1;
+        }
         let request = match (pending.take(), &replay) {
             (Some(request), _) => request,
             (None, Some(replay)) => replay.request(),

@@ -18,6 +18,12 @@
 //! Malformed requests get hyper's 400 (or 414/431) and only their own
 //! connection is closed.
 //!
+//! TLS (`tls:` on the listener, see `tls::listener`): the handshake runs in
+//! the connection's task within `header_read_timeout`; ALPN `h2` serves
+//! HTTP/2, `http/1.1` HTTP/1.1, and a client that offers neither gets the
+//! listener's protocol detection. The verified client certificate's names
+//! travel with the connection for routes and logs.
+//!
 //! This module owns sockets and protocol framing only; what happens to a
 //! request is `proxy`'s business.
 
@@ -31,7 +37,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use prometheus::IntGauge;
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -41,6 +48,7 @@ use crate::metrics::ListenerMetrics;
 use crate::proxy;
 use crate::shutdown::{DrainToken, ShutdownSignal};
 use crate::state::State;
+use crate::tls::{ClientIdentity, TlsTerminator};
 
 const ACCEPT_BACKLOG: u32 = 1024;
 /// Reset streams an HTTP/2 client may have pending before its connection is
@@ -60,19 +68,23 @@ pub fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Starts the accept loop of listener `index` (its position in the config).
+/// With `tls`, each connection's handshake runs in its own task, bounded by
+/// `header_read_timeout`, and ALPN picks HTTP/2 or HTTP/1.1.
 pub fn spawn_listener(
     listener: TcpListener,
     index: usize,
     config: &ListenerConfig,
+    tls: Option<Arc<TlsTerminator>>,
     state: Arc<State>,
     signal: ShutdownSignal,
     drain: DrainToken,
 ) -> JoinHandle<()> {
-    let builder = connection_builder(config.protocol, &config.limits);
+    let builders = Builders::new(config.protocol, &config.limits);
     let metrics = state.metrics().listener(&config.name);
     let name = config.name.clone();
     let slots = Arc::new(Semaphore::new(config.limits.max_connections));
     let idle_timeout = config.limits.idle_timeout;
+    let handshake_timeout = config.limits.header_read_timeout;
     tokio::spawn(async move {
         let mut stop = signal.clone();
         loop {
@@ -99,34 +111,99 @@ pub fn spawn_listener(
                 drop(stream);
                 continue;
             };
+            let _ = stream.set_nodelay(true);
             let connection = proxy::Connection {
                 state: state.clone(),
                 listener: index,
                 remote,
                 scheme: "http",
+                client_identity: None,
                 drain: drain.clone(),
             };
-            let served = serve_connection(
-                builder.clone(),
-                stream,
-                connection,
-                signal.clone(),
-                metrics.clone(),
+            let serving = Serving {
+                signal: signal.clone(),
+                metrics: metrics.clone(),
                 idle_timeout,
-            );
-            tokio::spawn(async move {
-                served.await;
-                drop(slot);
-            });
+            };
+            match &tls {
+                None => {
+                    let served = serving.serve(builders.auto.clone(), stream, connection);
+                    tokio::spawn(async move {
+                        served.await;
+                        drop(slot);
+                    });
+                }
+                Some(tls) => {
+                    let acceptor = tls.acceptor();
+                    let builders = builders.clone();
+                    let name = name.clone();
+                    tokio::spawn(async move {
+                        let handshake =
+                            tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await;
+                        let stream = match handshake {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(error)) => {
+                                serving.metrics.tls_handshake_failures.inc();
+                                tracing::debug!(listener = %name, %remote, %error, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                serving.metrics.tls_handshake_failures.inc();
+                                tracing::debug!(listener = %name, %remote, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                        let session = stream.get_ref().1;
+                        let builder = match session.alpn_protocol() {
+                            Some(b"h2") => builders.http2.clone(),
+                            Some(b"http/1.1") => builders.http1.clone(),
+                            _ => builders.auto.clone(),
+                        };
+                        let client_identity = session
+                            .peer_certificates()
+                            .and_then(|chain| chain.first())
+                            .and_then(ClientIdentity::from_certificate)
+                            .map(Arc::new);
+                        let connection = proxy::Connection {
+                            scheme: "https",
+                            client_identity,
+                            ..connection
+                        };
+                        serving.serve(builder, stream, connection).await;
+                        drop(slot);
+                    });
+                }
+            }
         }
         tracing::debug!(listener = %name, "stopped accepting");
     })
 }
 
-fn connection_builder(
-    protocol: ListenerProtocol,
-    limits: &ListenerLimits,
-) -> auto::Builder<TokioExecutor> {
+/// Connection builders of one listener: `auto` per its protocol, and the
+/// two single-protocol ones that ALPN selects.
+#[derive(Clone)]
+struct Builders {
+    auto: auto::Builder<TokioExecutor>,
+    http1: auto::Builder<TokioExecutor>,
+    http2: auto::Builder<TokioExecutor>,
+}
+
+impl Builders {
+    fn new(protocol: ListenerProtocol, limits: &ListenerLimits) -> Builders {
+        let base = connection_builder(limits);
+        Builders {
+            auto: match protocol {
+                ListenerProtocol::Auto => base.clone(),
+                ListenerProtocol::Http1 => base.clone().http1_only(),
+                ListenerProtocol::Http2 => base.clone().http2_only(),
+            },
+            http1: base.clone().http1_only(),
+            http2: base.http2_only(),
+        }
+    }
+}
+
+fn connection_builder(limits: &ListenerLimits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -141,66 +218,75 @@ fn connection_builder(
         .max_concurrent_streams(limits.h2_max_concurrent_streams)
         .max_pending_accept_reset_streams(H2_MAX_PENDING_RESETS)
         .max_header_list_size(limits.max_header_bytes as u32);
-    match protocol {
-        ListenerProtocol::Auto => builder,
-        ListenerProtocol::Http1 => builder.http1_only(),
-        ListenerProtocol::Http2 => builder.http2_only(),
-    }
+    builder
 }
 
-async fn serve_connection(
-    builder: auto::Builder<TokioExecutor>,
-    stream: TcpStream,
-    connection: proxy::Connection,
-    mut signal: ShutdownSignal,
+/// What serving one connection needs beyond the connection itself.
+struct Serving {
+    signal: ShutdownSignal,
     metrics: ListenerMetrics,
     idle_timeout: Duration,
-) {
-    let _ = stream.set_nodelay(true);
-    metrics.connections.inc();
-    let _open = OpenConnection::new(metrics.open_connections);
-    let remote = connection.remote;
-    // One Arc per connection, cloned once per request.
-    let shared = Arc::new((connection, Activity::new()));
-    let service = {
-        let shared = shared.clone();
-        service_fn(move |request| {
+}
+
+impl Serving {
+    async fn serve<I>(
+        self,
+        builder: auto::Builder<TokioExecutor>,
+        stream: I,
+        connection: proxy::Connection,
+    ) where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Serving {
+            mut signal,
+            metrics,
+            idle_timeout,
+        } = self;
+        metrics.connections.inc();
+        let _open = OpenConnection::new(metrics.open_connections);
+        let remote = connection.remote;
+        // One Arc per connection, cloned once per request.
+        let shared = Arc::new((connection, Activity::new()));
+        let service = {
             let shared = shared.clone();
-            // Boxed because hyper keeps one slot the size of this future for
-            // the whole life of an HTTP/1 connection: the proxy's future is
-            // ~4.5 KiB, and every idle keep-alive connection paid for it.
-            Box::pin(async move {
-                let (connection, activity) = &*shared;
-                let _busy = activity.begin();
-                Ok::<_, Infallible>(proxy::handle(connection, request).await)
+            service_fn(move |request| {
+                let shared = shared.clone();
+                // Boxed because hyper keeps one slot the size of this future for
+                // the whole life of an HTTP/1 connection: the proxy's future is
+                // ~4.5 KiB, and every idle keep-alive connection paid for it.
+                Box::pin(async move {
+                    let (connection, activity) = &*shared;
+                    let _busy = activity.begin();
+                    Ok::<_, Infallible>(proxy::handle(connection, request).await)
+                })
             })
-        })
-    };
-    let activity = &shared.1;
-    let served = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-    tokio::pin!(served);
-    let mut closing = false;
-    // An idle connection is closed between one and two idle timeouts after
-    // its last request started; looking twice per timeout keeps that tight.
-    let mut idle_checks = tokio::time::interval_at(Instant::now() + idle_timeout, idle_timeout);
-    let result = loop {
-        tokio::select! {
-            result = served.as_mut() => break result,
-            _ = signal.triggered(), if !closing => {
-                closing = true;
-                served.as_mut().graceful_shutdown();
-            }
-            _ = idle_checks.tick(), if !closing => {
-                if activity.idle_since_last_look() {
-                    tracing::debug!(%remote, "closing an idle client connection");
+        };
+        let activity = &shared.1;
+        let served = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        tokio::pin!(served);
+        let mut closing = false;
+        // An idle connection is closed between one and two idle timeouts after
+        // its last request started; looking twice per timeout keeps that tight.
+        let mut idle_checks = tokio::time::interval_at(Instant::now() + idle_timeout, idle_timeout);
+        let result = loop {
+            tokio::select! {
+                result = served.as_mut() => break result,
+                _ = signal.triggered(), if !closing => {
                     closing = true;
                     served.as_mut().graceful_shutdown();
                 }
+                _ = idle_checks.tick(), if !closing => {
+                    if activity.idle_since_last_look() {
+                        tracing::debug!(%remote, "closing an idle client connection");
+                        closing = true;
+                        served.as_mut().graceful_shutdown();
+                    }
+                }
             }
+        };
+        if let Err(error) = result {
+            tracing::debug!(%remote, %error, "client connection ended with an error");
         }
-    };
-    if let Err(error) = result {
-        tracing::debug!(%remote, %error, "client connection ended with an error");
     }
 }
 

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use std::sync::atomic::AtomicBool;
 
-use super::{Group, ListenerRoutes, Overrides, Service, Snapshot};
+use super::{Group, ListenerRoutes, Overrides, Service, Snapshot, UpstreamTlsSet};
 use crate::balance::Balancer;
 use crate::client::UpstreamClient;
 use crate::config::Config;
@@ -25,6 +25,7 @@ use crate::split::Split;
 pub(super) fn build(
     config: Config,
     overrides: &Overrides,
+    upstream_tls: &UpstreamTlsSet,
     metrics: &Metrics,
     previous: Option<&Snapshot>,
 ) -> Snapshot {
@@ -52,13 +53,20 @@ pub(super) fn build(
         .services
         .iter()
         .map(|service| {
+            let tls = upstream_tls.get(&service.name);
             let client = match old_clients.get(service.name.as_str()) {
                 Some((client, timeouts))
-                    if client.protocol() == service.protocol && **timeouts == service.timeouts =>
+                    if client.protocol() == service.protocol
+                        && **timeouts == service.timeouts
+                        && client.same_tls(tls) =>
                 {
                     Arc::clone(client)
                 }
-                _ => Arc::new(UpstreamClient::new(service.protocol, &service.timeouts)),
+                _ => Arc::new(UpstreamClient::new(
+                    service.protocol,
+                    &service.timeouts,
+                    tls.cloned(),
+                )),
             };
             let groups = service
                 .groups

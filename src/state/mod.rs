@@ -19,7 +19,7 @@
 mod build;
 pub mod overrides;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -27,6 +27,7 @@ use arc_swap::ArcSwap;
 use http::request::Parts;
 use http::HeaderName;
 
+use crate::access_log::AccessLog;
 use crate::balance::Balancer;
 use crate::client::UpstreamClient;
 use crate::config::{Config, OutlierConfig, RetryConfig, StickyKey, Timeouts};
@@ -35,6 +36,7 @@ use crate::metrics::{Metrics, RouteMetrics, ServiceMetrics};
 use crate::proxy::retry::RetryBudget;
 use crate::route::RouteTable;
 use crate::split::Split;
+use crate::tls::UpstreamTlsConnector;
 pub use overrides::{Overrides, RolloutRecord, RolloutStatus, ServiceOverride};
 
 /// Everything a request needs, immutable once built.
@@ -159,6 +161,38 @@ pub enum UpdateError {
     AllZero(String),
     #[error("{0}")]
     Incompatible(String),
+    #[error(transparent)]
+    Tls(#[from] TlsLoadError),
+}
+
+/// Services' TLS files that do not load, each named by its key path.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TlsLoadError(String);
+
+/// Each TLS service's connector, by service name: loaded from files when
+/// the file config is (at start and on reload), reused by runtime changes.
+pub(crate) type UpstreamTlsSet = HashMap<String, Arc<UpstreamTlsConnector>>;
+
+fn load_upstream_tls(config: &Config) -> Result<UpstreamTlsSet, TlsLoadError> {
+    let mut loaded = HashMap::new();
+    let mut problems = Vec::new();
+    for (index, service) in config.services.iter().enumerate() {
+        let Some(settings) = &service.tls else {
+            continue;
+        };
+        match UpstreamTlsConnector::load(settings, service.protocol, &service.name) {
+            Ok(connector) => {
+                loaded.insert(service.name.clone(), Arc::new(connector));
+            }
+            Err(error) => problems.push(format!("services[{index}].tls: {error}")),
+        }
+    }
+    if problems.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(TlsLoadError(problems.join("; ")))
+    }
 }
 
 /// What the one writer guards: the inputs a snapshot is built from.
@@ -166,19 +200,23 @@ pub enum UpdateError {
 struct Inputs {
     file_config: Config,
     overrides: Overrides,
+    upstream_tls: UpstreamTlsSet,
 }
 
 #[derive(Debug)]
 pub struct State {
     current: ArcSwap<Snapshot>,
     metrics: Arc<Metrics>,
+    access_log: Arc<AccessLog>,
     writer: Mutex<Inputs>,
 }
 
 impl State {
     /// Builds the first snapshot: the config, with the state file's runtime
     /// changes applied when there is one.
-    pub fn new(config: Config, metrics: Arc<Metrics>) -> State {
+    /// Fails only when a service's TLS files do not load.
+    pub fn new(config: Config, metrics: Arc<Metrics>) -> Result<State, TlsLoadError> {
+        let upstream_tls = load_upstream_tls(&config)?;
         let overrides = match &config.state_file {
             None => Overrides::default(),
             Some(path) => match Overrides::load(path) {
@@ -204,15 +242,17 @@ impl State {
         for note in notes {
             tracing::warn!("{note}");
         }
-        let snapshot = build::build(effective, &overrides, &metrics, None);
-        State {
+        let snapshot = build::build(effective, &overrides, &upstream_tls, &metrics, None);
+        Ok(State {
             current: ArcSwap::from_pointee(snapshot),
+            access_log: Arc::new(AccessLog::new(metrics.access_log_dropped())),
             metrics,
             writer: Mutex::new(Inputs {
                 file_config: config,
                 overrides,
+                upstream_tls,
             }),
-        }
+        })
     }
 
     /// The current snapshot. Hold it for one request, not across reloads.
@@ -222,6 +262,11 @@ impl State {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// Where requests' access log lines go (when `access_log` is on).
+    pub fn access_log(&self) -> &Arc<AccessLog> {
+        &self.access_log
     }
 
     /// The runtime overrides in force.
@@ -251,12 +296,15 @@ impl State {
     pub fn reload(&self, config: Config) -> Result<(), UpdateError> {
         let mut inputs = self.inputs();
         restart_needed(&inputs.file_config, &config).map_err(UpdateError::Incompatible)?;
+        // Read again so rotated client certificates and CAs take effect.
+        let upstream_tls = load_upstream_tls(&config)?;
         let (effective, notes) = inputs.overrides.apply(&config);
         for note in notes {
             tracing::warn!("{note}");
         }
-        self.swap(effective, &inputs.overrides);
+        self.swap(effective, &inputs.overrides, &upstream_tls);
         inputs.file_config = config;
+        inputs.upstream_tls = upstream_tls;
         Ok(())
     }
 
@@ -305,7 +353,7 @@ impl State {
             return Err(UpdateError::AllZero(service.to_owned()));
         }
         let (effective, _) = next.apply(&inputs.file_config);
-        self.swap(effective, &next);
+        self.swap(effective, &next, &inputs.upstream_tls);
         inputs.overrides = next;
         self.persist(&inputs);
         Ok(result)
@@ -346,14 +394,20 @@ impl State {
             );
         }
         let (effective, _) = inputs.overrides.apply(&inputs.file_config);
-        self.swap(effective, &inputs.overrides);
+        self.swap(effective, &inputs.overrides, &inputs.upstream_tls);
         self.persist(&inputs);
         Ok(())
     }
 
-    fn swap(&self, effective: Config, overrides: &Overrides) {
+    fn swap(&self, effective: Config, overrides: &Overrides, upstream_tls: &UpstreamTlsSet) {
         let previous = self.current.load_full();
-        let next = build::build(effective, overrides, &self.metrics, Some(&previous));
+        let next = build::build(
+            effective,
+            overrides,
+            upstream_tls,
+            &self.metrics,
+            Some(&previous),
+        );
         self.current.store(Arc::new(next));
     }
 
@@ -473,13 +527,14 @@ fn restart_needed(old: &Config, new: &Config) -> Result<(), String> {
         config
             .listeners
             .iter()
-            .map(|l| (l.name.clone(), l.listen, l.protocol))
+            .map(|l| (l.name.clone(), l.listen, l.protocol, l.tls.clone()))
             .collect::<Vec<_>>()
     };
     if shape(old) != shape(new) {
         return Err(
-            "listeners were added, removed, renamed or moved to another address or protocol; \
-             routes can change on reload, listeners need a restart"
+            "listeners were added, removed, renamed, moved to another address or protocol, or \
+             their TLS files were renamed; routes can change on reload, listeners need a \
+             restart (a certificate rewritten in place is picked up without one)"
                 .into(),
         );
     }

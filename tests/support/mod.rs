@@ -30,7 +30,11 @@ pub async fn start_proxy(yaml: &str) -> Running {
 }
 
 pub async fn start_proxy_with(config: Config) -> Running {
-    App::build(config).serve().await.expect("proxy starts")
+    App::build(config)
+        .expect("TLS files load")
+        .serve()
+        .await
+        .expect("proxy starts")
 }
 
 /// The YAML of one listener `edge` with a catch-all route to service `web`,

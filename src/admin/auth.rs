@@ -1,0 +1,144 @@
+//! Who may change things through the admin API.
+//!
+//! Reading (`/metrics`, `/live`, `/ready`, `GET /api/...`, the page) is open
+//! to whoever reaches the admin listener. Changes (weights, rollback,
+//! promote, reload) are allowed:
+//! - with `admin.token_file`: to requests carrying `Authorization: Bearer
+//!   TOKEN`, from anywhere, loopback included (containers of a pod share
+//!   loopback, so it proves little). The file is read at each change, so a
+//!   rotated Secret applies without a restart.
+//! - without it, on an admin address that is not loopback (allowed only with
+//!   `allow_unauthenticated_admin: true`, see config validation): to anyone.
+//! - otherwise: to loopback clients only, which on the default 127.0.0.1
+//!   address are all clients.
+//!
+//! This module only decides; `admin` answers.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use http::{header, HeaderMap, StatusCode};
+
+use crate::config::AdminConfig;
+
+#[derive(Debug, Clone)]
+pub enum AdminAuth {
+    LoopbackOnly,
+    Token(PathBuf),
+    Open,
+}
+
+/// Why a change was refused: the status and the message for the client.
+pub type Refusal = (StatusCode, String);
+
+impl AdminAuth {
+    pub fn from_config(config: &AdminConfig) -> AdminAuth {
+        match (&config.token_file, config.allow_unauthenticated_admin) {
+            (Some(path), _) => AdminAuth::Token(path.clone()),
+            (None, true) => AdminAuth::Open,
+            (None, false) => AdminAuth::LoopbackOnly,
+        }
+    }
+
+    /// Checks that the token file can be read and is not empty, so a
+    /// mistake shows at start rather than at the first rollback.
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            AdminAuth::Token(path) => read_token(path).map(|_| ()),
+            AdminAuth::LoopbackOnly | AdminAuth::Open => Ok(()),
+        }
+    }
+
+    /// Whether a change from `peer` with these headers may go ahead.
+    pub fn allow_change(&self, peer: SocketAddr, headers: &HeaderMap) -> Result<(), Refusal> {
+        match self {
+            AdminAuth::Open => Ok(()),
+            AdminAuth::LoopbackOnly if peer.ip().is_loopback() => Ok(()),
+            AdminAuth::LoopbackOnly => Err((
+                StatusCode::FORBIDDEN,
+                "changes are accepted from loopback clients only; run `luas ctl` inside the pod"
+                    .into(),
+            )),
+            AdminAuth::Token(path) => {
+                let expected = read_token(path).map_err(|why| {
+                    tracing::error!("admin token unavailable: {why}");
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the admin token file cannot be read; see luas's log".to_string(),
+                    )
+                })?;
+                let given = headers
+                    .get(header::AUTHORIZATION)
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(|value| value.strip_prefix("Bearer "))
+                    .map(str::trim);
+                match given {
+                    Some(given) if same_secret(given.as_bytes(), expected.as_bytes()) => Ok(()),
+                    Some(_) => Err((StatusCode::UNAUTHORIZED, "the bearer token is wrong".into())),
+                    None => Err((
+                        StatusCode::UNAUTHORIZED,
+                        "changes need `Authorization: Bearer TOKEN` (the token in \
+                         admin.token_file); `luas ctl --token-file FILE` sends it"
+                            .into(),
+                    )),
+                }
+            }
+        }
+    }
+}
+
+/// The token: the file's contents without surrounding whitespace. Errors
+/// name the file, never its contents.
+pub fn read_token(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| format!("cannot read admin.token_file {}: {error}", path.display()))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(format!(
+            "admin.token_file {} is empty; put a long random token in it, e.g. the output \
+             of `openssl rand -hex 32`",
+            path.display()
+        ));
+    }
+    Ok(token.to_owned())
+}
+
+/// Compares without stopping at the first differing byte, so the time
+/// taken does not tell an attacker how much of a guess was right.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    if given.len() != expected.len() {
+        return false;
+    }
+    given
+        .iter()
+        .zip(expected)
+        .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+        == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret(b"abc", b"abc"));
+        assert!(!same_secret(b"abc", b"abd"));
+        assert!(!same_secret(b"abc", b"abcd"));
+        assert!(!same_secret(b"", b"a"));
+    }
+
+    #[test]
+    fn loopback_only_refuses_other_peers() {
+        let auth = AdminAuth::LoopbackOnly;
+        let headers = HeaderMap::new();
+        assert!(auth
+            .allow_change("127.0.0.1:5000".parse().unwrap(), &headers)
+            .is_ok());
+        let refused = auth.allow_change("10.0.0.7:5000".parse().unwrap(), &headers);
+        assert_eq!(refused.unwrap_err().0, StatusCode::FORBIDDEN);
+        assert!(AdminAuth::Open
+            .allow_change("10.0.0.7:5000".parse().unwrap(), &headers)
+            .is_ok());
+    }
+}

@@ -1,0 +1,319 @@
+//! TLS termination on one listener: the rustls server configuration, the
+//! certificate picked by SNI, client-certificate verification (mTLS) and
+//! the identity it yields, and reloading the files when their contents
+//! change.
+//!
+//! The configuration sits behind an `ArcSwap`: each handshake takes the
+//! current one, so a reload applies to the next handshake and never touches
+//! connections already open. A file that fails to load keeps the previous
+//! configuration serving and is logged once per change. Accepting
+//! connections and choosing HTTP/1.1 or HTTP/2 from ALPN belong to `server`.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
+use rustls::ServerConfig;
+use rustls_pki_types::CertificateDer;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+use super::{certified_key, provider, root_store, TlsError, PROTOCOL_VERSIONS};
+use crate::config::{ListenerProtocol, ListenerTls};
+
+/// The names a verified client certificate carries: its DNS and URI subject
+/// alternative names (a SPIFFE ID is a URI name), in certificate order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    pub names: Vec<String>,
+}
+
+impl ClientIdentity {
+    /// Reads the names of a certificate rustls has already verified.
+    pub fn from_certificate(certificate: &CertificateDer<'_>) -> Option<ClientIdentity> {
+        let names = subject_alternative_names(certificate);
+        (!names.is_empty()).then_some(ClientIdentity { names })
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.names.iter().any(|own| own == name)
+    }
+
+    /// The name shown in logs: the first URI (a workload identity) if any,
+    /// else the first DNS name.
+    pub fn primary(&self) -> &str {
+        self.names
+            .iter()
+            .find(|name| name.contains("://"))
+            .or(self.names.first())
+            .map_or("", String::as_str)
+    }
+}
+
+/// The TLS side of one listener.
+#[derive(Debug)]
+pub struct TlsTerminator {
+    settings: ListenerTls,
+    alpn: Vec<Vec<u8>>,
+    config: ArcSwap<ServerConfig>,
+    watch: Mutex<WatchState>,
+}
+
+#[derive(Debug, Default)]
+struct WatchState {
+    /// Contents of every file as last looked at; None where unreadable.
+    contents: Vec<Option<Vec<u8>>>,
+    /// The last failure logged, so a broken file is reported once.
+    last_error: Option<String>,
+}
+
+/// What one look at the files found.
+#[derive(Debug)]
+pub enum Reload {
+    Unchanged,
+    Reloaded,
+    /// The files changed but do not load; the previous configuration serves.
+    Failed(TlsError),
+}
+
+impl TlsTerminator {
+    /// Loads every file; fails (naming the file) if any does not load.
+    pub fn load(
+        settings: &ListenerTls,
+        protocol: ListenerProtocol,
+    ) -> Result<TlsTerminator, TlsError> {
+        let alpn: Vec<Vec<u8>> = match protocol {
+            ListenerProtocol::Auto => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+            ListenerProtocol::Http1 => vec![b"http/1.1".to_vec()],
+            ListenerProtocol::Http2 => vec![b"h2".to_vec()],
+        };
+        let contents = read_all(settings);
+        let config = server_config(settings, &alpn)?;
+        Ok(TlsTerminator {
+            settings: settings.clone(),
+            alpn,
+            config: ArcSwap::from_pointee(config),
+            watch: Mutex::new(WatchState {
+                contents,
+                last_error: None,
+            }),
+        })
+    }
+
+    pub fn settings(&self) -> &ListenerTls {
+        &self.settings
+    }
+
+    /// An acceptor for one handshake, with the configuration current now.
+    pub fn acceptor(&self) -> TlsAcceptor {
+        TlsAcceptor::from(self.config.load_full())
+    }
+
+    /// Reloads the configuration if any file's contents changed since the
+    /// last look. A configuration that fails to load is not retried until
+    /// the files change again (a rotation writes them one after another).
+    pub fn reload_if_changed(&self) -> Reload {
+        let contents = read_all(&self.settings);
+        let mut watch = self.watch.lock().unwrap_or_else(|p| p.into_inner());
+        if contents == watch.contents {
+            return Reload::Unchanged;
+        }
+        watch.contents = contents;
+        match server_config(&self.settings, &self.alpn) {
+            Ok(config) => {
+                self.config.store(Arc::new(config));
+                watch.last_error = None;
+                Reload::Reloaded
+            }
+            Err(error) => Reload::Failed(error),
+        }
+    }
+
+    /// Looks at the files every `interval` and reloads them when they change.
+    pub fn spawn_watch(
+        self: Arc<Self>,
+        listener: String,
+        interval: Duration,
+        reloads: crate::metrics::TlsReloadMetrics,
+    ) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                // File reads are small and rare; a blocking thread keeps
+                // them off the runtime that serves requests.
+                let terminator = self.clone();
+                let Ok(outcome) =
+                    tokio::task::spawn_blocking(move || terminator.reload_if_changed()).await
+                else {
+                    continue;
+                };
+                match outcome {
+                    Reload::Unchanged => {}
+                    Reload::Reloaded => {
+                        reloads.success.inc();
+                        tracing::info!(listener = %listener, "TLS certificates reloaded");
+                    }
+                    Reload::Failed(error) => {
+                        reloads.error.inc();
+                        let message = error.to_string();
+                        let mut watch = self.watch.lock().unwrap_or_else(|p| p.into_inner());
+                        if watch.last_error.as_ref() != Some(&message) {
+                            tracing::warn!(
+                                listener = %listener,
+                                error = %message,
+                                "TLS files changed but do not load; still serving the previous certificates"
+                            );
+                            watch.last_error = Some(message);
+                        }
+                    }
+                }
+            }
+        })
+    }
+}
+
+fn watched_files(settings: &ListenerTls) -> Vec<&PathBuf> {
+    let mut files: Vec<&PathBuf> = settings
+        .certificates
+        .iter()
+        .flat_map(|pair| [&pair.cert, &pair.key])
+        .collect();
+    files.extend(settings.client_ca.as_ref());
+    files
+}
+
+fn read_all(settings: &ListenerTls) -> Vec<Option<Vec<u8>>> {
+    watched_files(settings)
+        .into_iter()
+        .map(|path| std::fs::read(path).ok())
+        .collect()
+}
+
+fn server_config(settings: &ListenerTls, alpn: &[Vec<u8>]) -> Result<ServerConfig, TlsError> {
+    let mut certificates = Vec::with_capacity(settings.certificates.len());
+    for files in &settings.certificates {
+        let key = certified_key(files)?;
+        let names = key
+            .end_entity_cert()
+            .map(|cert| dns_names(cert))
+            .unwrap_or_default();
+        certificates.push((names, Arc::new(key)));
+    }
+    let builder = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(PROTOCOL_VERSIONS)?;
+    let builder = match &settings.client_ca {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let roots = Arc::new(root_store(path)?);
+            let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider())
+                .build()
+                .map_err(|error| TlsError::Invalid {
+                    path: path.clone(),
+                    message: format!("cannot verify client certificates with it: {error}"),
+                })?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_cert_resolver(Arc::new(SniResolver { certificates }));
+    config.alpn_protocols = alpn.to_vec();
+    Ok(config)
+}
+
+/// Picks the certificate whose DNS names cover the SNI name; the first
+/// certificate when the client sends none or nothing matches (as nginx's
+/// default server does).
+#[derive(Debug)]
+struct SniResolver {
+    certificates: Vec<(Vec<String>, Arc<CertifiedKey>)>,
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        if let Some(sni) = client_hello.server_name() {
+            let chosen = self
+                .certificates
+                .iter()
+                .find(|(names, _)| names.iter().any(|pattern| dns_name_matches(pattern, sni)));
+            if let Some((_, key)) = chosen {
+                return Some(key.clone());
+            }
+        }
+        self.certificates.first().map(|(_, key)| key.clone())
+    }
+}
+
+/// RFC 6125 matching: exact, or a `*.` wildcard standing for exactly one
+/// label. Case-insensitive.
+fn dns_name_matches(pattern: &str, name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    match pattern.strip_prefix("*.") {
+        None => pattern.eq_ignore_ascii_case(name),
+        Some(suffix) => match name.split_once('.') {
+            Some((label, rest)) => !label.is_empty() && rest.eq_ignore_ascii_case(suffix),
+            None => false,
+        },
+    }
+}
+
+fn dns_names(certificate: &CertificateDer<'_>) -> Vec<String> {
+    subject_alternative_names(certificate)
+        .into_iter()
+        .filter(|name| !name.contains("://"))
+        .collect()
+}
+
+/// DNS and URI subject alternative names, in certificate order.
+fn subject_alternative_names(certificate: &CertificateDer<'_>) -> Vec<String> {
+    use x509_parser::extensions::GeneralName;
+    let Ok((_, parsed)) = x509_parser::parse_x509_certificate(certificate.as_ref()) else {
+        return Vec::new();
+    };
+    let Ok(Some(names)) = parsed.subject_alternative_name() else {
+        return Vec::new();
+    };
+    names
+        .value
+        .general_names
+        .iter()
+        .filter_map(|name| match name {
+            GeneralName::DNSName(dns) => Some(dns.to_string()),
+            GeneralName::URI(uri) => Some(uri.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcard_covers_exactly_one_label() {
+        assert!(dns_name_matches("*.example.com", "a.example.com"));
+        assert!(dns_name_matches("*.example.com", "A.Example.COM."));
+        assert!(!dns_name_matches("*.example.com", "a.b.example.com"));
+        assert!(!dns_name_matches("*.example.com", "example.com"));
+        assert!(!dns_name_matches("*.example.com", ".example.com"));
+        assert!(dns_name_matches("api.example.com", "API.example.com"));
+        assert!(!dns_name_matches("api.example.com", "web.example.com"));
+    }
+
+    #[test]
+    fn identity_prefers_a_uri_name_for_logs() {
+        let identity = ClientIdentity {
+            names: vec![
+                "web.shop.svc".to_string(),
+                "spiffe://cluster.local/ns/shop/sa/web".to_string(),
+            ],
+        };
+        assert_eq!(identity.primary(), "spiffe://cluster.local/ns/shop/sa/web");
+        assert!(identity.has("web.shop.svc"));
+        assert!(!identity.has("web"));
+    }
+}
