@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use crate::admin::auth::AdminAuth;
 use crate::admin::{spawn_admin, Admin};
 use crate::config::Config;
+use crate::history;
 use crate::metrics::Metrics;
 use crate::reload::Reloader;
 use crate::rollout::{self, Board};
@@ -157,6 +158,10 @@ impl App {
         )];
         background.push(rollout::spawn_driver(self.state.clone(), board));
         background.extend(self.state.access_log().spawn_writer());
+        background.push(history::spawn_sampler(
+            self.state.clone(),
+            self.state.history().clone(),
+        ));
         background.push(crate::health::active::spawn_driver(self.state.clone()));
         if let (Some(reloader), Some(interval)) = (&reloader, self.watch_interval) {
             background.push(reloader.clone().spawn_watch(interval));

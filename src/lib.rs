@@ -33,6 +33,7 @@ pub mod ctl;
 pub mod demo;
 pub mod endpoint;
 pub mod health;
+pub mod history;
 pub mod metrics;
 pub mod proxy;
 pub mod reload;

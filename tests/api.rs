@@ -4,6 +4,7 @@
 mod support;
 
 use std::process::Output;
+use std::time::Duration;
 
 use http::Method;
 use support::*;
@@ -305,4 +306,106 @@ async fn a_token_file_guards_changes_and_ctl_sends_the_token() {
     );
     let (_, web) = api(&proxy, Method::GET, "/api/v1/services/web", "").await;
     assert_eq!(weight_of(&web, "canary"), 10);
+}
+
+#[tokio::test]
+async fn history_keeps_per_second_points_and_endpoint_distributions() {
+    let Canary {
+        stable,
+        canary: _canary,
+        proxy,
+    } = canary_setup((100, 0), "", "").await;
+    let edge = edge(&proxy);
+    for _ in 0..40 {
+        assert_eq!(get(edge, "/", &[]).await.status, 200);
+    }
+    // The sampler runs once a second: wait until a sample has seen them all.
+    let counted_all = |history: &serde_json::Value| {
+        let endpoints = history["services"][0]["endpoints"].as_array().cloned();
+        endpoints.unwrap_or_default().iter().any(|endpoint| {
+            let counts = endpoint["distribution"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            counts
+                .iter()
+                .map(|b| b["count"].as_u64().unwrap())
+                .sum::<u64>()
+                == 40
+        })
+    };
+    let sampled = eventually(Duration::from_secs(10), || async {
+        counted_all(&api(&proxy, Method::GET, "/api/v1/history", "").await.1)
+    })
+    .await;
+    let (_, history) = api(&proxy, Method::GET, "/api/v1/history", "").await;
+    assert!(
+        sampled,
+        "40 requests never showed in the history: {history}"
+    );
+    assert_eq!(history["interval_ms"], 1000);
+    let web = &history["services"][0];
+    assert_eq!(web["name"], "web");
+    let stable_group = web["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|group| group["name"] == "stable")
+        .unwrap();
+    let points = stable_group["t"].as_array().unwrap().len();
+    assert!(points >= 1);
+    for column in ["rps", "p99_ms", "error_rate", "weight"] {
+        assert_eq!(
+            stable_group[column].as_array().unwrap().len(),
+            points,
+            "{column}"
+        );
+    }
+    assert_eq!(stable_group["weight"][points - 1], 100);
+    let requests: f64 = stable_group["rps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rps| rps.as_f64().unwrap())
+        .sum();
+    assert!(requests > 0.0, "{stable_group}");
+    let endpoint = web["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|endpoint| endpoint["address"] == stable.address.to_string())
+        .unwrap();
+    assert_eq!(endpoint["group"], "stable");
+    let last = endpoint["distribution"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert!(last["le"].is_null(), "the last bucket is +Inf: {last}");
+
+    // The services answer carries the endpoint's recent rate and health.
+    let (_, service) = api(&proxy, Method::GET, "/api/v1/services/web", "").await;
+    let listed = &service["groups"][0]["endpoints"][0];
+    assert_eq!(listed["healthy"], true);
+    assert!(listed["rps"].as_f64().unwrap() > 0.0, "{listed}");
+    assert_eq!(listed["error_rate"], 0.0);
+    assert!(listed["p90_ms"].as_f64().is_some());
+}
+
+#[tokio::test]
+async fn the_dashboard_page_is_served_with_a_strict_policy() {
+    let Canary { proxy, .. } = canary_setup((100, 0), "", "").await;
+    let page = get(proxy.admin_address(), "/", &[]).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert!(page.body.contains("<html"), "{}", page.body);
+    let policy = page.header("content-security-policy").unwrap();
+    assert!(policy.contains("default-src 'self'"), "{policy}");
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    let missing = get(proxy.admin_address(), "/dashboard/nothing.js", &[]).await;
+    assert_eq!(missing.status, 404);
 }

@@ -73,6 +73,7 @@ fn service_json(state: &State, board: &Board, name: &str) -> Value {
     let overrides = state.overrides();
     let runtime = overrides.services.get(name);
     let now = tokio::time::Instant::now();
+    let history = state.history();
     let groups: Vec<Value> = service
         .groups
         .iter()
@@ -84,15 +85,22 @@ fn service_json(state: &State, board: &Board, name: &str) -> Value {
                     let metrics = &endpoint.stats.metrics;
                     let buckets = cumulative_buckets(&metrics.duration);
                     let in_flight = endpoint.in_flight();
+                    let address = endpoint.address.to_string();
+                    let recent = history.endpoint_rates(name, &group.name, &address);
                     json!({
-                        "address": endpoint.address.to_string(),
+                        "address": address,
+                        "healthy": endpoint.stats.health.is_eligible(now),
                         "ewma_ms": endpoint.stats.ewma.estimate_micros(now, in_flight == 0) / 1000.0,
                         "in_flight": in_flight,
                         "requests": metrics.requests.total(),
                         "errors": metrics.requests.get(CodeClass::ServerError)
                             + metrics.requests.get(CodeClass::Error),
                         "p50_ms": quantile(0.5, &buckets).map(|s| s * 1000.0),
+                        "p90_ms": quantile(0.9, &buckets).map(|s| s * 1000.0),
                         "p99_ms": quantile(0.99, &buckets).map(|s| s * 1000.0),
+                        // Over the last minute, from the dashboard's history.
+                        "rps": recent.map_or(0.0, |rates| rates.requests_per_second),
+                        "error_rate": recent.and_then(|rates| rates.error_rate),
                     })
                 })
                 .collect();

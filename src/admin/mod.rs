@@ -6,6 +6,7 @@
 //! - `GET /ready`: 200 once the config is loaded, every listener is bound and
 //!   every service has an endpoint; 503 before that and once shutdown has
 //!   begun, so a pod is taken out of a Service before it drains.
+//! - `GET /`: the [`dashboard`] page, and its files under `/dashboard/`.
 //! - `/api/v1/...`: the JSON API of [`api`]. Who may make changes (PUT,
 //!   POST, DELETE) is [`auth`]'s decision: a bearer token when
 //!   `admin.token_file` is set, else loopback clients only, so exposing the
@@ -16,6 +17,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod dashboard;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -114,6 +116,26 @@ impl Admin {
                 );
                 return response;
             }
+            (&Method::GET | &Method::HEAD, [""] | ["dashboard", _]) => {
+                return match dashboard::asset(&path) {
+                    Some((content_type, bytes)) => {
+                        let mut response = Response::new(Full::new(Bytes::from_static(bytes)));
+                        let headers = response.headers_mut();
+                        headers
+                            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+                        // The page acts on the proxy: never inside another site's frame.
+                        headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+                        headers.insert(
+                            "content-security-policy",
+                            HeaderValue::from_static(
+                                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+                            ),
+                        );
+                        response
+                    }
+                    None => text(StatusCode::NOT_FOUND, "no such dashboard file\n"),
+                };
+            }
             (&Method::GET | &Method::HEAD, ["live"]) => return text(StatusCode::OK, "live\n"),
             (&Method::GET | &Method::HEAD, ["ready"]) if self.is_ready() => {
                 return text(StatusCode::OK, "ready\n")
@@ -122,6 +144,7 @@ impl Admin {
                 return text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
             }
             (&Method::GET, ["api", "v1", "services"]) => Ok(api::services(state, board)),
+            (&Method::GET, ["api", "v1", "history"]) => Ok(state.history().to_json()),
             (&Method::GET, ["api", "v1", "services", name]) => api::service(state, board, name),
             (&Method::PUT, ["api", "v1", "services", name, "weights"]) => {
                 match read_body(request).await {

@@ -32,6 +32,7 @@ use crate::balance::Balancer;
 use crate::client::UpstreamClient;
 use crate::config::{Config, OutlierConfig, RetryConfig, StickyKey, Timeouts};
 use crate::endpoint::Endpoint;
+use crate::history::History;
 use crate::metrics::{Metrics, RouteMetrics, ServiceMetrics};
 use crate::proxy::retry::RetryBudget;
 use crate::route::RouteTable;
@@ -208,6 +209,7 @@ pub struct State {
     current: ArcSwap<Snapshot>,
     metrics: Arc<Metrics>,
     access_log: Arc<AccessLog>,
+    history: Arc<History>,
     writer: Mutex<Inputs>,
 }
 
@@ -246,6 +248,7 @@ impl State {
         Ok(State {
             current: ArcSwap::from_pointee(snapshot),
             access_log: Arc::new(AccessLog::new(metrics.access_log_dropped())),
+            history: Arc::default(),
             metrics,
             writer: Mutex::new(Inputs {
                 file_config: config,
@@ -262,6 +265,11 @@ impl State {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// The last minutes of traffic, sampled for the dashboard.
+    pub fn history(&self) -> &Arc<History> {
+        &self.history
     }
 
     /// Where requests' access log lines go (when `access_log` is on).

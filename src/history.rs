@@ -1,0 +1,332 @@
+//! A short in-memory history of each service's traffic, for the dashboard:
+//! per group one point a second for the last five minutes (requests/s, p99
+//! and error rate over the last ten seconds, weight), and per endpoint the
+//! latency distribution and rates over the last minute.
+//!
+//! One sampler task reads the endpoints' counters and histograms once a
+//! second, the way `/metrics` would, and keeps the readings; nothing on the
+//! request path knows about it. Memory is bounded: [`POINTS`] points per
+//! group and [`ENDPOINT_READINGS`] readings per endpoint, and whatever left
+//! the config is forgotten at the next sample. The admin API turns it into
+//! JSON ([`History::to_json`]); the page draws it.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::metrics::{add_buckets, bucket_delta, cumulative_buckets, quantile, CodeClass};
+use crate::state::State;
+
+/// Time between samples.
+pub const INTERVAL: Duration = Duration::from_secs(1);
+/// Points kept per group: five minutes at one a second.
+pub const POINTS: usize = 300;
+/// Readings kept per endpoint: one minute of them, plus the one before.
+pub const ENDPOINT_READINGS: usize = 61;
+/// Readings a group's p99 and error rate are computed over (ten seconds).
+const RATE_WINDOW: usize = 10;
+
+/// Cumulative counters of a group or an endpoint at one moment.
+#[derive(Debug, Clone, Default)]
+struct Reading {
+    requests: u64,
+    errors: u64,
+    buckets: Vec<(f64, u64)>,
+}
+
+#[derive(Debug, Default)]
+struct Columns {
+    t: VecDeque<u64>,
+    rps: VecDeque<f64>,
+    p99_ms: VecDeque<Option<f64>>,
+    error_rate: VecDeque<Option<f64>>,
+    weight: VecDeque<u32>,
+}
+
+#[derive(Debug, Default)]
+struct GroupHistory {
+    columns: Columns,
+    /// The last RATE_WINDOW + 1 readings, oldest first.
+    readings: VecDeque<(Instant, Reading)>,
+}
+
+#[derive(Debug, Default)]
+struct EndpointHistory {
+    group: String,
+    /// Oldest first, at most ENDPOINT_READINGS.
+    readings: VecDeque<(Instant, Reading)>,
+}
+
+#[derive(Debug, Default)]
+struct ServiceHistory {
+    groups: BTreeMap<String, GroupHistory>,
+    /// By (group, address).
+    endpoints: BTreeMap<(String, String), EndpointHistory>,
+}
+
+/// What an endpoint did over the last minute (or since it appeared).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EndpointRates {
+    pub requests_per_second: f64,
+    /// None without requests.
+    pub error_rate: Option<f64>,
+}
+
+#[derive(Debug, Default)]
+pub struct History {
+    // Written once a second by the sampler, read by the admin API; never
+    // touched by requests.
+    services: Mutex<BTreeMap<String, ServiceHistory>>,
+}
+
+impl History {
+    /// Takes one sample of every service in the current snapshot.
+    pub fn sample(&self, state: &State, now: Instant, wall: SystemTime) {
+        let snapshot = state.load();
+        let wall_ms = wall
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+            .as_millis() as u64;
+        let mut services = self.services.lock().unwrap_or_else(|p| p.into_inner());
+        services.retain(|name, _| snapshot.service(name).is_some());
+        for service in &snapshot.services {
+            let history = services.entry(service.name.clone()).or_default();
+            history
+                .groups
+                .retain(|name, _| service.groups.iter().any(|group| &group.name == name));
+            history.endpoints.retain(|(group, address), _| {
+                service.groups.iter().any(|candidate| {
+                    &candidate.name == group
+                        && candidate
+                            .endpoints
+                            .iter()
+                            .any(|endpoint| &endpoint.address.to_string() == address)
+                })
+            });
+            for group in &service.groups {
+                let mut group_reading = Reading::default();
+                for endpoint in &group.endpoints {
+                    let metrics = &endpoint.stats.metrics;
+                    let reading = Reading {
+                        requests: metrics.requests.total(),
+                        errors: metrics.requests.get(CodeClass::ServerError)
+                            + metrics.requests.get(CodeClass::Error),
+                        buckets: cumulative_buckets(&metrics.duration),
+                    };
+                    group_reading.requests += reading.requests;
+                    group_reading.errors += reading.errors;
+                    add_buckets(&mut group_reading.buckets, &reading.buckets);
+                    let key = (group.name.clone(), endpoint.address.to_string());
+                    let endpoint_history = history.endpoints.entry(key).or_default();
+                    endpoint_history.group = group.name.clone();
+                    push_bounded(
+                        &mut endpoint_history.readings,
+                        (now, reading),
+                        ENDPOINT_READINGS,
+                    );
+                }
+                let group_history = history.groups.entry(group.name.clone()).or_default();
+                group_history.record(now, wall_ms, group_reading, group.weight);
+            }
+        }
+    }
+
+    /// The rates of one endpoint over the readings kept.
+    pub fn endpoint_rates(
+        &self,
+        service: &str,
+        group: &str,
+        address: &str,
+    ) -> Option<EndpointRates> {
+        let services = self.services.lock().unwrap_or_else(|p| p.into_inner());
+        let endpoint = services
+            .get(service)?
+            .endpoints
+            .get(&(group.to_owned(), address.to_owned()))?;
+        let (first_at, first) = endpoint.readings.front()?;
+        let (last_at, last) = endpoint.readings.back()?;
+        let seconds = last_at.saturating_duration_since(*first_at).as_secs_f64();
+        let requests = last.requests.saturating_sub(first.requests);
+        let errors = last.errors.saturating_sub(first.errors);
+        Some(EndpointRates {
+            requests_per_second: if seconds > 0.0 {
+                requests as f64 / seconds
+            } else {
+                0.0
+            },
+            error_rate: (requests > 0).then(|| errors as f64 / requests as f64),
+        })
+    }
+
+    /// `GET /api/v1/history`.
+    pub fn to_json(&self) -> Value {
+        let services = self.services.lock().unwrap_or_else(|p| p.into_inner());
+        let services: Vec<Value> = services
+            .iter()
+            .map(|(name, service)| {
+                let groups: Vec<Value> = service
+                    .groups
+                    .iter()
+                    .map(|(group, history)| {
+                        let columns = &history.columns;
+                        json!({
+                            "name": group,
+                            "t": columns.t,
+                            "rps": columns.rps,
+                            "p99_ms": columns.p99_ms,
+                            "error_rate": columns.error_rate,
+                            "weight": columns.weight,
+                        })
+                    })
+                    .collect();
+                let endpoints: Vec<Value> = service
+                    .endpoints
+                    .iter()
+                    .map(|((group, address), history)| {
+                        json!({
+                            "group": group,
+                            "address": address,
+                            "distribution": distribution(&history.readings),
+                        })
+                    })
+                    .collect();
+                json!({ "name": name, "groups": groups, "endpoints": endpoints })
+            })
+            .collect();
+        json!({ "interval_ms": INTERVAL.as_millis() as u64, "services": services })
+    }
+}
+
+impl GroupHistory {
+    fn record(&mut self, now: Instant, wall_ms: u64, reading: Reading, weight: u32) {
+        let rps = match self.readings.back() {
+            Some((at, previous)) => {
+                let seconds = now.saturating_duration_since(*at).as_secs_f64();
+                if seconds > 0.0 {
+                    reading.requests.saturating_sub(previous.requests) as f64 / seconds
+                } else {
+                    0.0
+                }
+            }
+            None => 0.0,
+        };
+        push_bounded(&mut self.readings, (now, reading), RATE_WINDOW + 1);
+        let (_, oldest) = self.readings.front().expect("just pushed");
+        let (_, newest) = self.readings.back().expect("just pushed");
+        let requests = newest.requests.saturating_sub(oldest.requests);
+        let errors = newest.errors.saturating_sub(oldest.errors);
+        let p99 = quantile(0.99, &bucket_delta(&newest.buckets, &oldest.buckets));
+        let columns = &mut self.columns;
+        push_bounded(&mut columns.t, wall_ms, POINTS);
+        push_bounded(&mut columns.rps, (rps * 10.0).round() / 10.0, POINTS);
+        push_bounded(
+            &mut columns.p99_ms,
+            p99.map(|seconds| seconds * 1000.0),
+            POINTS,
+        );
+        push_bounded(
+            &mut columns.error_rate,
+            (requests > 0).then(|| errors as f64 / requests as f64),
+            POINTS,
+        );
+        push_bounded(&mut columns.weight, weight, POINTS);
+    }
+}
+
+/// Requests per bucket (not cumulative) between the oldest and newest
+/// readings; `le` in seconds, null for +Inf.
+fn distribution(readings: &VecDeque<(Instant, Reading)>) -> Vec<Value> {
+    let (Some((_, first)), Some((_, last))) = (readings.front(), readings.back()) else {
+        return Vec::new();
+    };
+    let cumulative = bucket_delta(&last.buckets, &first.buckets);
+    let mut below = 0;
+    cumulative
+        .iter()
+        .map(|&(le, count)| {
+            let in_bucket = count.saturating_sub(below);
+            below = count;
+            json!({ "le": le.is_finite().then_some(le), "count": in_bucket })
+        })
+        .collect()
+}
+
+fn push_bounded<T>(queue: &mut VecDeque<T>, value: T, limit: usize) {
+    if queue.len() == limit {
+        queue.pop_front();
+    }
+    queue.push_back(value);
+}
+
+/// Samples every [`INTERVAL`] until aborted.
+pub fn spawn_sampler(state: Arc<State>, history: Arc<History>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            history.sample(&state, Instant::now(), SystemTime::now());
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queues_stay_bounded() {
+        let mut queue = VecDeque::new();
+        for value in 0..1000 {
+            push_bounded(&mut queue, value, POINTS);
+        }
+        assert_eq!(queue.len(), POINTS);
+        assert_eq!(queue.front(), Some(&700));
+    }
+
+    #[test]
+    fn distribution_counts_each_bucket_over_the_window() {
+        let reading = |buckets: &[(f64, u64)]| Reading {
+            requests: buckets.last().map_or(0, |b| b.1),
+            errors: 0,
+            buckets: buckets.to_vec(),
+        };
+        let now = Instant::now();
+        let mut readings = VecDeque::new();
+        readings.push_back((now, reading(&[(0.001, 5), (0.01, 8), (f64::INFINITY, 9)])));
+        readings.push_back((now, reading(&[(0.001, 7), (0.01, 15), (f64::INFINITY, 17)])));
+        let counts: Vec<(Option<f64>, u64)> = distribution(&readings)
+            .iter()
+            .map(|bucket| (bucket["le"].as_f64(), bucket["count"].as_u64().unwrap()))
+            .collect();
+        // Window: 2 under 1 ms, 7 - 2 = 5 between 1 and 10 ms, 1 above.
+        assert_eq!(counts, [(Some(0.001), 2), (Some(0.01), 5), (None, 1)]);
+    }
+
+    #[test]
+    fn group_points_carry_rate_weight_and_window_quantiles() {
+        let mut group = GroupHistory::default();
+        let start = Instant::now();
+        let reading = |requests: u64, errors: u64| Reading {
+            requests,
+            errors,
+            buckets: vec![(0.005, requests), (f64::INFINITY, requests)],
+        };
+        group.record(start, 1_000, reading(0, 0), 90);
+        group.record(start + Duration::from_secs(1), 2_000, reading(50, 5), 90);
+        group.record(start + Duration::from_secs(2), 3_000, reading(150, 5), 80);
+        let columns = &group.columns;
+        assert_eq!(Vec::from(columns.t.clone()), [1_000, 2_000, 3_000]);
+        assert_eq!(Vec::from(columns.rps.clone()), [0.0, 50.0, 100.0]);
+        assert_eq!(Vec::from(columns.weight.clone()), [90, 90, 80]);
+        assert_eq!(columns.error_rate[0], None, "no requests yet");
+        assert_eq!(columns.error_rate[2], Some(5.0 / 150.0));
+        // All 150 requests fell under 5 ms: p99 interpolates to 4.95 ms.
+        let p99 = columns.p99_ms[2].unwrap();
+        assert!((p99 - 4.95).abs() < 1e-9, "{p99}");
+    }
+}
