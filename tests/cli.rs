@@ -116,9 +116,16 @@ fn run_refuses_a_bad_config_with_exit_64() {
     assert!(stderr.contains("services[0].endpoints[0]"), "{stderr}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn run_serves_and_exits_zero_on_sigterm() {
-    let backend = Backend::spawn(BackendOptions::new("b")).await.unwrap();
+/// `luas run` as a child process on free loopback ports, serving `GOOD`
+/// (after `edit`) in front of `backend`, with `top` prepended; returns once
+/// its admin answers ready.
+async fn run_binary(
+    name: &str,
+    backend: &Backend,
+    top: &str,
+    edit: impl Fn(String) -> String,
+    stdout: Stdio,
+) -> (tokio::process::Child, std::net::SocketAddr) {
     // Ports from the kernel, released just before luas binds them.
     let free_port = || {
         std::net::TcpListener::bind("127.0.0.1:0")
@@ -127,22 +134,22 @@ async fn run_serves_and_exits_zero_on_sigterm() {
             .unwrap()
     };
     let (listen, admin) = (free_port(), free_port());
-    let path = write_config(
-        "run.yaml",
-        &format!(
-            "admin: {{ listen: \"{admin}\" }}\n{}",
-            GOOD.replace("127.0.0.1:8080", &listen.to_string())
-                .replace("127.0.0.1:9001", &backend.address.to_string())
-        ),
+    let config = edit(
+        GOOD.replace("127.0.0.1:8080", &listen.to_string())
+            .replace("127.0.0.1:9001", &backend.address.to_string()),
     );
-    let mut child = tokio::process::Command::new(LUAS)
+    let path = write_config(
+        name,
+        &format!("admin: {{ listen: \"{admin}\" }}\n{top}\n{config}"),
+    );
+    let child = tokio::process::Command::new(LUAS)
         .arg("run")
         .arg("--config")
         .arg(&path)
         .arg("--worker-threads")
         .arg("1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stdout(stdout)
+        .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -159,6 +166,14 @@ async fn run_serves_and_exits_zero_on_sigterm() {
     })
     .await;
     assert!(ready, "luas run never became ready");
+    (child, listen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_serves_and_exits_zero_on_sigterm() {
+    let backend = Backend::spawn(BackendOptions::new("b")).await.unwrap();
+    let (mut child, listen) =
+        run_binary("run.yaml", &backend, "", |config| config, Stdio::null()).await;
     let answer = get(listen, "/", &[]).await;
     assert_eq!(answer.body, "b\n");
 
@@ -180,38 +195,20 @@ async fn access_log_writes_one_json_line_per_request_to_stdout() {
     use tokio::io::{AsyncBufReadExt, BufReader};
 
     let backend = Backend::spawn(BackendOptions::new("b")).await.unwrap();
-    let free_port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
+    let with_echo_route = |config: String| {
+        config.replace(
+            "      - name: all\n",
+            "      - name: api\n        match: { path_prefix: /echo }\n        service: web\n      - name: all\n",
+        )
     };
-    let (listen, admin) = (free_port(), free_port());
-    let config = GOOD
-        .replace("127.0.0.1:8080", &listen.to_string())
-        .replace("127.0.0.1:9001", &backend.address.to_string())
-        .replace("      - name: all\n", "      - name: api\n        match: { path_prefix: /echo }\n        service: web\n      - name: all\n");
-    let path = write_config(
+    let (mut child, listen) = run_binary(
         "access-log.yaml",
-        &format!("admin: {{ listen: \"{admin}\" }}\naccess_log: {{ enabled: true }}\n{config}"),
-    );
-    let mut child = tokio::process::Command::new(LUAS)
-        .arg("run")
-        .arg("--config")
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let ready = eventually(Duration::from_secs(20), || async {
-        match tokio::net::TcpStream::connect(admin).await {
-            Ok(_) => get(admin, "/ready", &[]).await.status == 200,
-            Err(_) => false,
-        }
-    })
+        &backend,
+        "access_log: { enabled: true }",
+        with_echo_route,
+        Stdio::piped(),
+    )
     .await;
-    assert!(ready, "luas run never became ready");
 
     let request = http::Request::post(format!("http://{listen}/echo?x=1"))
         .header("host", "shop.example.com")
