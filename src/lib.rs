@@ -15,7 +15,8 @@
 //! - **listener**: an address luas accepts HTTP on, with an ordered route table.
 //! - **route**: match conditions (host, path prefix, headers) naming a service.
 //! - **service**: a set of version groups with weights and one balancer policy.
-//! - **group**: one version of a service (stable, canary, …) with its endpoints.
+//! - **group**: one version of a service (stable, canary, …) with its endpoints,
+//!   listed or discovered through DNS.
 //! - **endpoint**: one backend address, with its latency estimate and metrics.
 //!
 //! Modules are declared in the order a request meets them.
@@ -31,6 +32,7 @@ pub mod client;
 pub mod config;
 pub mod ctl;
 pub mod demo;
+pub mod discovery;
 pub mod endpoint;
 pub mod health;
 pub mod history;

@@ -186,6 +186,21 @@ pub struct Metrics {
     tls_reloads: IntCounterVec,
     tls_handshake_failures: IntCounterVec,
     access_log_dropped: IntCounter,
+    discovery_lookups: IntCounterVec,
+    discovery_endpoints: IntGaugeVec,
+}
+
+/// Handles for one DNS group (service, group) of `discovery`.
+#[derive(Debug, Clone)]
+pub struct DiscoveryMetrics {
+    /// Lookups that found at least one address.
+    pub lookups_ok: IntCounter,
+    /// Lookups that failed: an error, a timeout, NXDOMAIN.
+    pub lookups_error: IntCounter,
+    /// Lookups that found the name without any A or AAAA record.
+    pub lookups_empty: IntCounter,
+    /// Addresses in force for the group.
+    pub endpoints: IntGauge,
 }
 
 /// Handles for one service.
@@ -368,6 +383,23 @@ impl Metrics {
             "Access log lines dropped because stdout did not keep up.",
         )
         .expect("valid counter");
+        let discovery_lookups = IntCounterVec::new(
+            Opts::new(
+                "luas_discovery_lookups_total",
+                "DNS lookups of a group's endpoints by result: ok, error (failure, timeout, \
+                 NXDOMAIN) or empty (no address); error and empty keep the last set.",
+            ),
+            &["service", "group", "result"],
+        )
+        .expect("valid counter");
+        let discovery_endpoints = IntGaugeVec::new(
+            Opts::new(
+                "luas_discovery_endpoints",
+                "Endpoints of a DNS group in force: the addresses of its last successful lookup.",
+            ),
+            &["service", "group"],
+        )
+        .expect("valid gauge");
         for collector in [
             Box::new(backend_duration.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(backend_requests.clone()),
@@ -389,6 +421,8 @@ impl Metrics {
             Box::new(tls_reloads.clone()),
             Box::new(tls_handshake_failures.clone()),
             Box::new(access_log_dropped.clone()),
+            Box::new(discovery_lookups.clone()),
+            Box::new(discovery_endpoints.clone()),
         ] {
             registry
                 .register(collector)
@@ -417,11 +451,41 @@ impl Metrics {
             tls_reloads,
             tls_handshake_failures,
             access_log_dropped,
+            discovery_lookups,
+            discovery_endpoints,
         }
     }
 
     pub fn access_log_dropped(&self) -> IntCounter {
         self.access_log_dropped.clone()
+    }
+
+    pub fn discovery(&self, service: &str, group: &str) -> DiscoveryMetrics {
+        let result = |result: &str| {
+            self.discovery_lookups
+                .with_label_values(&[service, group, result])
+        };
+        DiscoveryMetrics {
+            lookups_ok: result("ok"),
+            lookups_error: result("error"),
+            lookups_empty: result("empty"),
+            endpoints: self
+                .discovery_endpoints
+                .with_label_values(&[service, group]),
+        }
+    }
+
+    /// Forgets a DNS group's discovery series (the group left the config or
+    /// stopped using `dns`).
+    pub fn remove_discovery(&self, service: &str, group: &str) {
+        for result in ["ok", "error", "empty"] {
+            let _ = self
+                .discovery_lookups
+                .remove_label_values(&[service, group, result]);
+        }
+        let _ = self
+            .discovery_endpoints
+            .remove_label_values(&[service, group]);
     }
 
     pub fn service(&self, service: &str) -> ServiceMetrics {

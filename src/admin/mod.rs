@@ -3,9 +3,10 @@
 //!
 //! - `GET /metrics`: every luas metric family, Prometheus text format.
 //! - `GET /live`: 200 while the process runs.
-//! - `GET /ready`: 200 once the config is loaded, every listener is bound and
-//!   every service has an endpoint; 503 before that and once shutdown has
-//!   begun, so a pod is taken out of a Service before it drains.
+//! - `GET /ready`: 200 once the config is loaded, every listener is bound,
+//!   every service has an endpoint and every `dns` group has resolved at
+//!   least once; 503 before that and once shutdown has begun, so a pod is
+//!   taken out of a Service before it drains.
 //! - `GET /`: the [`dashboard`] page, and its files under `/dashboard/`.
 //! - `/api/v1/...`: the JSON API of [`api`]. Who may make changes (PUT,
 //!   POST, DELETE) is [`auth`]'s decision: a bearer token when
@@ -87,6 +88,7 @@ impl Admin {
         self.bound.load(Ordering::Acquire)
             && !self.shutdown.is_triggered()
             && self.state.load().every_service_has_an_endpoint()
+            && self.state.load().every_dns_group_resolved()
     }
 
     async fn respond(&self, peer: SocketAddr, request: Request<Incoming>) -> Response<Full<Bytes>> {

@@ -38,6 +38,8 @@ pub struct Config {
     /// across restarts. None: runtime changes live in memory only.
     pub state_file: Option<PathBuf>,
     pub access_log: AccessLogConfig,
+    /// How the DNS names of `dns` groups are looked up.
+    pub discovery: DiscoveryConfig,
 }
 
 /// `access_log:`: one JSON line per request on stdout.
@@ -45,6 +47,14 @@ pub struct Config {
 pub struct AccessLogConfig {
     /// Default false.
     pub enabled: bool,
+}
+
+/// `discovery:` the name servers that `dns` groups are looked up with.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DiscoveryConfig {
+    /// Name servers, tried in order; empty (the default): the system's
+    /// (`/etc/resolv.conf`, with its search domains and `ndots`).
+    pub resolvers: Vec<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -318,11 +328,42 @@ pub struct EwmaConfig {
 pub struct GroupConfig {
     pub name: String,
     pub weight: u32,
-    /// Never empty after validation.
+    /// The listed endpoints, never empty after validation; for a group with
+    /// `dns`, the addresses discovered so far (none in the file config, and
+    /// none in force before the first successful lookup).
     pub endpoints: Vec<SocketAddr>,
+    /// Where the endpoints come from when they are discovered, not listed.
+    pub dns: Option<DnsConfig>,
     /// The Kubernetes Deployment behind this group, for the linkerd-compatible
     /// metrics' `deployment` label. Default `SERVICE-GROUP`.
     pub deployment: String,
+}
+
+/// `dns: NAME:PORT` of a group: its endpoints are the A and AAAA records of
+/// `name`, each with `port`, looked up every `refresh`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsConfig {
+    /// A valid DNS name, stored lower-case; a trailing `.` makes it absolute
+    /// (no search domains).
+    pub name: String,
+    /// 1 to 65535.
+    pub port: u16,
+    /// Time between lookups. Default 5 s.
+    pub refresh: Duration,
+}
+
+impl DnsConfig {
+    /// Whether two configs look up the same addresses: same name and port
+    /// (the refresh interval does not change what is found).
+    pub fn same_target(&self, other: &DnsConfig) -> bool {
+        self.name == other.name && self.port == other.port
+    }
+}
+
+impl fmt::Display for DnsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.name, self.port)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -375,6 +416,7 @@ pub mod defaults {
     pub const RETRY_BUFFER_BYTES: usize = 64 * 1024;
     pub const RETRY_BUDGET_RATIO: f64 = 0.2;
     pub const RETRY_BUDGET_MIN_PER_SECOND: u32 = 10;
+    pub const DNS_REFRESH: Duration = Duration::from_secs(5);
 
     pub const LIMITS: super::ListenerLimits = super::ListenerLimits {
         max_connections: MAX_CONNECTIONS,

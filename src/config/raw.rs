@@ -29,6 +29,15 @@ pub(crate) struct RawConfig {
     pub(crate) shutdown: Option<RawShutdown>,
     pub(crate) state_file: Option<String>,
     pub(crate) access_log: Option<RawAccessLog>,
+    pub(crate) discovery: Option<RawDiscovery>,
+}
+
+/// `discovery:`, how DNS names of `dns` groups are looked up.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDiscovery {
+    /// IP:port of each name server, as written; absent means the system's.
+    pub(crate) resolvers: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -223,9 +232,13 @@ pub(crate) struct RawService {
     pub(crate) tls: Option<RawUpstreamTls>,
     pub(crate) timeouts: Option<RawTimeouts>,
     pub(crate) ewma: Option<RawEwma>,
-    /// Exactly one of `endpoints` and `groups` must be present; both are
-    /// optional here so `validate` can say which rule was broken.
+    /// Exactly one of `endpoints`, `dns` and `groups` must be present; all
+    /// are optional here so `validate` can say which rule was broken.
     pub(crate) endpoints: Option<Vec<String>>,
+    /// `NAME:PORT`, the shorthand's endpoints discovered through DNS.
+    pub(crate) dns: Option<String>,
+    /// How often `dns` is looked up; only with `dns`.
+    pub(crate) refresh: Option<String>,
     pub(crate) groups: Option<Vec<RawGroup>>,
     /// Absent means the default header; `""` turns the override off, so the
     /// two must stay distinguishable here.
@@ -384,7 +397,12 @@ pub(crate) struct RawEwma {
 pub(crate) struct RawGroup {
     pub(crate) name: String,
     pub(crate) weight: Option<u32>,
-    pub(crate) endpoints: Vec<String>,
+    /// Exactly one of `endpoints` and `dns` must be present; both are
+    /// optional here so `validate` can say which rule was broken.
+    pub(crate) endpoints: Option<Vec<String>>,
+    /// `NAME:PORT`, looked up every `refresh` for the group's endpoints.
+    pub(crate) dns: Option<String>,
+    pub(crate) refresh: Option<String>,
     pub(crate) deployment: Option<String>,
 }
 
@@ -1019,6 +1037,44 @@ services:
             let message = parse_err(text);
             assert!(message.contains(expected), "{message}");
         }
+    }
+
+    #[test]
+    fn dns_keys_are_read_as_written() {
+        let text = "\
+services:
+  - name: s
+    groups:
+      - { name: g, dns: g.test:80, refresh: 1s }
+      - { name: h, endpoints: [] }
+  - { name: t, dns: t.test:80, refresh: 2s }
+discovery:
+  resolvers: [127.0.0.1:5353]
+";
+        let raw = parse(text).unwrap();
+        let groups = raw.services[0].groups.as_ref().unwrap();
+        assert_eq!(groups[0].dns.as_deref(), Some("g.test:80"));
+        assert_eq!(groups[0].refresh.as_deref(), Some("1s"));
+        assert!(groups[0].endpoints.is_none());
+        assert!(groups[1].dns.is_none() && groups[1].refresh.is_none());
+        assert_eq!(groups[1].endpoints.as_deref(), Some(&[][..]));
+        let t = &raw.services[1];
+        assert_eq!(t.dns.as_deref(), Some("t.test:80"));
+        assert_eq!(t.refresh.as_deref(), Some("2s"));
+        let resolvers = raw.discovery.unwrap().resolvers.unwrap();
+        assert_eq!(resolvers, ["127.0.0.1:5353"]);
+        assert!(parse(MINIMAL).unwrap().discovery.is_none());
+
+        let message = parse_err("discovery: { resolver: [127.0.0.1:53] }\n");
+        assert!(
+            message.contains("discovery: unknown field `resolver`"),
+            "{message}"
+        );
+        let message = parse_err("discovery: { resolvers: 127.0.0.1:53 }\n");
+        assert!(
+            message.contains("discovery.resolvers: invalid type"),
+            "{message}"
+        );
     }
 
     #[test]

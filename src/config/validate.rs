@@ -9,15 +9,17 @@
 //! other than the stable one, its steps climb), and related durations agree
 //! (a health check's timeout fits its interval, ejections can grow from
 //! `base_ejection` to `max_ejection`, one retry's try fits the request
-//! timeout). It applies the defaults from [`super::defaults`]. It reports
-//! *every* problem, each with the key path a user can find in the file,
-//! instead of stopping at the first. It does not read files or parse YAML
-//! (see `raw`), and it does not check anything that needs the network, such
-//! as whether a port is free.
+//! timeout), and each group's endpoints are either listed or discovered
+//! through a well-formed DNS name and port, never both. It applies the
+//! defaults from [`super::defaults`]. It reports *every* problem, each with
+//! the key path a user can find in the file, instead of stopping at the
+//! first. It does not read files or parse YAML (see `raw`), and it does not
+//! check anything that needs the network, such as whether a port is free or
+//! a `dns` name resolves.
 
 use std::collections::HashMap;
 use std::fmt::Display;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,16 +30,16 @@ use http::{HeaderName, HeaderValue};
 use super::defaults;
 use super::duration::parse_size;
 use super::raw::{
-    RawBalancer, RawConfig, RawGroup, RawHealthCheck, RawLimits, RawListener, RawListenerProtocol,
-    RawListenerTls, RawMatch, RawOutlier, RawRate, RawRetry, RawRollout, RawRoute, RawService,
-    RawSize, RawSticky, RawUpstreamProtocol, RawUpstreamTls,
+    RawBalancer, RawConfig, RawDiscovery, RawGroup, RawHealthCheck, RawLimits, RawListener,
+    RawListenerProtocol, RawListenerTls, RawMatch, RawOutlier, RawRate, RawRetry, RawRollout,
+    RawRoute, RawService, RawSize, RawSticky, RawUpstreamProtocol, RawUpstreamTls,
 };
 use super::{
-    AccessLogConfig, AdminConfig, BalancerKind, CertificateFiles, Config, ConfigIssue, EwmaConfig,
-    GroupConfig, HealthCheckConfig, HostMatch, ListenerConfig, ListenerLimits, ListenerProtocol,
-    ListenerTls, MetricsConfig, OutlierConfig, RetryConfig, RetryOn, RolloutConfig, RouteConfig,
-    RouteMatch, ServiceConfig, ShutdownConfig, SplitConfig, StickyKey, Timeouts, UpstreamProtocol,
-    UpstreamTls,
+    AccessLogConfig, AdminConfig, BalancerKind, CertificateFiles, Config, ConfigIssue,
+    DiscoveryConfig, DnsConfig, EwmaConfig, GroupConfig, HealthCheckConfig, HostMatch,
+    ListenerConfig, ListenerLimits, ListenerProtocol, ListenerTls, MetricsConfig, OutlierConfig,
+    RetryConfig, RetryOn, RolloutConfig, RouteConfig, RouteMatch, ServiceConfig, ShutdownConfig,
+    SplitConfig, StickyKey, Timeouts, UpstreamProtocol, UpstreamTls,
 };
 
 /// Stands in for a value that failed a check, so the walk can go on and find
@@ -50,6 +52,9 @@ const ADDRESS_FORM: &str =
     "expected IP:port, e.g. 0.0.0.0:8080 or [::1]:8080 (host names are not resolved)";
 
 const NAME_FORM: &str = "use only letters, digits, '.', '_' and '-'";
+
+const DNS_FORM: &str = "expected NAME:PORT, e.g. web.default.svc.cluster.local:8080 (a DNS name \
+     of labels of letters, digits, '-' and '_', and a port from 1 to 65535)";
 
 const K8S_NAME_FORM: &str = "Kubernetes names are 1 to 63 lower-case letters, digits and '-', \
      starting and ending with a letter or digit, e.g. web-canary";
@@ -178,6 +183,8 @@ impl Checker {
             Some(PathBuf::from(text))
         });
 
+        let discovery = self.discovery(raw.discovery);
+
         Config {
             admin: AdminConfig {
                 listen: admin_listen.unwrap_or(PLACEHOLDER_ADDR),
@@ -195,6 +202,72 @@ impl Checker {
                     .and_then(|access_log| access_log.enabled)
                     .unwrap_or(false),
             },
+            discovery,
+        }
+    }
+
+    // ---- discovery ----
+
+    fn discovery(&mut self, raw: Option<RawDiscovery>) -> DiscoveryConfig {
+        let Some(resolvers) = raw.and_then(|discovery| discovery.resolvers) else {
+            return DiscoveryConfig::default();
+        };
+        if resolvers.is_empty() {
+            self.issue(
+                "discovery.resolvers",
+                "`resolvers` is empty; list at least one name server as IP:port, e.g. \
+                 [10.96.0.10:53], or remove the key to use the system's (/etc/resolv.conf)",
+            );
+        }
+        let mut servers = Vec::with_capacity(resolvers.len());
+        for (index, text) in resolvers.iter().enumerate() {
+            let path = format!("discovery.resolvers[{index}]");
+            let Some(addr) = self.address(&path, text) else {
+                continue;
+            };
+            if addr.port() == 0 {
+                self.issue(
+                    path,
+                    format!(
+                        "name server {text:?} has port 0, which cannot be queried; DNS is \
+                         port 53, e.g. 10.96.0.10:53"
+                    ),
+                );
+                continue;
+            }
+            servers.push(addr);
+        }
+        DiscoveryConfig { resolvers: servers }
+    }
+
+    /// The `dns` and `refresh` keys of a group (or of the service
+    /// shorthand) at `path`; None when either is invalid (and reported).
+    fn dns(&mut self, path: &str, text: &str, refresh: Option<&str>) -> Option<DnsConfig> {
+        let target = parse_dns_target(text)
+            .map_err(|why| self.issue(format!("{path}.dns"), why))
+            .ok();
+        let refresh = self.duration_or(
+            &format!("{path}.refresh"),
+            refresh,
+            defaults::DNS_REFRESH,
+            Some("the name would be looked up in a busy loop"),
+        );
+        let ((name, port), refresh) = (target?, refresh?);
+        Some(DnsConfig {
+            name,
+            port,
+            refresh,
+        })
+    }
+
+    /// `refresh` belongs to `dns`; alone it would silently do nothing.
+    fn refresh_without_dns(&mut self, path: &str, refresh: Option<&str>, dns: Option<&str>) {
+        if refresh.is_some() && dns.is_none() {
+            self.issue(
+                format!("{path}.refresh"),
+                "`refresh` is how often a `dns` name is looked up, and there is no `dns` here; \
+                 remove `refresh`, or replace `endpoints` with `dns: NAME:PORT`",
+            );
         }
     }
 
@@ -548,7 +621,7 @@ impl Checker {
             };
             // Judged on what was written, not on what parsed: a route whose
             // only condition is malformed is not a catch-all.
-            let unconditional = route.matches.as_ref().map_or(true, |m| {
+            let unconditional = route.matches.as_ref().is_none_or(|m| {
                 m.host.is_none()
                     && m.path_prefix.is_none()
                     && m.headers.0.is_empty()
@@ -1030,17 +1103,44 @@ impl Checker {
                 "the service has both `endpoints` and `groups`; use `endpoints` for one \
                  plain list of backends or `groups` for weighted versions, not both",
             ),
-            (None, None) => self.issue(
+            (None, None) if raw.dns.is_none() => self.issue(
                 path,
-                "the service has neither `endpoints` nor `groups`; list its backends, e.g. \
-                 `endpoints: [10.0.0.1:8080]`",
+                "the service has neither `endpoints` nor `groups` (nor `dns`); list its \
+                 backends, e.g. `endpoints: [10.0.0.1:8080]`, or name the DNS name they are \
+                 found under, e.g. `dns: web.default.svc.cluster.local:8080`",
             ),
             _ => {}
         }
+        if raw.dns.is_some() {
+            if raw.groups.is_some() {
+                self.issue(
+                    format!("{path}.dns"),
+                    "the service has both `dns` and `groups`; `dns` here is the shorthand for \
+                     a single group, so move it into a group (`groups: [{ name: stable, dns: \
+                     ... }]`) or remove `groups`",
+                );
+            } else if raw.endpoints.is_some() {
+                self.issue(
+                    format!("{path}.dns"),
+                    "the service has both `endpoints` and `dns`; give one: `endpoints` lists \
+                     fixed backends, `dns` discovers them from a DNS name",
+                );
+            }
+        }
+        self.refresh_without_dns(path, raw.refresh.as_deref(), raw.dns.as_deref());
 
         let mut groups = Vec::new();
-        if let Some(endpoints) = &raw.endpoints {
-            let endpoints = self.endpoints(&format!("{path}.endpoints"), endpoints, &mut seen);
+        let shorthand = match (&raw.endpoints, &raw.dns) {
+            (Some(endpoints), _) => Some((
+                self.endpoints(&format!("{path}.endpoints"), endpoints, &mut seen),
+                None,
+            )),
+            (None, Some(dns)) if raw.groups.is_none() => {
+                Some((Vec::new(), self.dns(path, dns, raw.refresh.as_deref())))
+            }
+            _ => None,
+        };
+        if let Some((endpoints, dns)) = shorthand {
             let deployment = self.default_deployment(
                 path,
                 &raw.name,
@@ -1054,6 +1154,7 @@ impl Checker {
                 name: defaults::DEFAULT_GROUP.to_string(),
                 weight: defaults::DEFAULT_WEIGHT,
                 endpoints,
+                dns,
                 deployment,
             });
         }
@@ -1128,7 +1229,32 @@ impl Checker {
             );
 
             let weight = group.weight.unwrap_or(defaults::DEFAULT_WEIGHT);
-            let endpoints = self.endpoints(&format!("{path}.endpoints"), &group.endpoints, seen);
+            let (endpoints, dns) = match (&group.endpoints, &group.dns) {
+                (Some(endpoints), dns) => {
+                    if dns.is_some() {
+                        self.issue(
+                            format!("{path}.dns"),
+                            "the group has both `endpoints` and `dns`; give one: `endpoints` \
+                             lists fixed backends, `dns` discovers them from a DNS name",
+                        );
+                    }
+                    (
+                        self.endpoints(&format!("{path}.endpoints"), endpoints, seen),
+                        None,
+                    )
+                }
+                (None, Some(dns)) => (Vec::new(), self.dns(&path, dns, group.refresh.as_deref())),
+                (None, None) => {
+                    self.issue(
+                        path.clone(),
+                        "the group has neither `endpoints` nor `dns`; list its backends, e.g. \
+                         `endpoints: [10.0.0.1:8080]`, or name the DNS name they are found \
+                         under, e.g. `dns: web-v2.default.svc.cluster.local:8080`",
+                    );
+                    (Vec::new(), None)
+                }
+            };
+            self.refresh_without_dns(&path, group.refresh.as_deref(), group.dns.as_deref());
             let deployment = match &group.deployment {
                 Some(deployment) => {
                     if let Some(problem) = k8s_name_problem(deployment) {
@@ -1154,6 +1280,7 @@ impl Checker {
                 name: group.name.clone(),
                 weight,
                 endpoints,
+                dns,
                 deployment,
             });
         }
@@ -1713,6 +1840,67 @@ impl Checker {
     }
 }
 
+/// Splits and checks `dns: NAME:PORT`: the name lower-case and the port.
+fn parse_dns_target(text: &str) -> Result<(String, u16), String> {
+    let Some((name, port)) = text.rsplit_once(':') else {
+        return Err(format!("dns {text:?} has no port; {DNS_FORM}"));
+    };
+    let bare_ip = name.trim_start_matches('[').trim_end_matches(']');
+    if bare_ip.parse::<IpAddr>().is_ok() || text.parse::<SocketAddr>().is_ok() {
+        return Err(format!(
+            "dns {text:?} is an IP address, not a name to look up; list fixed addresses under \
+             `endpoints` instead, or {DNS_FORM}"
+        ));
+    }
+    match port.parse::<u16>() {
+        Ok(port) if port > 0 => {
+            if let Some(problem) = dns_name_problem(name) {
+                return Err(format!("dns {text:?}: the name {problem}; {DNS_FORM}"));
+            }
+            Ok((name.to_ascii_lowercase(), port))
+        }
+        _ => Err(format!(
+            "dns {text:?}: port {port:?} is not a number from 1 to 65535; {DNS_FORM}"
+        )),
+    }
+}
+
+/// Why `name` is not a DNS name a resolver would look up, or None. A
+/// trailing `.` (an absolute name, looked up without search domains) is
+/// allowed; `_` is too, as in Docker Compose service names.
+fn dns_name_problem(name: &str) -> Option<String> {
+    let bare = name.strip_suffix('.').unwrap_or(name);
+    if bare.is_empty() {
+        return Some("is empty".to_string());
+    }
+    if bare.len() > 253 {
+        return Some(format!("is {} characters long (at most 253)", bare.len()));
+    }
+    for label in bare.split('.') {
+        if label.is_empty() {
+            return Some("has an empty label (a leading or doubled '.')".to_string());
+        }
+        if label.len() > 63 {
+            return Some(format!(
+                "has a label of {} characters (at most 63)",
+                label.len()
+            ));
+        }
+        if let Some(bad) = label
+            .chars()
+            .find(|&c| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        {
+            return Some(format!("contains {bad:?}"));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Some(format!(
+                "has a label starting or ending with '-' ({label:?})"
+            ));
+        }
+    }
+    None
+}
+
 /// Why `text` is not a Kubernetes name (a DNS-1123 label, what namespaces
 /// require), or None if it is one. Deployments are held to the same rule so
 /// the linkerd-compatible labels match what Kubernetes tooling reports.
@@ -1761,7 +1949,7 @@ fn show_size(bytes: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
     UNITS
         .iter()
-        .find(|(unit, _)| bytes >= *unit && bytes % unit == 0)
+        .find(|(unit, _)| bytes >= *unit && bytes.is_multiple_of(*unit))
         .map_or_else(
             || match bytes {
                 1 => "1 byte".to_string(),
@@ -2169,18 +2357,21 @@ state_file: /var/lib/luas/state.json
                             name: "stable".into(),
                             weight: 90,
                             endpoints: vec![addr("127.0.0.1:9001"), addr("127.0.0.1:9002")],
+                            dns: None,
                             deployment: "loadapi-stable".into(),
                         },
                         GroupConfig {
                             name: "canary".into(),
                             weight: 0,
                             endpoints: vec![addr("[::1]:9003")],
+                            dns: None,
                             deployment: "loadapi-v2".into(),
                         },
                         GroupConfig {
                             name: "next".into(),
                             weight: 100,
                             endpoints: vec![addr("10.0.0.1:80")],
+                            dns: None,
                             deployment: "loadapi-next".into(),
                         },
                     ],
@@ -2243,6 +2434,7 @@ state_file: /var/lib/luas/state.json
                         name: "stable".into(),
                         weight: 100,
                         endpoints: vec![addr("127.0.0.1:9004")],
+                        dns: None,
                         deployment: "simple-stable".into(),
                     }],
                     split: SplitConfig {
@@ -2265,6 +2457,7 @@ state_file: /var/lib/luas/state.json
             },
             state_file: Some(PathBuf::from("/var/lib/luas/state.json")),
             access_log: AccessLogConfig::default(),
+            discovery: DiscoveryConfig::default(),
         };
         assert_eq!(config, expected);
     }
@@ -2304,6 +2497,7 @@ state_file: /var/lib/luas/state.json
                 name: "stable".into(),
                 weight: 100,
                 endpoints: vec![addr("127.0.0.1:9000")],
+                dns: None,
                 deployment: "web-stable".into(),
             }]
         );
@@ -2429,6 +2623,24 @@ state_file: /var/lib/luas/state.json
             config.state_file.as_deref(),
             Some(std::path::Path::new("/var/lib/luas/state.json"))
         );
+        let catalog = &config.services[3];
+        assert_eq!(
+            catalog.groups[0].dns,
+            Some(DnsConfig {
+                name: "catalog-v1.default.svc.cluster.local".into(),
+                port: 8080,
+                refresh: defaults::DNS_REFRESH,
+            })
+        );
+        assert!(catalog.groups[0].endpoints.is_empty());
+        assert_eq!(catalog.groups[1].dns, None);
+        let search = &config.services[4].groups[0];
+        assert_eq!(search.name, defaults::DEFAULT_GROUP);
+        assert_eq!(
+            search.dns.as_ref().map(|dns| dns.refresh),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(config.discovery.resolvers, vec![addr("10.96.0.10:53")]);
     }
 
     /// The example is the user documentation, so it must show every key.
@@ -2482,6 +2694,21 @@ state_file: /var/lib/luas/state.json
         let groups = services.iter().find_map(|s| s.groups.as_ref()).unwrap();
         assert!(groups.iter().any(|g| g.weight.is_some()), "weight");
         assert!(groups.iter().any(|g| g.deployment.is_some()), "deployment");
+        let groups: Vec<&raw::RawGroup> = services
+            .iter()
+            .filter_map(|s| s.groups.as_ref())
+            .flatten()
+            .collect();
+        assert!(groups.iter().any(|g| g.dns.is_some()), "groups[].dns");
+        assert!(
+            groups.iter().any(|g| g.refresh.is_some()),
+            "groups[].refresh"
+        );
+        assert!(services.iter().any(|s| s.dns.is_some()), "services[].dns");
+        assert!(
+            services.iter().any(|s| s.refresh.is_some()),
+            "services[].refresh"
+        );
         assert!(
             services.iter().any(|s| s.override_header.is_some()),
             "override_header"
@@ -2529,6 +2756,10 @@ state_file: /var/lib/luas/state.json
             "grace_period"
         );
         assert!(raw.state_file.is_some(), "state_file");
+        assert!(
+            raw.discovery.and_then(|d| d.resolvers).is_some(),
+            "discovery.resolvers"
+        );
     }
 
     #[test]
@@ -2780,6 +3011,181 @@ services:
             "{message}"
         );
         assert_eq!(found.len(), 2, "{found:#?}");
+    }
+
+    #[test]
+    fn dns_groups_and_the_service_shorthand() {
+        let text = format!(
+            "{}discovery:\n  resolvers: [\"127.0.0.1:5353\", \"[::1]:53\"]\n",
+            with_services(
+                "  - name: web
+    groups:
+      - { name: stable, weight: 100, dns: App-V1.Default.svc.cluster.local:8080, refresh: 250ms }
+      - { name: canary, weight: 0, endpoints: [127.0.0.1:9003] }
+  - { name: simple, dns: \"simple.test.:80\" }
+"
+            )
+        );
+        let config = load(&text);
+        let web = &config.services[0];
+        assert_eq!(
+            web.groups[0].dns,
+            Some(DnsConfig {
+                name: "app-v1.default.svc.cluster.local".into(),
+                port: 8080,
+                refresh: Duration::from_millis(250),
+            })
+        );
+        // Nothing is discovered yet: the file config of a DNS group has no endpoints.
+        assert!(web.groups[0].endpoints.is_empty());
+        assert_eq!(web.groups[1].dns, None);
+        assert_eq!(web.groups[1].endpoints, vec![addr("127.0.0.1:9003")]);
+        let simple = &config.services[1].groups[0];
+        assert_eq!(simple.name, defaults::DEFAULT_GROUP);
+        assert_eq!(simple.weight, defaults::DEFAULT_WEIGHT);
+        assert_eq!(
+            simple.dns,
+            Some(DnsConfig {
+                name: "simple.test.".into(),
+                port: 80,
+                refresh: defaults::DNS_REFRESH,
+            })
+        );
+        assert_eq!(
+            config.discovery.resolvers,
+            vec![addr("127.0.0.1:5353"), addr("[::1]:53")]
+        );
+        // Without `discovery`, the system's resolver configuration is used.
+        let plain = load(&with_services("  - { name: web, dns: web.test:80 }\n"));
+        assert_eq!(plain.discovery, DiscoveryConfig::default());
+        assert_eq!(
+            plain.services[0].groups[0]
+                .dns
+                .as_ref()
+                .map(ToString::to_string),
+            Some("web.test:80".to_string())
+        );
+    }
+
+    #[test]
+    fn exactly_one_of_endpoints_and_dns() {
+        let found = issues(&with_services(
+            "  - name: web
+    groups:
+      - { name: a, endpoints: [127.0.0.1:1], dns: a.test:80 }
+      - { name: b, weight: 0 }
+  - { name: two, endpoints: [127.0.0.1:2], dns: two.test:80 }
+  - name: three
+    dns: three.test:80
+    groups: [{ name: a, endpoints: [127.0.0.1:3] }]
+",
+        ));
+        let message = issue_at(&found, "services[0].groups[0].dns");
+        assert!(message.contains("both `endpoints` and `dns`"), "{message}");
+        let message = issue_at(&found, "services[0].groups[1]");
+        assert!(
+            message.contains("neither `endpoints` nor `dns`"),
+            "{message}"
+        );
+        let message = issue_at(&found, "services[1].dns");
+        assert!(message.contains("both `endpoints` and `dns`"), "{message}");
+        let message = issue_at(&found, "services[2].dns");
+        assert!(message.contains("both `dns` and `groups`"), "{message}");
+        assert_eq!(found.len(), 4, "{found:#?}");
+    }
+
+    #[test]
+    fn dns_names_and_ports() {
+        let dns_of = |target: &str| {
+            let text = with_services(&format!("  - {{ name: web, dns: \"{target}\" }}\n"));
+            let raw = raw::parse(&text).unwrap();
+            validate(raw).map(|config| config.services[0].groups[0].dns.clone().unwrap())
+        };
+        for (target, name, port) in [
+            ("web:80", "web", 80),
+            (
+                "Web.Default.SVC.cluster.local:8080",
+                "web.default.svc.cluster.local",
+                8080,
+            ),
+            ("web.test.:65535", "web.test.", 65535),
+            ("my_service-2:1", "my_service-2", 1),
+        ] {
+            let dns = dns_of(target).unwrap_or_else(|issues| panic!("{target}: {issues:#?}"));
+            assert_eq!((dns.name.as_str(), dns.port), (name, port), "{target}");
+        }
+        let long_label = format!("{}.test:80", "a".repeat(64));
+        let long_name = format!("{}:80", ["abcdefghi"; 26].join("."));
+        for (target, expected) in [
+            ("web", "has no port"),
+            ("web:", "port \"\" is not a number from 1 to 65535"),
+            ("web:0", "port \"0\" is not a number"),
+            ("web:65536", "port \"65536\" is not a number"),
+            ("web:http", "port \"http\" is not a number"),
+            ("10.0.0.1:80", "is an IP address"),
+            ("[::1]:80", "is an IP address"),
+            (":80", "the name is empty"),
+            ("a..b:80", "empty label"),
+            (".web:80", "empty label"),
+            ("-web.test:80", "starting or ending with '-'"),
+            ("web-.test:80", "starting or ending with '-'"),
+            ("we b.test:80", "contains ' '"),
+            ("web/v1:80", "contains '/'"),
+            ("http://web:80", "contains ':'"),
+            (long_label.as_str(), "a label of 64 characters"),
+            (long_name.as_str(), "259 characters long"),
+        ] {
+            let found = dns_of(target).expect_err(target);
+            let message = issue_at(&found, "services[0].dns");
+            assert!(message.contains(expected), "{target}: {message}");
+            assert!(
+                message.contains("expected NAME:PORT"),
+                "{target}: {message}"
+            );
+            assert_eq!(found.len(), 1, "{target}: {found:#?}");
+        }
+    }
+
+    #[test]
+    fn refresh_must_be_a_duration_above_zero_and_only_with_dns() {
+        let found = issues(&with_services(
+            "  - name: web
+    groups:
+      - { name: a, dns: a.test:80, refresh: 0s }
+      - { name: b, dns: b.test:80, refresh: '5' }
+      - { name: c, endpoints: [127.0.0.1:3], refresh: 5s }
+  - { name: two, dns: two.test:80, refresh: -1s }
+  - { name: three, endpoints: [127.0.0.1:4], refresh: 1s }
+",
+        ));
+        let message = issue_at(&found, "services[0].groups[0].refresh");
+        assert!(message.contains("must be greater than 0"), "{message}");
+        assert!(message.contains("busy loop"), "{message}");
+        assert!(issue_at(&found, "services[0].groups[1].refresh").contains("unit"));
+        let message = issue_at(&found, "services[0].groups[2].refresh");
+        assert!(message.contains("there is no `dns` here"), "{message}");
+        issue_at(&found, "services[1].refresh");
+        let message = issue_at(&found, "services[2].refresh");
+        assert!(message.contains("there is no `dns` here"), "{message}");
+        assert_eq!(found.len(), 5, "{found:#?}");
+    }
+
+    #[test]
+    fn discovery_resolvers_are_ip_and_port() {
+        let resolvers = |list: &str| {
+            issues(&format!(
+                "{}discovery: {{ resolvers: {list} }}\n",
+                with_services("  - { name: web, dns: web.test:80 }\n")
+            ))
+        };
+        let found = resolvers("[10.0.0.1:53, kube-dns:53, 10.0.0.2, \"10.0.0.3:0\"]");
+        assert!(issue_at(&found, "discovery.resolvers[1]").contains("expected IP:port"));
+        assert!(issue_at(&found, "discovery.resolvers[2]").contains("expected IP:port"));
+        assert!(issue_at(&found, "discovery.resolvers[3]").contains("port 0"));
+        assert_eq!(found.len(), 3, "{found:#?}");
+        let found = resolvers("[]");
+        assert!(issue_at(&found, "discovery.resolvers").contains("`resolvers` is empty"));
+        assert_eq!(found.len(), 1, "{found:#?}");
     }
 
     #[test]

@@ -2,14 +2,16 @@
 //!
 //! Readers (every request) take the current snapshot with one atomic load and
 //! an `Arc` clone; they never wait and never see half an update. Every writer
-//! (file reload, SIGHUP, admin API, rollout driver) goes through the one
-//! writer lock in [`State`]: it builds and validates the whole next snapshot,
-//! then stores it atomically. Requests already running finish on the snapshot
-//! they started with.
+//! (file reload, SIGHUP, admin API, rollout driver, DNS discovery) goes
+//! through the one writer lock in [`State`]: it builds and validates the whole
+//! next snapshot, then stores it atomically. Requests already running finish
+//! on the snapshot they started with.
 //!
 //! The effective config is the file config with the runtime [`Overrides`]
-//! (weights set through the API) applied on top; overrides are saved to the
+//! (weights set through the API) applied on top, and with the addresses
+//! discovered for each `dns` group filled in; overrides are saved to the
 //! state file after every change, so a rollback survives a restart.
+//! Discovered addresses are not saved: they are looked up again at start.
 //!
 //! Long-lived per-endpoint statistics and per-service connection pools live
 //! outside the snapshot and are carried over by key (see `build`), so a
@@ -20,17 +22,19 @@ mod build;
 pub mod overrides;
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::ArcSwap;
 use http::request::Parts;
 use http::HeaderName;
+use tokio::sync::watch;
 
 use crate::access_log::AccessLog;
 use crate::balance::Balancer;
 use crate::client::UpstreamClient;
-use crate::config::{Config, OutlierConfig, RetryConfig, StickyKey, Timeouts};
+use crate::config::{Config, DnsConfig, OutlierConfig, RetryConfig, StickyKey, Timeouts};
 use crate::endpoint::Endpoint;
 use crate::history::History;
 use crate::metrics::{Metrics, RouteMetrics, ServiceMetrics};
@@ -98,6 +102,19 @@ impl Snapshot {
                 .iter()
                 .any(|group| group.weight > 0 && !group.endpoints.is_empty())
         })
+    }
+
+    /// True when every group whose endpoints come from DNS has had a
+    /// successful lookup. A discovered set is only ever replaced by another
+    /// non-empty one (failed and empty lookups keep it), so a DNS group has
+    /// resolved exactly when it has endpoints.
+    pub fn every_dns_group_resolved(&self) -> bool {
+        self.config
+            .services
+            .iter()
+            .flat_map(|service| &service.groups)
+            .filter(|group| group.dns.is_some())
+            .all(|group| !group.endpoints.is_empty())
     }
 
     pub fn service(&self, name: &str) -> Option<&Service> {
@@ -202,6 +219,16 @@ struct Inputs {
     file_config: Config,
     overrides: Overrides,
     upstream_tls: UpstreamTlsSet,
+    /// The last good address set of each DNS group, by (service, group).
+    discovered: HashMap<(String, String), Discovered>,
+}
+
+/// The addresses last found for one DNS group, and what was looked up to
+/// find them, so a reload that changes the name or port drops them.
+#[derive(Debug)]
+struct Discovered {
+    target: DnsConfig,
+    addresses: Vec<SocketAddr>,
 }
 
 #[derive(Debug)]
@@ -211,6 +238,9 @@ pub struct State {
     access_log: Arc<AccessLog>,
     history: Arc<History>,
     writer: Mutex<Inputs>,
+    /// Ticks after every store of a new snapshot, for tasks that follow the
+    /// config (discovery). Carries no state: readers load the snapshot.
+    swaps: watch::Sender<()>,
 }
 
 impl State {
@@ -254,8 +284,16 @@ impl State {
                 file_config: config,
                 overrides,
                 upstream_tls,
+                discovered: HashMap::new(),
             }),
+            swaps: watch::channel(()).0,
         })
+    }
+
+    /// Notified each time a new snapshot is in force (reload, runtime
+    /// change, discovery).
+    pub fn subscribe(&self) -> watch::Receiver<()> {
+        self.swaps.subscribe()
     }
 
     /// The current snapshot. Hold it for one request, not across reloads.
@@ -310,10 +348,64 @@ impl State {
         for note in notes {
             tracing::warn!("{note}");
         }
-        self.swap(effective, &inputs.overrides, &upstream_tls);
+        // A group whose DNS name and port stay keeps its addresses, so a
+        // reload opens no window without endpoints; any other set is dropped.
+        inputs.discovered.retain(|(service, group), discovered| {
+            dns_of(&config, service, group).is_some_and(|dns| dns.same_target(&discovered.target))
+        });
+        self.swap(
+            effective,
+            &inputs.overrides,
+            &upstream_tls,
+            &inputs.discovered,
+        );
         inputs.file_config = config;
         inputs.upstream_tls = upstream_tls;
         Ok(())
+    }
+
+    /// Installs the addresses a lookup found for a DNS group (see
+    /// `discovery`), then rebuilds and swaps. Statistics of addresses that
+    /// stay are carried over by key as on any rebuild; addresses that left
+    /// get no new requests, while requests already sent to them finish on
+    /// the snapshot they started with. Returns false, changing nothing, when
+    /// these are the addresses in force, or when the file config no longer
+    /// has the group with this DNS name and port (a lookup that finished
+    /// after a reload changed it).
+    pub fn set_discovered(
+        &self,
+        service: &str,
+        group: &str,
+        target: &DnsConfig,
+        addresses: Vec<SocketAddr>,
+    ) -> bool {
+        let mut inputs = self.inputs();
+        if !dns_of(&inputs.file_config, service, group).is_some_and(|dns| dns.same_target(target)) {
+            return false;
+        }
+        let key = (service.to_owned(), group.to_owned());
+        if inputs
+            .discovered
+            .get(&key)
+            .is_some_and(|discovered| discovered.addresses == addresses)
+        {
+            return false;
+        }
+        inputs.discovered.insert(
+            key,
+            Discovered {
+                target: target.clone(),
+                addresses,
+            },
+        );
+        let (effective, _) = inputs.overrides.apply(&inputs.file_config);
+        self.swap(
+            effective,
+            &inputs.overrides,
+            &inputs.upstream_tls,
+            &inputs.discovered,
+        );
+        true
     }
 
     /// Applies a change to one service's runtime override, then rebuilds,
@@ -361,7 +453,7 @@ impl State {
             return Err(UpdateError::AllZero(service.to_owned()));
         }
         let (effective, _) = next.apply(&inputs.file_config);
-        self.swap(effective, &next, &inputs.upstream_tls);
+        self.swap(effective, &next, &inputs.upstream_tls, &inputs.discovered);
         inputs.overrides = next;
         self.persist(&inputs);
         Ok(result)
@@ -402,12 +494,24 @@ impl State {
             );
         }
         let (effective, _) = inputs.overrides.apply(&inputs.file_config);
-        self.swap(effective, &inputs.overrides, &inputs.upstream_tls);
+        self.swap(
+            effective,
+            &inputs.overrides,
+            &inputs.upstream_tls,
+            &inputs.discovered,
+        );
         self.persist(&inputs);
         Ok(())
     }
 
-    fn swap(&self, effective: Config, overrides: &Overrides, upstream_tls: &UpstreamTlsSet) {
+    fn swap(
+        &self,
+        mut effective: Config,
+        overrides: &Overrides,
+        upstream_tls: &UpstreamTlsSet,
+        discovered: &HashMap<(String, String), Discovered>,
+    ) {
+        fill_in_discovered(&mut effective, discovered);
         let previous = self.current.load_full();
         let next = build::build(
             effective,
@@ -417,6 +521,7 @@ impl State {
             Some(&previous),
         );
         self.current.store(Arc::new(next));
+        self.swaps.send_replace(());
     }
 
     fn persist(&self, inputs: &Inputs) {
@@ -526,6 +631,41 @@ impl ServiceView<'_> {
     }
 }
 
+/// The DNS source of a group of `config`, if it has one.
+fn dns_of<'a>(config: &'a Config, service: &str, group: &str) -> Option<&'a DnsConfig> {
+    config
+        .services
+        .iter()
+        .find(|s| s.name == service)?
+        .groups
+        .iter()
+        .find(|g| g.name == group)?
+        .dns
+        .as_ref()
+}
+
+/// Gives each DNS group of `config` the addresses discovered for it; a group
+/// nothing was found for yet keeps none.
+fn fill_in_discovered(config: &mut Config, discovered: &HashMap<(String, String), Discovered>) {
+    if discovered.is_empty() {
+        return;
+    }
+    for service in &mut config.services {
+        for group in &mut service.groups {
+            let Some(dns) = &group.dns else {
+                continue;
+            };
+            let key = (service.name.clone(), group.name.clone());
+            if let Some(found) = discovered
+                .get(&key)
+                .filter(|found| found.target.same_target(dns))
+            {
+                group.endpoints.clone_from(&found.addresses);
+            }
+        }
+    }
+}
+
 /// Why a new file config cannot be applied without a restart, if it cannot.
 fn restart_needed(old: &Config, new: &Config) -> Result<(), String> {
     if old.admin.listen != new.admin.listen {
@@ -553,4 +693,98 @@ fn restart_needed(old: &Config, new: &Config) -> Result<(), String> {
         return Err("state_file changed; restart luas to apply it".into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(stable: &str) -> Config {
+        let text = format!(
+            "listeners:
+  - {{ name: edge, listen: 127.0.0.1:0, routes: [{{ name: all, service: web }}] }}
+services:
+  - name: web
+    groups:
+      - {{ name: stable, {stable} }}
+      - {{ name: canary, weight: 0, endpoints: [127.0.0.1:9] }}
+"
+        );
+        Config::from_yaml(&text).unwrap()
+    }
+
+    fn addresses(texts: &[&str]) -> Vec<SocketAddr> {
+        texts.iter().map(|text| text.parse().unwrap()).collect()
+    }
+
+    #[tokio::test]
+    async fn discovered_addresses_go_through_the_writer_and_follow_reloads() {
+        let state = State::new(
+            config("dns: web.test:80"),
+            Arc::new(Metrics::new(&defaults_buckets())),
+        )
+        .expect("no TLS files to load");
+        let endpoints = || -> Vec<SocketAddr> {
+            let snapshot = state.load();
+            let group = &snapshot.services[0].groups[0];
+            // The effective config and the balancer's endpoints agree.
+            let listed = snapshot.config.services[0].groups[0].endpoints.clone();
+            let built: Vec<SocketAddr> = group.endpoints.iter().map(|e| e.address).collect();
+            assert_eq!(listed, built);
+            built
+        };
+        let target = state.load().config.services[0].groups[0]
+            .dns
+            .clone()
+            .unwrap();
+        let mut changes = state.subscribe();
+        assert!(endpoints().is_empty());
+        assert!(!state.load().every_dns_group_resolved());
+
+        let found = addresses(&["10.0.0.1:80", "10.0.0.2:80"]);
+        assert!(state.set_discovered("web", "stable", &target, found.clone()));
+        assert_eq!(endpoints(), found);
+        assert!(state.load().every_dns_group_resolved());
+        assert!(changes.has_changed().unwrap());
+        changes.mark_unchanged();
+
+        // The same set again builds no snapshot; stale or unknown targets are refused.
+        assert!(!state.set_discovered("web", "stable", &target, found.clone()));
+        let other_port = DnsConfig {
+            port: 81,
+            ..target.clone()
+        };
+        assert!(!state.set_discovered("web", "stable", &other_port, vec![]));
+        assert!(!state.set_discovered("web", "canary", &target, vec![]));
+        assert!(!state.set_discovered("api", "stable", &target, vec![]));
+        assert!(!changes.has_changed().unwrap());
+
+        // Runtime changes and reloads that keep the name and port keep the set.
+        state
+            .update_service("web", |view, entry| {
+                entry.set_weights(view.weights());
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(endpoints(), found);
+        state
+            .reload(config("dns: WEB.test:80, refresh: 1s"))
+            .unwrap();
+        assert_eq!(endpoints(), found);
+
+        // Another name drops it, and late answers for the old one are refused.
+        state.reload(config("dns: web2.test:80")).unwrap();
+        assert!(endpoints().is_empty());
+        assert!(!state.load().every_dns_group_resolved());
+        assert!(!state.set_discovered("web", "stable", &target, found.clone()));
+        assert!(endpoints().is_empty());
+
+        // A listed group needs no lookup.
+        state.reload(config("endpoints: [127.0.0.1:8]")).unwrap();
+        assert!(state.load().every_dns_group_resolved());
+    }
+
+    fn defaults_buckets() -> Vec<f64> {
+        crate::config::defaults::BUCKETS.to_vec()
+    }
 }

@@ -4,6 +4,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod dns;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
