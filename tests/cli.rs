@@ -116,6 +116,25 @@ fn run_refuses_a_bad_config_with_exit_64() {
     assert!(stderr.contains("services[0].endpoints[0]"), "{stderr}");
 }
 
+#[test]
+fn run_refuses_a_public_admin_address_without_a_token() {
+    // Port 0 on every interface: refused before anything is bound.
+    let path = write_config(
+        "run-public-admin.yaml",
+        &format!("admin: {{ listen: \"0.0.0.0:0\" }}\n{GOOD}"),
+    );
+    let output = Command::new(LUAS)
+        .arg("run")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("admin.listen"), "{stderr}");
+    assert!(stderr.contains("admin.token_file"), "{stderr}");
+}
+
 /// `luas run` as a child process on free loopback ports, serving `GOOD`
 /// (after `edit`) in front of `backend`, with `top` prepended; returns once
 /// its admin answers ready.
