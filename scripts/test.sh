@@ -5,8 +5,9 @@
 #   bash scripts/test.sh
 #
 # Installs what the tests need when it is missing (promtool from the Debian
-# package `prometheus`, curl, the rustfmt and clippy components), then runs, in
-# order and stopping at the first failure:
+# package `prometheus`, curl, Node.js, npm and Chromium for the dashboard's
+# browser test, that test's npm packages, the rustfmt and clippy components),
+# then runs, in order and stopping at the first failure:
 #   cargo fmt --check
 #   cargo clippy --all-targets -- -D warnings
 #   cargo test --doc
@@ -40,23 +41,46 @@ fi
 cargo --version
 
 # Debian packages behind commands the tests run: promtool (checks the
-# /metrics exposition) and curl (speaks TLS with --cacert, HTTP/1.1 and /2).
+# /metrics exposition), curl (speaks TLS with --cacert, HTTP/1.1 and /2), and
+# for the dashboard's browser test (tests/dashboard.rs) Node.js, npm and
+# Chromium, which playwright-core drives (chromium-driver comes along for
+# WebDriver clients).
 missing_packages=()
 command -v promtool >/dev/null 2>&1 || missing_packages+=(prometheus)
 command -v curl >/dev/null 2>&1 || missing_packages+=(curl ca-certificates)
+command -v node >/dev/null 2>&1 || missing_packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing_packages+=(npm)
+[ -x /usr/bin/chromium ] || missing_packages+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing_packages+=(chromium-driver)
 if [ "${#missing_packages[@]}" -gt 0 ]; then
     step "installing Debian packages: ${missing_packages[*]}"
     as_root apt-get update
     as_root env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y --no-install-recommends "${missing_packages[@]}"
 fi
-for tool in promtool curl; do
+for tool in promtool curl node npm chromium chromedriver; do
     command -v "$tool" >/dev/null 2>&1 || {
         echo "error: $tool is still missing after installing ${missing_packages[*]}" >&2
         exit 1
     }
     echo "$tool: $(command -v "$tool")"
 done
+# playwright-core (pinned in tests/dashboard/package.json) needs Node.js 20.
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+if [ "$node_major" -lt 20 ]; then
+    echo "error: the dashboard test needs Node.js 20 or newer; $(command -v node) is $(node --version)" >&2
+    exit 1
+fi
+
+# The dashboard test's npm packages (playwright-core, exactly as locked), when
+# node_modules is missing or the lockfile changed since the last install.
+# playwright-core downloads no browser; the test uses Debian's Chromium.
+dashboard=tests/dashboard
+if ! cmp -s "$dashboard/package-lock.json" "$dashboard/node_modules/.luas-installed-lock.json"; then
+    step "npm ci in $dashboard"
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix "$dashboard" --no-audit --no-fund
+    cp "$dashboard/package-lock.json" "$dashboard/node_modules/.luas-installed-lock.json"
+fi
 
 missing_components=()
 cargo fmt --version >/dev/null 2>&1 || missing_components+=(rustfmt)

@@ -409,3 +409,39 @@ async fn the_dashboard_page_is_served_with_a_strict_policy() {
     let missing = get(proxy.admin_address(), "/dashboard/nothing.js", &[]).await;
     assert_eq!(missing.status, 404);
 }
+
+#[tokio::test]
+async fn changes_from_another_sites_page_are_refused() {
+    let Canary { proxy, .. } = canary_setup((90, 10), "", "").await;
+    let admin = proxy.admin_address();
+    let rollback = |headers: Vec<(&'static str, String)>| {
+        let mut request =
+            http::Request::post(format!("http://{admin}/api/v1/services/web/rollback"));
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let request = request
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        async move { Answer::from(client().request(request).await.unwrap()).await }
+    };
+    let forged = rollback(vec![("origin", "http://evil.example".into())]).await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    let forged = rollback(vec![("sec-fetch-site", "cross-site".into())]).await;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    let (_, web) = api(&proxy, Method::GET, "/api/v1/services/web", "").await;
+    assert_eq!(
+        weight_of(&web, "canary"),
+        10,
+        "refused changes change nothing"
+    );
+
+    let own_page = rollback(vec![
+        ("origin", format!("http://{admin}")),
+        ("sec-fetch-site", "same-origin".into()),
+    ])
+    .await;
+    assert_eq!(own_page.status, 200, "{}", own_page.body);
+    let (_, web) = api(&proxy, Method::GET, "/api/v1/services/web", "").await;
+    assert_eq!(weight_of(&web, "canary"), 0);
+}

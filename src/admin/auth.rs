@@ -12,6 +12,13 @@
 //! - otherwise: to loopback clients only, which on the default 127.0.0.1
 //!   address are all clients.
 //!
+//! Whatever the mode, a change that a browser marks as sent by another
+//! site's page (`Sec-Fetch-Site` other than same-origin or none, or an
+//! `Origin` that is not the admin address itself) is refused: otherwise any
+//! web page open in an operator's browser could roll back a loopback-only
+//! admin API with a plain form post. `luas ctl`, curl and other non-browser
+//! clients send neither header.
+//!
 //! This module only decides; `admin` answers.
 
 use std::net::SocketAddr;
@@ -51,6 +58,14 @@ impl AdminAuth {
 
     /// Whether a change from `peer` with these headers may go ahead.
     pub fn allow_change(&self, peer: SocketAddr, headers: &HeaderMap) -> Result<(), Refusal> {
+        if from_another_site(headers) {
+            return Err((
+                StatusCode::FORBIDDEN,
+                "changes are not accepted from another site's page; use the dashboard served \
+                 by this admin listener, or `luas ctl`"
+                    .into(),
+            ));
+        }
         match self {
             AdminAuth::Open => Ok(()),
             AdminAuth::LoopbackOnly if peer.ip().is_loopback() => Ok(()),
@@ -84,6 +99,27 @@ impl AdminAuth {
                 }
             }
         }
+    }
+}
+
+/// A browser request sent by a page of another origin (CSRF).
+fn from_another_site(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return !matches!(site.as_bytes(), b"same-origin" | b"none");
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return false;
+    };
+    let origin = origin.to_str().unwrap_or("null");
+    let authority = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    let host = headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok());
+    match (authority, host) {
+        (Some(authority), Some(host)) => !authority.eq_ignore_ascii_case(host),
+        _ => true,
     }
 }
 
@@ -126,6 +162,52 @@ mod tests {
         assert!(!same_secret(b"abc", b"abd"));
         assert!(!same_secret(b"abc", b"abcd"));
         assert!(!same_secret(b"", b"a"));
+    }
+
+    #[test]
+    fn pages_of_other_sites_cannot_make_changes() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(*name, value.parse().unwrap());
+            }
+            map
+        };
+        let local = "127.0.0.1:9901";
+        assert!(
+            !from_another_site(&headers(&[])),
+            "ctl and curl send neither"
+        );
+        assert!(!from_another_site(&headers(&[(
+            "sec-fetch-site",
+            "same-origin"
+        )])));
+        assert!(!from_another_site(&headers(&[("sec-fetch-site", "none")])));
+        assert!(from_another_site(&headers(&[(
+            "sec-fetch-site",
+            "cross-site"
+        )])));
+        assert!(from_another_site(&headers(&[(
+            "sec-fetch-site",
+            "same-site"
+        )])));
+        assert!(!from_another_site(&headers(&[
+            ("origin", "http://127.0.0.1:9901"),
+            ("host", local)
+        ])));
+        assert!(from_another_site(&headers(&[
+            ("origin", "http://evil.example"),
+            ("host", local)
+        ])));
+        assert!(from_another_site(&headers(&[
+            ("origin", "null"),
+            ("host", local)
+        ])));
+        let refused = AdminAuth::Open.allow_change(
+            "127.0.0.1:5000".parse().unwrap(),
+            &headers(&[("sec-fetch-site", "cross-site")]),
+        );
+        assert_eq!(refused.unwrap_err().0, StatusCode::FORBIDDEN);
     }
 
     #[test]

@@ -170,7 +170,8 @@ impl Admin {
             _ => {
                 return text(
                     StatusCode::NOT_FOUND,
-                    "admin endpoints: /metrics /live /ready /api/v1/services /api/v1/reload\n",
+                    "admin endpoints: / (dashboard) /metrics /live /ready /api/v1/services \
+                     /api/v1/history /api/v1/reload\n",
                 )
             }
         };

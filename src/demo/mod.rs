@@ -133,6 +133,7 @@ fn instructions(proxy: SocketAddr, admin: SocketAddr) -> String {
         "\nluas demo is running: one proxy in front of 4 demo backends.\n\
          \x20 service web: group stable (weight 90): stable-1, stable-2, stable-3 (40 ms slower)\n\
          \x20              group canary (weight 10): canary-1\n\n\
+         Dashboard: http://{admin}/  (live charts; roll back with one click)\n\n\
          Try:\n\
          \x20 curl -s http://{proxy}/                      # answers with the backend's name\n\
          \x20 for i in $(seq 100); do curl -s http://{proxy}/; done | sort | uniq -c\n\
