@@ -233,21 +233,14 @@ async fn post_with_token(proxy: &Running, path: &str, token: Option<&str>) -> An
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_file_guards_changes_and_ctl_sends_the_token() {
-    let directory = std::env::temp_dir().join(format!("luas-api-token-{}", std::process::id()));
-    std::fs::create_dir_all(&directory).unwrap();
-    let token_file = directory.join("token");
-    std::fs::write(&token_file, "s3cret-token-value\n").unwrap();
-    let stable = Backend::spawn(BackendOptions::new("stable")).await.unwrap();
-    let canary = Backend::spawn(BackendOptions::new("canary")).await.unwrap();
-    let yaml = canary_yaml(&[stable.address], &[canary.address], (50, 50), "", "").replace(
-        "admin: { listen: \"127.0.0.1:0\" }",
-        &format!(
-            "admin: {{ listen: \"127.0.0.1:0\", token_file: {} }}",
-            token_file.display()
-        ),
-    );
-    assert!(yaml.contains("token_file"));
-    let proxy = start_proxy(&yaml).await;
+    let (
+        Canary {
+            stable: _stable,
+            canary: _canary,
+            proxy,
+        },
+        token_file,
+    ) = canary_setup_with_token((50, 50), "s3cret-token-value").await;
 
     let refused = post_with_token(&proxy, "/api/v1/services/web/rollback", None).await;
     assert_eq!(refused.status, 401, "{}", refused.body);

@@ -168,28 +168,20 @@ async fn the_page_shows_live_charts_and_rolls_the_canary_back() {
 async fn with_a_token_file_the_page_asks_for_the_token() {
     require_tools();
     let _browser = BROWSER.lock().await;
-    let directory =
-        std::env::temp_dir().join(format!("luas-dashboard-token-{}", std::process::id()));
-    std::fs::create_dir_all(&directory).unwrap();
-    let token_file = directory.join("token");
     let token = "dashboard-e2e-token-7f3a";
-    std::fs::write(&token_file, format!("{token}\n")).unwrap();
-    let stable = Backend::spawn(BackendOptions::new("stable")).await.unwrap();
-    let canary = Backend::spawn(BackendOptions::new("canary")).await.unwrap();
-    let yaml = canary_yaml(&[stable.address], &[canary.address], (80, 20), "", "").replace(
-        "admin: { listen: \"127.0.0.1:0\" }",
-        &format!(
-            "admin: {{ listen: \"127.0.0.1:0\", token_file: {} }}",
-            token_file.display()
-        ),
-    );
-    assert!(yaml.contains("token_file"));
-    let proxy = start_proxy(&yaml).await;
+    let (
+        Canary {
+            stable: _stable,
+            canary: _canary,
+            proxy,
+        },
+        token_file,
+    ) = canary_setup_with_token((80, 20), token).await;
     let load = Load::start(&proxy);
 
     run_e2e(&proxy, Some(token)).await;
 
     load.stop().await;
     assert_eq!(canary_weights(&proxy).await, (80, 0));
-    let _ = std::fs::remove_dir_all(&directory);
+    let _ = std::fs::remove_file(&token_file);
 }

@@ -313,3 +313,32 @@ pub async fn canary_setup(weights: (u32, u32), service_extra: &str, top_extra: &
         proxy,
     }
 }
+
+/// [`canary_setup`] with `admin.token_file` holding `token`; also returns
+/// the token file's path.
+pub async fn canary_setup_with_token(
+    weights: (u32, u32),
+    token: &str,
+) -> (Canary, std::path::PathBuf) {
+    let directory = std::env::temp_dir().join(format!("luas-token-{}-{token}", std::process::id()));
+    std::fs::create_dir_all(&directory).unwrap();
+    let token_file = directory.join("token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let stable = Backend::spawn(BackendOptions::new("stable")).await.unwrap();
+    let canary = Backend::spawn(BackendOptions::new("canary")).await.unwrap();
+    let yaml = canary_yaml(&[stable.address], &[canary.address], weights, "", "").replace(
+        "admin: { listen: \"127.0.0.1:0\" }",
+        &format!(
+            "admin: {{ listen: \"127.0.0.1:0\", token_file: {} }}",
+            token_file.display()
+        ),
+    );
+    assert!(yaml.contains("token_file"));
+    let proxy = start_proxy(&yaml).await;
+    let setup = Canary {
+        stable,
+        canary,
+        proxy,
+    };
+    (setup, token_file)
+}
