@@ -184,7 +184,9 @@ async fn a_hanging_backend_costs_504s_only_until_it_is_avoided() {
     let victim = Backend::spawn(BackendOptions::new("victim")).await.unwrap();
     let proxy = start_proxy(&one_service_yaml(
         &[good_a.address, victim.address, good_b.address],
-        "    timeouts: { request: 300ms }",
+        // Long enough that a healthy backend on a busy CI machine never
+        // times out, so every 504 is the hanging one.
+        "    timeouts: { request: 1s }",
     ))
     .await;
     let edge = edge(&proxy);
@@ -199,26 +201,46 @@ async fn a_hanging_backend_costs_504s_only_until_it_is_avoided() {
         .await
     );
     victim.set_latency(Duration::from_secs(3600));
+    let victim_before = victim.requests();
     let mut timeouts = 0;
     let before = good_a.requests() + good_b.requests();
-    for _ in 0..200 {
+    // With one client at a time P2C may keep preferring the other two until
+    // the victim's estimate, the highest of three fast ones, has decayed
+    // below theirs while idle (seconds), so send until the victim has been
+    // picked once, then 200 more.
+    let mut sent = 0;
+    let mut first_timeout_at = None;
+    let hung_at = Instant::now();
+    while hung_at.elapsed() < Duration::from_secs(40)
+        && first_timeout_at.is_none_or(|at| sent < at + 200)
+    {
         let started = Instant::now();
         let answer = send(&client, edge, "/", &[]).await;
+        sent += 1;
         match answer.status {
             StatusCode::OK => {}
             StatusCode::GATEWAY_TIMEOUT => {
                 timeouts += 1;
+                first_timeout_at.get_or_insert(sent);
                 let took = started.elapsed();
                 assert!(
-                    took >= Duration::from_millis(290) && took < Duration::from_secs(2),
+                    took >= Duration::from_millis(990) && took < Duration::from_secs(3),
                     "504 after {took:?}"
                 );
             }
             other => panic!("unexpected {other}"),
         }
     }
-    eprintln!("hanging backend: {timeouts} of 200 requests timed out (504 after 300 ms), the rest served by the others");
-    assert!(timeouts >= 1, "the hanging endpoint was never tried");
+    eprintln!("hanging backend: {timeouts} of {sent} requests timed out (504 after 1 s), the rest served by the others");
+    assert_eq!(
+        victim.requests() - victim_before,
+        timeouts,
+        "every 504 was a request the hanging endpoint took"
+    );
+    assert!(
+        timeouts >= 1,
+        "the hanging endpoint was never tried in {sent} requests"
+    );
     // Its failure penalty makes P2C avoid it after the first timeout or two.
     assert!(
         timeouts <= 3,
@@ -226,7 +248,7 @@ async fn a_hanging_backend_costs_504s_only_until_it_is_avoided() {
     );
     assert_eq!(
         good_a.requests() + good_b.requests() - before,
-        200 - timeouts
+        sent - timeouts
     );
 }
 
