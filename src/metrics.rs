@@ -522,6 +522,33 @@ impl Metrics {
         let _ = self.group_weight.remove_label_values(&[service, group]);
     }
 
+    /// Forgets a route's series (the route left the config).
+    pub fn remove_route(&self, listener: &str, route: &str) {
+        let _ = self
+            .request_duration
+            .remove_label_values(&[listener, route]);
+        for code in CodeClass::ALL {
+            let _ = self
+                .requests
+                .remove_label_values(&[listener, route, code.label()]);
+        }
+    }
+
+    /// Forgets a service's own series (the service left the config); its
+    /// groups' and endpoints' are forgotten one by one.
+    pub fn remove_service(&self, service: &str) {
+        for reason in ["not_sent", "5xx", "reset", "timeout"] {
+            let _ = self.retries.remove_label_values(&[service, reason]);
+        }
+        let _ = self.retry_budget_exhausted.remove_label_values(&[service]);
+        let _ = self.rollout_step.remove_label_values(&[service]);
+        for decision in ["promote", "complete", "rollback"] {
+            let _ = self
+                .rollout_decisions
+                .remove_label_values(&[service, decision]);
+        }
+    }
+
     /// [`Metrics::new`] plus the linkerd-compatible families, labelled with
     /// `namespace`.
     pub fn with_linkerd(buckets: &[f64], namespace: &str) -> Metrics {

@@ -231,3 +231,79 @@ async fn sighup_reloads_the_binary() {
     );
     child.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_reload_forgets_the_series_of_removed_routes_and_services() {
+    let backend = Backend::spawn(BackendOptions::new("a")).await.unwrap();
+    let a = backend.address;
+    let with_old = format!(
+        r#"
+admin: {{ listen: "127.0.0.1:0" }}
+listeners:
+  - name: edge
+    listen: "127.0.0.1:0"
+    routes:
+      - {{ name: old-route, match: {{ path_prefix: /old }}, service: old }}
+      - {{ name: all, service: web }}
+services:
+  - {{ name: web, endpoints: ["{a}"] }}
+  - {{ name: old, endpoints: ["{a}"], retry: {{ attempts: 1 }} }}
+"#
+    );
+    let proxy = start_proxy(&with_old).await;
+    assert_eq!(get(edge(&proxy), "/old/x", &[]).await.status, 200);
+    assert_eq!(get(edge(&proxy), "/", &[]).await.status, 200);
+    let before = metrics_text(&proxy).await;
+    assert!(before.contains("route=\"old-route\""), "{before}");
+    assert!(before.contains("service=\"old\""), "{before}");
+
+    let without_old = with_old
+        .replace(
+            "      - { name: old-route, match: { path_prefix: /old }, service: old }\n",
+            "",
+        )
+        .replace(
+            &format!("  - {{ name: old, endpoints: [\"{a}\"], retry: {{ attempts: 1 }} }}\n"),
+            "",
+        );
+    assert!(!without_old.contains("old"), "{without_old}");
+    proxy
+        .state()
+        .reload(Config::from_yaml(&without_old).unwrap())
+        .unwrap();
+    let after = metrics_text(&proxy).await;
+    assert!(!after.contains("route=\"old-route\""), "{after}");
+    assert!(!after.contains("service=\"old\""), "{after}");
+    assert!(
+        after.contains("route=\"all\""),
+        "the kept route keeps its series"
+    );
+}
+
+#[tokio::test]
+async fn a_reload_that_changes_listener_limits_fixed_at_start_is_refused() {
+    let backend = Backend::spawn(BackendOptions::new("a")).await.unwrap();
+    let yaml = one_service_yaml(&[backend.address], "");
+    let proxy = start_proxy(&yaml).await;
+    let with_limits = |limits: &str| {
+        yaml.replace(
+            "    routes:\n",
+            &format!("    limits: {{ {limits} }}\n    routes:\n"),
+        )
+    };
+    // Read per request: applied.
+    let body_limits = with_limits("max_body_bytes: 1KiB, body_timeout: 5s");
+    proxy
+        .state()
+        .reload(Config::from_yaml(&body_limits).unwrap())
+        .unwrap();
+    // Fixed when the listener started: refused, naming the listener.
+    let refused = proxy
+        .state()
+        .reload(Config::from_yaml(&with_limits("max_connections: 5")).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("listeners[0].limits"), "{refused}");
+    assert!(refused.contains("restart"), "{refused}");
+    assert_eq!(get(edge(&proxy), "/", &[]).await.body, "a\n");
+}

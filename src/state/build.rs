@@ -181,10 +181,29 @@ pub(super) fn build(
     snapshot
 }
 
-/// Drops the series of endpoints and groups the new snapshot no longer has.
+/// Drops the series of routes, services, groups and endpoints the new
+/// snapshot no longer has, so dashboards do not show their last values
+/// forever.
 fn forget_removed_series(previous: &Snapshot, next: &Snapshot, metrics: &Metrics) {
+    for listener in &previous.listeners {
+        let next_listener = next.listeners.iter().find(|l| l.name == listener.name);
+        for route in &listener.routes.routes {
+            let kept = next_listener.is_some_and(|l| {
+                l.routes
+                    .routes
+                    .iter()
+                    .any(|candidate| candidate.name == route.name)
+            });
+            if !kept {
+                metrics.remove_route(&listener.name, &route.name);
+            }
+        }
+    }
     for service in &previous.services {
         let next_service = next.service(&service.name);
+        if next_service.is_none() {
+            metrics.remove_service(&service.name);
+        }
         for group in &service.groups {
             let next_group =
                 next_service.and_then(|s| s.groups.iter().find(|g| g.name == group.name));

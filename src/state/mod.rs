@@ -25,6 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use http::request::Parts;
@@ -34,7 +35,9 @@ use tokio::sync::watch;
 use crate::access_log::AccessLog;
 use crate::balance::Balancer;
 use crate::client::UpstreamClient;
-use crate::config::{Config, DnsConfig, OutlierConfig, RetryConfig, StickyKey, Timeouts};
+use crate::config::{
+    Config, DnsConfig, ListenerLimits, OutlierConfig, RetryConfig, StickyKey, Timeouts,
+};
 use crate::endpoint::Endpoint;
 use crate::history::History;
 use crate::metrics::{Metrics, RouteMetrics, ServiceMetrics};
@@ -668,8 +671,12 @@ fn fill_in_discovered(config: &mut Config, discovered: &HashMap<(String, String)
 
 /// Why a new file config cannot be applied without a restart, if it cannot.
 fn restart_needed(old: &Config, new: &Config) -> Result<(), String> {
-    if old.admin.listen != new.admin.listen {
-        return Err("admin.listen changed; restart luas to move the admin listener".into());
+    if old.admin != new.admin {
+        return Err(
+            "the admin section changed (listen, token_file or allow_unauthenticated_admin); \
+             restart luas to apply it"
+                .into(),
+        );
     }
     let shape = |config: &Config| {
         config
@@ -685,6 +692,22 @@ fn restart_needed(old: &Config, new: &Config) -> Result<(), String> {
              restart (a certificate rewritten in place is picked up without one)"
                 .into(),
         );
+    }
+    // Set when a listener starts; only the body limits are read per request.
+    let fixed = |limits: &ListenerLimits| ListenerLimits {
+        max_body_bytes: None,
+        body_timeout: Duration::ZERO,
+        ..*limits
+    };
+    // Same listeners in the same order, as the shape check just showed.
+    for (index, (was, is)) in old.listeners.iter().zip(&new.listeners).enumerate() {
+        if fixed(&was.limits) != fixed(&is.limits) {
+            return Err(format!(
+                "listeners[{index}].limits ({}): limits other than max_body_bytes and \
+                 body_timeout are fixed when a listener starts; restart luas to apply them",
+                was.name
+            ));
+        }
     }
     if old.metrics != new.metrics {
         return Err("metrics settings changed; restart luas to apply them".into());
