@@ -10,7 +10,8 @@
 //! stdout: when the writer falls behind, lines are dropped and counted in
 //! `luas_access_log_dropped_total` rather than slowing traffic down.
 //!
-//! This module formats and writes; what a request did is `proxy`'s.
+//! At shutdown, [`AccessLog::flush`] waits (briefly) for the lines still
+//! queued. This module formats and writes; what a request did is `proxy`'s.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -35,6 +36,9 @@ pub struct AccessLog {
     sender: mpsc::Sender<String>,
     receiver: Mutex<Option<mpsc::Receiver<String>>>,
     dropped: IntCounter,
+    /// Lines queued and lines written, so shutdown can wait for the rest.
+    queued: AtomicU64,
+    written: Arc<AtomicU64>,
 }
 
 impl AccessLog {
@@ -44,6 +48,8 @@ impl AccessLog {
             sender,
             receiver: Mutex::new(Some(receiver)),
             dropped,
+            queued: AtomicU64::new(0),
+            written: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -54,26 +60,29 @@ impl AccessLog {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take()?;
+        let written = self.written.clone();
         Some(tokio::spawn(async move {
             let mut batch = Vec::with_capacity(64);
             while receiver.recv_many(&mut batch, 256).await > 0 {
+                let lines = batch.len() as u64;
                 let mut text = String::with_capacity(batch.iter().map(|line| line.len()).sum());
                 for line in batch.drain(..) {
                     text.push_str(&line);
                 }
                 // One write per batch; a blocking thread keeps a slow
                 // stdout (a full pipe) off the runtime serving requests.
-                let written = tokio::task::spawn_blocking(move || {
+                let written_now = tokio::task::spawn_blocking(move || {
                     let mut stdout = std::io::stdout().lock();
                     stdout
                         .write_all(text.as_bytes())
                         .and_then(|()| stdout.flush())
                 })
                 .await;
-                if !matches!(written, Ok(Ok(()))) {
+                if !matches!(written_now, Ok(Ok(()))) {
                     // stdout is gone (closed pipe): nothing useful to do.
                     return;
                 }
+                written.fetch_add(lines, Ordering::Release);
             }
         }))
     }
@@ -81,8 +90,28 @@ impl AccessLog {
     /// Queues a finished entry.
     pub fn write(&self, entry: &Entry, status: StatusCode, bytes_out: u64) {
         let line = entry.line(status, bytes_out);
-        if self.sender.try_send(line).is_err() {
-            self.dropped.inc();
+        match self.sender.try_send(line) {
+            Ok(()) => {
+                self.queued.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => self.dropped.inc(),
+        }
+    }
+
+    /// Waits, at most `limit`, until every queued line has been written;
+    /// called at the end of a drain so the last requests' lines are not lost.
+    /// True when everything was written.
+    pub async fn flush(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            let queued = self.queued.load(Ordering::Relaxed);
+            if self.written.load(Ordering::Acquire) >= queued {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 }

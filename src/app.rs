@@ -56,6 +56,9 @@ pub enum ServeError {
     },
 }
 
+/// How long shutdown waits for queued access log lines to be written.
+const ACCESS_LOG_FLUSH: Duration = Duration::from_secs(2);
+
 /// How often listeners' TLS files are looked at for changes.
 const TLS_WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -245,6 +248,7 @@ impl Running {
     /// then stops the admin server. True when everything finished in time.
     pub async fn shutdown(self) -> bool {
         let Running {
+            state,
             shutdown,
             accept_loops,
             background,
@@ -256,6 +260,10 @@ impl Running {
             let _ = accept_loop.await;
         }
         let drained = shutdown.drain(grace_period).await;
+        // The last requests' access log lines, before the writer stops.
+        if !state.access_log().flush(ACCESS_LOG_FLUSH).await {
+            tracing::warn!("access log lines still queued at exit were lost");
+        }
         for task in background {
             task.abort();
         }
