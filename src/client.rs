@@ -14,6 +14,11 @@
 //! written), so the proxy can always retry it elsewhere, streaming body and
 //! all. Which endpoint, timeouts and statuses belong to `proxy`.
 //!
+//! An endpoint's pooled connections belong to the client that opened them:
+//! when a reload replaces a service's client (other protocol, timeouts or
+//! TLS settings or files), the new client never reuses the old one's
+//! connections, so a tightened TLS setting applies at once.
+//!
 //! With `tls:` on the service, every connection is TLS (see `tls::upstream`);
 //! the TLS handshake counts toward the connect timeout, and a connection
 //! that fails it never carried the request.
@@ -71,17 +76,23 @@ pub struct Sent {
 pub struct Release {
     sender: http1::SendRequest<RequestBody>,
     stats: Arc<EndpointStats>,
+    /// The client that opened the connection.
+    owner: u64,
 }
 
 impl Release {
     /// The response was read to its end: the connection may serve another.
     pub fn reuse(self) {
-        self.stats.pool.put(self.sender);
+        self.stats.pool.put(self.sender, self.owner);
     }
 }
 
 #[derive(Debug)]
 pub struct UpstreamClient {
+    /// Unique per client: an endpoint's connections belong to one client,
+    /// so a client rebuilt with other TLS settings never reuses the old
+    /// one's connections.
+    id: u64,
     protocol: UpstreamProtocol,
     connect_timeout: Duration,
     idle_timeout: Duration,
@@ -91,25 +102,38 @@ pub struct UpstreamClient {
 /// Idle HTTP/1.1 connections of one endpoint.
 #[derive(Debug, Default)]
 pub struct Pool {
-    idle: Mutex<Vec<(http1::SendRequest<RequestBody>, Instant)>>,
+    /// The owning client's id and its idle connections.
+    idle: Mutex<(u64, Vec<IdleConnection>)>,
 }
 
+/// A pooled HTTP/1.1 connection and when it went idle.
+type IdleConnection = (http1::SendRequest<RequestBody>, Instant);
+
 impl Pool {
-    fn put(&self, sender: http1::SendRequest<RequestBody>) {
+    fn put(&self, sender: http1::SendRequest<RequestBody>, owner: u64) {
         if sender.is_closed() {
             return;
         }
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < MAX_IDLE_PER_ENDPOINT {
-            idle.push((sender, Instant::now()));
+        let (current, connections) = &mut *idle;
+        if *current == owner && connections.len() < MAX_IDLE_PER_ENDPOINT {
+            connections.push((sender, Instant::now()));
         }
     }
 
-    /// The most recently used live connection, dropping stale ones.
-    fn take(&self, idle_timeout: Duration) -> Option<http1::SendRequest<RequestBody>> {
+    /// The most recently used live connection of client `owner`, dropping
+    /// stale ones; the first use by another client drops every idle
+    /// connection and makes the pool that client's.
+    fn take(&self, idle_timeout: Duration, owner: u64) -> Option<http1::SendRequest<RequestBody>> {
         let now = Instant::now();
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        while let Some((sender, since)) = idle.pop() {
+        let (current, connections) = &mut *idle;
+        if *current != owner {
+            *current = owner;
+            connections.clear();
+            return None;
+        }
+        while let Some((sender, since)) = connections.pop() {
             if !sender.is_closed() && now.saturating_duration_since(since) < idle_timeout {
                 return Some(sender);
             }
@@ -119,15 +143,16 @@ impl Pool {
 
     /// Idle connections now in the pool.
     pub fn idle(&self) -> usize {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).1.len()
     }
 }
 
 /// The HTTP/2 connection of one endpoint; empty until first used.
 #[derive(Debug, Default)]
 pub struct H2Slot {
-    // Held only to clone or replace the sender, never across an await.
-    sender: Mutex<Option<http2::SendRequest<RequestBody>>>,
+    // Held only to clone or replace the sender, never across an await; the
+    // sender with the id of the client that opened it.
+    sender: Mutex<Option<(u64, http2::SendRequest<RequestBody>)>>,
     // Serializes connection attempts so a burst opens one connection, not many.
     connecting: tokio::sync::Mutex<()>,
 }
@@ -138,7 +163,9 @@ impl UpstreamClient {
         timeouts: &Timeouts,
         tls: Option<Arc<UpstreamTlsConnector>>,
     ) -> UpstreamClient {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         UpstreamClient {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             protocol,
             connect_timeout: timeouts.connect,
             idle_timeout: timeouts.idle,
@@ -207,7 +234,7 @@ impl UpstreamClient {
         // Pooled connections first; any of them may have been closed by the
         // endpoint since, which try_send_request reports with the request
         // handed back, so the next one (or a new connection) can take it.
-        while let Some(mut sender) = stats.pool.take(self.idle_timeout) {
+        while let Some(mut sender) = stats.pool.take(self.idle_timeout, self.id) {
             if sender.ready().await.is_err() {
                 continue;
             }
@@ -218,6 +245,7 @@ impl UpstreamClient {
                         release: Some(Release {
                             sender,
                             stats: stats.clone(),
+                            owner: self.id,
                         }),
                     })
                 }
@@ -249,6 +277,7 @@ impl UpstreamClient {
                 release: Some(Release {
                     sender,
                     stats: stats.clone(),
+                    owner: self.id,
                 }),
             }),
             Err(error) => Err(fresh_connection_error(error)),
@@ -311,12 +340,12 @@ impl UpstreamClient {
         endpoint: &Endpoint,
     ) -> Result<http2::SendRequest<RequestBody>, BoxError> {
         let slot = &endpoint.stats.h2;
-        if let Some(sender) = slot.ready_sender() {
+        if let Some(sender) = slot.ready_sender(self.id) {
             return Ok(sender);
         }
         let _connecting = slot.connecting.lock().await;
         // Someone else may have connected while we waited.
-        if let Some(sender) = slot.ready_sender() {
+        if let Some(sender) = slot.ready_sender(self.id) {
             return Ok(sender);
         }
         let mut sender = match self.connect(endpoint).await? {
@@ -324,15 +353,19 @@ impl UpstreamClient {
             Connected::Tls(stream) => handshake_http2(stream, endpoint).await?,
         };
         sender.ready().await?;
-        *slot.sender.lock().unwrap_or_else(|p| p.into_inner()) = Some(sender.clone());
+        *slot.sender.lock().unwrap_or_else(|p| p.into_inner()) = Some((self.id, sender.clone()));
         Ok(sender)
     }
 }
 
 impl H2Slot {
-    fn ready_sender(&self) -> Option<http2::SendRequest<RequestBody>> {
+    /// The open connection of client `owner`, if there is one.
+    fn ready_sender(&self, owner: u64) -> Option<http2::SendRequest<RequestBody>> {
         let guard = self.sender.lock().unwrap_or_else(|p| p.into_inner());
-        guard.as_ref().filter(|sender| !sender.is_closed()).cloned()
+        guard
+            .as_ref()
+            .filter(|(opened_by, sender)| *opened_by == owner && !sender.is_closed())
+            .map(|(_, sender)| sender.clone())
     }
 }
 

@@ -759,3 +759,42 @@ async fn curl_with_cacert_speaks_http1_and_http2() {
         assert_eq!(stdout, format!("b\n\n{expected} 200"), "curl {flag}");
     }
 }
+
+#[tokio::test]
+async fn a_reload_that_tightens_upstream_verification_stops_using_old_connections() {
+    let directory = scratch("upstream-reload");
+    let backend_ca = Authority::new("backend CA");
+    let backend = tls_backend(&backend_ca.server(&["api.internal"]), None).await;
+    let insecure = one_service_yaml(&[backend], "    tls: { insecure_skip_verify: true }");
+    let proxy = start_proxy(&insecure).await;
+    // A pooled connection, opened without verification.
+    assert_eq!(get(edge(&proxy), "/", &[]).await.status, StatusCode::OK);
+
+    // Same settings again: the connector and its connections are kept.
+    proxy
+        .state()
+        .reload(Config::from_yaml(&insecure).unwrap())
+        .unwrap();
+    assert_eq!(get(edge(&proxy), "/", &[]).await.status, StatusCode::OK);
+
+    // Verification against a CA that did not sign the backend: the pooled
+    // connection from before must not carry the next request.
+    let wrong_ca = write(
+        &directory,
+        "wrong-ca.pem",
+        &Authority::new("wrong CA").pem(),
+    );
+    let strict = one_service_yaml(
+        &[backend],
+        &format!(
+            "    tls: {{ ca: {}, server_name: api.internal }}",
+            wrong_ca.display()
+        ),
+    );
+    proxy
+        .state()
+        .reload(Config::from_yaml(&strict).unwrap())
+        .unwrap();
+    let answer = get(edge(&proxy), "/", &[]).await;
+    assert_eq!(answer.status, StatusCode::BAD_GATEWAY, "{}", answer.body);
+}

@@ -19,6 +19,10 @@
 //! admin API with a plain form post. `luas ctl`, curl and other non-browser
 //! clients send neither header.
 //!
+//! Without a token, a change must also address the admin listener by IP or
+//! as `localhost` in its `Host`: DNS rebinding would otherwise let a page
+//! under the attacker's own name reach 127.0.0.1 as a same-origin request.
+//!
 //! This module only decides; `admin` answers.
 
 use std::net::SocketAddr;
@@ -63,6 +67,16 @@ impl AdminAuth {
                 StatusCode::FORBIDDEN,
                 "changes are not accepted from another site's page; use the dashboard served \
                  by this admin listener, or `luas ctl`"
+                    .into(),
+            ));
+        }
+        if !matches!(self, AdminAuth::Token(_)) && !addressed_by_ip_or_localhost(headers) {
+            return Err((
+                StatusCode::FORBIDDEN,
+                "without a token, changes are accepted only when the admin listener is \
+                 addressed by IP or as localhost (a browser page served under another name \
+                 could be rebound to this address); use http://127.0.0.1:PORT or set \
+                 admin.token_file"
                     .into(),
             ));
         }
@@ -121,6 +135,30 @@ fn from_another_site(headers: &HeaderMap) -> bool {
         (Some(authority), Some(host)) => !authority.eq_ignore_ascii_case(host),
         _ => true,
     }
+}
+
+/// Whether the request's `Host` names the admin listener by IP address or
+/// as `localhost` (or is absent, as from non-browser HTTP/1.0 clients). A
+/// DNS name is refused: DNS rebinding lets a page under a name the attacker
+/// controls reach 127.0.0.1 as its own origin.
+fn addressed_by_ip_or_localhost(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST) else {
+        return true;
+    };
+    let Ok(host) = host.to_str() else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        // [::1]:9901
+        Some(rest) => {
+            return rest
+                .split(']')
+                .next()
+                .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
+        }
+        None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::Ipv4Addr>().is_ok()
 }
 
 /// The token: the file's contents without surrounding whitespace. Errors
@@ -208,6 +246,30 @@ mod tests {
             &headers(&[("sec-fetch-site", "cross-site")]),
         );
         assert_eq!(refused.unwrap_err().0, StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn without_a_token_the_admin_must_be_addressed_by_ip() {
+        let with_host = |host: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, host.parse().unwrap());
+            headers
+        };
+        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        for host in ["127.0.0.1:9901", "localhost:9901", "[::1]:9901", "10.0.0.5"] {
+            assert!(
+                AdminAuth::LoopbackOnly
+                    .allow_change(peer, &with_host(host))
+                    .is_ok(),
+                "{host}"
+            );
+        }
+        for host in ["evil.example:9901", "luas.internal", "[not-an-ip]:1"] {
+            let refused = AdminAuth::LoopbackOnly.allow_change(peer, &with_host(host));
+            assert_eq!(refused.unwrap_err().0, StatusCode::FORBIDDEN, "{host}");
+            let refused = AdminAuth::Open.allow_change(peer, &with_host(host));
+            assert_eq!(refused.unwrap_err().0, StatusCode::FORBIDDEN, "{host}");
+        }
     }
 
     #[test]

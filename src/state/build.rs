@@ -54,6 +54,7 @@ pub(super) fn build(
         .iter()
         .map(|service| {
             let tls = upstream_tls.get(&service.name);
+            // A new client never uses the old one's connections (see `client`).
             let client = match old_clients.get(service.name.as_str()) {
                 Some((client, timeouts))
                     if client.protocol() == service.protocol

@@ -195,13 +195,25 @@ pub struct TlsLoadError(String);
 /// the file config is (at start and on reload), reused by runtime changes.
 pub(crate) type UpstreamTlsSet = HashMap<String, Arc<UpstreamTlsConnector>>;
 
-fn load_upstream_tls(config: &Config) -> Result<UpstreamTlsSet, TlsLoadError> {
+/// Loads each TLS service's files; a connector whose settings and file
+/// contents are unchanged in `previous` is kept, with its connections.
+fn load_upstream_tls(
+    config: &Config,
+    previous: Option<&UpstreamTlsSet>,
+) -> Result<UpstreamTlsSet, TlsLoadError> {
     let mut loaded = HashMap::new();
     let mut problems = Vec::new();
     for (index, service) in config.services.iter().enumerate() {
         let Some(settings) = &service.tls else {
             continue;
         };
+        let unchanged = previous
+            .and_then(|previous| previous.get(&service.name))
+            .filter(|connector| connector.loaded_from(settings));
+        if let Some(connector) = unchanged {
+            loaded.insert(service.name.clone(), connector.clone());
+            continue;
+        }
         match UpstreamTlsConnector::load(settings, service.protocol, &service.name) {
             Ok(connector) => {
                 loaded.insert(service.name.clone(), Arc::new(connector));
@@ -251,7 +263,7 @@ impl State {
     /// changes applied when there is one.
     /// Fails only when a service's TLS files do not load.
     pub fn new(config: Config, metrics: Arc<Metrics>) -> Result<State, TlsLoadError> {
-        let upstream_tls = load_upstream_tls(&config)?;
+        let upstream_tls = load_upstream_tls(&config, None)?;
         let overrides = match &config.state_file {
             None => Overrides::default(),
             Some(path) => match Overrides::load(path) {
@@ -346,7 +358,7 @@ impl State {
         let mut inputs = self.inputs();
         restart_needed(&inputs.file_config, &config).map_err(UpdateError::Incompatible)?;
         // Read again so rotated client certificates and CAs take effect.
-        let upstream_tls = load_upstream_tls(&config)?;
+        let upstream_tls = load_upstream_tls(&config, Some(&inputs.upstream_tls))?;
         let (effective, notes) = inputs.overrides.apply(&config);
         for note in notes {
             tracing::warn!("{note}");

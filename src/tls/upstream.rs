@@ -26,6 +26,9 @@ pub struct UpstreamTlsConnector {
     settings: UpstreamTls,
     connector: TlsConnector,
     server_name: Option<ServerName<'static>>,
+    /// The contents of the files it was loaded from, to tell a reload
+    /// whether they changed.
+    contents: Vec<Option<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for UpstreamTlsConnector {
@@ -44,6 +47,7 @@ impl UpstreamTlsConnector {
         protocol: UpstreamProtocol,
         service: &str,
     ) -> Result<UpstreamTlsConnector, TlsError> {
+        let contents = read_files(settings);
         let provider = provider();
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(super::PROTOCOL_VERSIONS)?;
@@ -92,7 +96,14 @@ impl UpstreamTlsConnector {
             settings: settings.clone(),
             connector: TlsConnector::from(Arc::new(config)),
             server_name,
+            contents,
         })
+    }
+
+    /// Whether `settings` and the files they name are what this connector
+    /// was loaded from, so a reload can keep it (and its connections).
+    pub fn loaded_from(&self, settings: &UpstreamTls) -> bool {
+        self.settings == *settings && self.contents == read_files(settings)
     }
 
     pub fn settings(&self) -> &UpstreamTls {
@@ -111,6 +122,19 @@ impl UpstreamTlsConnector {
             .unwrap_or_else(|| ServerName::IpAddress(address.into()));
         self.connector.connect(name, stream).await
     }
+}
+
+fn read_files(settings: &UpstreamTls) -> Vec<Option<Vec<u8>>> {
+    let client = settings
+        .client_certificate
+        .iter()
+        .flat_map(|files| [&files.cert, &files.key]);
+    settings
+        .ca
+        .iter()
+        .chain(client)
+        .map(|path| std::fs::read(path).ok())
+        .collect()
 }
 
 /// `insecure_skip_verify`: any certificate is accepted, but the handshake's
