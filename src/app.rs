@@ -157,6 +157,7 @@ impl App {
                 reloader: reloader.clone(),
                 rollouts: board.clone(),
                 auth,
+                dns_resolved_once: Arc::default(),
             },
         )];
         background.push(rollout::spawn_driver(self.state.clone(), board));

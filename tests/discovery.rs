@@ -345,12 +345,13 @@ async fn failing_and_empty_lookups_keep_the_last_set_and_are_counted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ready_waits_until_every_dns_group_has_resolved() {
+async fn ready_waits_until_every_weighted_dns_group_has_resolved() {
     let backends = pods(&["127.0.0.1", "127.0.0.2"], named).await;
     let [stable, canary] = [&backends[0], &backends[1]];
     let dns = DnsServer::start().await;
     dns.set(NAME, DnsAnswer::ServFail);
-    // The stable group is listed; the canary, at weight 0, is discovered.
+    dns.set("canary.luas.test", DnsAnswer::ServFail);
+    // Both groups are discovered; the canary, at weight 0, has no pods yet.
     let yaml = format!(
         r#"
 admin: {{ listen: "127.0.0.1:0" }}
@@ -362,37 +363,57 @@ listeners:
 services:
   - name: web
     groups:
-      - {{ name: stable, weight: 100, endpoints: ["{}"] }}
-      - {{ name: canary, weight: 0, dns: "{NAME}:{}", refresh: 100ms }}
+      - {{ name: stable, weight: 100, dns: "{NAME}:{}", refresh: 100ms }}
+      - {{ name: canary, weight: 0, dns: "canary.luas.test:{}", refresh: 100ms }}
 discovery:
   resolvers: ["{}"]
 "#,
-        stable.address,
+        stable.address.port(),
         canary.address.port(),
         dns.address
     );
     let proxy = start_proxy(&yaml).await;
-    more_lookups(&proxy, "canary", "error", 2.0).await;
+    more_lookups(&proxy, "stable", "error", 2.0).await;
     assert_eq!(ready(&proxy).await, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(endpoints(&proxy, "canary").await.is_empty());
-    // The listed group serves; a request that picks the empty group gets 503.
-    assert_eq!(get(edge(&proxy), "/", &[]).await.body, "a\n");
-    let forced = get(edge(&proxy), "/", &[("x-luas-group", "canary")]).await;
-    assert_eq!(forced.status, StatusCode::SERVICE_UNAVAILABLE, "{forced:?}");
+    assert!(endpoints(&proxy, "stable").await.is_empty());
+    let empty = get(edge(&proxy), "/", &[]).await;
+    assert_eq!(empty.status, StatusCode::SERVICE_UNAVAILABLE, "{empty:?}");
     let metrics = metrics_text(&proxy).await;
     assert_eq!(
         sample(
             &metrics,
-            r#"luas_discovery_endpoints{group="canary",service="web"}"#
+            r#"luas_discovery_endpoints{group="stable",service="web"}"#
         ),
         Some(0.0),
         "{metrics}"
     );
 
-    dns.set_records(NAME, &["127.0.0.2"]);
+    // The weighted group resolves: ready, though the weight-0 canary has not.
+    dns.set_records(NAME, &["127.0.0.1"]);
     eventually_ready(&proxy).await;
+    assert_eq!(get(edge(&proxy), "/", &[]).await.body, "a\n");
     let forced = get(edge(&proxy), "/", &[("x-luas-group", "canary")]).await;
-    assert_eq!(forced.body, "b\n", "{forced:?}");
+    assert_eq!(forced.status, StatusCode::SERVICE_UNAVAILABLE, "{forced:?}");
+
+    // Giving the unresolved canary weight does not take a serving replica
+    // out of its Service: readiness waits on DNS only until it first holds.
+    let weighted = yaml.replace("name: canary, weight: 0", "name: canary, weight: 10");
+    proxy
+        .state()
+        .reload(Config::from_yaml(&weighted).unwrap())
+        .unwrap();
+    assert!(!proxy.state().load().every_dns_group_resolved());
+    assert_eq!(ready(&proxy).await, StatusCode::OK);
+
+    dns.set_records("canary.luas.test", &["127.0.0.2"]);
+    let forced = eventually(Duration::from_secs(10), || async {
+        get(edge(&proxy), "/", &[("x-luas-group", "canary")])
+            .await
+            .body
+            == "b\n"
+    })
+    .await;
+    assert!(forced, "the canary never resolved");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,9 +4,9 @@
 //! - `GET /metrics`: every luas metric family, Prometheus text format.
 //! - `GET /live`: 200 while the process runs.
 //! - `GET /ready`: 200 once the config is loaded, every listener is bound,
-//!   every service has an endpoint and every `dns` group has resolved at
-//!   least once; 503 before that and once shutdown has begun, so a pod is
-//!   taken out of a Service before it drains.
+//!   every service has an endpoint and every `dns` group with weight above 0
+//!   has resolved (checked until it first holds); 503 before that and once
+//!   shutdown has begun, so a pod is taken out of a Service before it drains.
 //! - `GET /`: the [`dashboard`] page, and its files under `/dashboard/`.
 //! - `/api/v1/...`: the JSON API of [`api`]. Who may make changes (PUT,
 //!   POST, DELETE) is [`auth`]'s decision: a bearer token when
@@ -55,6 +55,8 @@ pub struct Admin {
     pub reloader: Option<Arc<Reloader>>,
     pub rollouts: Arc<Board>,
     pub auth: AdminAuth,
+    /// Set once every weighted `dns` group has resolved.
+    pub dns_resolved_once: Arc<AtomicBool>,
 }
 
 pub fn spawn_admin(listener: TcpListener, admin: Admin) -> JoinHandle<()> {
@@ -85,10 +87,24 @@ pub fn spawn_admin(listener: TcpListener, admin: Admin) -> JoinHandle<()> {
 
 impl Admin {
     pub fn is_ready(&self) -> bool {
-        self.bound.load(Ordering::Acquire)
-            && !self.shutdown.is_triggered()
-            && self.state.load().every_service_has_an_endpoint()
-            && self.state.load().every_dns_group_resolved()
+        let snapshot = self.state.load();
+        if !self.bound.load(Ordering::Acquire)
+            || self.shutdown.is_triggered()
+            || !snapshot.every_service_has_an_endpoint()
+        {
+            return false;
+        }
+        // DNS only gates the first readiness: once serving, a reload that
+        // adds a name not resolved yet must not take every replica out of
+        // its Service at once.
+        if self.dns_resolved_once.load(Ordering::Relaxed) {
+            return true;
+        }
+        let resolved = snapshot.every_dns_group_resolved();
+        if resolved {
+            self.dns_resolved_once.store(true, Ordering::Relaxed);
+        }
+        resolved
     }
 
     async fn respond(&self, peer: SocketAddr, request: Request<Incoming>) -> Response<Full<Bytes>> {

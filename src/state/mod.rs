@@ -111,12 +111,15 @@ impl Snapshot {
     /// successful lookup. A discovered set is only ever replaced by another
     /// non-empty one (failed and empty lookups keep it), so a DNS group has
     /// resolved exactly when it has endpoints.
+    /// Every `dns` group that takes traffic (weight above 0) has addresses.
+    /// A weight-0 group (a canary with no pods yet) does not hold up
+    /// readiness.
     pub fn every_dns_group_resolved(&self) -> bool {
         self.config
             .services
             .iter()
             .flat_map(|service| &service.groups)
-            .filter(|group| group.dns.is_some())
+            .filter(|group| group.dns.is_some() && group.weight > 0)
             .all(|group| !group.endpoints.is_empty())
     }
 
