@@ -119,7 +119,7 @@ impl AccessLog {
 /// What `proxy` learns while forwarding, for the log line.
 #[derive(Debug, Default)]
 pub struct Trace {
-    pub group: Option<usize>,
+    pub group: Option<String>,
     pub endpoint: Option<SocketAddr>,
     /// Endpoints tried, the first included.
     pub tries: u32,
@@ -139,7 +139,6 @@ pub struct Entry {
     pub listener: String,
     pub route: Option<String>,
     pub service: Option<String>,
-    pub group: Option<String>,
     pub method: Method,
     pub authority: Option<String>,
     pub path: String,
@@ -191,7 +190,7 @@ impl Entry {
             bytes_out,
             duration_ms: (self.started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
             service: self.service.as_deref(),
-            group: self.group.as_deref(),
+            group: self.trace.group.as_deref(),
             endpoint: self.trace.endpoint.map(|address| address.to_string()),
             retries: self.trace.tries.saturating_sub(1),
             request_id: self

@@ -266,4 +266,26 @@ async fn access_log_writes_one_json_line_per_request_to_stdout() {
     assert!(entry["client"].as_str().unwrap().starts_with("127.0.0.1:"));
     assert!(entry["duration_ms"].as_f64().unwrap() >= 0.0);
     assert!(entry["time"].as_str().unwrap().ends_with('Z'));
+
+    // A client that gives up before the response headers: logged as 499.
+    backend.set_latency(Duration::from_secs(5));
+    let request = http::Request::get(format!("http://{listen}/slow"))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let gave_up = tokio::time::timeout(Duration::from_millis(200), client().request(request)).await;
+    assert!(
+        gave_up.is_err(),
+        "the backend answered before the client gave up"
+    );
+    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("a log line for the abandoned request within 10 s")
+        .unwrap()
+        .expect("stdout open");
+    let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(entry["path"], "/slow", "{line}");
+    assert_eq!(entry["status"], 499, "{line}");
+    assert_eq!(entry["bytes_out"], 0);
+    assert_eq!(entry["route"], "all");
+    assert_eq!(entry["endpoint"], backend.address.to_string());
 }

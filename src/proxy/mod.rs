@@ -67,18 +67,21 @@ pub async fn handle(connection: &Connection, request: Request<Incoming>) -> Resp
     let listener = &snapshot.listeners[connection.listener];
     let (parts, body) = request.into_parts();
     // Built only when the access log is on: the one cost when it is off is
-    // this branch.
-    let mut entry = snapshot
-        .config
-        .access_log
-        .enabled
-        .then(|| access_entry(connection, &listener.name, &parts, started));
+    // this branch (and an empty Option held across the await). Written as a
+    // 499 if the client goes away before the response headers.
+    let mut entry = PendingEntry(
+        snapshot
+            .config
+            .access_log
+            .enabled
+            .then(|| Box::new(access_entry(connection, &listener.name, &parts, started))),
+    );
 
     if let Some(problem) = headers::framing_problem(&parts) {
         let error = ProxyError::Malformed(problem);
         tracing::info!(listener = %listener.name, remote = %connection.remote, "{error}");
         listener.unmatched.requests.inc(CodeClass::ClientError);
-        return logged(error.into_response(), entry);
+        return logged(error.into_response(), entry.take());
     }
     let Some(route) = listener
         .routes
@@ -97,12 +100,16 @@ pub async fn handle(connection: &Connection, request: Request<Incoming>) -> Resp
             .unmatched
             .duration
             .observe(started.elapsed().as_secs_f64());
-        return logged(error.into_response(), entry);
+        return logged(error.into_response(), entry.take());
     };
     let service = &snapshot.services[route.service];
     let limits = &snapshot.config.listeners[connection.listener].limits;
 
-    let trace = entry.as_mut().map(|entry| &mut entry.trace);
+    if let Some(entry) = entry.0.as_deref_mut() {
+        entry.route = Some(route.name.clone());
+        entry.service = Some(service.name.clone());
+    }
+    let trace = entry.0.as_deref_mut().map(|entry| &mut entry.trace);
     let forwarded = forward(connection, service, limits, parts, body, started, trace).await;
     let response = match forwarded {
         Ok(response) => response,
@@ -124,16 +131,7 @@ pub async fn handle(connection: &Connection, request: Request<Incoming>) -> Resp
         .metrics
         .duration
         .observe(started.elapsed().as_secs_f64());
-    if let Some(entry) = &mut entry {
-        entry.route = Some(route.name.clone());
-        entry.service = Some(service.name.clone());
-        entry.group = entry
-            .trace
-            .group
-            .and_then(|index| service.groups.get(index))
-            .map(|group| group.name.clone());
-    }
-    logged(response, entry)
+    logged(response, entry.take())
 }
 
 fn access_entry(
@@ -154,7 +152,6 @@ fn access_entry(
         listener: listener.to_owned(),
         route: None,
         service: None,
-        group: None,
         method: parts.method.clone(),
         authority: crate::route::request_host(parts).map(str::to_owned),
         path: parts.uri.path_and_query().map_or_else(
@@ -166,12 +163,32 @@ fn access_entry(
     }
 }
 
-fn logged(response: Response<ResponseBody>, entry: Option<Entry>) -> Response<ResponseBody> {
+fn logged(response: Response<ResponseBody>, entry: Option<Box<Entry>>) -> Response<ResponseBody> {
     let Some(entry) = entry else {
         return response;
     };
     let status = response.status();
-    response.map(|body| ResponseBody::logged(body, entry, status))
+    response.map(|body| ResponseBody::logged(body, *entry, status))
+}
+
+/// A request's access log entry until its response starts: if the handler
+/// is dropped first (the client closed the connection or reset the stream),
+/// the line is written with nginx's 499 and no response bytes.
+struct PendingEntry(Option<Box<Entry>>);
+
+impl PendingEntry {
+    fn take(&mut self) -> Option<Box<Entry>> {
+        self.0.take()
+    }
+}
+
+impl Drop for PendingEntry {
+    fn drop(&mut self) {
+        if let Some(entry) = self.0.take() {
+            let client_closed = StatusCode::from_u16(499).expect("499 is a valid status code");
+            entry.log.clone().write(&entry, client_closed, 0);
+        }
+    }
 }
 
 /// How many times a request that never reached an endpoint is sent again,
@@ -219,7 +236,7 @@ async fn forward(
         upgrade,
     );
     if let Some(trace) = trace.as_deref_mut() {
-        trace.group = Some(group_index);
+        trace.group = Some(group.name.clone());
         trace.request_id = parts.headers.get(headers::X_REQUEST_ID).cloned();
     }
     let mut client_upgrade = if upgrade {
