@@ -10,7 +10,8 @@
 //! the config is forgotten at the next sample. The admin API turns it into
 //! JSON ([`History::to_json`]); the page draws it.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -50,13 +51,10 @@ struct Columns {
 #[derive(Debug, Default)]
 struct GroupHistory {
     columns: Columns,
-    /// The last RATE_WINDOW + 1 readings, oldest first.
-    readings: VecDeque<(Instant, Reading)>,
 }
 
 #[derive(Debug, Default)]
 struct EndpointHistory {
-    group: String,
     /// Oldest first, at most ENDPOINT_READINGS.
     readings: VecDeque<(Instant, Reading)>,
 }
@@ -65,7 +63,7 @@ struct EndpointHistory {
 struct ServiceHistory {
     groups: BTreeMap<String, GroupHistory>,
     /// By (group, address).
-    endpoints: BTreeMap<(String, String), EndpointHistory>,
+    endpoints: BTreeMap<(String, SocketAddr), EndpointHistory>,
 }
 
 /// What an endpoint did over the last minute (or since it appeared).
@@ -98,17 +96,24 @@ impl History {
             history
                 .groups
                 .retain(|name, _| service.groups.iter().any(|group| &group.name == name));
-            history.endpoints.retain(|(group, address), _| {
-                service.groups.iter().any(|candidate| {
-                    &candidate.name == group
-                        && candidate
-                            .endpoints
-                            .iter()
-                            .any(|endpoint| &endpoint.address.to_string() == address)
+            let present: HashSet<(&str, SocketAddr)> = service
+                .groups
+                .iter()
+                .flat_map(|group| {
+                    group
+                        .endpoints
+                        .iter()
+                        .map(move |endpoint| (group.name.as_str(), endpoint.address))
                 })
-            });
+                .collect();
+            history
+                .endpoints
+                .retain(|(group, address), _| present.contains(&(group.as_str(), *address)));
             for group in &service.groups {
-                let mut group_reading = Reading::default();
+                // Summed from each endpoint's own deltas, so an endpoint
+                // that leaves (or joins) does not make the group's rates jump.
+                let mut rps = 0.0;
+                let mut window = Reading::default();
                 for endpoint in &group.endpoints {
                     let metrics = &endpoint.stats.metrics;
                     let reading = Reading {
@@ -117,20 +122,21 @@ impl History {
                             + metrics.requests.get(CodeClass::Error),
                         buckets: cumulative_buckets(&metrics.duration),
                     };
-                    group_reading.requests += reading.requests;
-                    group_reading.errors += reading.errors;
-                    add_buckets(&mut group_reading.buckets, &reading.buckets);
-                    let key = (group.name.clone(), endpoint.address.to_string());
-                    let endpoint_history = history.endpoints.entry(key).or_default();
-                    endpoint_history.group = group.name.clone();
-                    push_bounded(
-                        &mut endpoint_history.readings,
-                        (now, reading),
-                        ENDPOINT_READINGS,
+                    let key = (group.name.clone(), endpoint.address);
+                    let readings = &mut history.endpoints.entry(key).or_default().readings;
+                    push_bounded(readings, (now, reading), ENDPOINT_READINGS);
+                    rps += last_second_rate(readings);
+                    let (_, newest) = readings.back().expect("just pushed");
+                    let (_, oldest) = &readings[readings.len().saturating_sub(RATE_WINDOW + 1)];
+                    window.requests += newest.requests.saturating_sub(oldest.requests);
+                    window.errors += newest.errors.saturating_sub(oldest.errors);
+                    add_buckets(
+                        &mut window.buckets,
+                        &bucket_delta(&newest.buckets, &oldest.buckets),
                     );
                 }
                 let group_history = history.groups.entry(group.name.clone()).or_default();
-                group_history.record(now, wall_ms, group_reading, group.weight);
+                group_history.record(wall_ms, rps, &window, group.weight);
             }
         }
     }
@@ -140,13 +146,13 @@ impl History {
         &self,
         service: &str,
         group: &str,
-        address: &str,
+        address: SocketAddr,
     ) -> Option<EndpointRates> {
         let services = self.services.lock().unwrap_or_else(|p| p.into_inner());
         let endpoint = services
             .get(service)?
             .endpoints
-            .get(&(group.to_owned(), address.to_owned()))?;
+            .get(&(group.to_owned(), address))?;
         let (first_at, first) = endpoint.readings.front()?;
         let (last_at, last) = endpoint.readings.back()?;
         let seconds = last_at.saturating_duration_since(*first_at).as_secs_f64();
@@ -202,38 +208,39 @@ impl History {
 }
 
 impl GroupHistory {
-    fn record(&mut self, now: Instant, wall_ms: u64, reading: Reading, weight: u32) {
-        let rps = match self.readings.back() {
-            Some((at, previous)) => {
-                let seconds = now.saturating_duration_since(*at).as_secs_f64();
-                if seconds > 0.0 {
-                    reading.requests.saturating_sub(previous.requests) as f64 / seconds
-                } else {
-                    0.0
-                }
-            }
-            None => 0.0,
-        };
-        push_bounded(&mut self.readings, (now, reading), RATE_WINDOW + 1);
-        let (_, oldest) = self.readings.front().expect("just pushed");
-        let (_, newest) = self.readings.back().expect("just pushed");
-        let requests = newest.requests.saturating_sub(oldest.requests);
-        let errors = newest.errors.saturating_sub(oldest.errors);
-        let p99 = quantile(0.99, &bucket_delta(&newest.buckets, &oldest.buckets));
+    /// One point: `rps` over the last second, `window` the group's requests,
+    /// errors and latency buckets over the last RATE_WINDOW seconds.
+    fn record(&mut self, wall_ms: u64, rps: f64, window: &Reading, weight: u32) {
         let columns = &mut self.columns;
         push_bounded(&mut columns.t, wall_ms, POINTS);
         push_bounded(&mut columns.rps, (rps * 10.0).round() / 10.0, POINTS);
         push_bounded(
             &mut columns.p99_ms,
-            p99.map(|seconds| seconds * 1000.0),
+            quantile(0.99, &window.buckets).map(|seconds| seconds * 1000.0),
             POINTS,
         );
         push_bounded(
             &mut columns.error_rate,
-            (requests > 0).then(|| errors as f64 / requests as f64),
+            (window.requests > 0).then(|| window.errors as f64 / window.requests as f64),
             POINTS,
         );
         push_bounded(&mut columns.weight, weight, POINTS);
+    }
+}
+
+/// Requests per second between an endpoint's last two readings.
+fn last_second_rate(readings: &VecDeque<(Instant, Reading)>) -> f64 {
+    let length = readings.len();
+    if length < 2 {
+        return 0.0;
+    }
+    let (before_at, before) = &readings[length - 2];
+    let (at, last) = &readings[length - 1];
+    let seconds = at.saturating_duration_since(*before_at).as_secs_f64();
+    if seconds > 0.0 {
+        last.requests.saturating_sub(before.requests) as f64 / seconds
+    } else {
+        0.0
     }
 }
 
@@ -310,23 +317,36 @@ mod tests {
     #[test]
     fn group_points_carry_rate_weight_and_window_quantiles() {
         let mut group = GroupHistory::default();
-        let start = Instant::now();
-        let reading = |requests: u64, errors: u64| Reading {
+        let window = |requests: u64, errors: u64| Reading {
             requests,
             errors,
             buckets: vec![(0.005, requests), (f64::INFINITY, requests)],
         };
-        group.record(start, 1_000, reading(0, 0), 90);
-        group.record(start + Duration::from_secs(1), 2_000, reading(50, 5), 90);
-        group.record(start + Duration::from_secs(2), 3_000, reading(150, 5), 80);
+        group.record(1_000, 0.0, &window(0, 0), 90);
+        group.record(2_000, 50.0, &window(150, 5), 80);
         let columns = &group.columns;
-        assert_eq!(Vec::from(columns.t.clone()), [1_000, 2_000, 3_000]);
-        assert_eq!(Vec::from(columns.rps.clone()), [0.0, 50.0, 100.0]);
-        assert_eq!(Vec::from(columns.weight.clone()), [90, 90, 80]);
+        assert_eq!(Vec::from(columns.t.clone()), [1_000, 2_000]);
+        assert_eq!(Vec::from(columns.rps.clone()), [0.0, 50.0]);
+        assert_eq!(Vec::from(columns.weight.clone()), [90, 80]);
         assert_eq!(columns.error_rate[0], None, "no requests yet");
-        assert_eq!(columns.error_rate[2], Some(5.0 / 150.0));
+        assert_eq!(columns.error_rate[1], Some(5.0 / 150.0));
         // All 150 requests fell under 5 ms: p99 interpolates to 4.95 ms.
-        let p99 = columns.p99_ms[2].unwrap();
+        let p99 = columns.p99_ms[1].unwrap();
         assert!((p99 - 4.95).abs() < 1e-9, "{p99}");
+    }
+
+    #[test]
+    fn an_endpoint_rate_comes_from_its_last_two_readings() {
+        let start = Instant::now();
+        let reading = |requests: u64| Reading {
+            requests,
+            ..Reading::default()
+        };
+        let mut readings = VecDeque::new();
+        assert_eq!(last_second_rate(&readings), 0.0);
+        readings.push_back((start, reading(10)));
+        assert_eq!(last_second_rate(&readings), 0.0);
+        readings.push_back((start + Duration::from_secs(2), reading(50)));
+        assert_eq!(last_second_rate(&readings), 20.0);
     }
 }

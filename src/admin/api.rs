@@ -86,7 +86,7 @@ fn service_json(state: &State, board: &Board, name: &str) -> Value {
                     let buckets = cumulative_buckets(&metrics.duration);
                     let in_flight = endpoint.in_flight();
                     let address = endpoint.address.to_string();
-                    let recent = history.endpoint_rates(name, &group.name, &address);
+                    let recent = history.endpoint_rates(name, &group.name, endpoint.address);
                     json!({
                         "address": address,
                         "healthy": endpoint.stats.health.is_eligible(now),

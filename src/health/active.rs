@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::Health;
-use crate::client::UpstreamClient;
+use crate::client::{SendError, UpstreamClient};
 use crate::config::HealthCheckConfig;
 use crate::endpoint::Endpoint;
 use crate::proxy::body::RequestBody;
@@ -130,14 +130,24 @@ pub fn spawn_driver(state: Arc<State>) -> JoinHandle<()> {
 /// speaks (HTTP/1.1 or h2c, TLS when the service has it) and reuses pooled
 /// connections.
 async fn probe(client: &UpstreamClient, endpoint: &Endpoint, check: &HealthCheckConfig) -> bool {
-    let Ok(request) = Request::get(check.path.as_str())
-        .header(http::header::USER_AGENT, "luas-health-check")
-        .body(RequestBody::buffered(Bytes::new()))
-    else {
-        return false;
+    let request = || {
+        Request::get(check.path.as_str())
+            .header(http::header::USER_AGENT, "luas-health-check")
+            .body(RequestBody::buffered(Bytes::new()))
+            .ok()
     };
     let probing = async {
-        let sent = client.send(endpoint, request).await.ok()?;
+        let sent = match client.send(endpoint, request()?).await {
+            Ok(sent) => sent,
+            // A pooled connection the endpoint had just closed says nothing
+            // about its health (probes of an idle service often reuse their
+            // own connection right at the endpoint's keep-alive timeout):
+            // probe once more, on a fresh connection.
+            Err(SendError::Stale(_) | SendError::NotSent { .. }) => {
+                client.send(endpoint, request()?).await.ok()?
+            }
+            Err(SendError::Failed(_)) => return None,
+        };
         let status = sent.response.status();
         // Read to the end so the connection can go back to the pool.
         if sent.response.into_body().collect().await.is_ok() {

@@ -289,9 +289,18 @@
       this.box = h('div', { class: 'chart', dataset: { testid, points: '0', lastT: '' } });
       this.note = h('p', { class: 'chart-note', hidden: true });
       container.append(this.box, this.note);
+      this.resizer = null;
       if (typeof ResizeObserver === 'function') {
-        new ResizeObserver(() => this.resize()).observe(this.box);
+        this.resizer = new ResizeObserver(() => this.resize());
+        this.resizer.observe(this.box);
       }
+    }
+
+    /** Frees the plot and its listeners (the service left the config). */
+    destroy() {
+      if (this.resizer) this.resizer.disconnect();
+      if (this.plot) this.plot.destroy();
+      this.plot = null;
     }
 
     width() {
@@ -1006,6 +1015,7 @@
     }
     for (const [name, card] of cards) {
       if (!seen.has(name)) {
+        for (const chart of card.charts) chart.destroy();
         card.element.remove();
         cards.delete(name);
       }
