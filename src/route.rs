@@ -175,10 +175,12 @@ mod tests {
         let request = parts("/", None, &[]);
         let host = request_host(&request);
         let web = ClientIdentity {
-            names: vec!["spiffe://cluster.local/ns/shop/sa/web".into()],
+            uris: vec!["spiffe://cluster.local/ns/shop/sa/web".into()],
+            dns_names: Vec::new(),
         };
         let other = ClientIdentity {
-            names: vec!["spiffe://cluster.local/ns/shop/sa/batch".into()],
+            uris: vec!["spiffe://cluster.local/ns/shop/sa/batch".into()],
+            dns_names: Vec::new(),
         };
         let headers = &request.headers;
         assert!(matches(&cond, host, "/", headers, Some(&web)));

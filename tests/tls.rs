@@ -135,6 +135,7 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 // ---- a TLS client ----
 
 struct TlsClient {
+    config: Arc<rustls::ClientConfig>,
     connector: TlsConnector,
 }
 
@@ -165,9 +166,19 @@ impl TlsClient {
                 .unwrap(),
         };
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        let config = Arc::new(config);
         TlsClient {
-            connector: TlsConnector::from(Arc::new(config)),
+            connector: TlsConnector::from(config.clone()),
+            config,
         }
+    }
+
+    /// Sends no SNI (the name is still checked against the certificate).
+    fn disable_sni(&mut self) {
+        let mut config = (*self.config).clone();
+        config.enable_sni = false;
+        self.config = Arc::new(config);
+        self.connector = TlsConnector::from(self.config.clone());
     }
 
     async fn connect(
@@ -479,6 +490,12 @@ async fn sni_chooses_the_certificate_and_unknown_names_get_the_first() {
         other.is_err(),
         "the client must reject a certificate for another name"
     );
+    // Without SNI at all the first certificate is served (checked as a.test).
+    let mut no_sni = TlsClient::new(&authority, &[b"http/1.1"], None);
+    no_sni.disable_sni();
+    let first = no_sni.get(edge(&proxy), "a.test", "/").await.unwrap();
+    assert_eq!(first.server_names, ["a.test"]);
+    assert_eq!(first.status, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -24,31 +24,42 @@ use tokio_rustls::TlsAcceptor;
 use super::{certified_key, provider, root_store, TlsError, PROTOCOL_VERSIONS};
 use crate::config::{ListenerProtocol, ListenerTls};
 
-/// The names a verified client certificate carries: its DNS and URI subject
-/// alternative names (a SPIFFE ID is a URI name), in certificate order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The names a verified client certificate carries: its URI subject
+/// alternative names (a SPIFFE ID is one) and its DNS names, each in
+/// certificate order. Kept apart so a DNS name that merely looks like a URI
+/// can never pass for a workload identity.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ClientIdentity {
-    pub names: Vec<String>,
+    pub uris: Vec<String>,
+    pub dns_names: Vec<String>,
 }
 
 impl ClientIdentity {
     /// Reads the names of a certificate rustls has already verified.
     pub fn from_certificate(certificate: &CertificateDer<'_>) -> Option<ClientIdentity> {
-        let names = subject_alternative_names(certificate);
-        (!names.is_empty()).then_some(ClientIdentity { names })
+        let (uris, dns_names) = subject_alternative_names(certificate);
+        let identity = ClientIdentity { uris, dns_names };
+        (!identity.uris.is_empty() || !identity.dns_names.is_empty()).then_some(identity)
     }
 
+    /// Whether the certificate carries `name`: a URI (`scheme://…`) is
+    /// looked for among the URI names only, anything else among the DNS
+    /// names only.
     pub fn has(&self, name: &str) -> bool {
-        self.names.iter().any(|own| own == name)
+        let names = if name.contains("://") {
+            &self.uris
+        } else {
+            &self.dns_names
+        };
+        names.iter().any(|own| own == name)
     }
 
     /// The name shown in logs: the first URI (a workload identity) if any,
     /// else the first DNS name.
     pub fn primary(&self) -> &str {
-        self.names
-            .iter()
-            .find(|name| name.contains("://"))
-            .or(self.names.first())
+        self.uris
+            .first()
+            .or(self.dns_names.first())
             .map_or("", String::as_str)
     }
 }
@@ -262,31 +273,27 @@ fn dns_name_matches(pattern: &str, name: &str) -> bool {
 }
 
 fn dns_names(certificate: &CertificateDer<'_>) -> Vec<String> {
-    subject_alternative_names(certificate)
-        .into_iter()
-        .filter(|name| !name.contains("://"))
-        .collect()
+    subject_alternative_names(certificate).1
 }
 
-/// DNS and URI subject alternative names, in certificate order.
-fn subject_alternative_names(certificate: &CertificateDer<'_>) -> Vec<String> {
+/// URI and DNS subject alternative names, each in certificate order.
+fn subject_alternative_names(certificate: &CertificateDer<'_>) -> (Vec<String>, Vec<String>) {
     use x509_parser::extensions::GeneralName;
+    let (mut uris, mut dns_names) = (Vec::new(), Vec::new());
     let Ok((_, parsed)) = x509_parser::parse_x509_certificate(certificate.as_ref()) else {
-        return Vec::new();
+        return (uris, dns_names);
     };
     let Ok(Some(names)) = parsed.subject_alternative_name() else {
-        return Vec::new();
+        return (uris, dns_names);
     };
-    names
-        .value
-        .general_names
-        .iter()
-        .filter_map(|name| match name {
-            GeneralName::DNSName(dns) => Some(dns.to_string()),
-            GeneralName::URI(uri) => Some(uri.to_string()),
-            _ => None,
-        })
-        .collect()
+    for name in &names.value.general_names {
+        match name {
+            GeneralName::URI(uri) => uris.push(uri.to_string()),
+            GeneralName::DNSName(dns) => dns_names.push(dns.to_string()),
+            _ => {}
+        }
+    }
+    (uris, dns_names)
 }
 
 #[cfg(test)]
@@ -307,13 +314,18 @@ mod tests {
     #[test]
     fn identity_prefers_a_uri_name_for_logs() {
         let identity = ClientIdentity {
-            names: vec![
-                "web.shop.svc".to_string(),
-                "spiffe://cluster.local/ns/shop/sa/web".to_string(),
-            ],
+            uris: vec!["spiffe://cluster.local/ns/shop/sa/web".to_string()],
+            dns_names: vec!["web.shop.svc".to_string()],
         };
         assert_eq!(identity.primary(), "spiffe://cluster.local/ns/shop/sa/web");
         assert!(identity.has("web.shop.svc"));
+        assert!(identity.has("spiffe://cluster.local/ns/shop/sa/web"));
         assert!(!identity.has("web"));
+        // A DNS name spelled like a URI is not a URI identity.
+        let forged = ClientIdentity {
+            dns_names: vec!["spiffe://cluster.local/ns/shop/sa/web".to_string()],
+            ..ClientIdentity::default()
+        };
+        assert!(!forged.has("spiffe://cluster.local/ns/shop/sa/web"));
     }
 }
