@@ -288,4 +288,27 @@ async fn access_log_writes_one_json_line_per_request_to_stdout() {
     assert_eq!(entry["bytes_out"], 0);
     assert_eq!(entry["route"], "all");
     assert_eq!(entry["endpoint"], backend.address.to_string());
+
+    // A HEAD (a body that is never polled) is logged once, with no bytes.
+    backend.set_latency(Duration::ZERO);
+    let request = http::Request::head(format!("http://{listen}/"))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let answer = Answer::from(client().request(request).await.unwrap()).await;
+    assert_eq!(answer.status, 200);
+    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("a log line for the HEAD within 10 s")
+        .unwrap()
+        .expect("stdout open");
+    let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        (entry["method"].as_str(), entry["status"].as_u64()),
+        (Some("HEAD"), Some(200)),
+        "{line}"
+    );
+    assert_eq!(entry["bytes_out"], 0);
+    // Exactly one line per request: nothing else is waiting.
+    let extra = tokio::time::timeout(Duration::from_millis(300), lines.next_line()).await;
+    assert!(extra.is_err(), "an extra log line: {extra:?}");
 }
