@@ -102,35 +102,34 @@ fn validate_reports_bad_yaml_with_line_and_column() {
     assert!(stderr.contains("column"), "{stderr}");
 }
 
-#[test]
-fn run_refuses_a_bad_config_with_exit_64() {
-    let path = write_config("run-bad.yaml", &GOOD.replace("9001", "99999"));
+/// `luas run` on a config that must be refused: its exit code and stderr.
+fn run_refused(name: &str, text: &str) -> (Option<i32>, String) {
+    let path = write_config(name, text);
     let output = Command::new(LUAS)
         .arg("run")
         .arg("--config")
         .arg(&path)
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(64));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code(), stderr)
+}
+
+#[test]
+fn run_refuses_a_bad_config_with_exit_64() {
+    let (code, stderr) = run_refused("run-bad.yaml", &GOOD.replace("9001", "99999"));
+    assert_eq!(code, Some(64));
     assert!(stderr.contains("services[0].endpoints[0]"), "{stderr}");
 }
 
 #[test]
 fn run_refuses_a_public_admin_address_without_a_token() {
     // Port 0 on every interface: refused before anything is bound.
-    let path = write_config(
+    let (code, stderr) = run_refused(
         "run-public-admin.yaml",
         &format!("admin: {{ listen: \"0.0.0.0:0\" }}\n{GOOD}"),
     );
-    let output = Command::new(LUAS)
-        .arg("run")
-        .arg("--config")
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(64));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(code, Some(64));
     assert!(stderr.contains("admin.listen"), "{stderr}");
     assert!(stderr.contains("admin.token_file"), "{stderr}");
 }
