@@ -265,3 +265,36 @@ async fn linkerd_series_are_off_by_default() {
     assert!(!text.contains("response_total"));
     assert!(text.contains("luas_backend_requests_total"));
 }
+
+#[tokio::test]
+async fn a_request_the_client_abandons_is_counted_as_a_4xx() {
+    let backend = Backend::spawn(BackendOptions::new("slow")).await.unwrap();
+    backend.set_latency(std::time::Duration::from_secs(5));
+    let proxy = start_proxy(&one_service_yaml(&[backend.address], "")).await;
+    let request = http::Request::get(format!("http://{}/", edge(&proxy)))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let gave_up = tokio::time::timeout(
+        std::time::Duration::from_millis(200),
+        client().request(request),
+    )
+    .await;
+    assert!(
+        gave_up.is_err(),
+        "the backend answered before the client gave up"
+    );
+    let series = r#"luas_requests_total{code="4xx",listener="edge",route="all"}"#;
+    let counted = eventually(std::time::Duration::from_secs(10), || async {
+        sample(&metrics_text(&proxy).await, series) == Some(1.0)
+    })
+    .await;
+    assert!(counted, "{}", metrics_text(&proxy).await);
+    let metrics = metrics_text(&proxy).await;
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"luas_request_duration_seconds_count{listener="edge",route="all"}"#
+        ),
+        Some(1.0)
+    );
+}

@@ -40,7 +40,7 @@ use crate::client::{SendError, Sent};
 use crate::config::ListenerLimits;
 use crate::endpoint::{Endpoint, InFlight, Outcome};
 use crate::health::outlier::{self, Verdict};
-use crate::metrics::CodeClass;
+use crate::metrics::{CodeClass, RouteMetrics};
 use crate::shutdown::DrainToken;
 use crate::state::{Group, Service, State};
 use crate::tls::ClientIdentity;
@@ -109,6 +109,7 @@ pub async fn handle(connection: &Connection, request: Request<Incoming>) -> Resp
         entry.route = Some(route.name.clone());
         entry.service = Some(service.name.clone());
     }
+    let mut counted = RouteCount::new(&route.metrics, started);
     let trace = entry.0.as_deref_mut().map(|entry| &mut entry.trace);
     let forwarded = forward(connection, service, limits, parts, body, started, trace).await;
     let response = match forwarded {
@@ -123,14 +124,7 @@ pub async fn handle(connection: &Connection, request: Request<Incoming>) -> Resp
             error.into_response()
         }
     };
-    route
-        .metrics
-        .requests
-        .inc(CodeClass::of_status(response.status()));
-    route
-        .metrics
-        .duration
-        .observe(started.elapsed().as_secs_f64());
+    counted.finish(response.status());
     logged(response, entry.take())
 }
 
@@ -169,6 +163,45 @@ fn logged(response: Response<ResponseBody>, entry: Option<Box<Entry>>) -> Respon
     };
     let status = response.status();
     response.map(|body| ResponseBody::logged(body, *entry, status))
+}
+
+/// Counts a routed request in its route's series once its response status
+/// is known, or as a 4xx (nginx's 499) if the client goes away first, so
+/// abandoned requests are not missing from `luas_requests_total`.
+struct RouteCount<'a> {
+    metrics: &'a RouteMetrics,
+    started: Instant,
+    counted: bool,
+}
+
+impl<'a> RouteCount<'a> {
+    fn new(metrics: &'a RouteMetrics, started: Instant) -> RouteCount<'a> {
+        RouteCount {
+            metrics,
+            started,
+            counted: false,
+        }
+    }
+
+    fn finish(&mut self, status: StatusCode) {
+        self.count(CodeClass::of_status(status));
+    }
+
+    fn count(&mut self, code: CodeClass) {
+        if !self.counted {
+            self.counted = true;
+            self.metrics.requests.inc(code);
+            self.metrics
+                .duration
+                .observe(self.started.elapsed().as_secs_f64());
+        }
+    }
+}
+
+impl Drop for RouteCount<'_> {
+    fn drop(&mut self) {
+        self.count(CodeClass::ClientError);
+    }
 }
 
 /// A request's access log entry until its response starts: if the handler
