@@ -71,6 +71,9 @@ pub enum CtlCommand {
     },
     /// Drop weights set at run time; the config file's weights apply again.
     Reset { service: String },
+    /// Run a service's `rollout:` again from its first step (after a
+    /// rollback or a completed rollout), dropping its runtime weights.
+    RestartRollout { service: String },
     /// Re-read the config file.
     Reload,
 }
@@ -110,6 +113,11 @@ pub async fn run(args: CtlArgs) -> Result<(), CtlError> {
         CtlCommand::Reset { service } => (
             Method::DELETE,
             format!("/api/v1/services/{service}/weights"),
+            None,
+        ),
+        CtlCommand::RestartRollout { service } => (
+            Method::POST,
+            format!("/api/v1/services/{service}/rollout/restart"),
             None,
         ),
         CtlCommand::Reload => (Method::POST, "/api/v1/reload".to_owned(), None),

@@ -182,4 +182,47 @@ async fn failing_canary_is_rolled_back_mid_step_and_stays_rolled_back() {
     }
     assert_eq!(canary.requests(), before);
     assert_eq!(rollout_of(&restarted).await["status"], "rolled_back");
+
+    // With the canary fixed, the rollout is run again from its first step.
+    let (status, _) = api(
+        &restarted,
+        Method::POST,
+        "/api/v1/services/web/rollout/restart",
+        "",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let again = eventually(Duration::from_secs(10), || async {
+        let rollout = rollout_of(&restarted).await;
+        rollout["status"] == "progressing" && rollout["step"] == 1
+    })
+    .await;
+    assert!(again, "not restarted: {}", rollout_of(&restarted).await);
+    let (_, web) = api(&restarted, Method::GET, "/api/v1/services/web", "").await;
+    assert_eq!(
+        weight_of(&web, "canary"),
+        50,
+        "the first step's weight: {web}"
+    );
+    let reached = eventually(Duration::from_secs(10), || async {
+        get(edge(&restarted), "/", &[]).await;
+        canary.requests() > before
+    })
+    .await;
+    assert!(reached, "the canary never got traffic again");
+
+    // A service without a rollout has nothing to restart.
+    let plain = start_proxy(&one_service_yaml(&[stable.address], "")).await;
+    let (status, answer) = api(
+        &plain,
+        Method::POST,
+        "/api/v1/services/web/rollout/restart",
+        "",
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("no `rollout`"),
+        "{answer}"
+    );
 }

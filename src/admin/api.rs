@@ -171,6 +171,16 @@ pub fn reset_weights(state: &State, board: &Board, name: &str) -> ApiResult {
     Ok(service_json(state, board, name))
 }
 
+/// `POST /api/v1/services/{name}/rollout/restart`.
+pub fn restart_rollout(state: &State, board: &Board, name: &str) -> ApiResult {
+    state.restart_rollout(name).map_err(update_error)?;
+    tracing::warn!(
+        service = name,
+        "rollout restarted through the admin API: runtime weights dropped, first step next"
+    );
+    Ok(service_json(state, board, name))
+}
+
 /// `POST /api/v1/services/{name}/rollback`.
 pub fn rollback(state: &State, board: &Board, name: &str) -> ApiResult {
     let replaced = state

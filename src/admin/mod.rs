@@ -173,6 +173,9 @@ impl Admin {
             (&Method::DELETE, ["api", "v1", "services", name, "weights"]) => {
                 api::reset_weights(state, board, name)
             }
+            (&Method::POST, ["api", "v1", "services", name, "rollout", "restart"]) => {
+                api::restart_rollout(state, board, name)
+            }
             (&Method::POST, ["api", "v1", "services", name, "rollback"]) => {
                 api::rollback(state, board, name)
             }

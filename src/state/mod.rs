@@ -187,6 +187,8 @@ pub enum UpdateError {
     Incompatible(String),
     #[error(transparent)]
     Tls(#[from] TlsLoadError),
+    #[error("service {0} has no `rollout` in the config file; there is nothing to restart")]
+    NoRollout(String),
 }
 
 /// Services' TLS files that do not load, each named by its key path.
@@ -478,6 +480,34 @@ impl State {
     }
 
     /// Drops a service's runtime override: the file's weights apply again.
+    /// Forgets everything run-time about a service with a `rollout:` (its
+    /// rollout record, weights and rolled-back groups), so the rollout
+    /// driver starts it again from its first step at its next tick: how a
+    /// rolled-back or finished rollout is run again once a fixed version is
+    /// deployed.
+    pub fn restart_rollout(&self, service: &str) -> Result<(), UpdateError> {
+        let mut inputs = self.inputs();
+        let file_service = inputs
+            .file_config
+            .services
+            .iter()
+            .find(|s| s.name == service)
+            .ok_or_else(|| UpdateError::UnknownService(service.to_owned()))?;
+        if file_service.rollout.is_none() {
+            return Err(UpdateError::NoRollout(service.to_owned()));
+        }
+        inputs.overrides.services.remove(service);
+        let (effective, _) = inputs.overrides.apply(&inputs.file_config);
+        self.swap(
+            effective,
+            &inputs.overrides,
+            &inputs.upstream_tls,
+            &inputs.discovered,
+        );
+        self.persist(&inputs);
+        Ok(())
+    }
+
     pub fn reset_service(&self, service: &str) -> Result<(), UpdateError> {
         let mut inputs = self.inputs();
         if !inputs
