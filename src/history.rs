@@ -123,7 +123,17 @@ impl History {
                         buckets: cumulative_buckets(&metrics.duration),
                     };
                     let key = (group.name.clone(), endpoint.address);
-                    let readings = &mut history.endpoints.entry(key).or_default().readings;
+                    let readings = &mut history
+                        .endpoints
+                        .entry(key)
+                        .or_insert_with(|| EndpointHistory {
+                            // An endpoint seen for the first time is new (at
+                            // start, or it just joined: its counters began at
+                            // zero), so what it served before this first
+                            // sample belongs to the window too.
+                            readings: VecDeque::from([(now, Reading::default())]),
+                        })
+                        .readings;
                     push_bounded(readings, (now, reading), ENDPOINT_READINGS);
                     rps += last_second_rate(readings);
                     let (_, newest) = readings.back().expect("just pushed");
