@@ -35,7 +35,8 @@ const LIMITS: &str = "
       max_header_bytes: 16KiB
       max_headers: 50
       max_body_bytes: 1KiB
-      body_timeout: 300ms";
+      body_timeout: 300ms
+      h2_max_concurrent_streams: 7";
 
 /// A proxy with tight limits on listener `edge` in front of one backend.
 async fn limited_proxy(backend: &Backend) -> Running {
@@ -437,4 +438,29 @@ async fn a_truncated_backend_response_is_a_cut_stream() {
         body.is_err(),
         "a 100-byte body with 9 bytes must not complete"
     );
+}
+
+#[tokio::test]
+async fn h2_clients_are_told_the_stream_limit() {
+    let backend = Backend::spawn(BackendOptions::new("b")).await.unwrap();
+    let proxy = limited_proxy(&backend).await;
+    let tcp = TcpStream::connect(edge(&proxy)).await.unwrap();
+    let (mut sender, mut connection) = h2::client::handshake(tcp).await.unwrap();
+    let request = http::Request::get(format!("http://{}/", edge(&proxy)))
+        .body(())
+        .unwrap();
+    let (response, _) = sender.send_request(request, true).unwrap();
+    // The connection must be driven for the answer to arrive; the server's
+    // SETTINGS come before it.
+    let response = tokio::time::timeout(Duration::from_secs(10), async {
+        tokio::select! {
+            response = response => response,
+            ended = &mut connection => panic!("connection ended first: {ended:?}"),
+        }
+    })
+    .await
+    .expect("an answer within 10 s")
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(connection.max_concurrent_send_streams(), 7);
 }
