@@ -87,8 +87,8 @@ impl AccessLog {
         }))
     }
 
-    /// Queues a finished entry.
-    pub fn write(&self, entry: &Entry, status: StatusCode, bytes_out: u64) {
+    /// Queues a finished entry's line.
+    fn write(&self, entry: &Entry, status: StatusCode, bytes_out: u64) {
         let line = entry.line(status, bytes_out);
         match self.sender.try_send(line) {
             Ok(()) => {
@@ -170,6 +170,11 @@ struct Line<'a> {
 }
 
 impl Entry {
+    /// The request is over: queue its line.
+    pub fn finish(self, status: StatusCode, bytes_out: u64) {
+        self.log.write(&self, status, bytes_out);
+    }
+
     fn line(&self, status: StatusCode, bytes_out: u64) -> String {
         let line = Line {
             time: rfc3339(self.time),

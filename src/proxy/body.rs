@@ -173,20 +173,16 @@ pub enum ResponseBody {
 #[derive(Debug)]
 pub struct LoggedBody {
     body: ResponseBody,
-    entry: Entry,
+    /// Taken when the line is written.
+    entry: Option<Entry>,
     status: StatusCode,
     bytes_out: u64,
-    written: bool,
 }
 
 impl LoggedBody {
     fn write(&mut self) {
-        if !self.written {
-            self.written = true;
-            self.entry
-                .log
-                .clone()
-                .write(&self.entry, self.status, self.bytes_out);
+        if let Some(entry) = self.entry.take() {
+            entry.finish(self.status, self.bytes_out);
         }
     }
 }
@@ -217,10 +213,9 @@ impl ResponseBody {
     pub fn logged(body: ResponseBody, entry: Entry, status: StatusCode) -> ResponseBody {
         ResponseBody::Logged(Box::new(LoggedBody {
             body,
-            entry,
+            entry: Some(entry),
             status,
             bytes_out: 0,
-            written: false,
         }))
     }
 }

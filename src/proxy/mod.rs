@@ -204,6 +204,12 @@ impl Drop for RouteCount<'_> {
     }
 }
 
+/// nginx's status for a client that closed before the response headers.
+const CLIENT_CLOSED: StatusCode = match StatusCode::from_u16(499) {
+    Ok(status) => status,
+    Err(_) => panic!("499 is a valid status code"),
+};
+
 /// A request's access log entry until its response starts: if the handler
 /// is dropped first (the client closed the connection or reset the stream),
 /// the line is written with nginx's 499 and no response bytes.
@@ -218,8 +224,7 @@ impl PendingEntry {
 impl Drop for PendingEntry {
     fn drop(&mut self) {
         if let Some(entry) = self.0.take() {
-            let client_closed = StatusCode::from_u16(499).expect("499 is a valid status code");
-            entry.log.clone().write(&entry, client_closed, 0);
+            entry.finish(CLIENT_CLOSED, 0);
         }
     }
 }

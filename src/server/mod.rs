@@ -79,7 +79,8 @@ pub fn spawn_listener(
     signal: ShutdownSignal,
     drain: DrainToken,
 ) -> JoinHandle<()> {
-    let builders = Builders::new(config.protocol, &config.limits);
+    // Shared: each connection clones only the one builder it uses.
+    let builders = Arc::new(Builders::new(config.protocol, &config.limits));
     let metrics = state.metrics().listener(&config.name);
     let name = config.name.clone();
     let slots = Arc::new(Semaphore::new(config.limits.max_connections));
@@ -181,7 +182,6 @@ pub fn spawn_listener(
 
 /// Connection builders of one listener: `auto` per its protocol, and the
 /// two single-protocol ones that ALPN selects.
-#[derive(Clone)]
 struct Builders {
     auto: auto::Builder<TokioExecutor>,
     http1: auto::Builder<TokioExecutor>,
@@ -265,8 +265,8 @@ impl Serving {
         let served = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
         tokio::pin!(served);
         let mut closing = false;
-        // An idle connection is closed between one and two idle timeouts after
-        // its last request started; looking twice per timeout keeps that tight.
+        // Looked at once per idle timeout, so an idle connection is closed
+        // between one and two timeouts after its last request started.
         let mut idle_checks = tokio::time::interval_at(Instant::now() + idle_timeout, idle_timeout);
         let result = loop {
             tokio::select! {

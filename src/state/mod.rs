@@ -364,23 +364,16 @@ impl State {
         restart_needed(&inputs.file_config, &config).map_err(UpdateError::Incompatible)?;
         // Read again so rotated client certificates and CAs take effect.
         let upstream_tls = load_upstream_tls(&config, Some(&inputs.upstream_tls))?;
-        let (effective, notes) = inputs.overrides.apply(&config);
-        for note in notes {
-            tracing::warn!("{note}");
-        }
         // A group whose DNS name and port stay keeps its addresses, so a
         // reload opens no window without endpoints; any other set is dropped.
         inputs.discovered.retain(|(service, group), discovered| {
             dns_of(&config, service, group).is_some_and(|dns| dns.same_target(&discovered.target))
         });
-        self.swap(
-            effective,
-            &inputs.overrides,
-            &upstream_tls,
-            &inputs.discovered,
-        );
         inputs.file_config = config;
         inputs.upstream_tls = upstream_tls;
+        for note in self.rebuild(&inputs) {
+            tracing::warn!("{note}");
+        }
         Ok(())
     }
 
@@ -418,13 +411,7 @@ impl State {
                 addresses,
             },
         );
-        let (effective, _) = inputs.overrides.apply(&inputs.file_config);
-        self.swap(
-            effective,
-            &inputs.overrides,
-            &inputs.upstream_tls,
-            &inputs.discovered,
-        );
+        self.rebuild(&inputs);
         true
     }
 
@@ -472,14 +459,12 @@ impl State {
         if all_zero {
             return Err(UpdateError::AllZero(service.to_owned()));
         }
-        let (effective, _) = next.apply(&inputs.file_config);
-        self.swap(effective, &next, &inputs.upstream_tls, &inputs.discovered);
         inputs.overrides = next;
+        self.rebuild(&inputs);
         self.persist(&inputs);
         Ok(result)
     }
 
-    /// Drops a service's runtime override: the file's weights apply again.
     /// Forgets everything run-time about a service with a `rollout:` (its
     /// rollout record, weights and rolled-back groups), so the rollout
     /// driver starts it again from its first step at its next tick: how a
@@ -497,17 +482,12 @@ impl State {
             return Err(UpdateError::NoRollout(service.to_owned()));
         }
         inputs.overrides.services.remove(service);
-        let (effective, _) = inputs.overrides.apply(&inputs.file_config);
-        self.swap(
-            effective,
-            &inputs.overrides,
-            &inputs.upstream_tls,
-            &inputs.discovered,
-        );
+        self.rebuild(&inputs);
         self.persist(&inputs);
         Ok(())
     }
 
+    /// Drops a service's runtime override: the file's weights apply again.
     pub fn reset_service(&self, service: &str) -> Result<(), UpdateError> {
         let mut inputs = self.inputs();
         if !inputs
@@ -541,35 +521,29 @@ impl State {
                 },
             );
         }
-        let (effective, _) = inputs.overrides.apply(&inputs.file_config);
-        self.swap(
-            effective,
-            &inputs.overrides,
-            &inputs.upstream_tls,
-            &inputs.discovered,
-        );
+        self.rebuild(&inputs);
         self.persist(&inputs);
         Ok(())
     }
 
-    fn swap(
-        &self,
-        mut effective: Config,
-        overrides: &Overrides,
-        upstream_tls: &UpstreamTlsSet,
-        discovered: &HashMap<(String, String), Discovered>,
-    ) {
-        fill_in_discovered(&mut effective, discovered);
+    /// Builds the next snapshot from the writer's inputs (the file config,
+    /// runtime overrides over it, discovered addresses, TLS connectors) and
+    /// swaps it in. Returns the notes of overrides that no longer fit the
+    /// file config, for the callers that report them.
+    fn rebuild(&self, inputs: &Inputs) -> Vec<String> {
+        let (mut effective, notes) = inputs.overrides.apply(&inputs.file_config);
+        fill_in_discovered(&mut effective, &inputs.discovered);
         let previous = self.current.load_full();
         let next = build::build(
             effective,
-            overrides,
-            upstream_tls,
+            &inputs.overrides,
+            &inputs.upstream_tls,
             &self.metrics,
             Some(&previous),
         );
         self.current.store(Arc::new(next));
         self.swaps.send_replace(());
+        notes
     }
 
     fn persist(&self, inputs: &Inputs) {

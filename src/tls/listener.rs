@@ -21,7 +21,9 @@ use rustls_pki_types::CertificateDer;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use super::{certified_key, provider, root_store, TlsError, PROTOCOL_VERSIONS};
+use super::{
+    certified_key, contents, provider, root_store, FileContents, TlsError, PROTOCOL_VERSIONS,
+};
 use crate::config::{ListenerProtocol, ListenerTls};
 
 /// The names a verified client certificate carries: its URI subject
@@ -76,7 +78,7 @@ pub struct TlsTerminator {
 #[derive(Debug, Default)]
 struct WatchState {
     /// Contents of every file as last looked at; None where unreadable.
-    contents: Vec<Option<Vec<u8>>>,
+    contents: FileContents,
     /// The last failure logged, so a broken file is reported once.
     last_error: Option<String>,
 }
@@ -112,10 +114,6 @@ impl TlsTerminator {
                 last_error: None,
             }),
         })
-    }
-
-    pub fn settings(&self) -> &ListenerTls {
-        &self.settings
     }
 
     /// An acceptor for one handshake, with the configuration current now.
@@ -199,11 +197,8 @@ fn watched_files(settings: &ListenerTls) -> Vec<&PathBuf> {
     files
 }
 
-fn read_all(settings: &ListenerTls) -> Vec<Option<Vec<u8>>> {
-    watched_files(settings)
-        .into_iter()
-        .map(|path| std::fs::read(path).ok())
-        .collect()
+fn read_all(settings: &ListenerTls) -> FileContents {
+    contents(watched_files(settings))
 }
 
 fn server_config(settings: &ListenerTls, alpn: &[Vec<u8>]) -> Result<ServerConfig, TlsError> {

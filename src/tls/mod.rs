@@ -62,6 +62,17 @@ pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The contents of TLS files as last read, in order; None where a file
+/// could not be read. Compared to tell whether files changed.
+pub(crate) type FileContents = Vec<Option<Vec<u8>>>;
+
+pub(crate) fn contents<'a>(paths: impl IntoIterator<Item = &'a PathBuf>) -> FileContents {
+    paths
+        .into_iter()
+        .map(|path| std::fs::read(path).ok())
+        .collect()
+}
+
 fn read(path: &Path, what: &'static str) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path).map_err(|source| TlsError::Read {
         what,

@@ -18,7 +18,9 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-use super::{certificates, private_key, provider, root_store, system_roots, TlsError};
+use super::{
+    certificates, contents, private_key, provider, root_store, system_roots, FileContents, TlsError,
+};
 use crate::config::{UpstreamProtocol, UpstreamTls};
 
 /// Opens TLS sessions to the endpoints of one service.
@@ -28,7 +30,7 @@ pub struct UpstreamTlsConnector {
     server_name: Option<ServerName<'static>>,
     /// The contents of the files it was loaded from, to tell a reload
     /// whether they changed.
-    contents: Vec<Option<Vec<u8>>>,
+    contents: FileContents,
 }
 
 impl std::fmt::Debug for UpstreamTlsConnector {
@@ -106,10 +108,6 @@ impl UpstreamTlsConnector {
         self.settings == *settings && self.contents == read_files(settings)
     }
 
-    pub fn settings(&self) -> &UpstreamTls {
-        &self.settings
-    }
-
     /// The TLS handshake with the endpoint at `address` over `stream`.
     pub async fn connect(
         &self,
@@ -124,17 +122,12 @@ impl UpstreamTlsConnector {
     }
 }
 
-fn read_files(settings: &UpstreamTls) -> Vec<Option<Vec<u8>>> {
+fn read_files(settings: &UpstreamTls) -> FileContents {
     let client = settings
         .client_certificate
         .iter()
         .flat_map(|files| [&files.cert, &files.key]);
-    settings
-        .ca
-        .iter()
-        .chain(client)
-        .map(|path| std::fs::read(path).ok())
-        .collect()
+    contents(settings.ca.iter().chain(client))
 }
 
 /// `insecure_skip_verify`: any certificate is accepted, but the handshake's
