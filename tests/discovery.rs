@@ -64,13 +64,7 @@ fn named(index: usize) -> BackendOptions {
 fn dns_yaml(dns: &DnsServer, port: u16, service_extra: &str) -> String {
     format!(
         r#"
-admin: {{ listen: "127.0.0.1:0" }}
-listeners:
-  - name: edge
-    listen: "127.0.0.1:0"
-    routes:
-      - {{ name: all, service: web }}
-services:
+{EDGE_TO_WEB}services:
   - name: web
     dns: "{NAME}:{port}"
     refresh: 100ms
@@ -354,13 +348,7 @@ async fn ready_waits_until_every_weighted_dns_group_has_resolved() {
     // Both groups are discovered; the canary, at weight 0, has no pods yet.
     let yaml = format!(
         r#"
-admin: {{ listen: "127.0.0.1:0" }}
-listeners:
-  - name: edge
-    listen: "127.0.0.1:0"
-    routes:
-      - {{ name: all, service: web }}
-services:
+{EDGE_TO_WEB}services:
   - name: web
     groups:
       - {{ name: stable, weight: 100, dns: "{NAME}:{}", refresh: 100ms }}
@@ -462,13 +450,7 @@ async fn reloads_start_stop_and_keep_discovery() {
     let yaml = |groups: &str| {
         format!(
             r#"
-admin: {{ listen: "127.0.0.1:0" }}
-listeners:
-  - name: edge
-    listen: "127.0.0.1:0"
-    routes:
-      - {{ name: all, service: web }}
-services:
+{EDGE_TO_WEB}services:
   - name: web
     groups:
 {groups}

@@ -16,13 +16,7 @@ async fn metrics_show_per_endpoint_histograms_and_counters() {
     let canary = Backend::spawn(BackendOptions::new("canary")).await.unwrap();
     let proxy = start_proxy(&format!(
         r#"
-admin: {{ listen: "127.0.0.1:0" }}
-listeners:
-  - name: edge
-    listen: "127.0.0.1:0"
-    routes:
-      - {{ name: all, service: web }}
-services:
+{EDGE_TO_WEB}services:
   - name: web
     balancer: round-robin
     groups:

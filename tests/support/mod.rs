@@ -39,6 +39,17 @@ pub async fn start_proxy_with(config: Config) -> Running {
         .expect("proxy starts")
 }
 
+/// The head most test configs share: the admin listener and listener `edge`
+/// on port 0, with a catch-all route to service `web`. Configs append
+/// `services:` and what else they need.
+pub const EDGE_TO_WEB: &str = r#"admin: { listen: "127.0.0.1:0" }
+listeners:
+  - name: edge
+    listen: "127.0.0.1:0"
+    routes:
+      - { name: all, service: web }
+"#;
+
 /// The YAML of one listener `edge` with a catch-all route to service `web`,
 /// whose single group holds `endpoints`; `service_extra` is spliced into the
 /// service (indented by 4 spaces).
@@ -46,13 +57,7 @@ pub fn one_service_yaml(endpoints: &[SocketAddr], service_extra: &str) -> String
     let endpoints: Vec<String> = endpoints.iter().map(|a| format!("\"{a}\"")).collect();
     format!(
         r#"
-admin: {{ listen: "127.0.0.1:0" }}
-listeners:
-  - name: edge
-    listen: "127.0.0.1:0"
-    routes:
-      - {{ name: all, service: web }}
-services:
+{EDGE_TO_WEB}services:
   - name: web
     endpoints: [{}]
 {service_extra}
@@ -240,13 +245,7 @@ pub fn canary_yaml(
     };
     format!(
         r#"
-admin: {{ listen: "127.0.0.1:0" }}
-listeners:
-  - name: edge
-    listen: "127.0.0.1:0"
-    routes:
-      - {{ name: all, service: web }}
-services:
+{EDGE_TO_WEB}services:
   - name: web
     groups:
       - {{ name: stable, weight: {}, endpoints: [{}] }}
