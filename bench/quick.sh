@@ -40,16 +40,8 @@ PROXY_CPU=1
 
 # ---- helpers ----
 
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        echo "error: need root (or sudo) to run: $*" >&2
-        return 1
-    fi
-}
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 die() {
     echo "error: $*" >&2

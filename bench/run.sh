@@ -91,16 +91,8 @@ log() {
     echo "==> $*"
 }
 
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        echo "error: need root (or sudo) to run: $*" >&2
-        return 1
-    fi
-}
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 is_uint() {
     [[ "$1" =~ ^[0-9]+$ ]]

@@ -21,17 +21,8 @@ step() {
     printf '\n==> %s\n' "$*"
 }
 
-# Runs a command as root: directly when we are root, through sudo when it exists.
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        echo "error: need root (or sudo) to run: $*" >&2
-        return 1
-    fi
-}
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 
 step "checking tools"
 if ! command -v cargo >/dev/null 2>&1; then
