@@ -16,6 +16,9 @@ mod duration;
 mod raw;
 mod validate;
 
+#[cfg(test)]
+mod docs_test;
+
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
