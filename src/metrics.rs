@@ -812,4 +812,96 @@ mod tests {
             "5xx"
         );
     }
+
+    /// One handle of every kind, bound and touched, so every family shows up.
+    fn every_family() -> Metrics {
+        let metrics = Metrics::with_linkerd(&[0.01, 0.1, 1.0], "prod");
+        let endpoint = metrics.endpoint("api", "stable", "127.0.0.1:9001");
+        endpoint.duration.observe(0.05);
+        endpoint.requests.inc(CodeClass::Success);
+        endpoint.requests.inc(CodeClass::ServerError);
+        endpoint.in_flight.set(2);
+        endpoint.ewma_seconds.set(0.025);
+        endpoint.healthy.set(1);
+        endpoint.ejections.inc();
+        let route = metrics.route("edge", "api");
+        route.duration.observe(0.2);
+        route.requests.inc(CodeClass::ClientError);
+        metrics
+            .route("edge", NO_ROUTE)
+            .requests
+            .inc(CodeClass::ClientError);
+        let listener = metrics.listener("edge");
+        listener.open_connections.set(3);
+        listener.connections.inc();
+        listener.rejected.inc();
+        listener.tls_handshake_failures.inc();
+        let tls = metrics.tls_reloads("edge");
+        tls.success.inc();
+        tls.error.inc();
+        let service = metrics.service("api");
+        service.retry_not_sent.inc();
+        service.retry_server_error.inc();
+        service.retry_reset.inc();
+        service.retry_timeout.inc();
+        service.retry_budget_exhausted.inc();
+        let discovery = metrics.discovery("api", "canary");
+        discovery.lookups_ok.inc();
+        discovery.lookups_error.inc();
+        discovery.lookups_empty.inc();
+        discovery.endpoints.set(2);
+        metrics.group_weight("api", "stable").set(90);
+        metrics.config_reloads("success").inc();
+        metrics.config_reloads("error").inc();
+        metrics.rollout_step("api").set(1);
+        for decision in ["promote", "complete", "rollback"] {
+            metrics.rollout_decisions("api", decision).inc();
+        }
+        metrics.access_log_dropped().inc();
+        let linkerd = metrics
+            .linkerd("api-stable")
+            .expect("linkerd families enabled");
+        linkerd.record(false, std::time::Duration::from_millis(7));
+        linkerd.record(true, std::time::Duration::from_millis(70));
+        metrics
+    }
+
+    /// The whole exposition, byte for byte: names, help texts, label names and
+    /// bucket bounds are what dashboards and alerts are written against.
+    #[test]
+    fn exposition_is_unchanged() {
+        let text = String::from_utf8(every_family().render()).unwrap();
+        assert_eq!(text, include_str!("metrics/testdata/exposition.txt"));
+    }
+
+    #[test]
+    fn linkerd_families_only_when_enabled() {
+        let metrics = Metrics::new(&[1.0]);
+        assert!(metrics.linkerd("api-stable").is_none());
+        let text = String::from_utf8(metrics.render()).unwrap();
+        assert!(!text.contains("response_total"), "{text}");
+    }
+
+    #[test]
+    fn removed_series_leave_the_exposition() {
+        let metrics = every_family();
+        metrics.remove_endpoint("api", "stable", "127.0.0.1:9001");
+        metrics.remove_route("edge", "api");
+        metrics.remove_service("api");
+        metrics.remove_group("api", "stable");
+        metrics.remove_discovery("api", "canary");
+        let text = String::from_utf8(metrics.render()).unwrap();
+        let left: Vec<&str> = text
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter(|line| line.contains("service=\"api\"") || line.contains("route=\"api\""))
+            .collect();
+        assert_eq!(left, Vec::<&str>::new());
+        assert!(
+            text.contains(
+                "luas_requests_total{code=\"4xx\",listener=\"edge\",route=\"no_route\"} 1"
+            ),
+            "{text}"
+        );
+    }
 }
