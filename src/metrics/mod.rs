@@ -105,7 +105,6 @@ pub struct Metrics {
     config_reloads: IntCounterVec,
     rollout_step: IntGaugeVec,
     rollout_decisions: IntCounterVec,
-    linkerd: Option<LinkerdFamilies>,
     backend_healthy: IntGaugeVec,
     backend_ejections: IntCounterVec,
     retries: IntCounterVec,
@@ -116,6 +115,8 @@ pub struct Metrics {
     access_log_dropped: IntCounter,
     discovery_lookups: IntCounterVec,
     discovery_endpoints: IntGaugeVec,
+    /// Registered only by [`Metrics::with_linkerd`].
+    linkerd: Option<LinkerdFamilies>,
 }
 
 impl Metrics {
@@ -187,7 +188,6 @@ impl Metrics {
                 "Decisions of automated rollouts: promote, rollback, complete.",
                 &["service", "decision"],
             ),
-            linkerd: None,
             backend_healthy: register.gauge(
                 "luas_backend_healthy",
                 "1 when the endpoint may be picked: passing active checks and not ejected.",
@@ -239,6 +239,7 @@ impl Metrics {
                 "Endpoints of a DNS group in force: the addresses of its last successful lookup.",
                 &["service", "group"],
             ),
+            linkerd: None,
             registry,
         }
     }
