@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::metrics::{add_buckets, bucket_delta, cumulative_buckets, quantile, CodeClass};
+use crate::metrics::{Reading, Window};
 use crate::state::State;
 
 /// Time between samples.
@@ -30,14 +30,6 @@ pub const POINTS: usize = 300;
 pub const ENDPOINT_READINGS: usize = 61;
 /// Readings a group's p99 and error rate are computed over (ten seconds).
 const RATE_WINDOW: usize = 10;
-
-/// Cumulative counters of a group or an endpoint at one moment.
-#[derive(Debug, Clone, Default)]
-struct Reading {
-    requests: u64,
-    errors: u64,
-    buckets: Vec<(f64, u64)>,
-}
 
 #[derive(Debug, Default)]
 struct Columns {
@@ -113,15 +105,9 @@ impl History {
                 // Summed from each endpoint's own deltas, so an endpoint
                 // that leaves (or joins) does not make the group's rates jump.
                 let mut rps = 0.0;
-                let mut window = Reading::default();
+                let mut recent = Reading::default();
                 for endpoint in &group.endpoints {
-                    let metrics = &endpoint.stats.metrics;
-                    let reading = Reading {
-                        requests: metrics.requests.total(),
-                        errors: metrics.requests.get(CodeClass::ServerError)
-                            + metrics.requests.get(CodeClass::Error),
-                        buckets: cumulative_buckets(&metrics.duration),
-                    };
+                    let reading = Reading::of(&endpoint.stats.metrics);
                     let key = (group.name.clone(), endpoint.address);
                     let readings = &mut history
                         .endpoints
@@ -138,15 +124,10 @@ impl History {
                     rps += last_second_rate(readings);
                     let (_, newest) = readings.back().expect("just pushed");
                     let (_, oldest) = &readings[readings.len().saturating_sub(RATE_WINDOW + 1)];
-                    window.requests += newest.requests.saturating_sub(oldest.requests);
-                    window.errors += newest.errors.saturating_sub(oldest.errors);
-                    add_buckets(
-                        &mut window.buckets,
-                        &bucket_delta(&newest.buckets, &oldest.buckets),
-                    );
+                    recent.add(&newest.since(oldest));
                 }
                 let group_history = history.groups.entry(group.name.clone()).or_default();
-                group_history.record(wall_ms, rps, &window, group.weight);
+                group_history.record(wall_ms, rps, &recent.window(), group.weight);
             }
         }
     }
@@ -166,15 +147,14 @@ impl History {
         let (first_at, first) = endpoint.readings.front()?;
         let (last_at, last) = endpoint.readings.back()?;
         let seconds = last_at.saturating_duration_since(*first_at).as_secs_f64();
-        let requests = last.requests.saturating_sub(first.requests);
-        let errors = last.errors.saturating_sub(first.errors);
+        let window = last.since(first).window();
         Some(EndpointRates {
             requests_per_second: if seconds > 0.0 {
-                requests as f64 / seconds
+                window.requests as f64 / seconds
             } else {
                 0.0
             },
-            error_rate: (requests > 0).then(|| errors as f64 / requests as f64),
+            error_rate: window.error_rate(),
         })
     }
 
@@ -219,21 +199,17 @@ impl History {
 
 impl GroupHistory {
     /// One point: `rps` over the last second, `window` the group's requests,
-    /// errors and latency buckets over the last RATE_WINDOW seconds.
-    fn record(&mut self, wall_ms: u64, rps: f64, window: &Reading, weight: u32) {
+    /// errors and p99 over the last RATE_WINDOW seconds.
+    fn record(&mut self, wall_ms: u64, rps: f64, window: &Window, weight: u32) {
         let columns = &mut self.columns;
         push_bounded(&mut columns.t, wall_ms, POINTS);
         push_bounded(&mut columns.rps, (rps * 10.0).round() / 10.0, POINTS);
         push_bounded(
             &mut columns.p99_ms,
-            quantile(0.99, &window.buckets).map(|seconds| seconds * 1000.0),
+            window.p99.map(|seconds| seconds * 1000.0),
             POINTS,
         );
-        push_bounded(
-            &mut columns.error_rate,
-            (window.requests > 0).then(|| window.errors as f64 / window.requests as f64),
-            POINTS,
-        );
+        push_bounded(&mut columns.error_rate, window.error_rate(), POINTS);
         push_bounded(&mut columns.weight, weight, POINTS);
     }
 }
@@ -248,7 +224,7 @@ fn last_second_rate(readings: &VecDeque<(Instant, Reading)>) -> f64 {
     let (at, last) = &readings[length - 1];
     let seconds = at.saturating_duration_since(*before_at).as_secs_f64();
     if seconds > 0.0 {
-        last.requests.saturating_sub(before.requests) as f64 / seconds
+        last.since(before).requests as f64 / seconds
     } else {
         0.0
     }
@@ -260,7 +236,7 @@ fn distribution(readings: &VecDeque<(Instant, Reading)>) -> Vec<Value> {
     let (Some((_, first)), Some((_, last))) = (readings.front(), readings.back()) else {
         return Vec::new();
     };
-    let cumulative = bucket_delta(&last.buckets, &first.buckets);
+    let cumulative = last.since(first).buckets;
     let mut below = 0;
     cumulative
         .iter()
@@ -327,10 +303,13 @@ mod tests {
     #[test]
     fn group_points_carry_rate_weight_and_window_quantiles() {
         let mut group = GroupHistory::default();
-        let window = |requests: u64, errors: u64| Reading {
-            requests,
-            errors,
-            buckets: vec![(0.005, requests), (f64::INFINITY, requests)],
+        let window = |requests: u64, errors: u64| {
+            Reading {
+                requests,
+                errors,
+                buckets: vec![(0.005, requests), (f64::INFINITY, requests)],
+            }
+            .window()
         };
         group.record(1_000, 0.0, &window(0, 0), 90);
         group.record(2_000, 50.0, &window(150, 5), 80);

@@ -32,7 +32,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::config::RolloutConfig;
-use crate::metrics::{add_buckets, bucket_delta, cumulative_buckets, quantile, CodeClass};
+use crate::metrics::Reading;
 use crate::state::{RolloutRecord, RolloutStatus, Service, State, UpdateError};
 
 /// Latencies under this are compared as this.
@@ -41,15 +41,9 @@ pub const LATENCY_FLOOR: Duration = Duration::from_millis(5);
 /// Requests each group needs in a step before its p99 is compared.
 pub const MIN_REQUESTS_FOR_P99: u64 = 100;
 
-/// One group's traffic during the current step.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct Window {
-    pub requests: u64,
-    /// 5xx responses and requests that got no response.
-    pub errors: u64,
-    /// Seconds; None without observations.
-    pub p99: Option<f64>,
-}
+/// One group's traffic during the current step; defined in `metrics` with
+/// the error rule, so the judge counts what the dashboard shows.
+pub use crate::metrics::Window;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
@@ -144,37 +138,16 @@ impl Board {
     }
 }
 
-/// Counters and histograms summed over a group's endpoints, as read at one moment.
-#[derive(Debug, Clone, Default)]
-struct Reading {
-    requests: u64,
-    errors: u64,
-    buckets: Vec<(f64, u64)>,
-}
-
-impl Reading {
-    fn of(service: &Service, group: &str) -> Reading {
-        let mut reading = Reading::default();
-        if let Some(group) = service.groups.iter().find(|g| g.name == group) {
-            for endpoint in &group.endpoints {
-                let metrics = &endpoint.stats.metrics;
-                reading.requests += metrics.requests.total();
-                reading.errors += metrics.requests.get(CodeClass::ServerError)
-                    + metrics.requests.get(CodeClass::Error);
-                add_buckets(&mut reading.buckets, &cumulative_buckets(&metrics.duration));
-            }
-        }
-        reading
-    }
-
-    fn since(&self, start: &Reading) -> Window {
-        let buckets = bucket_delta(&self.buckets, &start.buckets);
-        Window {
-            requests: self.requests.saturating_sub(start.requests),
-            errors: self.errors.saturating_sub(start.errors),
-            p99: quantile(0.99, &buckets),
-        }
-    }
+/// A group's counters now, summed over its endpoints; nothing when the
+/// service has no such group.
+fn group_reading(service: &Service, group: &str) -> Reading {
+    let group = service.groups.iter().find(|g| g.name == group);
+    Reading::sum(
+        group
+            .into_iter()
+            .flat_map(|group| &group.endpoints)
+            .map(|endpoint| &endpoint.stats.metrics),
+    )
 }
 
 /// Where a service's rollout stands, in the driver's memory.
@@ -254,8 +227,12 @@ fn evaluate(state: &State, board: &Board, trackers: &mut BTreeMap<String, Tracke
             }
         };
 
-        let canary = Reading::of(service, &policy.group).since(&tracker.canary_start);
-        let stable = Reading::of(service, stable_name).since(&tracker.stable_start);
+        let canary = group_reading(service, &policy.group)
+            .since(&tracker.canary_start)
+            .window();
+        let stable = group_reading(service, stable_name)
+            .since(&tracker.stable_start)
+            .window();
         let time_in_step = now.saturating_duration_since(tracker.started);
         let decision = decide(policy, tracker.step, time_in_step, &canary, &stable);
         let current = RolloutRecord {
@@ -347,8 +324,8 @@ fn enter(
     let tracker = Tracker {
         step,
         started: Instant::now(),
-        canary_start: Reading::of(service, &policy.group),
-        stable_start: Reading::of(service, stable_name),
+        canary_start: group_reading(service, &policy.group),
+        stable_start: group_reading(service, stable_name),
     };
     let entered = RolloutRecord {
         step,

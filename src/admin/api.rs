@@ -24,7 +24,7 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::metrics::{cumulative_buckets, quantile, CodeClass};
+use crate::metrics::Reading;
 use crate::reload::{ReloadError, Reloader};
 use crate::rollout::Board;
 use crate::state::{RolloutRecord, RolloutStatus, State, UpdateError};
@@ -82,8 +82,7 @@ fn service_json(state: &State, board: &Board, name: &str) -> Value {
                 .endpoints
                 .iter()
                 .map(|endpoint| {
-                    let metrics = &endpoint.stats.metrics;
-                    let buckets = cumulative_buckets(&metrics.duration);
+                    let totals = Reading::of(&endpoint.stats.metrics);
                     let in_flight = endpoint.in_flight();
                     let address = endpoint.address.to_string();
                     let recent = history.endpoint_rates(name, &group.name, endpoint.address);
@@ -92,12 +91,11 @@ fn service_json(state: &State, board: &Board, name: &str) -> Value {
                         "healthy": endpoint.stats.health.is_eligible(now),
                         "ewma_ms": endpoint.stats.ewma.estimate_micros(now, in_flight == 0) / 1000.0,
                         "in_flight": in_flight,
-                        "requests": metrics.requests.total(),
-                        "errors": metrics.requests.get(CodeClass::ServerError)
-                            + metrics.requests.get(CodeClass::Error),
-                        "p50_ms": quantile(0.5, &buckets).map(|s| s * 1000.0),
-                        "p90_ms": quantile(0.9, &buckets).map(|s| s * 1000.0),
-                        "p99_ms": quantile(0.99, &buckets).map(|s| s * 1000.0),
+                        "requests": totals.requests,
+                        "errors": totals.errors,
+                        "p50_ms": totals.quantile(0.5).map(|s| s * 1000.0),
+                        "p90_ms": totals.quantile(0.9).map(|s| s * 1000.0),
+                        "p99_ms": totals.quantile(0.99).map(|s| s * 1000.0),
                         // Over the last minute, from the dashboard's history.
                         "rps": recent.map_or(0.0, |rates| rates.requests_per_second),
                         "error_rate": recent.and_then(|rates| rates.error_rate),
