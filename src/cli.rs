@@ -1,4 +1,4 @@
-//! The command line: `luas run`, `luas validate`, `luas demo`.
+//! The command line: `luas run`, `luas validate`, `luas demo`, `luas ctl`.
 //!
 //! Parsing only; `main` acts on the parsed command.
 
@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,6 +33,9 @@ pub enum Command {
         /// content changes; SIGHUP reloads at once); 0s turns watching off.
         #[arg(long, default_value = "1s", value_parser = parse_duration)]
         watch_interval: Duration,
+        /// How the process log (on stderr) is written.
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
     },
     /// Change or inspect a running luas through its admin API.
     Ctl(crate::ctl::CtlArgs),
@@ -56,7 +59,33 @@ pub enum Command {
         /// Runtime worker threads (default: one per CPU).
         #[arg(long)]
         worker_threads: Option<usize>,
+        /// How the process log (on stderr) is written.
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
     },
+}
+
+/// The format of the process log (not the access log, which is always
+/// JSON lines on stdout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event, as `tracing` prints by default.
+    #[default]
+    Text,
+    /// One JSON object per line, with `timestamp`, `level`, `message`,
+    /// `target` and the event's fields at the top level, for log collectors.
+    Json,
+}
+
+impl Cli {
+    /// The process log format the command asks for; commands that do not
+    /// serve (`ctl`, `validate`) log as text.
+    pub fn log_format(&self) -> LogFormat {
+        match &self.command {
+            Command::Run { log_format, .. } | Command::Demo { log_format, .. } => *log_format,
+            Command::Ctl(_) | Command::Validate { .. } => LogFormat::Text,
+        }
+    }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

@@ -10,21 +10,35 @@
 //! ```
 //! `--admin URL` (or `LUAS_ADMIN`) says where the admin API is, default
 //! `http://127.0.0.1:9901`; `--json` prints the API's JSON instead of a table.
+//! An `https://` address (the admin API behind a TLS listener or another
+//! TLS proxy) is verified against `--cacert FILE`, else the system's roots;
+//! there is no way to skip verification, since the token travels with changes.
 //!
 //! Exit codes: 0 done; 1 luas refused (unknown service or group, bad weights,
 //! broken config on reload); 2 bad usage; 3 the admin API could not be
-//! reached. This module only talks HTTP; the API itself is `admin::api`.
+//! reached (or its certificate was not trusted). This module only talks
+//! HTTP; the API itself is `admin::api`, its JSON `admin::wire`.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
 use bytes::Bytes;
 use clap::{Args, Subcommand};
-use http::{Method, Request, StatusCode};
+use http::{header, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use crate::admin::wire::{
+    EndpointStatus, ErrorBody, PromoteRequest, Reloaded, ServiceList, ServiceStatus, Weights,
+};
 
 pub const EXIT_REFUSED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
@@ -46,7 +60,11 @@ pub struct CtlArgs {
     /// File holding the admin token (`admin.token_file` of the proxy), sent
     /// as `Authorization: Bearer` with changes.
     #[arg(long, env = "LUAS_ADMIN_TOKEN_FILE", global = true)]
-    pub token_file: Option<std::path::PathBuf>,
+    pub token_file: Option<PathBuf>,
+    /// PEM file of the CA certificates that may sign an `https://` admin
+    /// address's certificate (default: the system's roots).
+    #[arg(long, env = "LUAS_ADMIN_CACERT", value_name = "FILE", global = true)]
+    pub cacert: Option<PathBuf>,
     #[command(subcommand)]
     pub command: CtlCommand,
 }
@@ -88,6 +106,7 @@ pub struct CtlError {
 /// Runs one ctl command, printing its result to stdout.
 pub async fn run(args: CtlArgs) -> Result<(), CtlError> {
     let base = normalize(&args.admin);
+    let admin = Admin::new(&base, args.cacert.as_deref())?;
     let (method, path, body) = match &args.command {
         CtlCommand::Status { service: None } => (Method::GET, "/api/v1/services".to_owned(), None),
         CtlCommand::Status {
@@ -106,9 +125,12 @@ pub async fn run(args: CtlArgs) -> Result<(), CtlError> {
         CtlCommand::Promote { service, group } => (
             Method::POST,
             format!("/api/v1/services/{service}/promote"),
-            group
-                .as_ref()
-                .map(|group| serde_json::json!({ "group": group }).to_string()),
+            group.as_ref().map(|group| {
+                serde_json::to_string(&PromoteRequest {
+                    group: Some(group.clone()),
+                })
+                .expect("the wire types serialize")
+            }),
         ),
         CtlCommand::Reset { service } => (
             Method::DELETE,
@@ -131,13 +153,16 @@ pub async fn run(args: CtlArgs) -> Result<(), CtlError> {
             })?,
         ),
     };
-    let (status, answer) = call(&base, method, &path, body, token.as_deref()).await?;
+    let (status, bytes) = admin.call(method, &path, body, token.as_deref()).await?;
+    let answer: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+        serde_json::to_value(ErrorBody {
+            error: String::from_utf8_lossy(&bytes).trim().to_owned(),
+        })
+        .expect("the wire types serialize")
+    });
     if !status.is_success() {
-        let reason = answer
-            .get("error")
-            .and_then(Value::as_str)
-            .unwrap_or("no reason given")
-            .to_owned();
+        let reason = serde_json::from_value::<ErrorBody>(answer.clone())
+            .map_or_else(|_| "no reason given".to_owned(), |body| body.error);
         if args.json {
             println!("{answer}");
         }
@@ -155,19 +180,37 @@ pub async fn run(args: CtlArgs) -> Result<(), CtlError> {
     }
     match &args.command {
         CtlCommand::Status { service: None } => {
-            for service in answer["services"].as_array().into_iter().flatten() {
+            let list: ServiceList = typed(answer)?;
+            for service in &list.services {
                 print!("{}", render_service(service));
             }
         }
-        CtlCommand::Reload => println!("reloaded {}", answer["reloaded"].as_str().unwrap_or("")),
-        _ => print!("{}", render_service(&answer)),
+        CtlCommand::Reload => {
+            let reloaded: Reloaded = typed(answer)?;
+            println!("reloaded {}", reloaded.reloaded);
+        }
+        _ => print!("{}", render_service(&typed(answer)?)),
     }
     Ok(())
 }
 
+/// An answer read as the wire type it should be; a mismatch means ctl and
+/// the proxy are of different versions.
+fn typed<T: DeserializeOwned>(answer: Value) -> Result<T, CtlError> {
+    serde_json::from_value(answer).map_err(|error| CtlError {
+        code: EXIT_REFUSED,
+        message: format!(
+            "the admin API's answer is not what this luas ctl expects (is the proxy another \
+             version?): {error}; --json prints it as it is"
+        ),
+    })
+}
+
 fn normalize(admin: &str) -> String {
     let admin = admin.trim_end_matches('/');
-    if admin.starts_with("http://") || admin.starts_with("https://") {
+    // Any scheme is kept, so a wrong one is refused by name rather than
+    // read as a host.
+    if admin.contains("://") {
         admin.to_owned()
     } else {
         format!("http://{admin}")
@@ -175,7 +218,7 @@ fn normalize(admin: &str) -> String {
 }
 
 fn weights_body(pairs: &[String]) -> Result<String, CtlError> {
-    let mut weights = serde_json::Map::new();
+    let mut weights = Weights::new();
     for pair in pairs {
         let parsed = pair
             .split_once('=')
@@ -186,120 +229,250 @@ fn weights_body(pairs: &[String]) -> Result<String, CtlError> {
                 message: format!("`{pair}` is not GROUP=WEIGHT, e.g. canary=10"),
             });
         };
-        weights.insert(group.to_owned(), weight.into());
+        weights.insert(group.to_owned(), weight);
     }
-    Ok(Value::Object(weights).to_string())
+    Ok(serde_json::to_string(&weights).expect("the wire types serialize"))
 }
 
-async fn call(
-    base: &str,
-    method: Method,
-    path: &str,
-    body: Option<String>,
-    token: Option<&str>,
-) -> Result<(StatusCode, Value), CtlError> {
-    let unreachable = |message: String| CtlError {
-        code: EXIT_UNREACHABLE,
-        message,
-    };
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let mut request = Request::builder()
-        .method(method)
-        .uri(format!("{base}{path}"))
-        .header("content-type", "application/json");
-    if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
-    }
-    let request = request
-        .body(Full::new(Bytes::from(body.unwrap_or_default())))
-        .map_err(|error| CtlError {
+/// Where the admin API is and how to reach it: plain TCP, or TLS verified
+/// against the roots given.
+struct Admin {
+    base: String,
+    authority: String,
+    host: String,
+    port: u16,
+    tls: Option<tokio_rustls::TlsConnector>,
+}
+
+impl Admin {
+    fn new(base: &str, cacert: Option<&Path>) -> Result<Admin, CtlError> {
+        let usage = |message: String| CtlError {
             code: EXIT_USAGE,
-            message: format!("bad admin address {base}: {error}"),
-        })?;
-    let response = tokio::time::timeout(Duration::from_secs(10), client.request(request))
+            message,
+        };
+        let uri: Uri = base
+            .parse()
+            .map_err(|error| usage(format!("bad admin address {base}: {error}")))?;
+        let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+            return Err(usage(format!("bad admin address {base}: no host")));
+        };
+        let https = match scheme {
+            "http" => false,
+            "https" => true,
+            other => {
+                return Err(usage(format!(
+                    "bad admin address {base}: the scheme must be http or https, not {other}"
+                )))
+            }
+        };
+        if !matches!(uri.path(), "" | "/") {
+            return Err(usage(format!(
+                "bad admin address {base}: give scheme, host and port only (no path)"
+            )));
+        }
+        let tls = match (https, cacert) {
+            (false, None) => None,
+            (false, Some(_)) => {
+                return Err(usage(format!(
+                    "--cacert is for an https:// admin address; {base} is plain http"
+                )))
+            }
+            (true, cacert) => Some(tls_connector(cacert)?),
+        };
+        // `[::1]` in a URI is the address `::1` on the wire.
+        let host = authority.host();
+        let host = host
+            .strip_prefix('[')
+            .and_then(|host| host.strip_suffix(']'))
+            .unwrap_or(host);
+        Ok(Admin {
+            base: base.to_owned(),
+            authority: authority.as_str().to_owned(),
+            host: host.to_owned(),
+            port: authority.port_u16().unwrap_or(if https { 443 } else { 80 }),
+            tls,
+        })
+    }
+
+    /// One request on a fresh connection: its status and body.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+        token: Option<&str>,
+    ) -> Result<(StatusCode, Bytes), CtlError> {
+        let base = &self.base;
+        let unreachable = |message: String| CtlError {
+            code: EXIT_UNREACHABLE,
+            message,
+        };
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, &self.authority)
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|error| CtlError {
+                code: EXIT_USAGE,
+                message: format!("bad admin address {base}: {error}"),
+            })?;
+        let exchange = async {
+            let stream = TcpStream::connect((self.host.as_str(), self.port))
+                .await
+                .map_err(|error| format!("cannot reach the admin API at {base}: {error}"))?;
+            let Some(tls) = &self.tls else {
+                return send(stream, request).await;
+            };
+            let name = ServerName::try_from(self.host.clone())
+                .map_err(|error| format!("{} is not a name TLS can verify: {error}", self.host))?;
+            let stream = tls
+                .connect(name, stream)
+                .await
+                .map_err(|error| format!("TLS with the admin API at {base} failed: {error}"))?;
+            send(stream, request).await
+        };
+        tokio::time::timeout(Duration::from_secs(10), exchange)
+            .await
+            .map_err(|_| {
+                unreachable(format!(
+                    "the admin API at {base} did not answer within 10 s"
+                ))
+            })?
+            .map_err(unreachable)
+    }
+}
+
+/// HTTP/1.1 over a connected stream, plain or TLS.
+async fn send<S>(stream: S, request: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|_| {
-            unreachable(format!(
-                "the admin API at {base} did not answer within 10 s"
-            ))
-        })?
-        .map_err(|error| unreachable(format!("cannot reach the admin API at {base}: {error}")))?;
+        .map_err(|error| format!("cannot speak HTTP to the admin API: {error}"))?;
+    tokio::spawn(connection);
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|error| format!("the admin API did not answer: {error}"))?;
     let status = response.status();
     let bytes = response
         .into_body()
         .collect()
         .await
-        .map_err(|error| unreachable(format!("the admin API's answer broke off: {error}")))?
+        .map_err(|error| format!("the admin API's answer broke off: {error}"))?
         .to_bytes();
-    let value = serde_json::from_slice(&bytes).unwrap_or_else(
-        |_| serde_json::json!({ "error": String::from_utf8_lossy(&bytes).trim().to_owned() }),
-    );
-    Ok((status, value))
+    Ok((status, bytes))
+}
+
+/// TLS that verifies the admin's certificate against `cacert`, else the
+/// system's roots (as luas does for upstreams without `tls.ca`).
+fn tls_connector(cacert: Option<&Path>) -> Result<tokio_rustls::TlsConnector, CtlError> {
+    let usage = |message: String| CtlError {
+        code: EXIT_USAGE,
+        message,
+    };
+    let roots = match cacert {
+        Some(path) => crate::tls::root_store(path).map_err(|error| usage(error.to_string()))?,
+        None => crate::tls::system_roots().map_err(|error| {
+            usage(format!(
+                "cannot verify https: no CA certificates in the system store ({error}); \
+                 pass --cacert FILE"
+            ))
+        })?,
+    };
+    let mut config = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+        .with_protocol_versions(crate::tls::PROTOCOL_VERSIONS)
+        .map_err(|error| usage(format!("cannot set up TLS: {error}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 
 /// A service as a small table.
-pub fn render_service(service: &Value) -> String {
+pub fn render_service(service: &ServiceStatus) -> String {
     let mut text = String::new();
     let _ = writeln!(
         text,
         "service {} (balancer {})",
-        service["name"].as_str().unwrap_or("?"),
-        service["balancer"].as_str().unwrap_or("?")
+        service.name, service.balancer
     );
-    for group in service["groups"].as_array().into_iter().flatten() {
+    // One width for every endpoint of the service, so named and bare
+    // addresses line up.
+    let width = service
+        .groups
+        .iter()
+        .flat_map(|group| &group.endpoints)
+        .map(|endpoint| endpoint_label(endpoint).len())
+        .max()
+        .unwrap_or(0)
+        .max(22);
+    for group in &service.groups {
         let _ = writeln!(
             text,
             "  group {:<10} weight {:>4}  share {:>5.1} %{}",
-            group["name"].as_str().unwrap_or("?"),
-            group["weight"].as_u64().unwrap_or(0),
-            group["share"].as_f64().unwrap_or(0.0) * 100.0,
-            match group["file_weight"].as_u64() {
-                Some(file) if Some(file) != group["weight"].as_u64() => format!("  (file: {file})"),
+            group.name,
+            group.weight,
+            group.share * 100.0,
+            match group.file_weight {
+                Some(file) if file != group.weight => format!("  (file: {file})"),
                 _ => String::new(),
             }
         );
-        for endpoint in group["endpoints"].as_array().into_iter().flatten() {
-            let ms = |key: &str| {
-                endpoint[key]
-                    .as_f64()
-                    .map_or_else(|| "-".to_owned(), |value| format!("{value:.1}"))
-            };
+        for endpoint in &group.endpoints {
+            let ms =
+                |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"));
             let _ = writeln!(
                 text,
-                "    {:<22} ewma {:>7} ms  in-flight {:>3}  requests {:>8}  errors {:>6}  p50 {:>7} ms  p99 {:>7} ms",
-                endpoint["address"].as_str().unwrap_or("?"),
-                ms("ewma_ms"),
-                endpoint["in_flight"].as_u64().unwrap_or(0),
-                endpoint["requests"].as_u64().unwrap_or(0),
-                endpoint["errors"].as_u64().unwrap_or(0),
-                ms("p50_ms"),
-                ms("p99_ms"),
+                "    {:<width$} ewma {:>7} ms  in-flight {:>3}  requests {:>8}  errors {:>6}  p50 {:>7} ms  p99 {:>7} ms",
+                endpoint_label(endpoint),
+                ms(Some(endpoint.ewma_ms)),
+                endpoint.in_flight,
+                endpoint.requests,
+                endpoint.errors,
+                ms(endpoint.p50_ms),
+                ms(endpoint.p99_ms),
             );
         }
     }
-    if let Some(replaced) = service["replaced_by_rollback"].as_object() {
+    if let Some(replaced) = &service.replaced_by_rollback {
         let _ = writeln!(
             text,
             "  rolled back; weights before: {}",
-            Value::Object(replaced.clone())
+            serde_json::to_string(replaced).unwrap_or_default()
         );
     }
-    if let Some(rollout) = service["rollout"].as_object() {
+    if let Some(rollout) = &service.rollout {
         let _ = writeln!(
             text,
             "  rollout of {}: {} at step {}/{} ({} %){}",
-            rollout["group"].as_str().unwrap_or("?"),
-            rollout["status"].as_str().unwrap_or("?"),
-            rollout["step"].as_u64().unwrap_or(0),
-            rollout["steps"].as_array().map_or(0, Vec::len),
-            rollout["weight"].as_u64().unwrap_or(0),
-            match rollout["reason"].as_str() {
-                Some(reason) if !reason.is_empty() => format!(": {reason}"),
-                _ => String::new(),
+            rollout.group,
+            rollout.status,
+            rollout.step,
+            rollout.steps.len(),
+            rollout.weight,
+            if rollout.reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", rollout.reason)
             }
         );
     }
     text
+}
+
+/// `stable-1 127.0.0.1:40123` where the endpoint has a name, else the address.
+fn endpoint_label(endpoint: &EndpointStatus) -> String {
+    match &endpoint.name {
+        Some(name) => format!("{name} {}", endpoint.address),
+        None => endpoint.address.clone(),
+    }
 }
 
 #[cfg(test)]
@@ -320,5 +493,10 @@ mod tests {
     fn admin_addresses_get_a_scheme() {
         assert_eq!(normalize("127.0.0.1:9901"), "http://127.0.0.1:9901");
         assert_eq!(normalize("http://127.0.0.1:9901/"), "http://127.0.0.1:9901");
+        assert_eq!(
+            normalize("https://luas.example:9901"),
+            "https://luas.example:9901"
+        );
+        assert_eq!(normalize("ftp://127.0.0.1:9901"), "ftp://127.0.0.1:9901");
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use luas::cli::{Cli, Command};
+use luas::cli::{Cli, Command, LogFormat};
 use luas::config::{self, Config};
 
 const EXIT_CONFIG: u8 = 64;
@@ -19,7 +19,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(cli.log_format());
     match cli.command {
         Command::Validate { file } => match config::load_file(&file) {
             Ok(config) => {
@@ -40,6 +40,7 @@ fn main() -> ExitCode {
             config: path,
             worker_threads,
             watch_interval,
+            log_format: _,
         } => {
             let config = match config::load_file(&path) {
                 Ok(config) => config,
@@ -75,6 +76,7 @@ fn main() -> ExitCode {
             admin,
             traffic,
             worker_threads,
+            log_format: _,
         } => {
             let options = luas::demo::DemoOptions {
                 listen,
@@ -148,11 +150,16 @@ fn exit_with(result: anyhow::Result<()>) -> ExitCode {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        // Flattened, so `message` and the event's fields sit beside `level`
+        // where collectors (Loki, Cloud Logging, Elastic) look for them.
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
 }

@@ -99,10 +99,25 @@ mod tests {
 
     #[test]
     fn key_fraction_is_fixed_and_spread() {
-        // Pinned values: a change here moves every sticky user.
-        assert_eq!(key_fraction(b"user-1"), key_fraction(b"user-1"));
-        let pinned = key_fraction(b"user-42");
-        assert!((0.0..1.0).contains(&pinned));
+        // Golden values, computed once from the hash as shipped. A sticky
+        // user's group follows from where their key lands, so any change to
+        // the hash (constants, byte order, finalizer) would move every sticky
+        // user between versions at the next deploy: this must fail first.
+        let golden: [(&[u8], f64); 5] = [
+            (b"", 0.9576734252420561),
+            (b"user-1", 0.7679704410612723),
+            (b"user-42", 0.4768919313585631),
+            (b"session=abc123", 0.8744828773292076),
+            (b"\xff\x00", 0.023868456264712457),
+        ];
+        for (key, expected) in golden {
+            assert_eq!(key_fraction(key).to_bits(), expected.to_bits(), "{key:?}");
+        }
+        // And what those positions mean for a 90/10 split.
+        let split = Split::new([90, 10]);
+        assert_eq!(split.pick_by_key(b"user-1"), Some(0));
+        assert_eq!(split.pick_by_key(b"session=abc123"), Some(0));
+        assert_eq!(split.pick_by_key(b""), Some(1));
         let mut buckets = [0u32; 10];
         for i in 0..100_000 {
             buckets[(key_fraction(format!("user-{i}").as_bytes()) * 10.0) as usize] += 1;

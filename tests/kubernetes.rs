@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_yaml::Value;
+use yaml_serde::Value;
 
 /// The container name of luas in every example.
 const LUAS_CONTAINER: &str = "luas";
@@ -91,7 +91,7 @@ fn examples_dir() -> PathBuf {
 /// Every document of a multi-document YAML text; empty documents are skipped.
 fn parse_documents(file: &str, text: &str) -> Result<Vec<Doc>, String> {
     let mut docs = Vec::new();
-    for document in serde_yaml::Deserializer::from_str(text) {
+    for document in yaml_serde::Deserializer::from_str(text) {
         let value = Value::deserialize(document).map_err(|error| format!("{file}: {error}"))?;
         if !value.is_null() {
             docs.push(Doc {
@@ -229,7 +229,7 @@ fn show(value: &Value) -> String {
         Value::String(text) => text.clone(),
         Value::Number(number) => number.to_string(),
         Value::Bool(flag) => flag.to_string(),
-        other => serde_yaml::to_string(other).unwrap().trim().to_owned(),
+        other => yaml_serde::to_string(other).unwrap().trim().to_owned(),
     }
 }
 
@@ -412,7 +412,7 @@ fn luas_configs(set: &Set) -> Vec<(&Doc, &str)> {
 
 /// The rules of a Prometheus Adapter config, None for any other text.
 fn adapter_rules_of(config: &str) -> Option<Vec<Value>> {
-    let value: Value = serde_yaml::from_str(config).ok()?;
+    let value: Value = yaml_serde::from_str(config).ok()?;
     value.get("rules")?.as_sequence().cloned()
 }
 
@@ -686,7 +686,7 @@ fn check_adapter_rules(set: &Set, catalog: &Catalog) -> Vec<String> {
 fn check_luas_configs(set: &Set, default_args: &[String]) -> Vec<String> {
     let mut problems = Vec::new();
     for (config_map, config) in luas_configs(set) {
-        let raw: Value = match serde_yaml::from_str(config) {
+        let raw: Value = match yaml_serde::from_str(config) {
             Ok(raw) => raw,
             Err(error) => {
                 problems.push(format!("{}: config.yaml: {error}", config_map.what()));

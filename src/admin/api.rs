@@ -18,19 +18,26 @@
 //! that door too, until the weights are set again). Errors answer 400 (bad request), 404 (unknown service) or 409
 //! (no config file to reload) with `{"error": "..."}`.
 
-use std::collections::BTreeMap;
-
 use http::StatusCode;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
+use super::wire::{
+    EndpointStatus, GroupStatus, PromoteRequest, Reloaded, RolloutProgress, ServiceList,
+    ServiceStatus, Weights, Window,
+};
 use crate::metrics::Reading;
 use crate::reload::{ReloadError, Reloader};
-use crate::rollout::Board;
+use crate::rollout::{self, Board};
 use crate::state::{RolloutRecord, RolloutStatus, State, UpdateError};
 
 /// A JSON answer and its status.
 pub type ApiResult = Result<Value, (StatusCode, String)>;
+
+/// A wire type as the JSON value the admin listener writes.
+fn to_json(answer: &impl Serialize) -> Value {
+    serde_json::to_value(answer).expect("the wire types serialize")
+}
 
 fn update_error(error: UpdateError) -> (StatusCode, String) {
     let status = match error {
@@ -43,12 +50,12 @@ fn update_error(error: UpdateError) -> (StatusCode, String) {
 /// Every service, as `GET /api/v1/services` shows them.
 pub fn services(state: &State, board: &Board) -> Value {
     let snapshot = state.load();
-    let services: Vec<Value> = snapshot
+    let services = snapshot
         .services
         .iter()
-        .map(|service| service_json(state, board, &service.name))
+        .filter_map(|service| service_status(state, board, &service.name))
         .collect();
-    json!({ "services": services })
+    to_json(&ServiceList { services })
 }
 
 pub fn service(state: &State, board: &Board, name: &str) -> ApiResult {
@@ -59,10 +66,12 @@ pub fn service(state: &State, board: &Board, name: &str) -> ApiResult {
 }
 
 fn service_json(state: &State, board: &Board, name: &str) -> Value {
+    service_status(state, board, name).map_or(Value::Null, |service| to_json(&service))
+}
+
+fn service_status(state: &State, board: &Board, name: &str) -> Option<ServiceStatus> {
     let snapshot = state.load();
-    let Some(service) = snapshot.service(name) else {
-        return Value::Null;
-    };
+    let service = snapshot.service(name)?;
     let config = snapshot
         .config
         .services
@@ -74,63 +83,85 @@ fn service_json(state: &State, board: &Board, name: &str) -> Value {
     let runtime = overrides.services.get(name);
     let now = tokio::time::Instant::now();
     let history = state.history();
-    let groups: Vec<Value> = service
+    let groups = service
         .groups
         .iter()
         .map(|group| {
-            let endpoints: Vec<Value> = group
+            let endpoints = group
                 .endpoints
                 .iter()
                 .map(|endpoint| {
                     let totals = Reading::of(&endpoint.stats.metrics);
                     let in_flight = endpoint.in_flight();
-                    let address = endpoint.address.to_string();
                     let recent = history.endpoint_rates(name, &group.name, endpoint.address);
-                    json!({
-                        "address": address,
-                        "healthy": endpoint.stats.health.is_eligible(now),
-                        "ewma_ms": endpoint.stats.ewma.estimate_micros(now, in_flight == 0) / 1000.0,
-                        "in_flight": in_flight,
-                        "requests": totals.requests,
-                        "errors": totals.errors,
-                        "p50_ms": totals.quantile(0.5).map(|s| s * 1000.0),
-                        "p90_ms": totals.quantile(0.9).map(|s| s * 1000.0),
-                        "p99_ms": totals.quantile(0.99).map(|s| s * 1000.0),
+                    EndpointStatus {
+                        address: endpoint.address.to_string(),
+                        name: super::names::lookup(endpoint.address),
+                        healthy: endpoint.stats.health.is_eligible(now),
+                        ewma_ms: endpoint.stats.ewma.estimate_micros(now, in_flight == 0) / 1000.0,
+                        in_flight,
+                        requests: totals.requests,
+                        errors: totals.errors,
+                        p50_ms: totals.quantile(0.5).map(|s| s * 1000.0),
+                        p90_ms: totals.quantile(0.9).map(|s| s * 1000.0),
+                        p99_ms: totals.quantile(0.99).map(|s| s * 1000.0),
                         // Over the last minute, from the dashboard's history.
-                        "rps": recent.map_or(0.0, |rates| rates.requests_per_second),
-                        "error_rate": recent.and_then(|rates| rates.error_rate),
-                    })
+                        rps: recent.map_or(0.0, |rates| rates.requests_per_second),
+                        error_rate: recent.and_then(|rates| rates.error_rate),
+                    }
                 })
                 .collect();
-            json!({
-                "name": group.name,
-                "weight": group.weight,
-                "share": if service.split.total() == 0 { 0.0 } else {
+            GroupStatus {
+                name: group.name.clone(),
+                weight: group.weight,
+                share: if service.split.total() == 0 {
+                    0.0
+                } else {
                     f64::from(group.weight) / service.split.total() as f64
                 },
-                "file_weight": file_weights.get(&group.name),
-                "endpoints": endpoints,
-            })
+                file_weight: file_weights.get(&group.name).copied(),
+                endpoints,
+            }
         })
         .collect();
-    json!({
-        "name": service.name,
-        "balancer": match config.balancer {
+    Some(ServiceStatus {
+        name: service.name.clone(),
+        balancer: match config.balancer {
             crate::config::BalancerKind::P2cEwma => "p2c-ewma",
             crate::config::BalancerKind::LeastRequest => "least-request",
             crate::config::BalancerKind::RoundRobin => "round-robin",
-        },
-        "stable_group": config.groups[config.stable_group()].name,
-        "groups": groups,
-        "runtime_weights": runtime.map(|r| &r.weights).filter(|w| !w.is_empty()),
-        "replaced_by_rollback": runtime.and_then(|r| r.replaced_by_rollback.as_ref()),
-        "rollout": board.get(name).map(|progress| serde_json::to_value(progress).unwrap_or(Value::Null)),
+        }
+        .to_owned(),
+        stable_group: config.groups[config.stable_group()].name.clone(),
+        groups,
+        runtime_weights: runtime.map(|r| r.weights.clone()).filter(|w| !w.is_empty()),
+        replaced_by_rollback: runtime.and_then(|r| r.replaced_by_rollback.clone()),
+        rollout: board.get(name).map(|progress| rollout_progress(&progress)),
     })
+}
+
+fn rollout_progress(progress: &rollout::Progress) -> RolloutProgress {
+    let window = |window: &rollout::Window| Window {
+        requests: window.requests,
+        errors: window.errors,
+        p99: window.p99,
+    };
+    RolloutProgress {
+        group: progress.group.clone(),
+        step: progress.step,
+        steps: progress.steps.clone(),
+        weight: progress.weight,
+        status: progress.status.clone(),
+        reason: progress.reason.clone(),
+        seconds_in_step: progress.seconds_in_step,
+        canary: window(&progress.canary),
+        stable: window(&progress.stable),
+    }
 }
 
 /// `PUT /api/v1/services/{name}/weights`.
 pub fn set_weights(state: &State, board: &Board, name: &str, body: &[u8]) -> ApiResult {
-    let weights: BTreeMap<String, u32> = serde_json::from_slice(body).map_err(|error| {
+    let weights: Weights = serde_json::from_slice(body).map_err(|error| {
         (
             StatusCode::BAD_REQUEST,
             format!("the body must be a JSON object of group name to weight, like {{\"stable\": 90, \"canary\": 10}}: {error}"),
@@ -199,18 +230,12 @@ pub fn rollback(state: &State, board: &Board, name: &str) -> ApiResult {
     Ok(service_json(state, board, name))
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PromoteBody {
-    group: Option<String>,
-}
-
 /// `POST /api/v1/services/{name}/promote`: the named group (default: the
 /// rollout group, else the non-stable group with the most weight, else
 /// `canary`) gets all traffic.
 pub fn promote(state: &State, board: &Board, name: &str, body: &[u8]) -> ApiResult {
-    let body: PromoteBody = if body.iter().all(u8::is_ascii_whitespace) {
-        PromoteBody::default()
+    let body: PromoteRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        PromoteRequest::default()
     } else {
         serde_json::from_slice(body).map_err(|error| {
             (
@@ -269,7 +294,9 @@ pub fn reload(reloader: Option<&Reloader>) -> ApiResult {
         ));
     };
     match reloader.reload("admin API") {
-        Ok(()) => Ok(json!({ "reloaded": reloader.path().display().to_string() })),
+        Ok(()) => Ok(to_json(&Reloaded {
+            reloaded: reloader.path().display().to_string(),
+        })),
         Err(error @ ReloadError::Config(_)) | Err(error @ ReloadError::Update(_)) => {
             Err((StatusCode::BAD_REQUEST, error.to_string()))
         }

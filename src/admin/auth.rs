@@ -177,17 +177,12 @@ pub fn read_token(path: &Path) -> Result<String, String> {
     Ok(token.to_owned())
 }
 
-/// Compares without stopping at the first differing byte, so the time
-/// taken does not tell an attacker how much of a guess was right.
+/// Compares in constant time (`subtle`), so the time taken does not tell an
+/// attacker how much of a guess was right. The length is not secret: a
+/// token of another length is refused at once.
 fn same_secret(given: &[u8], expected: &[u8]) -> bool {
-    if given.len() != expected.len() {
-        return false;
-    }
-    given
-        .iter()
-        .zip(expected)
-        .fold(0u8, |difference, (a, b)| difference | (a ^ b))
-        == 0
+    use subtle::ConstantTimeEq;
+    given.ct_eq(expected).into()
 }
 
 #[cfg(test)]

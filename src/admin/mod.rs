@@ -19,6 +19,8 @@
 pub mod api;
 pub mod auth;
 pub mod dashboard;
+pub mod names;
+pub mod wire;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

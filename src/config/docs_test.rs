@@ -31,9 +31,9 @@ fn read(path: &Path) -> String {
 
 /// Every key path in a YAML value: `listeners[].routes[].match.host`, with
 /// `[]` for the items of a list.
-fn key_paths(value: &serde_yaml::Value, prefix: &str, out: &mut BTreeSet<String>) {
+fn key_paths(value: &yaml_serde::Value, prefix: &str, out: &mut BTreeSet<String>) {
     match value {
-        serde_yaml::Value::Mapping(map) => {
+        yaml_serde::Value::Mapping(map) => {
             for (key, value) in map {
                 let key = key.as_str().expect("config keys are strings");
                 let path = if prefix.is_empty() {
@@ -47,12 +47,12 @@ fn key_paths(value: &serde_yaml::Value, prefix: &str, out: &mut BTreeSet<String>
                 out.insert(path);
             }
         }
-        serde_yaml::Value::Sequence(items) => {
+        yaml_serde::Value::Sequence(items) => {
             for item in items {
                 key_paths(item, &format!("{prefix}[]"), out);
             }
         }
-        serde_yaml::Value::Tagged(tagged) => key_paths(&tagged.value, prefix, out),
+        yaml_serde::Value::Tagged(tagged) => key_paths(&tagged.value, prefix, out),
         _ => {}
     }
 }
@@ -101,7 +101,7 @@ fn documented_paths(markdown: &str) -> BTreeSet<String> {
 #[test]
 fn configuration_page_documents_every_key() {
     let example = read(&repo_path("config/example.yaml"));
-    let example: serde_yaml::Value = serde_yaml::from_str(&example).unwrap();
+    let example: yaml_serde::Value = yaml_serde::from_str(&example).unwrap();
     let mut used = BTreeSet::new();
     key_paths(&example, "", &mut used);
     // The walk itself must see nested keys through lists, and skip header names.

@@ -423,12 +423,12 @@ pub(crate) struct RawShutdown {
 /// Parses YAML text into the raw mirror.
 ///
 /// Errors read `line 7, column 9: listeners[0].routes[0]: unknown field ...`:
-/// the position first, because it is what an editor needs, then serde_yaml's
+/// the position first, because it is what an editor needs, then yaml_serde's
 /// key path and message.
 pub(crate) fn parse(text: &str) -> Result<RawConfig, ConfigError> {
     // `Option` so that an empty file (or one holding only comments or `~`)
     // gets its own message rather than an unhelpful "missing field".
-    match serde_yaml::from_str::<Option<RawConfig>>(text) {
+    match yaml_serde::from_str::<Option<RawConfig>>(text) {
         Ok(Some(raw)) => Ok(raw),
         Ok(None) => Err(ConfigError::Parse(
             "the config is empty: expected a YAML mapping with at least `listeners` and \
@@ -439,13 +439,13 @@ pub(crate) fn parse(text: &str) -> Result<RawConfig, ConfigError> {
     }
 }
 
-fn describe(error: &serde_yaml::Error) -> String {
+fn describe(error: &yaml_serde::Error) -> String {
     let message = error.to_string();
     let Some(location) = error.location() else {
         return message;
     };
     let (line, column) = (location.line(), location.column());
-    // serde_yaml appends (or, for syntax errors, embeds) " at line L column C";
+    // yaml_serde appends (or, for syntax errors, embeds) " at line L column C";
     // it is moved to the front, so drop the copy.
     let suffix = format!(" at line {line} column {column}");
     let message = message.replacen(&suffix, "", 1);

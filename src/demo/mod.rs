@@ -70,7 +70,16 @@ impl DemoBackends {
             );
         }
         let canary = Backend::spawn(BackendOptions::new("canary-1").latency(BASE_LATENCY)).await?;
-        Ok(DemoBackends { stable, canary })
+        let backends = DemoBackends { stable, canary };
+        // So `luas ctl status` and the admin API show `stable-1`, not a port.
+        for backend in backends.all() {
+            crate::admin::names::name(backend.address, &backend.name);
+        }
+        Ok(backends)
+    }
+
+    fn all(&self) -> impl Iterator<Item = &Backend> {
+        self.stable.iter().chain(std::iter::once(&self.canary))
     }
 
     /// The demo config with these backends' addresses filled in.
@@ -89,11 +98,17 @@ impl DemoBackends {
     }
 
     fn name_of(&self, address: SocketAddr) -> &str {
-        self.stable
-            .iter()
-            .chain(std::iter::once(&self.canary))
+        self.all()
             .find(|backend| backend.address == address)
             .map_or("?", |backend| backend.name.as_str())
+    }
+}
+
+impl Drop for DemoBackends {
+    fn drop(&mut self) {
+        for backend in self.all() {
+            crate::admin::names::forget(backend.address);
+        }
     }
 }
 

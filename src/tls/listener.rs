@@ -272,22 +272,17 @@ fn dns_names(certificate: &CertificateDer<'_>) -> Vec<String> {
 }
 
 /// URI and DNS subject alternative names, each in certificate order.
+///
+/// Read with rustls's own X.509 parser (webpki), which yields only names
+/// that are well-formed for their kind: a DNS name that is not a valid
+/// (possibly wildcard) name, or a URI that is not UTF-8, is skipped. Such a
+/// name could match neither an SNI name nor a configured identity anyway.
 fn subject_alternative_names(certificate: &CertificateDer<'_>) -> (Vec<String>, Vec<String>) {
-    use x509_parser::extensions::GeneralName;
-    let (mut uris, mut dns_names) = (Vec::new(), Vec::new());
-    let Ok((_, parsed)) = x509_parser::parse_x509_certificate(certificate.as_ref()) else {
-        return (uris, dns_names);
+    let Ok(parsed) = webpki::EndEntityCert::try_from(certificate) else {
+        return (Vec::new(), Vec::new());
     };
-    let Ok(Some(names)) = parsed.subject_alternative_name() else {
-        return (uris, dns_names);
-    };
-    for name in &names.value.general_names {
-        match name {
-            GeneralName::URI(uri) => uris.push(uri.to_string()),
-            GeneralName::DNSName(dns) => dns_names.push(dns.to_string()),
-            _ => {}
-        }
-    }
+    let uris = parsed.valid_uri_names().map(str::to_owned).collect();
+    let dns_names = parsed.valid_dns_names().map(str::to_owned).collect();
     (uris, dns_names)
 }
 
@@ -304,6 +299,46 @@ mod tests {
         assert!(!dns_name_matches("*.example.com", ".example.com"));
         assert!(dns_name_matches("api.example.com", "API.example.com"));
         assert!(!dns_name_matches("api.example.com", "web.example.com"));
+    }
+
+    #[test]
+    fn reads_uri_and_dns_names_in_certificate_order() {
+        use rcgen::string::Ia5String;
+        use rcgen::{CertificateParams, KeyPair, SanType};
+        let mut params = CertificateParams::new(vec![
+            "web.shop.svc".to_string(),
+            "*.example.com".to_string(),
+        ])
+        .unwrap();
+        for uri in [
+            "spiffe://cluster.local/ns/shop/sa/web",
+            "urn:example:second",
+        ] {
+            params
+                .subject_alt_names
+                .push(SanType::URI(Ia5String::try_from(uri).unwrap()));
+        }
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress("10.0.0.1".parse().unwrap()));
+        let certificate = params
+            .self_signed(&KeyPair::generate().unwrap())
+            .unwrap()
+            .der()
+            .clone();
+        let identity = ClientIdentity::from_certificate(&certificate).unwrap();
+        assert_eq!(
+            identity.uris,
+            [
+                "spiffe://cluster.local/ns/shop/sa/web",
+                "urn:example:second"
+            ]
+        );
+        assert_eq!(identity.dns_names, ["web.shop.svc", "*.example.com"]);
+        assert_eq!(dns_names(&certificate), identity.dns_names);
+        // Not a certificate: no names, no panic.
+        let garbage = CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x00]);
+        assert_eq!(ClientIdentity::from_certificate(&garbage), None);
     }
 
     #[test]
