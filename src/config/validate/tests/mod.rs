@@ -4,6 +4,7 @@
 
 mod admin;
 mod dns;
+mod example_file;
 mod health;
 mod limits;
 mod listeners;
@@ -19,8 +20,24 @@ mod tls;
 mod values;
 mod whole_file;
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+
+use super::routes::{parse_host, parse_path_prefix};
+use super::values::{
+    k8s_name_problem, parse_percent, show_size, BUDGET_RATIO_FORM, ERROR_RATE_FORM,
+};
 use super::*;
 use crate::config::raw;
+use crate::config::{
+    AdminConfig, BalancerKind, CertificateFiles, Config, ConfigIssue, DiscoveryConfig, DnsConfig,
+    EwmaConfig, GroupConfig, HealthCheckConfig, HostMatch, ListenerConfig, ListenerLimits,
+    ListenerProtocol, MetricsConfig, OutlierConfig, RetryConfig, RetryOn, RolloutConfig,
+    RouteConfig, RouteMatch, ServiceConfig, ShutdownConfig, SplitConfig, StickyKey, Timeouts,
+    UpstreamProtocol, UpstreamTls,
+};
 
 const EXAMPLE: &str = include_str!("../../../../config/example.yaml");
 

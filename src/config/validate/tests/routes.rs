@@ -1,4 +1,5 @@
-//! Routes and their `match`: services they name, headers, host patterns, path prefixes, catch-alls.
+//! Routes and their `match`: the services they name, headers, host patterns,
+//! path prefixes and catch-alls.
 
 use super::*;
 
