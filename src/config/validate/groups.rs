@@ -9,15 +9,13 @@
 //! servers of every `dns` group, is checked here too. Called from `services`; the group pick (`split`) and rollouts are checked elsewhere.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use super::values::{k8s_name_problem, K8S_NAME_FORM};
 use super::Checker;
+use crate::config::dns::DnsTarget;
 use crate::config::raw::{RawDiscovery, RawGroup, RawService};
 use crate::config::{defaults, DiscoveryConfig, DnsConfig, GroupConfig};
-
-const DNS_FORM: &str = "expected NAME:PORT, e.g. web.default.svc.cluster.local:8080 (a DNS name \
-     of labels of letters, digits, '-' and '_', and a port from 1 to 65535)";
 
 impl Checker {
     pub(super) fn groups(
@@ -272,8 +270,9 @@ impl Checker {
     /// The `dns` and `refresh` keys of a group (or of the service
     /// shorthand) at `path`; None when either is invalid (and reported).
     fn dns(&mut self, path: &str, text: &str, refresh: Option<&str>) -> Option<DnsConfig> {
-        let target = parse_dns_target(text)
-            .map_err(|why| self.issue(format!("{path}.dns"), why))
+        let target = text
+            .parse::<DnsTarget>()
+            .map_err(|why| self.issue(format!("{path}.dns"), why.to_string()))
             .ok();
         let refresh = self.duration_or(
             &format!("{path}.refresh"),
@@ -281,7 +280,7 @@ impl Checker {
             defaults::DNS_REFRESH,
             Some("the name would be looked up in a busy loop"),
         );
-        let ((name, port), refresh) = (target?, refresh?);
+        let (DnsTarget { name, port }, refresh) = (target?, refresh?);
         Some(DnsConfig {
             name,
             port,
@@ -331,65 +330,4 @@ impl Checker {
         }
         DiscoveryConfig { resolvers: servers }
     }
-}
-
-/// Splits and checks `dns: NAME:PORT`: the name lower-case and the port.
-fn parse_dns_target(text: &str) -> Result<(String, u16), String> {
-    let Some((name, port)) = text.rsplit_once(':') else {
-        return Err(format!("dns {text:?} has no port; {DNS_FORM}"));
-    };
-    let bare_ip = name.trim_start_matches('[').trim_end_matches(']');
-    if bare_ip.parse::<IpAddr>().is_ok() || text.parse::<SocketAddr>().is_ok() {
-        return Err(format!(
-            "dns {text:?} is an IP address, not a name to look up; list fixed addresses under \
-             `endpoints` instead, or {DNS_FORM}"
-        ));
-    }
-    match port.parse::<u16>() {
-        Ok(port) if port > 0 => {
-            if let Some(problem) = dns_name_problem(name) {
-                return Err(format!("dns {text:?}: the name {problem}; {DNS_FORM}"));
-            }
-            Ok((name.to_ascii_lowercase(), port))
-        }
-        _ => Err(format!(
-            "dns {text:?}: port {port:?} is not a number from 1 to 65535; {DNS_FORM}"
-        )),
-    }
-}
-
-/// Why `name` is not a DNS name a resolver would look up, or None. A
-/// trailing `.` (an absolute name, looked up without search domains) is
-/// allowed; `_` is too, as in Docker Compose service names.
-fn dns_name_problem(name: &str) -> Option<String> {
-    let bare = name.strip_suffix('.').unwrap_or(name);
-    if bare.is_empty() {
-        return Some("is empty".to_string());
-    }
-    if bare.len() > 253 {
-        return Some(format!("is {} characters long (at most 253)", bare.len()));
-    }
-    for label in bare.split('.') {
-        if label.is_empty() {
-            return Some("has an empty label (a leading or doubled '.')".to_string());
-        }
-        if label.len() > 63 {
-            return Some(format!(
-                "has a label of {} characters (at most 63)",
-                label.len()
-            ));
-        }
-        if let Some(bad) = label
-            .chars()
-            .find(|&c| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-        {
-            return Some(format!("contains {bad:?}"));
-        }
-        if label.starts_with('-') || label.ends_with('-') {
-            return Some(format!(
-                "has a label starting or ending with '-' ({label:?})"
-            ));
-        }
-    }
-    None
 }

@@ -10,6 +10,7 @@ use http::{HeaderName, HeaderValue};
 
 use super::Checker;
 use crate::config::raw::{RawMatch, RawRoute};
+use crate::config::route_match::PathPrefix;
 use crate::config::{HostMatch, RouteConfig, RouteMatch};
 
 impl Checker {
@@ -95,13 +96,14 @@ impl Checker {
 
     fn route_match(&mut self, path: &str, raw: &RawMatch) -> RouteMatch {
         let host = raw.host.as_deref().and_then(|text| {
-            parse_host(text)
-                .map_err(|why| self.issue(format!("{path}.host"), why))
+            text.parse::<HostMatch>()
+                .map_err(|why| self.issue(format!("{path}.host"), why.to_string()))
                 .ok()
         });
         let path_prefix = raw.path_prefix.as_deref().and_then(|text| {
-            parse_path_prefix(text)
-                .map_err(|why| self.issue(format!("{path}.path_prefix"), why))
+            text.parse::<PathPrefix>()
+                .map(PathPrefix::into_string)
+                .map_err(|why| self.issue(format!("{path}.path_prefix"), why.to_string()))
                 .ok()
         });
 
@@ -158,86 +160,4 @@ impl Checker {
             client_identity,
         }
     }
-}
-
-pub(super) fn parse_host(text: &str) -> Result<HostMatch, String> {
-    const FORM: &str = "use a host name like api.example.com or a wildcard like *.example.com";
-    if text.is_empty() {
-        return Err(format!(
-            "the host pattern is empty; {FORM}, or remove `host` to match any host"
-        ));
-    }
-    let lower = text.to_ascii_lowercase();
-    let (wildcard, domain) = match lower.strip_prefix('*') {
-        Some(rest) => match rest.strip_prefix('.') {
-            Some(domain) => (true, domain),
-            None => {
-                return Err(format!(
-                    "host pattern {text:?}: `*` must be followed by `.`; {FORM}"
-                ))
-            }
-        },
-        None => (false, lower.as_str()),
-    };
-    if domain.contains('*') {
-        return Err(format!(
-            "host pattern {text:?}: `*` is only allowed as the whole first label; {FORM}"
-        ));
-    }
-    if domain.is_empty() {
-        return Err(format!(
-            "host pattern {text:?} has no domain after `*.`; {FORM}"
-        ));
-    }
-    if domain.contains(':') {
-        return Err(format!(
-            "host pattern {text:?} contains ':'; leave out the port (it is ignored when \
-             matching); {FORM}"
-        ));
-    }
-    if domain.split('.').any(str::is_empty) {
-        return Err(format!(
-            "host pattern {text:?} has an empty label (a leading, trailing or doubled '.'); \
-             {FORM}"
-        ));
-    }
-    if let Some(bad) = domain
-        .chars()
-        .find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
-    {
-        return Err(format!(
-            "host pattern {text:?} contains {bad:?}; host names use letters, digits, '-' \
-             and '.'"
-        ));
-    }
-    Ok(if wildcard {
-        HostMatch::WildcardSuffix(format!(".{domain}"))
-    } else {
-        HostMatch::Exact(domain.to_string())
-    })
-}
-
-pub(super) fn parse_path_prefix(text: &str) -> Result<String, String> {
-    if !text.starts_with('/') {
-        return Err(format!(
-            "path_prefix {text:?} must start with '/', e.g. /api"
-        ));
-    }
-    if let Some(bad) = text
-        .chars()
-        .find(|&c| matches!(c, '?' | '#') || c.is_whitespace() || c.is_control())
-    {
-        return Err(format!(
-            "path_prefix {text:?} contains {bad:?}; it is compared with the request path \
-             only (no query or fragment), so it would never match"
-        ));
-    }
-    // `/v1/` and `/v1` would mean the same under segment-wise matching; one
-    // canonical spelling keeps the matcher simple.
-    let trimmed = text.trim_end_matches('/');
-    Ok(if trimmed.is_empty() {
-        "/".to_string()
-    } else {
-        trimmed.to_string()
-    })
 }

@@ -19,6 +19,7 @@ use http::HeaderName;
 
 use super::Checker;
 use crate::config::duration::{parse_duration, parse_size};
+use crate::config::percent::Percent;
 use crate::config::raw::{RawRate, RawSize};
 
 const ADDRESS_FORM: &str =
@@ -358,18 +359,12 @@ pub(super) fn parse_percent(text: &str, form: &RateForm) -> Result<f64, String> 
         percent,
         fraction,
     } = form;
-    let fix = format!(
-        "write a percentage such as {percent} or 0.5%, or an unquoted fraction such as {fraction}"
-    );
-    let Some(number) = text.strip_suffix('%') else {
-        return Err(format!("{key} {text:?} has no '%'; {fix}"));
-    };
-    // Digits with at most one inner '.', as for durations; `f64::from_str`
-    // alone would also take `inf`, `NaN` and `1e2`.
-    let (whole, fraction) = number.split_once('.').unwrap_or((number, "0"));
-    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
-    match number.parse::<f64>() {
-        Ok(percent) if digits(whole) && digits(fraction) => Ok(percent / 100.0),
-        _ => Err(format!("{key} {text:?} is not a percentage; {fix}")),
-    }
+    text.parse::<Percent>()
+        .map(Percent::fraction)
+        .map_err(|problem| {
+            format!(
+                "{key} {text:?} {problem}; write a percentage such as {percent} or 0.5%, or an \
+                 unquoted fraction such as {fraction}"
+            )
+        })
 }

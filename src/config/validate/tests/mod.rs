@@ -25,7 +25,6 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 
-use super::routes::{parse_host, parse_path_prefix};
 use super::values::{
     k8s_name_problem, parse_percent, show_size, BUDGET_RATIO_FORM, ERROR_RATE_FORM,
 };
