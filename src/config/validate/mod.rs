@@ -24,9 +24,11 @@
 //! deployments, `discovery`), `split` (override header, sticky key), the
 //! policies `health`, `outlier`, `retry` and `rollout`, and `metrics`.
 //! `values` holds the leaf checks every part shares (durations, sizes,
-//! ranges, addresses, names, rates). The top of the file (admin, shutdown,
-//! `state_file`, access log) is checked here, in [`Checker::config`].
+//! ranges, addresses, names, rates), and `admin` the admin listener. The
+//! rest of the top of the file (shutdown, `state_file`, access log) is
+//! checked here, in [`Checker::config`].
 
+mod admin;
 mod groups;
 mod health;
 mod listeners;
@@ -43,9 +45,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use super::raw::RawConfig;
-use super::{
-    defaults, AccessLogConfig, AdminConfig, Config, ConfigIssue, MetricsConfig, ShutdownConfig,
-};
+use super::{defaults, AccessLogConfig, Config, ConfigIssue, MetricsConfig, ShutdownConfig};
 
 /// Stands in for a value that failed a check, so the walk can go on and find
 /// the remaining problems. It never escapes: any recorded issue means the
@@ -78,27 +78,7 @@ impl Checker {
     }
 
     fn config(&mut self, raw: RawConfig) -> Config {
-        let raw_admin = raw.admin.unwrap_or_default();
-        let admin_text = raw_admin
-            .listen
-            .unwrap_or_else(|| defaults::ADMIN_LISTEN.to_string());
-        let admin_listen = self.address("admin.listen", &admin_text);
-        let token_file = self.file_path("admin.token_file", raw_admin.token_file.as_deref());
-        let allow_unauthenticated_admin = raw_admin.allow_unauthenticated_admin.unwrap_or(false);
-        if let Some(listen) = admin_listen {
-            if !listen.ip().is_loopback() && token_file.is_none() && !allow_unauthenticated_admin {
-                self.issue(
-                    "admin.listen",
-                    format!(
-                        "the admin listener at {listen} is reachable from other machines, and \
-                         anyone who reaches it could change weights, roll back or reload; set \
-                         `admin.token_file` to a file holding a bearer token, bind it to \
-                         127.0.0.1, or set `admin.allow_unauthenticated_admin: true` if a \
-                         network policy protects it"
-                    ),
-                );
-            }
-        }
+        let (admin, admin_listen) = self.admin(raw.admin);
 
         // Routes resolve services by the names in the file, so services may
         // come after the routes that use them; issues stay in file-section order.
@@ -142,11 +122,7 @@ impl Checker {
         let discovery = self.discovery(raw.discovery);
 
         Config {
-            admin: AdminConfig {
-                listen: admin_listen.unwrap_or(PLACEHOLDER_ADDR),
-                token_file,
-                allow_unauthenticated_admin,
-            },
+            admin,
             listeners,
             services,
             metrics,
