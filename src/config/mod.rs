@@ -14,6 +14,7 @@
 
 mod dns;
 mod duration;
+mod health_check;
 mod percent;
 mod raw;
 mod route_match;
@@ -28,6 +29,7 @@ use http::HeaderName;
 
 pub use dns::DnsConfig;
 pub use duration::parse_duration;
+pub use health_check::HealthCheckConfig;
 pub use route_match::{HostMatch, RouteMatch};
 
 /// The validated configuration. Built only by [`Config::from_yaml`] (or by
@@ -174,21 +176,6 @@ pub struct ServiceConfig {
     /// Passive outlier detection; on by default.
     pub outlier: OutlierConfig,
     pub retry: RetryConfig,
-}
-
-/// `health_check:` probes every endpoint with `GET path`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthCheckConfig {
-    /// Starts with `/`.
-    pub path: String,
-    /// Default 5 s.
-    pub interval: Duration,
-    /// Default 1 s; not longer than `interval`.
-    pub timeout: Duration,
-    /// Consecutive passing probes to mark an endpoint healthy again. Default 2.
-    pub healthy_threshold: u32,
-    /// Consecutive failing probes to mark it unhealthy. Default 3.
-    pub unhealthy_threshold: u32,
 }
 
 /// `outlier:` ejects endpoints that keep failing, from live traffic.

@@ -6,7 +6,9 @@
 //! name, never both; endpoints are unique across a service; some group has a
 //! weight above zero; `deployment` names are Kubernetes names when the
 //! linkerd-compatible series carry them. `discovery.resolvers`, the name
-//! servers of every `dns` group, is checked here too. Called from `services`; the group pick (`split`) and rollouts are checked elsewhere.
+//! servers of every `dns` group, is checked here too. The `NAME:PORT` syntax
+//! belongs to `DnsTarget` (`config/dns.rs`). Called from `services`; the group
+//! pick (`split`) and rollouts are checked elsewhere.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -2,7 +2,9 @@
 //! catch-all, a service that exists, and `match` conditions that are
 //! well-formed (host pattern, path prefix, headers, client identity).
 //!
-//! Called from `listeners`; matching requests is `route.rs`.
+//! The syntax of a host pattern and of a path prefix belongs to `HostMatch` and
+//! `PathPrefix` (`config/route_match.rs`); this module attaches the key path to
+//! their errors. Called from `listeners`; matching requests is `route.rs`.
 
 use std::collections::HashMap;
 

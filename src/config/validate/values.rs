@@ -3,10 +3,10 @@
 //! header names, rates written as fractions or percentages, and the wording
 //! helpers that keep messages alike.
 //!
-//! Each check records an issue at the key path it is given and returns None
-//! (or the default) so the walk can go on. The syntax of a duration or a size
-//! belongs to `config::duration`; these methods attach the key path and the
-//! key's own range.
+//! Each check records an issue at the key path it is given and returns None (or
+//! the default) so the walk can go on. The syntax of a duration or a size
+//! belongs to `config::duration`, that of a percentage to `Percent`; these
+//! methods attach the key path and the key's own range.
 
 use std::collections::HashMap;
 use std::fmt::Display;
