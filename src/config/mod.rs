@@ -18,6 +18,7 @@ mod health_check;
 mod percent;
 mod raw;
 mod route_match;
+mod sticky;
 mod validate;
 
 use std::fmt;
@@ -31,6 +32,7 @@ pub use dns::DnsConfig;
 pub use duration::parse_duration;
 pub use health_check::HealthCheckConfig;
 pub use route_match::{HostMatch, RouteMatch};
+pub use sticky::StickyKey;
 
 /// The validated configuration. Built only by [`Config::from_yaml`] (or by
 /// tests that construct it field by field on purpose).
@@ -229,14 +231,6 @@ pub struct SplitConfig {
     /// Requests with the same key always land in the same group while the
     /// weights stay the same.
     pub sticky: Option<StickyKey>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StickyKey {
-    /// `sticky: { header: x-user-id }`, name stored lower-case.
-    Header(HeaderName),
-    /// `sticky: { cookie: session }`.
-    Cookie(String),
 }
 
 /// `rollout:` of a service: move `group` through `steps` of weight, judging

@@ -1,6 +1,6 @@
 //! How a request picks a group beyond weights: the `override_header` (on by
 //! default, `""` turns it off) and the `sticky` key (a header or a cookie,
-//! exactly one).
+//! exactly one; the syntax of a cookie name belongs to `CookieName`).
 //!
 //! Called from `services`; the pick itself is `split.rs`.
 
@@ -8,6 +8,7 @@ use http::HeaderName;
 
 use super::Checker;
 use crate::config::raw::{RawService, RawSticky};
+use crate::config::sticky::CookieName;
 use crate::config::{defaults, SplitConfig, StickyKey};
 
 impl Checker {
@@ -37,26 +38,11 @@ impl Checker {
                 .header_name(&format!("{path}.header"), header, "x-user-id")
                 .map(StickyKey::Header),
             (None, Some(cookie)) => {
-                let path = format!("{path}.cookie");
-                if cookie.is_empty() {
-                    self.issue(
-                        path,
-                        "the cookie name is empty; name the cookie that identifies a user, \
-                         e.g. `cookie: session`",
-                    );
-                    return None;
-                }
-                if let Some(bad) = cookie.chars().find(|&c| !is_token_char(c)) {
-                    self.issue(
-                        path,
-                        format!(
-                            "cookie name {cookie:?} contains {bad:?}; cookie names use \
-                             letters, digits and !#$%&'*+-.^_`|~ (no spaces, '=', ';' or ',')"
-                        ),
-                    );
-                    return None;
-                }
-                Some(StickyKey::Cookie(cookie.clone()))
+                let parsed = cookie
+                    .parse::<CookieName>()
+                    .map_err(|why| self.issue(format!("{path}.cookie"), why.to_string()))
+                    .ok()?;
+                Some(StickyKey::Cookie(parsed.into_string()))
             }
             (Some(_), Some(_)) => {
                 self.issue(
@@ -76,9 +62,4 @@ impl Checker {
             }
         }
     }
-}
-
-/// A cookie name is an HTTP token (RFC 6265 section 4.1.1, RFC 9110 section 5.6.2).
-fn is_token_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
 }
