@@ -27,6 +27,12 @@
 //! ranges, addresses, names, rates), and `admin` the admin listener. The
 //! rest of the top of the file (shutdown, `state_file`, access log) is
 //! checked here, in [`Checker::config`].
+//!
+//! The syntax of one value (a host pattern, path prefix, `dns` target,
+//! percentage, probe path or cookie name) belongs to `FromStr` on the type it
+//! becomes, beside that type in `config/`; a check here calls `.parse()` and
+//! records the error at the key path. What a value means for the rest of the
+//! file (ranges, uniqueness, agreement with other keys) stays here.
 
 mod admin;
 mod groups;
@@ -64,6 +70,7 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, Vec<ConfigIssue>> {
     }
 }
 
+/// One walk over the file: every check records its issue here and goes on.
 #[derive(Default)]
 struct Checker {
     issues: Vec<ConfigIssue>,
