@@ -12,8 +12,13 @@
 //! This module does no I/O beyond reading the file in [`load_file`]; it does not
 //! bind sockets, watch files or apply anything (see `app` and `state`).
 
+mod dns;
 mod duration;
+mod health_check;
+mod percent;
 mod raw;
+mod route_match;
+mod sticky;
 mod validate;
 
 #[cfg(test)]
@@ -24,9 +29,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use http::{HeaderName, HeaderValue};
+use http::HeaderName;
 
+pub use dns::DnsConfig;
 pub use duration::parse_duration;
+pub use health_check::HealthCheckConfig;
+pub use route_match::{HostMatch, RouteMatch};
+pub use sticky::StickyKey;
 
 /// The validated configuration. Built only by [`Config::from_yaml`] (or by
 /// tests that construct it field by field on purpose).
@@ -153,27 +162,6 @@ pub struct RouteConfig {
     pub service: usize,
 }
 
-/// Every condition present must hold; an empty match is the catch-all.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct RouteMatch {
-    pub host: Option<HostMatch>,
-    /// Matched segment by segment: `/v1` matches `/v1` and `/v1/x`, not `/v10`.
-    pub path_prefix: Option<String>,
-    /// Exact value match, header names lower-case.
-    pub headers: Vec<(HeaderName, HeaderValue)>,
-    /// A name the verified client certificate carries (a DNS or URI subject
-    /// alternative name, e.g. `spiffe://cluster.local/ns/shop/sa/web`).
-    pub client_identity: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HostMatch {
-    /// `api.example.com`, compared case-insensitively, port ignored. Stored lower-case.
-    Exact(String),
-    /// `*.example.com`: stores `.example.com`; matches one or more labels before it.
-    WildcardSuffix(String),
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceConfig {
     pub name: String,
@@ -193,21 +181,6 @@ pub struct ServiceConfig {
     /// Passive outlier detection; on by default.
     pub outlier: OutlierConfig,
     pub retry: RetryConfig,
-}
-
-/// `health_check:` probes every endpoint with `GET path`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthCheckConfig {
-    /// Starts with `/`.
-    pub path: String,
-    /// Default 5 s.
-    pub interval: Duration,
-    /// Default 1 s; not longer than `interval`.
-    pub timeout: Duration,
-    /// Consecutive passing probes to mark an endpoint healthy again. Default 2.
-    pub healthy_threshold: u32,
-    /// Consecutive failing probes to mark it unhealthy. Default 3.
-    pub unhealthy_threshold: u32,
 }
 
 /// `outlier:` ejects endpoints that keep failing, from live traffic.
@@ -261,14 +234,6 @@ pub struct SplitConfig {
     /// Requests with the same key always land in the same group while the
     /// weights stay the same.
     pub sticky: Option<StickyKey>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StickyKey {
-    /// `sticky: { header: x-user-id }`, name stored lower-case.
-    Header(HeaderName),
-    /// `sticky: { cookie: session }`.
-    Cookie(String),
 }
 
 /// `rollout:` of a service: move `group` through `steps` of weight, judging
@@ -340,33 +305,6 @@ pub struct GroupConfig {
     /// The Kubernetes Deployment behind this group, for the linkerd-compatible
     /// metrics' `deployment` label. Default `SERVICE-GROUP`.
     pub deployment: String,
-}
-
-/// `dns: NAME:PORT` of a group: its endpoints are the A and AAAA records of
-/// `name`, each with `port`, looked up every `refresh`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DnsConfig {
-    /// A valid DNS name, stored lower-case; a trailing `.` makes it absolute
-    /// (no search domains).
-    pub name: String,
-    /// 1 to 65535.
-    pub port: u16,
-    /// Time between lookups. Default 5 s.
-    pub refresh: Duration,
-}
-
-impl DnsConfig {
-    /// Whether two configs look up the same addresses: same name and port
-    /// (the refresh interval does not change what is found).
-    pub fn same_target(&self, other: &DnsConfig) -> bool {
-        self.name == other.name && self.port == other.port
-    }
-}
-
-impl fmt::Display for DnsConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.name, self.port)
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -472,6 +410,13 @@ pub enum ConfigError {
     #[error("{}", ConfigIssues(.0))]
     Invalid(Vec<ConfigIssue>),
 }
+
+/// A value whose text does not parse, from the `FromStr` of the config type
+/// it would become. The message names the value and shows how to write it,
+/// but not the key: validation adds the key path when it records the issue.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(String);
 
 /// One semantic problem, named by where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
