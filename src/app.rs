@@ -166,7 +166,7 @@ impl App {
             self.state.clone(),
             self.state.history().clone(),
         ));
-        background.push(crate::health::active::spawn_driver(self.state.clone()));
+        background.push(crate::health_check::spawn_driver(self.state.clone()));
         background.push(crate::discovery::spawn_driver(self.state.clone()));
         if let (Some(reloader), Some(interval)) = (&reloader, self.watch_interval) {
             background.push(reloader.clone().spawn_watch(interval));

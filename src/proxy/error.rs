@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
-use super::body::ResponseBody;
+use super::response::ResponseBody;
 use crate::client::BoxError;
 
 #[derive(Debug, thiserror::Error)]
@@ -58,15 +58,15 @@ impl ProxyError {
     pub fn from_body_failure(error: &BoxError) -> Option<ProxyError> {
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
         while let Some(current) = source {
-            if let Some(body) = current.downcast_ref::<super::body::BodyError>() {
+            if let Some(body) = current.downcast_ref::<crate::body::BodyError>() {
                 return Some(match body {
-                    super::body::BodyError::TooLarge { limit } => {
+                    crate::body::BodyError::TooLarge { limit } => {
                         ProxyError::BodyTooLarge { limit: *limit }
                     }
-                    super::body::BodyError::Stalled { after } => {
+                    crate::body::BodyError::Stalled { after } => {
                         ProxyError::BodyStalled { after: *after }
                     }
-                    super::body::BodyError::Client(error) => {
+                    crate::body::BodyError::Client(error) => {
                         ProxyError::ClientBody(error.to_string().into())
                     }
                 });

@@ -17,9 +17,9 @@
 //! connection handling (accept, h1/h2, limits) is in `server`; sending is in
 //! `client`.
 
-pub mod body;
 pub mod error;
 pub mod headers;
+pub mod response;
 pub mod retry;
 mod upgrade;
 
@@ -36,6 +36,7 @@ use hyper::upgrade::OnUpgrade;
 use tokio::time::Instant;
 
 use crate::access_log::{Entry, Trace};
+use crate::body::RequestBody;
 use crate::client::{SendError, Sent};
 use crate::config::ListenerLimits;
 use crate::endpoint::{Endpoint, InFlight, Outcome};
@@ -44,8 +45,8 @@ use crate::metrics::{CodeClass, RouteMetrics};
 use crate::shutdown::DrainToken;
 use crate::state::{Group, Service, State};
 use crate::tls::ClientIdentity;
-use body::{RequestBody, ResponseBody};
 use error::ProxyError;
+use response::ResponseBody;
 
 /// What a request's handler knows about the connection it came on.
 #[derive(Debug, Clone)]
