@@ -4,10 +4,11 @@
 //! accept (server) ─▶ connection: h1/h2 detect, limits ─▶ proxy::handle(request)
 //!     snapshot = state.load()                    one Arc clone, no lock
 //!     route    = listener.routes.find(&request)  pure
-//!     group    = service.split.pick(roll)        pure: weights
+//!     group    = service.split.pick_for(&head)   pure: override header, sticky key, weights
 //!     endpoint = group.balancer.pick(now)        P2C over peak-EWMA cost, atomics only
 //!     guard    = InFlight::start(endpoint)       in-flight +1; records RTT, histogram, counters
 //!     response = client.send(endpoint, request)  pooled keep-alive, h1 or h2
+//!     next     = retry::next(tried, policy, …)   pure: respond, try again, or fail
 //!     errors   → ProxyError::into_response       the only place an error becomes a status
 //! ```
 //!
@@ -19,33 +20,44 @@
 //!   listed or discovered through DNS.
 //! - **endpoint**: one backend address, with its latency estimate and metrics.
 //!
-//! Modules are declared in the order a request meets them.
+//! Modules are declared top-down, each using only those below it: the
+//! binary's, the app that starts everything, the control plane that writes
+//! or watches the state, then the data path in the order a request meets
+//! it, then the ground everything stands on.
 
 #![forbid(unsafe_code)]
 
-pub mod access_log;
-pub mod admin;
-pub mod app;
-pub mod balance;
-pub mod body;
+// The binary: command line, `luas ctl`, the demo.
 pub mod cli;
-pub mod client;
-pub mod config;
 pub mod ctl;
 pub mod demo;
+// Putting it together: owns the state, the history and the access log.
+pub mod app;
+// Control: every writer of the state, and what watches it.
+pub mod admin;
 pub mod discovery;
+pub mod health_check;
+pub mod history;
+pub mod reload;
+pub mod rollout;
+// The data path, in the order a request meets it: accept, handle, load the
+// snapshot, route, pick a group, pick an eligible endpoint, decide on
+// retries, send, account, stream the bodies, log.
+pub mod access_log;
+pub mod balance;
+pub mod body;
+pub mod client;
 pub mod endpoint;
 pub mod ewma;
 pub mod health;
-pub mod health_check;
-pub mod history;
-pub mod metrics;
 pub mod proxy;
-pub mod reload;
-pub mod rollout;
+pub mod retry;
 pub mod route;
 pub mod server;
-pub mod shutdown;
 pub mod split;
 pub mod state;
+// Ground: shutdown signals, TLS, metric families, the config.
+pub mod config;
+pub mod metrics;
+pub mod shutdown;
 pub mod tls;

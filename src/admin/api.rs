@@ -24,6 +24,7 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::history::History;
 use crate::metrics::{cumulative_buckets, quantile, CodeClass};
 use crate::reload::{ReloadError, Reloader};
 use crate::rollout::Board;
@@ -41,24 +42,24 @@ fn update_error(error: UpdateError) -> (StatusCode, String) {
 }
 
 /// Every service, as `GET /api/v1/services` shows them.
-pub fn services(state: &State, board: &Board) -> Value {
+pub fn services(state: &State, history: &History, board: &Board) -> Value {
     let snapshot = state.load();
     let services: Vec<Value> = snapshot
         .services
         .iter()
-        .map(|service| service_json(state, board, &service.name))
+        .map(|service| service_json(state, history, board, &service.name))
         .collect();
     json!({ "services": services })
 }
 
-pub fn service(state: &State, board: &Board, name: &str) -> ApiResult {
+pub fn service(state: &State, history: &History, board: &Board, name: &str) -> ApiResult {
     if state.load().service(name).is_none() {
         return Err((StatusCode::NOT_FOUND, format!("no service named {name}")));
     }
-    Ok(service_json(state, board, name))
+    Ok(service_json(state, history, board, name))
 }
 
-fn service_json(state: &State, board: &Board, name: &str) -> Value {
+fn service_json(state: &State, history: &History, board: &Board, name: &str) -> Value {
     let snapshot = state.load();
     let Some(service) = snapshot.service(name) else {
         return Value::Null;
@@ -73,7 +74,6 @@ fn service_json(state: &State, board: &Board, name: &str) -> Value {
     let overrides = state.overrides();
     let runtime = overrides.services.get(name);
     let now = tokio::time::Instant::now();
-    let history = state.history();
     let groups: Vec<Value> = service
         .groups
         .iter()
@@ -131,7 +131,13 @@ fn service_json(state: &State, board: &Board, name: &str) -> Value {
 }
 
 /// `PUT /api/v1/services/{name}/weights`.
-pub fn set_weights(state: &State, board: &Board, name: &str, body: &[u8]) -> ApiResult {
+pub fn set_weights(
+    state: &State,
+    history: &History,
+    board: &Board,
+    name: &str,
+    body: &[u8],
+) -> ApiResult {
     let weights: BTreeMap<String, u32> = serde_json::from_slice(body).map_err(|error| {
         (
             StatusCode::BAD_REQUEST,
@@ -158,31 +164,31 @@ pub fn set_weights(state: &State, board: &Board, name: &str, body: &[u8]) -> Api
         ?weights,
         "weights set through the admin API"
     );
-    Ok(service_json(state, board, name))
+    Ok(service_json(state, history, board, name))
 }
 
 /// `DELETE /api/v1/services/{name}/weights`.
-pub fn reset_weights(state: &State, board: &Board, name: &str) -> ApiResult {
+pub fn reset_weights(state: &State, history: &History, board: &Board, name: &str) -> ApiResult {
     state.reset_service(name).map_err(update_error)?;
     tracing::info!(
         service = name,
         "runtime weights dropped; the config file's weights apply"
     );
-    Ok(service_json(state, board, name))
+    Ok(service_json(state, history, board, name))
 }
 
 /// `POST /api/v1/services/{name}/rollout/restart`.
-pub fn restart_rollout(state: &State, board: &Board, name: &str) -> ApiResult {
+pub fn restart_rollout(state: &State, history: &History, board: &Board, name: &str) -> ApiResult {
     state.restart_rollout(name).map_err(update_error)?;
     tracing::warn!(
         service = name,
         "rollout restarted through the admin API: runtime weights dropped, first step next"
     );
-    Ok(service_json(state, board, name))
+    Ok(service_json(state, history, board, name))
 }
 
 /// `POST /api/v1/services/{name}/rollback`.
-pub fn rollback(state: &State, board: &Board, name: &str) -> ApiResult {
+pub fn rollback(state: &State, history: &History, board: &Board, name: &str) -> ApiResult {
     let replaced = state
         .update_service(name, |view, entry| {
             let before = entry.roll_back(view);
@@ -198,7 +204,7 @@ pub fn rollback(state: &State, board: &Board, name: &str) -> ApiResult {
         ?replaced,
         "rolled back through the admin API"
     );
-    Ok(service_json(state, board, name))
+    Ok(service_json(state, history, board, name))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -210,7 +216,13 @@ struct PromoteBody {
 /// `POST /api/v1/services/{name}/promote`: the named group (default: the
 /// rollout group, else the non-stable group with the most weight, else
 /// `canary`) gets all traffic.
-pub fn promote(state: &State, board: &Board, name: &str, body: &[u8]) -> ApiResult {
+pub fn promote(
+    state: &State,
+    history: &History,
+    board: &Board,
+    name: &str,
+    body: &[u8],
+) -> ApiResult {
     let body: PromoteBody = if body.iter().all(u8::is_ascii_whitespace) {
         PromoteBody::default()
     } else {
@@ -259,7 +271,7 @@ pub fn promote(state: &State, board: &Board, name: &str, body: &[u8]) -> ApiResu
         })
         .map_err(update_error)?;
     tracing::info!(service = name, group = %promoted, "promoted through the admin API");
-    Ok(service_json(state, board, name))
+    Ok(service_json(state, history, board, name))
 }
 
 /// `POST /api/v1/reload`.

@@ -43,6 +43,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::access_log::AccessLog;
 use crate::config::{ListenerConfig, ListenerLimits, ListenerProtocol};
 use crate::metrics::ListenerMetrics;
 use crate::proxy;
@@ -76,6 +77,7 @@ pub fn spawn_listener(
     config: &ListenerConfig,
     tls: Option<Arc<TlsTerminator>>,
     state: Arc<State>,
+    access_log: Arc<AccessLog>,
     signal: ShutdownSignal,
     drain: DrainToken,
 ) -> JoinHandle<()> {
@@ -115,6 +117,7 @@ pub fn spawn_listener(
             let _ = stream.set_nodelay(true);
             let connection = proxy::Connection {
                 state: state.clone(),
+                access_log: access_log.clone(),
                 listener: index,
                 remote,
                 scheme: "http",
