@@ -205,8 +205,7 @@ impl App {
                 tls,
                 self.state.clone(),
                 self.access_log.clone(),
-                shutdown.signal(),
-                shutdown.token(),
+                &shutdown,
             ));
         }
         bound_flag.store(true, Ordering::Release);

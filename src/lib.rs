@@ -27,37 +27,93 @@
 
 #![forbid(unsafe_code)]
 
-// The binary: command line, `luas ctl`, the demo.
+// --- The binary
+
+/// Command line of the `luas` binary.
 pub mod cli;
+
+/// `luas ctl`: the admin API from the command line.
 pub mod ctl;
+
+/// `luas demo`: a proxy with its own backends.
 pub mod demo;
-// Putting it together: owns the state, the history and the access log.
+
+// --- Putting it together
+
+/// Builds and serves everything; owns the state, the history and the access log.
 pub mod app;
-// Control: every writer of the state, and what watches it.
+
+// --- Control: every writer of the state, and what watches it
+
+/// Admin API, dashboard, /metrics, /live, /ready.
 pub mod admin;
-pub mod discovery;
-pub mod health_check;
-pub mod history;
+
+/// Config file reload (SIGHUP, watch, API).
 pub mod reload;
+
+/// The rollout driver and its judge.
 pub mod rollout;
-// The data path, in the order a request meets it: accept, handle, load the
-// snapshot, route, pick a group, pick an eligible endpoint, decide on
-// retries, send, account, stream the bodies, log.
-pub mod access_log;
-pub mod balance;
-pub mod body;
-pub mod client;
-pub mod endpoint;
-pub mod ewma;
-pub mod health;
-pub mod proxy;
-pub mod retry;
-pub mod route;
+
+/// DNS discovery of `dns` groups.
+pub mod discovery;
+
+/// The active health check driver.
+pub mod health_check;
+
+/// Traffic history for the dashboard.
+pub mod history;
+
+// --- The data path, in the order a request meets it
+
+/// Accept: TLS, HTTP/1.1 and HTTP/2, listener limits.
 pub mod server;
-pub mod split;
+
+/// Handle a request: route, forward, retry, respond.
+pub mod proxy;
+
+/// The snapshot and its one writer.
 pub mod state;
-// Ground: shutdown signals, TLS, metric families, the config.
-pub mod config;
-pub mod metrics;
+
+/// Route matching.
+pub mod route;
+
+/// Group pick: override header, sticky key, weights.
+pub mod split;
+
+/// Endpoint pick: P2C over peak-EWMA cost.
+pub mod balance;
+
+/// Outlier ejection and health check thresholds.
+pub mod health;
+
+/// The retry decision and budget.
+pub mod retry;
+
+/// Sending to an endpoint over pooled connections.
+pub mod client;
+
+/// An endpoint: stats, pools, health cells, the InFlight guard.
+pub mod endpoint;
+
+/// The peak-EWMA latency estimator.
+pub mod ewma;
+
+/// The body sent to backends.
+pub mod body;
+
+/// Access log lines, written off the request path.
+pub mod access_log;
+
+// --- Ground
+
+/// Shutdown signals and drain tokens.
 pub mod shutdown;
+
+/// TLS: listener certificates, upstream connectors.
 pub mod tls;
+
+/// Metric families.
+pub mod metrics;
+
+/// Parsing and validating the config.
+pub mod config;

@@ -77,13 +77,15 @@ pub(super) async fn forward(
         trace.as_deref_mut(),
     )
     .await?;
-    let first = Request::from_parts(parts, first_body);
+    let outgoing = Outgoing {
+        first: Request::from_parts(parts, first_body),
+        replay,
+    };
     send_with_retries(
         connection,
         service,
         group,
-        first,
-        replay,
+        outgoing,
         client_upgrade,
         started,
         trace,
@@ -91,15 +93,20 @@ pub(super) async fn forward(
     .await
 }
 
+/// The request as the tries send it: the first try's, and the copy the
+/// next ones replay when the body was kept.
+struct Outgoing {
+    first: Request<RequestBody>,
+    replay: Option<Replay>,
+}
+
 /// Sends the request to the group's endpoints until one answers or the
 /// retry decision gives up; see the module docs for the four steps of a try.
-#[allow(clippy::too_many_arguments)]
 async fn send_with_retries(
     connection: &Connection,
     service: &Service,
     group: &Group,
-    first: Request<RequestBody>,
-    replay: Option<Replay>,
+    outgoing: Outgoing,
     mut client_upgrade: Option<OnUpgrade>,
     started: Instant,
     mut trace: Option<&mut Trace>,
@@ -108,6 +115,7 @@ async fn send_with_retries(
         service: service.name.clone(),
     };
     let policy = &service.retry;
+    let Outgoing { first, replay } = outgoing;
     let mut pending = Some(first);
 
     service.budget.deposit(started);

@@ -3,13 +3,13 @@
 //!
 //! ```text
 //! handle:  snapshot → route (404) → forward → route metrics
-//! forward: body limit (413) → group by weight → rewrite headers
+//! forward: body limit (413) → group: split.pick_for(head) → rewrite headers
 //!          → body: stream it, or keep a copy when a retry may need it
 //!          → loop: endpoint by balancer, skipping tried and ineligible (503)
-//!                  → InFlight guard → send with the per-try timeout
-//!                  → outcome into EWMA, metrics, outlier detection
-//!                  → not sent? always try another endpoint
-//!                  → 5xx, reset, timeout? retry if the policy and budget allow
+//!                  1. send: InFlight guard, per-try timeout
+//!                  2. decide: retry::next → respond, try again, or fail
+//!                  3. account: outcome into EWMA, metrics, outlier detection
+//!                  4. act on the decision
 //!          → rewrite response headers → stream the body back (or splice a 101)
 //! ```
 //!

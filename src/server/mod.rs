@@ -47,7 +47,7 @@ use crate::access_log::AccessLog;
 use crate::config::{ListenerConfig, ListenerLimits, ListenerProtocol};
 use crate::metrics::ListenerMetrics;
 use crate::proxy;
-use crate::shutdown::{DrainToken, ShutdownSignal};
+use crate::shutdown::{Shutdown, ShutdownSignal};
 use crate::state::State;
 use crate::tls::{ClientIdentity, TlsTerminator};
 
@@ -78,9 +78,9 @@ pub fn spawn_listener(
     tls: Option<Arc<TlsTerminator>>,
     state: Arc<State>,
     access_log: Arc<AccessLog>,
-    signal: ShutdownSignal,
-    drain: DrainToken,
+    shutdown: &Shutdown,
 ) -> JoinHandle<()> {
+    let (signal, drain) = (shutdown.signal(), shutdown.token());
     // Shared: each connection clones only the one builder it uses.
     let builders = Arc::new(Builders::new(config.protocol, &config.limits));
     let metrics = state.metrics().listener(&config.name);
