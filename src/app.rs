@@ -5,6 +5,10 @@
 //! from a file) the config watcher, so a bind failure leaves nothing
 //! half-started. TLS files are loaded before anything binds, and each TLS
 //! listener gets a watcher that reloads them when they change.
+//!
+//! The app owns what lives as long as the process and is not configuration:
+//! the traffic history the dashboard draws and the access log writer. The
+//! state writer (`state`) owns only the snapshot.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,10 +18,11 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+use crate::access_log::AccessLog;
 use crate::admin::auth::AdminAuth;
 use crate::admin::{spawn_admin, Admin};
 use crate::config::Config;
-use crate::history;
+use crate::history::{self, History};
 use crate::metrics::Metrics;
 use crate::reload::Reloader;
 use crate::rollout::{self, Board};
@@ -29,6 +34,10 @@ use crate::tls::{TlsError, TlsTerminator};
 #[derive(Debug)]
 pub struct App {
     state: Arc<State>,
+    /// The last minutes of traffic, sampled for the dashboard.
+    history: Arc<History>,
+    /// Where requests' access log lines go (when `access_log` is on).
+    access_log: Arc<AccessLog>,
     config_file: Option<PathBuf>,
     watch_interval: Option<Duration>,
 }
@@ -66,6 +75,7 @@ const TLS_WATCH_INTERVAL: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct Running {
     state: Arc<State>,
+    access_log: Arc<AccessLog>,
     listeners: Vec<(String, SocketAddr)>,
     admin_address: SocketAddr,
     shutdown: Shutdown,
@@ -85,6 +95,8 @@ impl App {
             Metrics::new(&config.metrics.buckets)
         });
         Ok(App {
+            access_log: Arc::new(AccessLog::new(metrics.access_log_dropped())),
+            history: Arc::default(),
             state: Arc::new(State::new(config, metrics)?),
             config_file: None,
             watch_interval: None,
@@ -152,6 +164,7 @@ impl App {
             admin_listener,
             Admin {
                 state: self.state.clone(),
+                history: self.history.clone(),
                 bound: bound_flag.clone(),
                 shutdown: shutdown.signal(),
                 reloader: reloader.clone(),
@@ -161,12 +174,12 @@ impl App {
             },
         )];
         background.push(rollout::spawn_driver(self.state.clone(), board));
-        background.extend(self.state.access_log().spawn_writer());
+        background.extend(self.access_log.spawn_writer());
         background.push(history::spawn_sampler(
             self.state.clone(),
-            self.state.history().clone(),
+            self.history.clone(),
         ));
-        background.push(crate::health::active::spawn_driver(self.state.clone()));
+        background.push(crate::health_check::spawn_driver(self.state.clone()));
         background.push(crate::discovery::spawn_driver(self.state.clone()));
         if let (Some(reloader), Some(interval)) = (&reloader, self.watch_interval) {
             background.push(reloader.clone().spawn_watch(interval));
@@ -191,14 +204,15 @@ impl App {
                 listener,
                 tls,
                 self.state.clone(),
-                shutdown.signal(),
-                shutdown.token(),
+                self.access_log.clone(),
+                &shutdown,
             ));
         }
         bound_flag.store(true, Ordering::Release);
         tracing::info!(%admin_address, "admin listening (/metrics, /live, /ready)");
         Ok(Running {
             state: self.state,
+            access_log: self.access_log,
             listeners,
             admin_address,
             shutdown,
@@ -249,7 +263,7 @@ impl Running {
     /// then stops the admin server. True when everything finished in time.
     pub async fn shutdown(self) -> bool {
         let Running {
-            state,
+            access_log,
             shutdown,
             accept_loops,
             background,
@@ -262,7 +276,7 @@ impl Running {
         }
         let drained = shutdown.drain(grace_period).await;
         // The last requests' access log lines, before the writer stops.
-        if !state.access_log().flush(ACCESS_LOG_FLUSH).await {
+        if !access_log.flush(ACCESS_LOG_FLUSH).await {
             tracing::warn!("access log lines still queued at exit were lost");
         }
         for task in background {

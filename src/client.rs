@@ -1,11 +1,11 @@
 //! Sending a request to one endpoint over a pooled connection.
 //!
-//! HTTP/1.1: each endpoint keeps a small LIFO pool of idle connections in its
-//! [`EndpointStats`] (a per-endpoint lock held only to push or pop, never a
+//! HTTP/1.1: each endpoint keeps a small LIFO pool of idle connections (see
+//! `endpoint::pool`; a per-endpoint lock held only to push or pop, never a
 //! global one). A connection goes back to the pool only once its response has
-//! been read to the end (see `proxy::body`), and idle ones older than the
+//! been read to the end (see `proxy::response`), and idle ones older than the
 //! service's `timeouts.idle` are dropped. HTTP/2: one multiplexed connection
-//! per endpoint in its [`H2Slot`], opened on first use and replaced when it
+//! per endpoint in its slot, opened on first use and replaced when it
 //! closes; the client's `Host` travels as `:authority`.
 //!
 //! The point of owning the pool: [`SendError::NotSent`] gives the request
@@ -24,7 +24,7 @@
 //! that fails it never carried the request.
 
 use std::error::Error as StdError;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::uri::{Authority, PathAndQuery, Scheme};
@@ -34,17 +34,13 @@ use hyper::client::conn::{http1, http2, TrySendError};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::time::Instant;
 
+use crate::body::RequestBody;
 use crate::config::{Timeouts, UpstreamProtocol};
-use crate::endpoint::{Endpoint, EndpointStats};
-use crate::proxy::body::RequestBody;
+use crate::endpoint::{Endpoint, Release};
 use crate::tls::UpstreamTlsConnector;
 
 pub type BoxError = Box<dyn StdError + Send + Sync>;
-
-/// Idle HTTP/1.1 connections kept per endpoint, at most.
-const MAX_IDLE_PER_ENDPOINT: usize = 512;
 
 /// Why a request to an endpoint got no response.
 #[derive(Debug)]
@@ -71,22 +67,6 @@ pub struct Sent {
     pub release: Option<Release>,
 }
 
-/// Gives an HTTP/1.1 connection back to its endpoint's pool.
-#[derive(Debug)]
-pub struct Release {
-    sender: http1::SendRequest<RequestBody>,
-    stats: Arc<EndpointStats>,
-    /// The client that opened the connection.
-    owner: u64,
-}
-
-impl Release {
-    /// The response was read to its end: the connection may serve another.
-    pub fn reuse(self) {
-        self.stats.pool.put(self.sender, self.owner);
-    }
-}
-
 #[derive(Debug)]
 pub struct UpstreamClient {
     /// Unique per client: an endpoint's connections belong to one client,
@@ -97,64 +77,6 @@ pub struct UpstreamClient {
     connect_timeout: Duration,
     idle_timeout: Duration,
     tls: Option<Arc<UpstreamTlsConnector>>,
-}
-
-/// Idle HTTP/1.1 connections of one endpoint.
-#[derive(Debug, Default)]
-pub struct Pool {
-    /// The owning client's id and its idle connections.
-    idle: Mutex<(u64, Vec<IdleConnection>)>,
-}
-
-/// A pooled HTTP/1.1 connection and when it went idle.
-type IdleConnection = (http1::SendRequest<RequestBody>, Instant);
-
-impl Pool {
-    fn put(&self, sender: http1::SendRequest<RequestBody>, owner: u64) {
-        if sender.is_closed() {
-            return;
-        }
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let (current, connections) = &mut *idle;
-        if *current == owner && connections.len() < MAX_IDLE_PER_ENDPOINT {
-            connections.push((sender, Instant::now()));
-        }
-    }
-
-    /// The most recently used live connection of client `owner`, dropping
-    /// stale ones; the first use by another client drops every idle
-    /// connection and makes the pool that client's.
-    fn take(&self, idle_timeout: Duration, owner: u64) -> Option<http1::SendRequest<RequestBody>> {
-        let now = Instant::now();
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let (current, connections) = &mut *idle;
-        if *current != owner {
-            *current = owner;
-            connections.clear();
-            return None;
-        }
-        while let Some((sender, since)) = connections.pop() {
-            if !sender.is_closed() && now.saturating_duration_since(since) < idle_timeout {
-                return Some(sender);
-            }
-        }
-        None
-    }
-
-    /// Idle connections now in the pool.
-    pub fn idle(&self) -> usize {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).1.len()
-    }
-}
-
-/// The HTTP/2 connection of one endpoint; empty until first used.
-#[derive(Debug, Default)]
-pub struct H2Slot {
-    // Held only to clone or replace the sender, never across an await; the
-    // sender with the id of the client that opened it.
-    sender: Mutex<Option<(u64, http2::SendRequest<RequestBody>)>>,
-    // Serializes connection attempts so a burst opens one connection, not many.
-    connecting: tokio::sync::Mutex<()>,
 }
 
 impl UpstreamClient {
@@ -242,11 +164,7 @@ impl UpstreamClient {
                 Ok(response) => {
                     return Ok(Sent {
                         response,
-                        release: Some(Release {
-                            sender,
-                            stats: stats.clone(),
-                            owner: self.id,
-                        }),
+                        release: Some(Release::new(sender, stats.clone(), self.id)),
                     })
                 }
                 Err(mut error) => match error.take_message() {
@@ -274,11 +192,7 @@ impl UpstreamClient {
         match sender.try_send_request(request).await {
             Ok(response) => Ok(Sent {
                 response,
-                release: Some(Release {
-                    sender,
-                    stats: stats.clone(),
-                    owner: self.id,
-                }),
+                release: Some(Release::new(sender, stats.clone(), self.id)),
             }),
             Err(error) => Err(fresh_connection_error(error)),
         }
@@ -353,19 +267,8 @@ impl UpstreamClient {
             Connected::Tls(stream) => handshake_http2(stream, endpoint).await?,
         };
         sender.ready().await?;
-        *slot.sender.lock().unwrap_or_else(|p| p.into_inner()) = Some((self.id, sender.clone()));
+        slot.store(self.id, sender.clone());
         Ok(sender)
-    }
-}
-
-impl H2Slot {
-    /// The open connection of client `owner`, if there is one.
-    fn ready_sender(&self, owner: u64) -> Option<http2::SendRequest<RequestBody>> {
-        let guard = self.sender.lock().unwrap_or_else(|p| p.into_inner());
-        guard
-            .as_ref()
-            .filter(|(opened_by, sender)| *opened_by == owner && !sender.is_closed())
-            .map(|(_, sender)| sender.clone())
     }
 }
 

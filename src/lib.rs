@@ -4,10 +4,11 @@
 //! accept (server) ─▶ connection: h1/h2 detect, limits ─▶ proxy::handle(request)
 //!     snapshot = state.load()                    one Arc clone, no lock
 //!     route    = listener.routes.find(&request)  pure
-//!     group    = service.split.pick(roll)        pure: weights
+//!     group    = service.split.pick_for(&head)   pure: override header, sticky key, weights
 //!     endpoint = group.balancer.pick(now)        P2C over peak-EWMA cost, atomics only
 //!     guard    = InFlight::start(endpoint)       in-flight +1; records RTT, histogram, counters
 //!     response = client.send(endpoint, request)  pooled keep-alive, h1 or h2
+//!     next     = retry::next(tried, policy, …)   pure: respond, try again, or fail
 //!     errors   → ProxyError::into_response       the only place an error becomes a status
 //! ```
 //!
@@ -19,30 +20,100 @@
 //!   listed or discovered through DNS.
 //! - **endpoint**: one backend address, with its latency estimate and metrics.
 //!
-//! Modules are declared in the order a request meets them.
+//! Modules are declared top-down, each using only those below it: the
+//! binary's, the app that starts everything, the control plane that writes
+//! or watches the state, then the data path in the order a request meets
+//! it, then the ground everything stands on.
 
 #![forbid(unsafe_code)]
 
-pub mod access_log;
-pub mod admin;
-pub mod app;
-pub mod balance;
+// --- The binary
+
+/// Command line of the `luas` binary.
 pub mod cli;
-pub mod client;
-pub mod config;
+
+/// `luas ctl`: the admin API from the command line.
 pub mod ctl;
+
+/// `luas demo`: a proxy with its own backends.
 pub mod demo;
-pub mod discovery;
-pub mod endpoint;
-pub mod health;
-pub mod history;
-pub mod metrics;
-pub mod proxy;
+
+// --- Putting it together
+
+/// Builds and serves everything; owns the state, the history and the access log.
+pub mod app;
+
+// --- Control: every writer of the state, and what watches it
+
+/// Admin API, dashboard, /metrics, /live, /ready.
+pub mod admin;
+
+/// Config file reload (SIGHUP, watch, API).
 pub mod reload;
+
+/// The rollout driver and its judge.
 pub mod rollout;
-pub mod route;
+
+/// DNS discovery of `dns` groups.
+pub mod discovery;
+
+/// The active health check driver.
+pub mod health_check;
+
+/// Traffic history for the dashboard.
+pub mod history;
+
+// --- The data path, in the order a request meets it
+
+/// Accept: TLS, HTTP/1.1 and HTTP/2, listener limits.
 pub mod server;
-pub mod shutdown;
-pub mod split;
+
+/// Handle a request: route, forward, retry, respond.
+pub mod proxy;
+
+/// The snapshot and its one writer.
 pub mod state;
+
+/// Route matching.
+pub mod route;
+
+/// Group pick: override header, sticky key, weights.
+pub mod split;
+
+/// Endpoint pick: P2C over peak-EWMA cost.
+pub mod balance;
+
+/// Outlier ejection and health check thresholds.
+pub mod health;
+
+/// The retry decision and budget.
+pub mod retry;
+
+/// Sending to an endpoint over pooled connections.
+pub mod client;
+
+/// An endpoint: stats, pools, health cells, the InFlight guard.
+pub mod endpoint;
+
+/// The peak-EWMA latency estimator.
+pub mod ewma;
+
+/// The body sent to backends.
+pub mod body;
+
+/// Access log lines, written off the request path.
+pub mod access_log;
+
+// --- Ground
+
+/// Shutdown signals and drain tokens.
+pub mod shutdown;
+
+/// TLS: listener certificates, upstream connectors.
 pub mod tls;
+
+/// Metric families.
+pub mod metrics;
+
+/// Parsing and validating the config.
+pub mod config;

@@ -10,15 +10,28 @@
 //!   the line that changed owner move group (moving a canary from 5 % to 10 %
 //!   moves 5 % of keys, all of them from stable to canary).
 //!
-//! The override header (a request naming its group) is decided by the caller
-//! (`state::Service::pick_group`) before this split is asked. This module does
-//! not pick endpoints (`balance`) and does not own group data (`state`).
+//!
+//! A request may also name its group in the service's override header (even
+//! a weight-0 one, for testing a canary before it gets traffic), unless a
+//! rollback took that group out. [`Split::pick_for`] is the whole decision,
+//! a function of the request head (and a random roll for plain requests).
+//! This module does not pick endpoints (`balance`) and does not own group
+//! data (`state`, which builds a split per service for each snapshot).
 
-/// Cumulative weights of a service's groups, in config order.
+use http::request::Parts;
+use http::HeaderName;
+
+use crate::config::StickyKey;
+
+/// How a service's requests are split between its groups, in config order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Split {
     /// `cumulative[i]` is the sum of weights of groups `0..=i`.
     cumulative: Vec<u64>,
+    /// The header a request names its group in, and the name each group
+    /// answers to there: `None` for a group a rollback took out.
+    override_header: Option<(HeaderName, Vec<Option<String>>)>,
+    sticky: Option<StickyKey>,
 }
 
 impl Split {
@@ -31,7 +44,52 @@ impl Split {
                 sum
             })
             .collect();
-        Split { cumulative }
+        Split {
+            cumulative,
+            override_header: None,
+            sticky: None,
+        }
+    }
+
+    /// Lets requests name their group in `header`; `groups` are the groups'
+    /// names in config order, `None` where a rollback closed the header.
+    pub fn with_override_header(
+        mut self,
+        header: HeaderName,
+        groups: Vec<Option<String>>,
+    ) -> Split {
+        self.override_header = Some((header, groups));
+        self
+    }
+
+    /// Sends requests that carry `key` to the group it hashes to.
+    pub fn with_sticky_key(mut self, key: StickyKey) -> Split {
+        self.sticky = Some(key);
+        self
+    }
+
+    /// The group a request goes to: the one its override header names (even
+    /// at weight 0, but never one a rollback took out), else the one its
+    /// sticky key hashes to, else a weighted random pick.
+    pub fn pick_for(&self, request: &Parts) -> Option<usize> {
+        if let Some((header, groups)) = &self.override_header {
+            if let Some(wanted) = request.headers.get(header) {
+                if let Some(index) = groups
+                    .iter()
+                    .position(|name| name.as_deref().map(str::as_bytes) == Some(wanted.as_bytes()))
+                {
+                    return Some(index);
+                }
+            }
+        }
+        if let Some(key) = self
+            .sticky
+            .as_ref()
+            .and_then(|sticky| sticky_key(sticky, request))
+        {
+            return self.pick_by_key(key);
+        }
+        self.pick()
     }
 
     /// Sum of all weights; zero means no group can be picked.
@@ -73,6 +131,23 @@ impl Split {
             1 if self.total() > 0 => Some(0),
             _ => self.pick_with(fastrand::u64(..)),
         }
+    }
+}
+
+/// The request's sticky key, when it carries one.
+fn sticky_key<'a>(sticky: &StickyKey, request: &'a Parts) -> Option<&'a [u8]> {
+    match sticky {
+        StickyKey::Header(name) => request.headers.get(name).map(|value| value.as_bytes()),
+        StickyKey::Cookie(name) => request
+            .headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(';'))
+            .find_map(|pair| {
+                let (key, value) = pair.trim().split_once('=')?;
+                (key == name).then_some(value.as_bytes())
+            }),
     }
 }
 

@@ -26,6 +26,7 @@ use super::wire::{
     EndpointStatus, GroupStatus, PromoteRequest, Reloaded, RolloutProgress, ServiceList,
     ServiceStatus, Weights, Window,
 };
+use crate::history::History;
 use crate::metrics::Reading;
 use crate::reload::{ReloadError, Reloader};
 use crate::rollout::{self, Board};
@@ -48,28 +49,33 @@ fn update_error(error: UpdateError) -> (StatusCode, String) {
 }
 
 /// Every service, as `GET /api/v1/services` shows them.
-pub fn services(state: &State, board: &Board) -> Value {
+pub fn services(state: &State, history: &History, board: &Board) -> Value {
     let snapshot = state.load();
     let services = snapshot
         .services
         .iter()
-        .filter_map(|service| service_status(state, board, &service.name))
+        .filter_map(|service| service_status(state, history, board, &service.name))
         .collect();
     to_json(&ServiceList { services })
 }
 
-pub fn service(state: &State, board: &Board, name: &str) -> ApiResult {
+pub fn service(state: &State, history: &History, board: &Board, name: &str) -> ApiResult {
     if state.load().service(name).is_none() {
         return Err((StatusCode::NOT_FOUND, format!("no service named {name}")));
     }
-    Ok(service_json(state, board, name))
+    Ok(service_json(state, history, board, name))
 }
 
-fn service_json(state: &State, board: &Board, name: &str) -> Value {
-    service_status(state, board, name).map_or(Value::Null, |service| to_json(&service))
+fn service_json(state: &State, history: &History, board: &Board, name: &str) -> Value {
+    service_status(state, history, board, name).map_or(Value::Null, |service| to_json(&service))
 }
 
-fn service_status(state: &State, board: &Board, name: &str) -> Option<ServiceStatus> {
+fn service_status(
+    state: &State,
+    history: &History,
+    board: &Board,
+    name: &str,
+) -> Option<ServiceStatus> {
     let snapshot = state.load();
     let service = snapshot.service(name)?;
     let config = snapshot
@@ -82,7 +88,6 @@ fn service_status(state: &State, board: &Board, name: &str) -> Option<ServiceSta
     let overrides = state.overrides();
     let runtime = overrides.services.get(name);
     let now = tokio::time::Instant::now();
-    let history = state.history();
     let groups = service
         .groups
         .iter()
@@ -160,7 +165,13 @@ fn rollout_progress(progress: &rollout::Progress) -> RolloutProgress {
 }
 
 /// `PUT /api/v1/services/{name}/weights`.
-pub fn set_weights(state: &State, board: &Board, name: &str, body: &[u8]) -> ApiResult {
+pub fn set_weights(
+    state: &State,
+    history: &History,
+    board: &Board,
+    name: &str,
+    body: &[u8],
+) -> ApiResult {
     let weights: Weights = serde_json::from_slice(body).map_err(|error| {
         (
             StatusCode::BAD_REQUEST,
@@ -187,31 +198,31 @@ pub fn set_weights(state: &State, board: &Board, name: &str, body: &[u8]) -> Api
         ?weights,
         "weights set through the admin API"
     );
-    Ok(service_json(state, board, name))
+    Ok(service_json(state, history, board, name))
 }
 
 /// `DELETE /api/v1/services/{name}/weights`.
-pub fn reset_weights(state: &State, board: &Board, name: &str) -> ApiResult {
+pub fn reset_weights(state: &State, history: &History, board: &Board, name: &str) -> ApiResult {
     state.reset_service(name).map_err(update_error)?;
     tracing::info!(
         service = name,
         "runtime weights dropped; the config file's weights apply"
     );
-    Ok(service_json(state, board, name))
+    Ok(service_json(state, history, board, name))
 }
 
 /// `POST /api/v1/services/{name}/rollout/restart`.
-pub fn restart_rollout(state: &State, board: &Board, name: &str) -> ApiResult {
+pub fn restart_rollout(state: &State, history: &History, board: &Board, name: &str) -> ApiResult {
     state.restart_rollout(name).map_err(update_error)?;
     tracing::warn!(
         service = name,
         "rollout restarted through the admin API: runtime weights dropped, first step next"
     );
-    Ok(service_json(state, board, name))
+    Ok(service_json(state, history, board, name))
 }
 
 /// `POST /api/v1/services/{name}/rollback`.
-pub fn rollback(state: &State, board: &Board, name: &str) -> ApiResult {
+pub fn rollback(state: &State, history: &History, board: &Board, name: &str) -> ApiResult {
     let replaced = state
         .update_service(name, |view, entry| {
             let before = entry.roll_back(view);
@@ -227,13 +238,19 @@ pub fn rollback(state: &State, board: &Board, name: &str) -> ApiResult {
         ?replaced,
         "rolled back through the admin API"
     );
-    Ok(service_json(state, board, name))
+    Ok(service_json(state, history, board, name))
 }
 
 /// `POST /api/v1/services/{name}/promote`: the named group (default: the
 /// rollout group, else the non-stable group with the most weight, else
 /// `canary`) gets all traffic.
-pub fn promote(state: &State, board: &Board, name: &str, body: &[u8]) -> ApiResult {
+pub fn promote(
+    state: &State,
+    history: &History,
+    board: &Board,
+    name: &str,
+    body: &[u8],
+) -> ApiResult {
     let body: PromoteRequest = if body.iter().all(u8::is_ascii_whitespace) {
         PromoteRequest::default()
     } else {
@@ -282,7 +299,7 @@ pub fn promote(state: &State, board: &Board, name: &str, body: &[u8]) -> ApiResu
         })
         .map_err(update_error)?;
     tracing::info!(service = name, group = %promoted, "promoted through the admin API");
-    Ok(service_json(state, board, name))
+    Ok(service_json(state, history, board, name))
 }
 
 /// `POST /api/v1/reload`.

@@ -37,6 +37,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::history::History;
 use crate::reload::Reloader;
 use crate::rollout::Board;
 use crate::shutdown::ShutdownSignal;
@@ -50,6 +51,8 @@ const MAX_BODY: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct Admin {
     pub state: Arc<State>,
+    /// The traffic history the dashboard draws.
+    pub history: Arc<History>,
     /// Set once every listener is bound.
     pub bound: Arc<AtomicBool>,
     pub shutdown: ShutdownSignal,
@@ -163,27 +166,31 @@ impl Admin {
             (&Method::GET | &Method::HEAD, ["ready"]) => {
                 return text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
             }
-            (&Method::GET, ["api", "v1", "services"]) => Ok(api::services(state, board)),
-            (&Method::GET, ["api", "v1", "history"]) => Ok(state.history().to_json()),
-            (&Method::GET, ["api", "v1", "services", name]) => api::service(state, board, name),
+            (&Method::GET, ["api", "v1", "services"]) => {
+                Ok(api::services(state, &self.history, board))
+            }
+            (&Method::GET, ["api", "v1", "history"]) => Ok(self.history.to_json()),
+            (&Method::GET, ["api", "v1", "services", name]) => {
+                api::service(state, &self.history, board, name)
+            }
             (&Method::PUT, ["api", "v1", "services", name, "weights"]) => {
                 match read_body(request).await {
-                    Ok(body) => api::set_weights(state, board, name, &body),
+                    Ok(body) => api::set_weights(state, &self.history, board, name, &body),
                     Err(error) => Err(error),
                 }
             }
             (&Method::DELETE, ["api", "v1", "services", name, "weights"]) => {
-                api::reset_weights(state, board, name)
+                api::reset_weights(state, &self.history, board, name)
             }
             (&Method::POST, ["api", "v1", "services", name, "rollout", "restart"]) => {
-                api::restart_rollout(state, board, name)
+                api::restart_rollout(state, &self.history, board, name)
             }
             (&Method::POST, ["api", "v1", "services", name, "rollback"]) => {
-                api::rollback(state, board, name)
+                api::rollback(state, &self.history, board, name)
             }
             (&Method::POST, ["api", "v1", "services", name, "promote"]) => {
                 match read_body(request).await {
-                    Ok(body) => api::promote(state, board, name, &body),
+                    Ok(body) => api::promote(state, &self.history, board, name, &body),
                     Err(error) => Err(error),
                 }
             }

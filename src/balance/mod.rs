@@ -8,7 +8,7 @@
 //! *The Power of Two Choices in Randomized Load Balancing*, 2001), and it costs
 //! O(1) whatever the group size.
 //!
-//! - [`Balancer::P2cEwma`]: P2C over the peak-EWMA cost (see [`ewma`]); an
+//! - [`Balancer::P2cEwma`]: P2C over the peak-EWMA cost (see [`crate::ewma`]); an
 //!   endpoint with no sample yet is compared at its partner's estimate, so a
 //!   new replica is tried at once.
 //! - [`Balancer::LeastRequest`]: P2C over the in-flight count alone.
@@ -22,8 +22,6 @@
 //! A pick reads atomics only: no lock, no allocation, no worker task. This
 //! module does not decide which group a request goes to (`split`) nor record
 //! outcomes (`endpoint`).
-
-pub mod ewma;
 
 use std::cell::RefCell;
 use std::net::SocketAddr;

@@ -1,37 +1,15 @@
-//! Active health checks and the health driver.
+//! Active health checks, the decision: an endpoint flips unhealthy after
+//! `unhealthy_threshold` failed probes in a row and healthy again after
+//! `healthy_threshold` passes in a row. Endpoints start healthy, so enabling
+//! checks never causes a 503 at start.
 //!
-//! One task for the whole proxy walks the current snapshot: for every service
-//! with `health_check:` it probes each endpoint with `GET path` every
-//! `interval` (all endpoints of a service at once, each bounded by `timeout`;
-//! a 2xx or 3xx passes, anything else fails), and flips the endpoint after
-//! `unhealthy_threshold` failures or `healthy_threshold` passes in a row.
-//! Endpoints start healthy, so enabling checks never causes a 503 at start.
-//! Probes go through the service's own client: the same protocol, TLS and
-//! connection pool as the traffic they vouch for.
-//!
-//! The same task keeps `luas_backend_healthy` current for every endpoint,
-//! since ejections end by themselves when their time is up.
+//! Sending the probes on a timer is the driver's job (`health_check`), which
+//! hands each result to [`apply_probe`].
 
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::time::Duration;
 
-use bytes::Bytes;
-use http::Request;
-use http_body_util::BodyExt;
-use tokio::task::JoinHandle;
-use tokio::time::Instant;
-
-use super::Health;
-use crate::client::{SendError, UpstreamClient};
 use crate::config::HealthCheckConfig;
-use crate::endpoint::Endpoint;
-use crate::proxy::body::RequestBody;
-use crate::state::State;
-
-/// How often gauges are refreshed when no probe is due sooner.
-const REFRESH: Duration = Duration::from_millis(500);
+use crate::endpoint::Health;
 
 /// Applies one probe result; returns the new healthy state when it flipped.
 pub fn apply_probe(health: &Health, config: &HealthCheckConfig, passed: bool) -> Option<bool> {
@@ -62,109 +40,12 @@ pub fn apply_probe(health: &Health, config: &HealthCheckConfig, passed: bool) ->
     None
 }
 
-pub fn spawn_driver(state: Arc<State>) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut next_probe: HashMap<String, Instant> = HashMap::new();
-        loop {
-            let snapshot = state.load();
-            let now = Instant::now();
-            let mut sleep = REFRESH;
-            for (service_config, service) in snapshot.config.services.iter().zip(&snapshot.services)
-            {
-                for group in &service.groups {
-                    for endpoint in &group.endpoints {
-                        let stats = &endpoint.stats;
-                        stats
-                            .metrics
-                            .healthy
-                            .set(i64::from(stats.health.is_eligible(now)));
-                    }
-                }
-                let Some(check) = &service_config.health_check else {
-                    // Checks removed by a reload: their last verdict no longer holds.
-                    for endpoint in service.groups.iter().flat_map(|group| &group.endpoints) {
-                        endpoint.stats.health.clear_active();
-                    }
-                    continue;
-                };
-                let due = next_probe.entry(service.name.clone()).or_insert(now);
-                if *due <= now {
-                    *due = now + check.interval;
-                    let probes = service.groups.iter().flat_map(|group| {
-                        group
-                            .endpoints
-                            .iter()
-                            .map(move |endpoint| (group.name.clone(), endpoint.clone()))
-                    });
-                    for (group, endpoint) in probes {
-                        let client = service.client.clone();
-                        let check = check.clone();
-                        let service = service.name.clone();
-                        tokio::spawn(async move {
-                            let passed = probe(&client, &endpoint, &check).await;
-                            if let Some(healthy) =
-                                apply_probe(&endpoint.stats.health, &check, passed)
-                            {
-                                let endpoint_address = endpoint.address;
-                                if healthy {
-                                    tracing::info!(%service, %group, endpoint = %endpoint_address, "health check passing again: endpoint back in rotation");
-                                } else {
-                                    tracing::warn!(%service, %group, endpoint = %endpoint_address, "health check failing: endpoint out of rotation");
-                                }
-                                endpoint.stats.metrics.healthy.set(i64::from(
-                                    endpoint.stats.health.is_eligible(Instant::now()),
-                                ));
-                            }
-                        });
-                    }
-                }
-                sleep = sleep.min(due.saturating_duration_since(now));
-            }
-            next_probe.retain(|name, _| snapshot.service(name).is_some());
-            tokio::time::sleep(sleep.max(Duration::from_millis(10))).await;
-        }
-    })
-}
-
-/// One probe through the service's own client, so it speaks what traffic
-/// speaks (HTTP/1.1 or h2c, TLS when the service has it) and reuses pooled
-/// connections.
-async fn probe(client: &UpstreamClient, endpoint: &Endpoint, check: &HealthCheckConfig) -> bool {
-    let request = || {
-        Request::get(check.path.as_str())
-            .header(http::header::USER_AGENT, "luas-health-check")
-            .body(RequestBody::buffered(Bytes::new()))
-            .ok()
-    };
-    let probing = async {
-        let sent = match client.send(endpoint, request()?).await {
-            Ok(sent) => sent,
-            // A pooled connection the endpoint had just closed says nothing
-            // about its health (probes of an idle service often reuse their
-            // own connection right at the endpoint's keep-alive timeout):
-            // probe once more, on a fresh connection.
-            Err(SendError::Stale(_) | SendError::NotSent { .. }) => {
-                client.send(endpoint, request()?).await.ok()?
-            }
-            Err(SendError::Failed(_)) => return None,
-        };
-        let status = sent.response.status();
-        // Read to the end so the connection can go back to the pool.
-        if sent.response.into_body().collect().await.is_ok() {
-            if let Some(release) = sent.release {
-                release.reuse();
-            }
-        }
-        Some(status.is_success() || status.is_redirection())
-    };
-    matches!(
-        tokio::time::timeout(check.timeout, probing).await,
-        Ok(Some(true))
-    )
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
     use super::*;
 
     fn check() -> HealthCheckConfig {

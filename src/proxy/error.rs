@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
-use super::body::ResponseBody;
+use super::response::ResponseBody;
 use crate::client::BoxError;
 
 #[derive(Debug, thiserror::Error)]
@@ -58,15 +58,15 @@ impl ProxyError {
     pub fn from_body_failure(error: &BoxError) -> Option<ProxyError> {
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
         while let Some(current) = source {
-            if let Some(body) = current.downcast_ref::<super::body::BodyError>() {
+            if let Some(body) = current.downcast_ref::<crate::body::BodyError>() {
                 return Some(match body {
-                    super::body::BodyError::TooLarge { limit } => {
+                    crate::body::BodyError::TooLarge { limit } => {
                         ProxyError::BodyTooLarge { limit: *limit }
                     }
-                    super::body::BodyError::Stalled { after } => {
+                    crate::body::BodyError::Stalled { after } => {
                         ProxyError::BodyStalled { after: *after }
                     }
-                    super::body::BodyError::Client(error) => {
+                    crate::body::BodyError::Client(error) => {
                         ProxyError::ClientBody(error.to_string().into())
                     }
                 });
@@ -181,5 +181,72 @@ mod tests {
             .status(),
             StatusCode::GATEWAY_TIMEOUT
         );
+    }
+
+    /// Every variant, with the status it must get. The match has no
+    /// wildcard, so a new variant does not compile until it is listed here
+    /// with its status; the list check makes the example list keep up.
+    #[test]
+    fn every_error_has_its_status() {
+        let endpoint: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let every = [
+            ProxyError::NoRoute,
+            ProxyError::Malformed("two content-lengths"),
+            ProxyError::NoEndpoint {
+                service: "a".into(),
+            },
+            ProxyError::Unreachable {
+                service: "a".into(),
+            },
+            ProxyError::Connect {
+                endpoint,
+                source: "refused".into(),
+            },
+            ProxyError::Reset {
+                endpoint,
+                source: "reset".into(),
+            },
+            ProxyError::Timeout {
+                endpoint,
+                timeout: Duration::from_secs(1),
+            },
+            ProxyError::BodyTooLarge { limit: 1 },
+            ProxyError::BodyStalled {
+                after: Duration::from_secs(1),
+            },
+            ProxyError::ClientBody("broken off".into()),
+        ];
+        let mut listed = Vec::new();
+        for error in every {
+            let (variant, expected) = match &error {
+                ProxyError::NoRoute => (0, StatusCode::NOT_FOUND),
+                ProxyError::Malformed(_) => (1, StatusCode::BAD_REQUEST),
+                ProxyError::NoEndpoint { .. } => (2, StatusCode::SERVICE_UNAVAILABLE),
+                ProxyError::Unreachable { .. } => (3, StatusCode::SERVICE_UNAVAILABLE),
+                ProxyError::Connect { .. } => (4, StatusCode::BAD_GATEWAY),
+                ProxyError::Reset { .. } => (5, StatusCode::BAD_GATEWAY),
+                ProxyError::Timeout { .. } => (6, StatusCode::GATEWAY_TIMEOUT),
+                ProxyError::BodyTooLarge { .. } => (7, StatusCode::PAYLOAD_TOO_LARGE),
+                ProxyError::BodyStalled { .. } => (8, StatusCode::REQUEST_TIMEOUT),
+                ProxyError::ClientBody(_) => (9, StatusCode::BAD_REQUEST),
+            };
+            listed.push(variant);
+            assert_eq!(error.status(), expected, "{error}");
+            assert_eq!(
+                error.is_client_side(),
+                expected.is_client_error(),
+                "{error}"
+            );
+            let close = matches!(error, ProxyError::Malformed(_));
+            let response = error.into_response();
+            assert_eq!(response.status(), expected);
+            assert_eq!(
+                response.headers().contains_key(header::CONNECTION),
+                close,
+                "only a malformed request closes the connection"
+            );
+        }
+        // Each arm above has an example.
+        assert_eq!(listed, (0..10).collect::<Vec<_>>());
     }
 }

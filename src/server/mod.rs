@@ -43,10 +43,11 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::access_log::AccessLog;
 use crate::config::{ListenerConfig, ListenerLimits, ListenerProtocol};
 use crate::metrics::ListenerMetrics;
 use crate::proxy;
-use crate::shutdown::{DrainToken, ShutdownSignal};
+use crate::shutdown::{Shutdown, ShutdownSignal};
 use crate::state::State;
 use crate::tls::{ClientIdentity, TlsTerminator};
 
@@ -76,9 +77,10 @@ pub fn spawn_listener(
     config: &ListenerConfig,
     tls: Option<Arc<TlsTerminator>>,
     state: Arc<State>,
-    signal: ShutdownSignal,
-    drain: DrainToken,
+    access_log: Arc<AccessLog>,
+    shutdown: &Shutdown,
 ) -> JoinHandle<()> {
+    let (signal, drain) = (shutdown.signal(), shutdown.token());
     // Shared: each connection clones only the one builder it uses.
     let builders = Arc::new(Builders::new(config.protocol, &config.limits));
     let metrics = state.metrics().listener(&config.name);
@@ -115,6 +117,7 @@ pub fn spawn_listener(
             let _ = stream.set_nodelay(true);
             let connection = proxy::Connection {
                 state: state.clone(),
+                access_log: access_log.clone(),
                 listener: index,
                 remote,
                 scheme: "http",

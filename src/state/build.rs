@@ -12,13 +12,13 @@ use tokio::time::Instant;
 
 use std::sync::atomic::AtomicBool;
 
-use super::{Group, ListenerRoutes, Overrides, Service, Snapshot, UpstreamTlsSet};
+use super::{Group, Listener, Overrides, Service, Snapshot, UpstreamTlsSet};
 use crate::balance::Balancer;
 use crate::client::UpstreamClient;
 use crate::config::Config;
 use crate::endpoint::{Endpoint, EndpointStats, StatsSettings};
 use crate::metrics::{EndpointMetrics, Metrics, NO_ROUTE};
-use crate::proxy::retry::RetryBudget;
+use crate::retry::RetryBudget;
 use crate::route::{Route, RouteTable};
 use crate::split::Split;
 
@@ -69,7 +69,7 @@ pub(super) fn build(
                     tls.cloned(),
                 )),
             };
-            let groups = service
+            let groups: Vec<Group> = service
                 .groups
                 .iter()
                 .map(|group| {
@@ -119,14 +119,22 @@ pub(super) fn build(
                     .group_weight(&service.name, &group.name)
                     .set(i64::from(group.weight));
             }
+            let mut split = Split::new(service.groups.iter().map(|group| group.weight));
+            if let Some(header) = &service.split.override_header {
+                let open = groups
+                    .iter()
+                    .map(|group: &Group| (!group.rolled_back).then(|| group.name.clone()));
+                split = split.with_override_header(header.clone(), open.collect());
+            }
+            if let Some(sticky) = &service.split.sticky {
+                split = split.with_sticky_key(sticky.clone());
+            }
             Service {
                 name: service.name.clone(),
-                split: Split::new(service.groups.iter().map(|group| group.weight)),
+                split,
                 groups,
                 client,
                 timeouts: service.timeouts,
-                override_header: service.split.override_header.clone(),
-                sticky: service.split.sticky.clone(),
                 retry: service.retry,
                 outlier: service.outlier,
                 budget: match old_budgets.get(service.name.as_str()) {
@@ -153,8 +161,9 @@ pub(super) fn build(
     let listeners = config
         .listeners
         .iter()
-        .map(|listener| ListenerRoutes {
+        .map(|listener| Listener {
             name: listener.name.clone(),
+            limits: listener.limits,
             routes: RouteTable {
                 routes: listener
                     .routes

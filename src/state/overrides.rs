@@ -10,6 +10,11 @@
 //! directory, fsync, rename, fsync of the directory), so a crash leaves either
 //! the old or the new file, never half of one. A missing file is a normal
 //! first start; a corrupt one is logged and ignored, never a crash.
+//!
+//! The policy of a hand-made change lives here too: [`ServiceOverride::roll_back`]
+//! (the one rollback, for the API and the rollout driver) and
+//! [`ServiceOverride::set_weights`] (set or promote), over a [`ServiceView`]
+//! of the service's effective config. The writer applies them.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -17,7 +22,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
+use super::UpdateError;
+use crate::config::{Config, ServiceConfig};
 
 const FORMAT_VERSION: u32 = 1;
 
@@ -223,5 +229,94 @@ impl Overrides {
 
     pub fn is_empty(&self) -> bool {
         self.services.is_empty()
+    }
+}
+
+impl ServiceOverride {
+    /// Weights chosen by hand (set or promote): the note of a past rollback
+    /// and the override header's closed door no longer apply.
+    pub fn set_weights(&mut self, weights: BTreeMap<String, u32>) {
+        self.weights = weights;
+        self.rolled_back_groups.clear();
+        self.replaced_by_rollback = None;
+    }
+
+    /// Every group but the stable one to 0, remembering the weights replaced
+    /// and closing the override header to the groups taken out. Returns the
+    /// replaced weights. The one rollback, for the API and the rollout driver.
+    pub fn roll_back(&mut self, view: &ServiceView<'_>) -> BTreeMap<String, u32> {
+        let before = view.weights();
+        self.weights = view.rollback_weights();
+        self.rolled_back_groups = view.non_stable_groups();
+        self.replaced_by_rollback = Some(before.clone());
+        before
+    }
+}
+
+/// A service's effective config as a runtime change sees it.
+#[derive(Debug)]
+pub struct ServiceView<'a> {
+    pub config: &'a ServiceConfig,
+}
+
+impl ServiceView<'_> {
+    pub fn group_index(&self, group: &str) -> Result<usize, UpdateError> {
+        self.config
+            .groups
+            .iter()
+            .position(|g| g.name == group)
+            .ok_or_else(|| UpdateError::UnknownGroup {
+                service: self.config.name.clone(),
+                group: group.to_owned(),
+                known: self
+                    .config
+                    .groups
+                    .iter()
+                    .map(|g| g.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
+    /// Current effective weights by group name.
+    pub fn weights(&self) -> BTreeMap<String, u32> {
+        self.config
+            .groups
+            .iter()
+            .map(|g| (g.name.clone(), g.weight))
+            .collect()
+    }
+
+    pub fn stable_group(&self) -> &str {
+        &self.config.groups[self.config.stable_group()].name
+    }
+
+    /// Every group but the stable one: what a rollback takes out.
+    pub fn non_stable_groups(&self) -> Vec<String> {
+        let stable = self.stable_group();
+        self.config
+            .groups
+            .iter()
+            .filter(|group| group.name != stable)
+            .map(|group| group.name.clone())
+            .collect()
+    }
+
+    /// The weights of a rollback: every group but the stable one at 0; the
+    /// stable group keeps its weight, or gets 100 if it had none.
+    pub fn rollback_weights(&self) -> BTreeMap<String, u32> {
+        let stable = self.stable_group();
+        self.config
+            .groups
+            .iter()
+            .map(|group| {
+                let weight = match (group.name == stable, group.weight) {
+                    (false, _) => 0,
+                    (true, 0) => 100,
+                    (true, weight) => weight,
+                };
+                (group.name.clone(), weight)
+            })
+            .collect()
     }
 }

@@ -16,7 +16,7 @@
 //! State is one `AtomicU64` updated by compare-and-swap, so picks and updates
 //! from any number of threads take no lock. Time is passed in, so tests can
 //! drive it. This type knows nothing about requests or balancers; `endpoint`
-//! feeds it and `balance` reads it.
+//! feeds it and `balance` reads it. It sits below both, depending on nothing.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

@@ -8,7 +8,8 @@
 //!
 //! Ten one-second slots of atomic counters, rotated by time: no lock, no
 //! task. Races at a slot's rotation can lose a deposit or two, which only
-//! makes the budget slightly stricter.
+//! makes the budget slightly stricter. Each service owns one (carried over
+//! by `state` while its settings stay); `retry::next` withdraws from it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -15,6 +15,12 @@
 //! response has not ended*. A request cancelled before its response headers
 //! records its elapsed time into the estimate (a hung endpoint must grow
 //! expensive) but no status.
+//!
+//! The endpoint's open connections are stored here too ([`pool`]), so they
+//! outlive snapshots with it; `client` opens them and sends on them.
+
+mod health;
+mod pool;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,10 +29,10 @@ use std::time::Duration;
 use http::uri::Authority;
 use tokio::time::Instant;
 
-use crate::balance::ewma::PeakEwma;
-use crate::client::{H2Slot, Pool};
-use crate::health::Health;
+use crate::ewma::PeakEwma;
 use crate::metrics::{CodeClass, EndpointMetrics};
+pub use health::Health;
+pub use pool::{H2Slot, Pool, Release};
 
 /// An endpoint as a snapshot holds it: cheap to clone.
 #[derive(Debug, Clone)]

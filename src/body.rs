@@ -1,0 +1,150 @@
+//! The body luas sends to a backend, never buffered whole unless a retry
+//! needs a copy.
+//!
+//! [`RequestBody`] is the client's body streamed through with the listener's
+//! size limit and stall timeout applied, or a small copy kept for replay when
+//! a request may be retried. It sits below everything that sends: `proxy`
+//! builds it, `client` and the pooled connections in `endpoint` carry it, and
+//! `health_check` sends an empty one. The body going back to the client
+//! carries the endpoint's in-flight guard and pooled connection, so it lives
+//! above them, in `proxy::response`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use tokio::time::Sleep;
+
+/// Why a request body could not be passed on.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("request body larger than the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("request body stalled for {after:?}")]
+    Stalled { after: Duration },
+    #[error("reading the request body failed: {0}")]
+    Client(#[source] hyper::Error),
+}
+
+/// The body sent to a backend.
+#[derive(Debug)]
+pub enum RequestBody {
+    Streaming(StreamingBody),
+    /// A complete copy, cheap to clone for a retry.
+    Buffered(Option<Bytes>),
+}
+
+/// A client's body passed through as it arrives, with limits.
+#[derive(Debug)]
+pub struct StreamingBody {
+    body: Incoming,
+    limit: Option<u64>,
+    seen: u64,
+    stall_timeout: Duration,
+    // Created only when the client makes us wait, so bodies that arrive
+    // at once cost no timer.
+    stall: Option<Pin<Box<Sleep>>>,
+    /// The access log's byte count, when it is on.
+    counted: Option<Arc<AtomicU64>>,
+}
+
+impl RequestBody {
+    pub fn streaming(
+        body: Incoming,
+        limit: Option<u64>,
+        stall_timeout: Duration,
+        counted: Option<Arc<AtomicU64>>,
+    ) -> RequestBody {
+        RequestBody::Streaming(StreamingBody {
+            body,
+            limit,
+            seen: 0,
+            stall_timeout,
+            stall: None,
+            counted,
+        })
+    }
+
+    pub fn buffered(data: Bytes) -> RequestBody {
+        RequestBody::Buffered((!data.is_empty()).then_some(data))
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match self.get_mut() {
+            RequestBody::Buffered(data) => {
+                Poll::Ready(data.take().map(|data| Ok(Frame::data(data))))
+            }
+            RequestBody::Streaming(streaming) => streaming.poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            RequestBody::Buffered(data) => data.is_none(),
+            RequestBody::Streaming(streaming) => streaming.body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            RequestBody::Buffered(Some(data)) => SizeHint::with_exact(data.len() as u64),
+            RequestBody::Buffered(None) => SizeHint::with_exact(0),
+            RequestBody::Streaming(streaming) => streaming.body.size_hint(),
+        }
+    }
+}
+
+impl StreamingBody {
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match Pin::new(&mut self.body).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.seen += data.len() as u64;
+                    if let Some(counted) = &self.counted {
+                        counted.fetch_add(data.len() as u64, Ordering::Relaxed);
+                    }
+                    if let Some(limit) = self.limit.filter(|&limit| self.seen > limit) {
+                        return Poll::Ready(Some(Err(BodyError::TooLarge { limit })));
+                    }
+                }
+                if let Some(stall) = self.stall.as_mut() {
+                    stall
+                        .as_mut()
+                        .reset(tokio::time::Instant::now() + self.stall_timeout);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(BodyError::Client(error)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                let timeout = self.stall_timeout;
+                let stall = self
+                    .stall
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                match stall.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        Poll::Ready(Some(Err(BodyError::Stalled { after: timeout })))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+}
