@@ -32,7 +32,7 @@ const QUEUE: usize = 16 * 1024;
 /// The sending side, shared by every request; the writer is started by
 /// [`AccessLog::spawn_writer`].
 #[derive(Debug)]
-pub struct AccessLog {
+pub(crate) struct AccessLog {
     sender: mpsc::Sender<String>,
     receiver: Mutex<Option<mpsc::Receiver<String>>>,
     dropped: IntCounter,
@@ -42,7 +42,7 @@ pub struct AccessLog {
 }
 
 impl AccessLog {
-    pub fn new(dropped: IntCounter) -> AccessLog {
+    pub(crate) fn new(dropped: IntCounter) -> AccessLog {
         let (sender, receiver) = mpsc::channel(QUEUE);
         AccessLog {
             sender,
@@ -54,7 +54,7 @@ impl AccessLog {
     }
 
     /// Starts the task that writes lines to stdout; None if already started.
-    pub fn spawn_writer(&self) -> Option<JoinHandle<()>> {
+    pub(crate) fn spawn_writer(&self) -> Option<JoinHandle<()>> {
         let mut receiver = self
             .receiver
             .lock()
@@ -101,7 +101,7 @@ impl AccessLog {
     /// Waits, at most `limit`, until every queued line has been written;
     /// called at the end of a drain so the last requests' lines are not lost.
     /// True when everything was written.
-    pub async fn flush(&self, limit: Duration) -> bool {
+    pub(crate) async fn flush(&self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         loop {
             let queued = self.queued.load(Ordering::Relaxed);
@@ -118,7 +118,7 @@ impl AccessLog {
 
 /// What `proxy` learns while forwarding, for the log line.
 #[derive(Debug, Default)]
-pub struct Trace {
+pub(crate) struct Trace {
     pub group: Option<String>,
     pub endpoint: Option<SocketAddr>,
     /// Endpoints tried, the first included.
@@ -130,7 +130,7 @@ pub struct Trace {
 
 /// A request's line, minus what only the end of the response knows.
 #[derive(Debug)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub log: Arc<AccessLog>,
     pub time: SystemTime,
     pub started: Instant,
@@ -171,7 +171,7 @@ struct Line<'a> {
 
 impl Entry {
     /// The request is over: queue its line.
-    pub fn finish(self, status: StatusCode, bytes_out: u64) {
+    pub(crate) fn finish(self, status: StatusCode, bytes_out: u64) {
         self.log.write(&self, status, bytes_out);
     }
 

@@ -40,7 +40,7 @@ use crate::config::{Timeouts, UpstreamProtocol};
 use crate::endpoint::{Endpoint, Release};
 use crate::tls::UpstreamTlsConnector;
 
-pub type BoxError = Box<dyn StdError + Send + Sync>;
+pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// Why a request to an endpoint got no response.
 #[derive(Debug)]

@@ -56,7 +56,7 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What one lookup of a name found, both record types together.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Lookup {
+pub(crate) enum Lookup {
     /// At least one address.
     Found(BTreeSet<IpAddr>),
     /// The name exists but has no A or AAAA record.
@@ -67,7 +67,7 @@ pub enum Lookup {
 
 /// What the query for one record type (A or AAAA) found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Records {
+pub(crate) enum Records {
     Found(Vec<IpAddr>),
     /// The name exists without records of this type (NOERROR, no data).
     NoData,
@@ -76,7 +76,7 @@ pub enum Records {
 
 /// The `result` label of `luas_discovery_lookups_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Ok,
     Error,
     Empty,
@@ -84,14 +84,14 @@ pub enum Outcome {
 
 /// How a set of addresses changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Diff {
+pub(crate) struct Diff {
     pub added: Vec<SocketAddr>,
     pub removed: Vec<SocketAddr>,
 }
 
 /// One group's memory of its lookups: the last good set and the last outcome.
 #[derive(Debug, Default)]
-pub struct Tracker {
+pub(crate) struct Tracker {
     /// None before the first successful lookup.
     known: Option<BTreeSet<SocketAddr>>,
     last: Option<Outcome>,
@@ -99,7 +99,7 @@ pub struct Tracker {
 
 /// What one lookup means for a group.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Step {
+pub(crate) struct Step {
     pub outcome: Outcome,
     /// The outcome of the lookup before, None for the first: a log line is
     /// due when the two differ.
@@ -111,18 +111,8 @@ pub struct Step {
     pub in_force: usize,
 }
 
-impl Outcome {
-    pub fn label(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Error => "error",
-            Outcome::Empty => "empty",
-        }
-    }
-}
-
 impl Lookup {
-    pub fn outcome(&self) -> Outcome {
+    pub(crate) fn outcome(&self) -> Outcome {
         match self {
             Lookup::Found(_) => Outcome::Ok,
             Lookup::Empty => Outcome::Empty,
@@ -133,7 +123,7 @@ impl Lookup {
 
 /// Joins the A and the AAAA answers. A failure of either fails the lookup:
 /// installing half an answer would drop every endpoint of the other family.
-pub fn combine(a: Records, aaaa: Records) -> Lookup {
+pub(crate) fn combine(a: Records, aaaa: Records) -> Lookup {
     let mut found = BTreeSet::new();
     for records in [a, aaaa] {
         match records {
@@ -150,7 +140,7 @@ pub fn combine(a: Records, aaaa: Records) -> Lookup {
 }
 
 /// What joined and what left between two sets, each in order.
-pub fn diff(old: &BTreeSet<SocketAddr>, new: &BTreeSet<SocketAddr>) -> Diff {
+pub(crate) fn diff(old: &BTreeSet<SocketAddr>, new: &BTreeSet<SocketAddr>) -> Diff {
     Diff {
         added: new.difference(old).copied().collect(),
         removed: old.difference(new).copied().collect(),
@@ -160,12 +150,12 @@ pub fn diff(old: &BTreeSet<SocketAddr>, new: &BTreeSet<SocketAddr>) -> Diff {
 impl Tracker {
     /// `known` is the set in force when the tracking starts (a task restarted
     /// by a reload keeps its group's set), None when there is none.
-    pub fn new(known: Option<BTreeSet<SocketAddr>>) -> Tracker {
+    pub(crate) fn new(known: Option<BTreeSet<SocketAddr>>) -> Tracker {
         Tracker { known, last: None }
     }
 
     /// Takes one lookup's result; `port` is the group's.
-    pub fn observe(&mut self, lookup: &Lookup, port: u16) -> Step {
+    pub(crate) fn observe(&mut self, lookup: &Lookup, port: u16) -> Step {
         let outcome = lookup.outcome();
         let previous = self.last.replace(outcome);
         let mut change = None;
@@ -191,7 +181,7 @@ impl Tracker {
 
 /// Starts the task that runs one discovery task per DNS group of the
 /// current config, following every new snapshot.
-pub fn spawn_driver(state: Arc<State>) -> JoinHandle<()> {
+pub(crate) fn spawn_driver(state: Arc<State>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut changes = state.subscribe();
         let mut driver = Driver::default();
@@ -530,9 +520,9 @@ mod tests {
             combine(Records::NoData, failed()),
             Lookup::Failed("SERVFAIL".into())
         );
-        assert_eq!(found(&["10.0.0.1"]).outcome().label(), "ok");
-        assert_eq!(Lookup::Empty.outcome().label(), "empty");
-        assert_eq!(Lookup::Failed(String::new()).outcome().label(), "error");
+        assert_eq!(found(&["10.0.0.1"]).outcome(), Outcome::Ok);
+        assert_eq!(Lookup::Empty.outcome(), Outcome::Empty);
+        assert_eq!(Lookup::Failed(String::new()).outcome(), Outcome::Error);
     }
 
     #[test]

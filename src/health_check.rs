@@ -32,7 +32,7 @@ use crate::state::State;
 /// How often gauges are refreshed when no probe is due sooner.
 const REFRESH: Duration = Duration::from_millis(500);
 
-pub fn spawn_driver(state: Arc<State>) -> JoinHandle<()> {
+pub(crate) fn spawn_driver(state: Arc<State>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut next_probe: HashMap<String, Instant> = HashMap::new();
         loop {

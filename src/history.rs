@@ -23,11 +23,11 @@ use crate::metrics::{Reading, Window};
 use crate::state::State;
 
 /// Time between samples.
-pub const INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const INTERVAL: Duration = Duration::from_secs(1);
 /// Points kept per group: five minutes at one a second.
-pub const POINTS: usize = 300;
+pub(crate) const POINTS: usize = 300;
 /// Readings kept per endpoint: one minute of them, plus the one before.
-pub const ENDPOINT_READINGS: usize = 61;
+pub(crate) const ENDPOINT_READINGS: usize = 61;
 /// Readings a group's p99 and error rate are computed over (ten seconds).
 const RATE_WINDOW: usize = 10;
 
@@ -60,14 +60,14 @@ struct ServiceHistory {
 
 /// What an endpoint did over the last minute (or since it appeared).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct EndpointRates {
+pub(crate) struct EndpointRates {
     pub requests_per_second: f64,
     /// None without requests.
     pub error_rate: Option<f64>,
 }
 
 #[derive(Debug, Default)]
-pub struct History {
+pub(crate) struct History {
     // Written once a second by the sampler, read by the admin API; never
     // touched by requests.
     services: Mutex<BTreeMap<String, ServiceHistory>>,
@@ -75,7 +75,7 @@ pub struct History {
 
 impl History {
     /// Takes one sample of every service in the current snapshot.
-    pub fn sample(&self, state: &State, now: Instant, wall: SystemTime) {
+    pub(crate) fn sample(&self, state: &State, now: Instant, wall: SystemTime) {
         let snapshot = state.load();
         let wall_ms = wall
             .duration_since(UNIX_EPOCH)
@@ -133,7 +133,7 @@ impl History {
     }
 
     /// The rates of one endpoint over the readings kept.
-    pub fn endpoint_rates(
+    pub(crate) fn endpoint_rates(
         &self,
         service: &str,
         group: &str,
@@ -159,7 +159,7 @@ impl History {
     }
 
     /// `GET /api/v1/history`.
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         let services = self.services.lock().unwrap_or_else(|p| p.into_inner());
         let services: Vec<Value> = services
             .iter()
@@ -256,7 +256,7 @@ fn push_bounded<T>(queue: &mut VecDeque<T>, value: T, limit: usize) {
 }
 
 /// Samples every [`INTERVAL`] until aborted.
-pub fn spawn_sampler(state: Arc<State>, history: Arc<History>) -> JoinHandle<()> {
+pub(crate) fn spawn_sampler(state: Arc<State>, history: Arc<History>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(INTERVAL);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -46,33 +46,33 @@ pub mod app;
 // --- Control: every writer of the state, and what watches it
 
 /// Admin API, dashboard, /metrics, /live, /ready.
-pub mod admin;
+pub(crate) mod admin;
 
 /// Config file reload (SIGHUP, watch, API).
-pub mod reload;
+pub(crate) mod reload;
 
 /// The rollout driver and its judge.
-pub mod rollout;
+pub(crate) mod rollout;
 
 /// DNS discovery of `dns` groups.
-pub mod discovery;
+pub(crate) mod discovery;
 
 /// The active health check driver.
-pub mod health_check;
+pub(crate) mod health_check;
 
 /// Traffic history for the dashboard.
-pub mod history;
+pub(crate) mod history;
 
 // --- The data path, in the order a request meets it
 
 /// Accept: TLS, HTTP/1.1 and HTTP/2, listener limits.
-pub mod server;
+pub(crate) mod server;
 
 /// Handle a request: route, forward, retry, respond.
-pub mod proxy;
+pub(crate) mod proxy;
 
 /// The snapshot and its one writer.
-pub mod state;
+pub(crate) mod state;
 
 /// Route matching.
 pub mod route;
@@ -84,25 +84,25 @@ pub mod split;
 pub mod balance;
 
 /// Outlier ejection and health check thresholds.
-pub mod health;
+pub(crate) mod health;
 
 /// The retry decision and budget.
-pub mod retry;
+pub(crate) mod retry;
 
 /// Sending to an endpoint over pooled connections.
-pub mod client;
+pub(crate) mod client;
 
 /// An endpoint: stats, pools, health cells, the InFlight guard.
 pub mod endpoint;
 
 /// The peak-EWMA latency estimator.
-pub mod ewma;
+pub(crate) mod ewma;
 
 /// The body sent to backends.
-pub mod body;
+pub(crate) mod body;
 
 /// Access log lines, written off the request path.
-pub mod access_log;
+pub(crate) mod access_log;
 
 // --- Ground
 
@@ -110,7 +110,7 @@ pub mod access_log;
 pub mod shutdown;
 
 /// TLS: listener certificates, upstream connectors.
-pub mod tls;
+pub(crate) mod tls;
 
 /// Metric families.
 pub mod metrics;

@@ -36,17 +36,17 @@ use crate::metrics::Reading;
 use crate::state::{RolloutRecord, RolloutStatus, Service, State, UpdateError};
 
 /// Latencies under this are compared as this.
-pub const LATENCY_FLOOR: Duration = Duration::from_millis(5);
+pub(crate) const LATENCY_FLOOR: Duration = Duration::from_millis(5);
 
 /// Requests each group needs in a step before its p99 is compared.
-pub const MIN_REQUESTS_FOR_P99: u64 = 100;
+pub(crate) const MIN_REQUESTS_FOR_P99: u64 = 100;
 
 /// One group's traffic during the current step; defined in `metrics` with
 /// the error rule, so the judge counts what the dashboard shows.
-pub use crate::metrics::Window;
+pub(crate) use crate::metrics::Window;
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
+pub(crate) enum Decision {
     Wait,
     Promote { next_step: usize },
     Complete,
@@ -54,7 +54,7 @@ pub enum Decision {
 }
 
 /// The rollout's verdict on one step. Pure: data and time in, decision out.
-pub fn decide(
+pub(crate) fn decide(
     policy: &RolloutConfig,
     step: usize,
     time_in_step: Duration,
@@ -106,7 +106,7 @@ pub fn decide(
 
 /// What `/api/v1/services` shows of a running rollout.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Progress {
+pub(crate) struct Progress {
     pub group: String,
     pub step: usize,
     pub steps: Vec<u32>,
@@ -120,12 +120,12 @@ pub struct Progress {
 
 /// Live progress of every rollout, written by the driver, read by the admin API.
 #[derive(Debug, Default)]
-pub struct Board {
+pub(crate) struct Board {
     progress: Mutex<BTreeMap<String, Progress>>,
 }
 
 impl Board {
-    pub fn get(&self, service: &str) -> Option<Progress> {
+    pub(crate) fn get(&self, service: &str) -> Option<Progress> {
         self.lock().get(service).cloned()
     }
 
@@ -161,7 +161,7 @@ struct Tracker {
 
 /// Starts the driver: one task for every rollout of every snapshot, so a
 /// reload that adds or removes a rollout block is picked up on the next tick.
-pub fn spawn_driver(state: Arc<State>, board: Arc<Board>) -> JoinHandle<()> {
+pub(crate) fn spawn_driver(state: Arc<State>, board: Arc<Board>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut trackers: BTreeMap<String, Tracker> = BTreeMap::new();
         loop {

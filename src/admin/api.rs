@@ -33,7 +33,7 @@ use crate::rollout::{self, Board};
 use crate::state::{RolloutRecord, RolloutStatus, State, UpdateError};
 
 /// A JSON answer and its status.
-pub type ApiResult = Result<Value, (StatusCode, String)>;
+pub(crate) type ApiResult = Result<Value, (StatusCode, String)>;
 
 /// A wire type as the JSON value the admin listener writes.
 fn to_json(answer: &impl Serialize) -> Value {
@@ -49,7 +49,7 @@ fn update_error(error: UpdateError) -> (StatusCode, String) {
 }
 
 /// Every service, as `GET /api/v1/services` shows them.
-pub fn services(state: &State, history: &History, board: &Board) -> Value {
+pub(crate) fn services(state: &State, history: &History, board: &Board) -> Value {
     let snapshot = state.load();
     let services = snapshot
         .services
@@ -59,7 +59,7 @@ pub fn services(state: &State, history: &History, board: &Board) -> Value {
     to_json(&ServiceList { services })
 }
 
-pub fn service(state: &State, history: &History, board: &Board, name: &str) -> ApiResult {
+pub(crate) fn service(state: &State, history: &History, board: &Board, name: &str) -> ApiResult {
     if state.load().service(name).is_none() {
         return Err((StatusCode::NOT_FOUND, format!("no service named {name}")));
     }
@@ -165,7 +165,7 @@ fn rollout_progress(progress: &rollout::Progress) -> RolloutProgress {
 }
 
 /// `PUT /api/v1/services/{name}/weights`.
-pub fn set_weights(
+pub(crate) fn set_weights(
     state: &State,
     history: &History,
     board: &Board,
@@ -202,7 +202,12 @@ pub fn set_weights(
 }
 
 /// `DELETE /api/v1/services/{name}/weights`.
-pub fn reset_weights(state: &State, history: &History, board: &Board, name: &str) -> ApiResult {
+pub(crate) fn reset_weights(
+    state: &State,
+    history: &History,
+    board: &Board,
+    name: &str,
+) -> ApiResult {
     state.reset_service(name).map_err(update_error)?;
     tracing::info!(
         service = name,
@@ -212,7 +217,12 @@ pub fn reset_weights(state: &State, history: &History, board: &Board, name: &str
 }
 
 /// `POST /api/v1/services/{name}/rollout/restart`.
-pub fn restart_rollout(state: &State, history: &History, board: &Board, name: &str) -> ApiResult {
+pub(crate) fn restart_rollout(
+    state: &State,
+    history: &History,
+    board: &Board,
+    name: &str,
+) -> ApiResult {
     state.restart_rollout(name).map_err(update_error)?;
     tracing::warn!(
         service = name,
@@ -222,7 +232,7 @@ pub fn restart_rollout(state: &State, history: &History, board: &Board, name: &s
 }
 
 /// `POST /api/v1/services/{name}/rollback`.
-pub fn rollback(state: &State, history: &History, board: &Board, name: &str) -> ApiResult {
+pub(crate) fn rollback(state: &State, history: &History, board: &Board, name: &str) -> ApiResult {
     let replaced = state
         .update_service(name, |view, entry| {
             let before = entry.roll_back(view);
@@ -244,7 +254,7 @@ pub fn rollback(state: &State, history: &History, board: &Board, name: &str) -> 
 /// `POST /api/v1/services/{name}/promote`: the named group (default: the
 /// rollout group, else the non-stable group with the most weight, else
 /// `canary`) gets all traffic.
-pub fn promote(
+pub(crate) fn promote(
     state: &State,
     history: &History,
     board: &Board,
@@ -303,7 +313,7 @@ pub fn promote(
 }
 
 /// `POST /api/v1/reload`.
-pub fn reload(reloader: Option<&Reloader>) -> ApiResult {
+pub(crate) fn reload(reloader: Option<&Reloader>) -> ApiResult {
     let Some(reloader) = reloader else {
         return Err((
             StatusCode::CONFLICT,

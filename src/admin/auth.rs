@@ -33,17 +33,17 @@ use http::{header, HeaderMap, StatusCode};
 use crate::config::AdminConfig;
 
 #[derive(Debug, Clone)]
-pub enum AdminAuth {
+pub(crate) enum AdminAuth {
     LoopbackOnly,
     Token(PathBuf),
     Open,
 }
 
 /// Why a change was refused: the status and the message for the client.
-pub type Refusal = (StatusCode, String);
+pub(crate) type Refusal = (StatusCode, String);
 
 impl AdminAuth {
-    pub fn from_config(config: &AdminConfig) -> AdminAuth {
+    pub(crate) fn from_config(config: &AdminConfig) -> AdminAuth {
         match (&config.token_file, config.allow_unauthenticated_admin) {
             (Some(path), _) => AdminAuth::Token(path.clone()),
             (None, true) => AdminAuth::Open,
@@ -53,7 +53,7 @@ impl AdminAuth {
 
     /// Checks that the token file can be read and is not empty, so a
     /// mistake shows at start rather than at the first rollback.
-    pub fn check(&self) -> Result<(), String> {
+    pub(crate) fn check(&self) -> Result<(), String> {
         match self {
             AdminAuth::Token(path) => read_token(path).map(|_| ()),
             AdminAuth::LoopbackOnly | AdminAuth::Open => Ok(()),
@@ -61,7 +61,11 @@ impl AdminAuth {
     }
 
     /// Whether a change from `peer` with these headers may go ahead.
-    pub fn allow_change(&self, peer: SocketAddr, headers: &HeaderMap) -> Result<(), Refusal> {
+    pub(crate) fn allow_change(
+        &self,
+        peer: SocketAddr,
+        headers: &HeaderMap,
+    ) -> Result<(), Refusal> {
         if from_another_site(headers) {
             return Err((
                 StatusCode::FORBIDDEN,
@@ -163,7 +167,7 @@ fn addressed_by_ip_or_localhost(headers: &HeaderMap) -> bool {
 
 /// The token: the file's contents without surrounding whitespace. Errors
 /// name the file, never its contents.
-pub fn read_token(path: &Path) -> Result<String, String> {
+pub(crate) fn read_token(path: &Path) -> Result<String, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|error| format!("cannot read admin.token_file {}: {error}", path.display()))?;
     let token = text.trim();

@@ -49,7 +49,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
 ];
 
 /// The content type and bytes of the asset at `path`, if there is one.
-pub fn asset(path: &str) -> Option<(&'static str, &'static [u8])> {
+pub(crate) fn asset(path: &str) -> Option<(&'static str, &'static [u8])> {
     ASSETS
         .iter()
         .find(|(served_at, _, _)| *served_at == path)

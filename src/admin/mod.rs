@@ -16,11 +16,11 @@
 //! The admin listener keeps answering during the drain; it does not hold a
 //! drain token and is stopped after the drain.
 
-pub mod api;
-pub mod auth;
-pub mod dashboard;
-pub mod names;
-pub mod wire;
+pub(crate) mod api;
+pub(crate) mod auth;
+pub(crate) mod dashboard;
+pub(crate) mod names;
+pub(crate) mod wire;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -49,7 +49,7 @@ const MAX_BODY: usize = 64 * 1024;
 
 /// What the admin endpoints read.
 #[derive(Debug, Clone)]
-pub struct Admin {
+pub(crate) struct Admin {
     pub state: Arc<State>,
     /// The traffic history the dashboard draws.
     pub history: Arc<History>,
@@ -64,7 +64,7 @@ pub struct Admin {
     pub dns_resolved_once: Arc<AtomicBool>,
 }
 
-pub fn spawn_admin(listener: TcpListener, admin: Admin) -> JoinHandle<()> {
+pub(crate) fn spawn_admin(listener: TcpListener, admin: Admin) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let (stream, peer) = match listener.accept().await {
@@ -91,7 +91,7 @@ pub fn spawn_admin(listener: TcpListener, admin: Admin) -> JoinHandle<()> {
 }
 
 impl Admin {
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         let snapshot = self.state.load();
         if !self.bound.load(Ordering::Acquire)
             || self.shutdown.is_triggered()

@@ -22,17 +22,17 @@ fn names() -> MutexGuard<'static, BTreeMap<SocketAddr, String>> {
 }
 
 /// Names the endpoint at `address` until [`forget`] is called for it.
-pub fn name(address: SocketAddr, name: &str) {
+pub(crate) fn name(address: SocketAddr, name: &str) {
     names().insert(address, name.to_owned());
 }
 
 /// Drops the name of `address` (its backend stopped; the port may be reused).
-pub fn forget(address: SocketAddr) {
+pub(crate) fn forget(address: SocketAddr) {
     names().remove(&address);
 }
 
 /// The name of the endpoint at `address`, if this process named it.
-pub fn lookup(address: SocketAddr) -> Option<String> {
+pub(crate) fn lookup(address: SocketAddr) -> Option<String> {
     names().get(&address).cloned()
 }
 

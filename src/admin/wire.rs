@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 /// `GET /api/v1/services`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ServiceList {
+pub(crate) struct ServiceList {
     pub services: Vec<ServiceStatus>,
 }
 
@@ -96,26 +96,26 @@ pub struct Window {
 
 /// Group name → weight: the body of `PUT /api/v1/services/{name}/weights`,
 /// and how weights are shown.
-pub type Weights = BTreeMap<String, u32>;
+pub(crate) type Weights = BTreeMap<String, u32>;
 
 /// The body of `POST /api/v1/services/{name}/promote`; an empty body is the
 /// same as no `group`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PromoteRequest {
+pub(crate) struct PromoteRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
 }
 
 /// `POST /api/v1/reload`: the file that was read again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Reloaded {
+pub(crate) struct Reloaded {
     pub reloaded: String,
 }
 
 /// Every refusal: 400, 404, 409, 401, 403, 503.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     pub error: String,
 }
 

@@ -12,7 +12,11 @@ use crate::config::HealthCheckConfig;
 use crate::endpoint::Health;
 
 /// Applies one probe result; returns the new healthy state when it flipped.
-pub fn apply_probe(health: &Health, config: &HealthCheckConfig, passed: bool) -> Option<bool> {
+pub(crate) fn apply_probe(
+    health: &Health,
+    config: &HealthCheckConfig,
+    passed: bool,
+) -> Option<bool> {
     let streak = if passed {
         health
             .probe_streak

@@ -15,5 +15,5 @@
 //! with the endpoint's other long-lived statistics, `balance` reads
 //! eligibility from them, `proxy` reports outcomes.
 
-pub mod active;
-pub mod outlier;
+pub(crate) mod active;
+pub(crate) mod outlier;

@@ -22,7 +22,7 @@ use crate::endpoint::Endpoint;
 
 /// What recording an outcome did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Nothing,
     /// The endpoint was ejected for this long.
     Ejected(Duration),
@@ -31,7 +31,7 @@ pub enum Verdict {
 }
 
 /// Records one request outcome of `endpoint`, a member of `group`.
-pub fn record(
+pub(crate) fn record(
     config: &OutlierConfig,
     endpoint: &Endpoint,
     group: &[Endpoint],
@@ -72,7 +72,7 @@ pub fn record(
 }
 
 /// `base × 2^previous`, capped.
-pub fn ejection_length(config: &OutlierConfig, previous: u32) -> Duration {
+pub(crate) fn ejection_length(config: &OutlierConfig, previous: u32) -> Duration {
     let factor = 1u32.checked_shl(previous.min(20)).unwrap_or(u32::MAX);
     config
         .base_ejection

@@ -13,7 +13,7 @@ use prometheus::Histogram;
 /// Cumulative bucket counts of a histogram, as `(upper bound, count)` pairs
 /// ending with `(+Inf, total)`. Same bounds for every histogram of a family,
 /// so these can be added and subtracted element-wise.
-pub fn cumulative_buckets(histogram: &Histogram) -> Vec<(f64, u64)> {
+pub(super) fn cumulative_buckets(histogram: &Histogram) -> Vec<(f64, u64)> {
     use prometheus::core::Metric;
     let metric = histogram.metric();
     let proto = metric.get_histogram();
@@ -29,7 +29,7 @@ pub fn cumulative_buckets(histogram: &Histogram) -> Vec<(f64, u64)> {
 }
 
 /// Adds `other`'s counts into `into` (same bounds), or copies it when empty.
-pub fn add_buckets(into: &mut Vec<(f64, u64)>, other: &[(f64, u64)]) {
+pub(super) fn add_buckets(into: &mut Vec<(f64, u64)>, other: &[(f64, u64)]) {
     if into.is_empty() {
         into.extend_from_slice(other);
         return;
@@ -40,7 +40,7 @@ pub fn add_buckets(into: &mut Vec<(f64, u64)>, other: &[(f64, u64)]) {
 }
 
 /// `later - earlier` element-wise: the observations between two readings.
-pub fn bucket_delta(later: &[(f64, u64)], earlier: &[(f64, u64)]) -> Vec<(f64, u64)> {
+pub(super) fn bucket_delta(later: &[(f64, u64)], earlier: &[(f64, u64)]) -> Vec<(f64, u64)> {
     if earlier.is_empty() {
         return later.to_vec();
     }
@@ -55,7 +55,7 @@ pub fn bucket_delta(later: &[(f64, u64)], earlier: &[(f64, u64)]) -> Vec<(f64, u
 /// the bucket that holds it, as PromQL's `histogram_quantile` does. None when
 /// there are no observations. A quantile in the +Inf bucket reads as the
 /// largest finite bound.
-pub fn quantile(q: f64, buckets: &[(f64, u64)]) -> Option<f64> {
+pub(super) fn quantile(q: f64, buckets: &[(f64, u64)]) -> Option<f64> {
     let total = buckets.last()?.1;
     if total == 0 {
         return None;

@@ -34,7 +34,7 @@ impl LinkerdMetrics {
 }
 
 /// linkerd2-proxy's `response_latency_ms` bucket bounds.
-pub const LINKERD_LATENCY_BUCKETS_MS: [f64; 25] = [
+pub(super) const LINKERD_LATENCY_BUCKETS_MS: [f64; 25] = [
     1.0, 2.0, 3.0, 4.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 100.0, 200.0, 300.0, 400.0, 500.0,
     1000.0, 2000.0, 3000.0, 4000.0, 5000.0, 10000.0, 20000.0, 30000.0, 40000.0, 50000.0,
 ];

@@ -32,10 +32,9 @@ pub use handles::{
     CodeClass, CodeCounters, DiscoveryMetrics, EndpointMetrics, ListenerMetrics, RouteMetrics,
     ServiceMetrics, TlsReloadMetrics,
 };
-pub use histogram::{add_buckets, bucket_delta, cumulative_buckets, quantile};
-pub use linkerd::{LinkerdMetrics, LINKERD_LATENCY_BUCKETS_MS};
+pub use linkerd::LinkerdMetrics;
 pub(crate) use window::Reading;
-pub use window::{counts_as_error, Window};
+pub use window::Window;
 
 use linkerd::LinkerdFamilies;
 

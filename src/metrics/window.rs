@@ -18,7 +18,7 @@ use super::histogram::{add_buckets, bucket_delta, cumulative_buckets, quantile};
 
 /// The one error rule: a 5xx response, or no response at all (connect
 /// failure, reset, timeout). A 4xx is the client's doing and does not count.
-pub fn counts_as_error(code: CodeClass) -> bool {
+pub(super) fn counts_as_error(code: CodeClass) -> bool {
     matches!(code, CodeClass::ServerError | CodeClass::Error)
 }
 

@@ -18,7 +18,7 @@ use super::response::ResponseBody;
 use crate::client::BoxError;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ProxyError {
+pub(crate) enum ProxyError {
     #[error("no route matches this request")]
     NoRoute,
     #[error("malformed request: {0}")]
@@ -55,7 +55,7 @@ pub enum ProxyError {
 impl ProxyError {
     /// The client-side error buried in a failed send, if the failure was the
     /// client's body rather than the endpoint.
-    pub fn from_body_failure(error: &BoxError) -> Option<ProxyError> {
+    pub(crate) fn from_body_failure(error: &BoxError) -> Option<ProxyError> {
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
         while let Some(current) = source {
             if let Some(body) = current.downcast_ref::<crate::body::BodyError>() {
@@ -77,11 +77,11 @@ impl ProxyError {
     }
 
     /// True for failures the client caused.
-    pub fn is_client_side(&self) -> bool {
+    pub(crate) fn is_client_side(&self) -> bool {
         self.status().is_client_error()
     }
 
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::Malformed(_) => StatusCode::BAD_REQUEST,
@@ -118,7 +118,7 @@ impl ProxyError {
         }
     }
 
-    pub fn into_response(self) -> Response<ResponseBody> {
+    pub(crate) fn into_response(self) -> Response<ResponseBody> {
         let close = matches!(self, ProxyError::Malformed(_));
         let mut response = Response::new(ResponseBody::full(Bytes::from_static(
             self.client_message().as_bytes(),

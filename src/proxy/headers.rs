@@ -26,16 +26,16 @@ const HOP_BY_HOP: [HeaderName; 6] = [
     header::UPGRADE,
 ];
 
-pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub(crate) const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub(crate) const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Why a request is refused before routing, if it is: a missing, repeated or
 /// invalid Host on HTTP/1.1 (RFC 9112 §3.2 requires a 400), or framing
 /// headers that disagree (request smuggling). hyper already rejects most
 /// malformed framing itself; this covers what reaches us.
-pub fn framing_problem(request: &request::Parts) -> Option<&'static str> {
+pub(crate) fn framing_problem(request: &request::Parts) -> Option<&'static str> {
     let headers = &request.headers;
     if request.version == Version::HTTP_11 {
         let mut hosts = headers.get_all(header::HOST).iter();
@@ -64,7 +64,7 @@ pub fn framing_problem(request: &request::Parts) -> Option<&'static str> {
 }
 
 /// True for an HTTP/1.1 request asking to switch protocols (WebSocket and others).
-pub fn is_upgrade_request(request: &request::Parts) -> bool {
+pub(crate) fn is_upgrade_request(request: &request::Parts) -> bool {
     request.version == Version::HTTP_11
         && request.headers.contains_key(header::UPGRADE)
         && connection_has_token(&request.headers, "upgrade")
@@ -72,7 +72,7 @@ pub fn is_upgrade_request(request: &request::Parts) -> bool {
 
 /// Rewrites a request's headers for forwarding. `proto` is the scheme the
 /// client used (`http` or `https`).
-pub fn prepare_request(
+pub(crate) fn prepare_request(
     request: &mut request::Parts,
     client: IpAddr,
     proto: &'static str,
@@ -117,7 +117,7 @@ pub fn prepare_request(
 
 /// Rewrites a response's headers for the client. `upgraded` keeps the
 /// `Upgrade`/`Connection` pair of a 101 response.
-pub fn prepare_response(headers: &mut HeaderMap, version: Version, upgraded: bool) {
+pub(crate) fn prepare_response(headers: &mut HeaderMap, version: Version, upgraded: bool) {
     let upgrade_value = if upgraded {
         headers.get(header::UPGRADE).cloned()
     } else {

@@ -17,10 +17,10 @@
 //! connection handling (accept, h1/h2, limits) is in `server`; sending is in
 //! `client`.
 
-pub mod error;
+pub(crate) mod error;
 mod forward;
-pub mod headers;
-pub mod response;
+pub(crate) mod headers;
+pub(crate) mod response;
 mod upgrade;
 
 use std::net::SocketAddr;
@@ -40,7 +40,7 @@ use response::ResponseBody;
 
 /// What a request's handler knows about the connection it came on.
 #[derive(Debug, Clone)]
-pub struct Connection {
+pub(crate) struct Connection {
     pub state: Arc<State>,
     /// Where requests' access log lines go (when `access_log` is on).
     pub access_log: Arc<AccessLog>,
@@ -54,7 +54,10 @@ pub struct Connection {
     pub drain: DrainToken,
 }
 
-pub async fn handle(connection: &Connection, request: Request<Incoming>) -> Response<ResponseBody> {
+pub(crate) async fn handle(
+    connection: &Connection,
+    request: Request<Incoming>,
+) -> Response<ResponseBody> {
     let started = Instant::now();
     let snapshot = connection.state.load();
     let listener = &snapshot.listeners[connection.listener];

@@ -18,7 +18,7 @@ use crate::access_log::Entry;
 use crate::endpoint::{InFlight, Release};
 
 #[derive(Debug)]
-pub enum ResponseBody {
+pub(crate) enum ResponseBody {
     Upstream {
         body: Incoming,
         /// Dropped at end of stream (or when the client goes away), which ends
@@ -35,7 +35,7 @@ pub enum ResponseBody {
 /// A response body and its access log entry, written once: at the end of
 /// the body, at an error, or when the client goes away first.
 #[derive(Debug)]
-pub struct LoggedBody {
+pub(crate) struct LoggedBody {
     body: ResponseBody,
     /// Taken when the line is written.
     entry: Option<Entry>,
@@ -58,7 +58,11 @@ impl Drop for LoggedBody {
 }
 
 impl ResponseBody {
-    pub fn upstream(body: Incoming, in_flight: InFlight, release: Option<Release>) -> ResponseBody {
+    pub(crate) fn upstream(
+        body: Incoming,
+        in_flight: InFlight,
+        release: Option<Release>,
+    ) -> ResponseBody {
         ResponseBody::Upstream {
             body,
             in_flight: Some(in_flight),
@@ -66,15 +70,15 @@ impl ResponseBody {
         }
     }
 
-    pub fn full(data: Bytes) -> ResponseBody {
+    pub(crate) fn full(data: Bytes) -> ResponseBody {
         ResponseBody::Full(Some(data))
     }
 
-    pub fn empty() -> ResponseBody {
+    pub(crate) fn empty() -> ResponseBody {
         ResponseBody::Full(None)
     }
 
-    pub fn logged(body: ResponseBody, entry: Entry, status: StatusCode) -> ResponseBody {
+    pub(crate) fn logged(body: ResponseBody, entry: Entry, status: StatusCode) -> ResponseBody {
         ResponseBody::Logged(Box::new(LoggedBody {
             body,
             entry: Some(entry),

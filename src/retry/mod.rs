@@ -28,15 +28,15 @@ use http::{Method, StatusCode};
 use tokio::time::Instant;
 
 use crate::config::RetryConfig;
-pub use budget::RetryBudget;
+pub(crate) use budget::RetryBudget;
 
 /// How many times a request that never reached an endpoint is sent again,
 /// on top of configured retries: it cost the endpoints nothing, so it is not
 /// charged to the retry budget either.
-pub const MAX_RESENDS: usize = 3;
+pub(crate) const MAX_RESENDS: usize = 3;
 
 /// Methods a retry may repeat (RFC 9110 §9.2.2).
-pub fn is_idempotent(method: &Method) -> bool {
+pub(crate) fn is_idempotent(method: &Method) -> bool {
     matches!(
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
@@ -45,7 +45,7 @@ pub fn is_idempotent(method: &Method) -> bool {
 
 /// What one try of a request came to, as the retry decision sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tried {
+pub(crate) enum Tried {
     /// The endpoint answered with this status.
     Response(StatusCode),
     /// The request provably never reached the endpoint.
@@ -63,7 +63,7 @@ pub enum Tried {
 
 /// What the request has used so far, and what is left to try.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Attempt {
+pub(crate) struct Attempt {
     /// Configured retries made so far, each paid from the budget.
     pub retries: u32,
     /// Free resends so far of requests that never reached an endpoint.
@@ -78,7 +78,7 @@ pub struct Attempt {
 
 /// What to do after a try.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
+pub(crate) enum Next {
     /// Hand the endpoint's response to the client.
     Respond,
     /// Send the request again; the reason names the counter it is counted in.
@@ -89,7 +89,7 @@ pub enum Next {
 
 /// Why a request is sent again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Retry {
+pub(crate) enum Retry {
     /// It never reached the endpoint: another endpoint, free of the budget.
     NotSent,
     /// A stale pooled connection: again, possibly to the same endpoint (it
@@ -103,7 +103,7 @@ pub enum Retry {
 
 /// Which error a request fails with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// The error of the last failed try.
     LastError,
     /// Every endpoint tried refused the connection: the service is down.
@@ -113,14 +113,14 @@ pub enum Failure {
 /// A decision, and whether the budget refused a retry on the way to it (so
 /// the caller counts `luas_retry_budget_exhausted_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Decision {
+pub(crate) struct Decision {
     pub next: Next,
     pub budget_exhausted: bool,
 }
 
 impl Attempt {
     /// Counts a retry that is about to be made.
-    pub fn count(&mut self, retry: Retry) {
+    pub(crate) fn count(&mut self, retry: Retry) {
         match retry {
             Retry::NotSent | Retry::Stale => self.resends += 1,
             Retry::ServerError | Retry::Reset | Retry::Timeout => self.retries += 1,
@@ -129,7 +129,7 @@ impl Attempt {
 }
 
 /// What to do after a try that came to `tried`; see the module docs.
-pub fn next(
+pub(crate) fn next(
     tried: Tried,
     policy: &RetryConfig,
     attempt: &Attempt,

@@ -57,7 +57,7 @@ const ACCEPT_BACKLOG: u32 = 1024;
 const H2_MAX_PENDING_RESETS: usize = 20;
 
 /// Binds a TCP listener with address reuse and a production-sized backlog.
-pub fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+pub(crate) fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if address.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -71,7 +71,7 @@ pub fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
 /// Starts the accept loop of listener `index` (its position in the config).
 /// With `tls`, each connection's handshake runs in its own task, bounded by
 /// `header_read_timeout`, and ALPN picks HTTP/2 or HTTP/1.1.
-pub fn spawn_listener(
+pub(crate) fn spawn_listener(
     listener: TcpListener,
     index: usize,
     config: &ListenerConfig,

@@ -27,14 +27,14 @@
 //! - `restart`: which config changes need a restart.
 
 mod build;
-pub mod overrides;
+pub(crate) mod overrides;
 mod restart;
 mod snapshot;
 mod tls;
 mod writer;
 
-pub use overrides::{Overrides, RolloutRecord, RolloutStatus, ServiceOverride, ServiceView};
-pub use snapshot::{Group, Listener, Service, Snapshot};
-pub use tls::TlsLoadError;
+pub(crate) use overrides::{Overrides, RolloutRecord, RolloutStatus};
+pub(crate) use snapshot::{Group, Listener, Service, Snapshot};
+pub(crate) use tls::TlsLoadError;
 pub(crate) use tls::UpstreamTlsSet;
-pub use writer::{State, UpdateError};
+pub(crate) use writer::{State, UpdateError};

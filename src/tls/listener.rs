@@ -68,7 +68,7 @@ impl ClientIdentity {
 
 /// The TLS side of one listener.
 #[derive(Debug)]
-pub struct TlsTerminator {
+pub(crate) struct TlsTerminator {
     settings: ListenerTls,
     alpn: Vec<Vec<u8>>,
     config: ArcSwap<ServerConfig>,
@@ -85,7 +85,7 @@ struct WatchState {
 
 /// What one look at the files found.
 #[derive(Debug)]
-pub enum Reload {
+pub(crate) enum Reload {
     Unchanged,
     Reloaded,
     /// The files changed but do not load; the previous configuration serves.
@@ -94,7 +94,7 @@ pub enum Reload {
 
 impl TlsTerminator {
     /// Loads every file; fails (naming the file) if any does not load.
-    pub fn load(
+    pub(crate) fn load(
         settings: &ListenerTls,
         protocol: ListenerProtocol,
     ) -> Result<TlsTerminator, TlsError> {
@@ -117,14 +117,14 @@ impl TlsTerminator {
     }
 
     /// An acceptor for one handshake, with the configuration current now.
-    pub fn acceptor(&self) -> TlsAcceptor {
+    pub(crate) fn acceptor(&self) -> TlsAcceptor {
         TlsAcceptor::from(self.config.load_full())
     }
 
     /// Reloads the configuration if any file's contents changed since the
     /// last look. A configuration that fails to load is not retried until
     /// the files change again (a rotation writes them one after another).
-    pub fn reload_if_changed(&self) -> Reload {
+    pub(crate) fn reload_if_changed(&self) -> Reload {
         let contents = read_all(&self.settings);
         let mut watch = self.watch.lock().unwrap_or_else(|p| p.into_inner());
         if contents == watch.contents {
@@ -142,7 +142,7 @@ impl TlsTerminator {
     }
 
     /// Looks at the files every `interval` and reloads them when they change.
-    pub fn spawn_watch(
+    pub(crate) fn spawn_watch(
         self: Arc<Self>,
         listener: String,
         interval: Duration,

@@ -13,8 +13,8 @@
 //! connections (see `server`) or open them (see `client`). Nothing here logs
 //! key material: errors name files, never their contents.
 
-pub mod listener;
-pub mod upstream;
+pub(crate) mod listener;
+pub(crate) mod upstream;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,8 +27,8 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::config::CertificateFiles;
 
-pub use listener::{ClientIdentity, TlsTerminator};
-pub use upstream::UpstreamTlsConnector;
+pub(crate) use listener::{ClientIdentity, TlsTerminator};
+pub(crate) use upstream::UpstreamTlsConnector;
 
 /// Why TLS material could not be loaded. Names the file and what to fix.
 #[derive(Debug, thiserror::Error)]
