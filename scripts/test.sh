@@ -62,7 +62,7 @@ cargo --version
 
 # Debian packages behind commands the tests run: promtool (checks the
 # /metrics exposition), curl (speaks TLS with --cacert, HTTP/1.1 and /2), and
-# for the dashboard's browser test (tests/dashboard.rs) Node.js, npm and
+# for the dashboard's browser test (tests/it/dashboard.rs) Node.js, npm and
 # Chromium, which playwright-core drives (chromium-driver comes along for
 # WebDriver clients).
 missing_packages=()
