@@ -10,7 +10,8 @@
 # The config must bind its listeners and admin to 0.0.0.0 to be reachable
 # from outside the container (see examples/kubernetes/).
 
-FROM rust:1-bookworm AS build
+# The same Rust as rust-toolchain.toml (rustup reads that file here too).
+FROM rust:1.95.0-bookworm AS build
 WORKDIR /src
 COPY . .
 # The cache mounts keep the crate registry and target/ between builds, so a

@@ -128,8 +128,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 echo "==> building luas and the benchmark backend (release)"
-cargo build --release
-cargo build --release --example backend
+cargo build --locked --release
+cargo build --locked --release --example backend
 
 for address in "$BACKEND_ADDR" "$PROXY_ADDR" "$ADMIN_ADDR"; do
     if curl -s --max-time 1 -o /dev/null "http://$address/" 2>/dev/null; then

@@ -782,8 +782,8 @@ fi
     die "$OHA has no --output-format (older than 1.9?); remove it or set up oha $OHA_VERSION in bench/.tools"
 
 log "building luas and the benchmark backend (release)"
-cargo build --release
-cargo build --release --example backend
+cargo build --locked --release
+cargo build --locked --release --example backend
 
 ALL_PORTS=("${BACKEND_PORTS[@]}" "$LUAS_ADMIN")
 for p in luas nginx haproxy; do

@@ -1,12 +1,10 @@
 //! Graceful shutdown: stop accepting, report not ready, let in-flight
 //! requests finish, then return.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use http::StatusCode;
-use support::*;
 use tokio::net::TcpStream;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,16 +1,14 @@
 //! Bodies stream through the proxy in both directions without being
 //! buffered whole, and arrive byte-exact.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use support::*;
 
 const TEN_MEGABYTES: usize = 10 * 1024 * 1024;
 const CHUNK: usize = 64 * 1024;

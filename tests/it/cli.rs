@@ -2,13 +2,11 @@
 //! line and column for syntax errors) and exits 64; `luas run` serves a
 //! config and exits 0 after draining on SIGTERM.
 
-mod support;
-
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use support::*;
+use crate::support::*;
 
 const LUAS: &str = env!("CARGO_BIN_EXE_luas");
 

@@ -1,13 +1,11 @@
 //! Header rules end to end (RFC 9110 §7.6): what the backend sees and what
 //! the client gets back.
 
-mod support;
-
+use crate::support::*;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use support::*;
 
 use tokio::net::TcpStream;
 

@@ -1,10 +1,8 @@
 //! Routing end to end: host, path prefix and header conditions pick the
 //! service, first match wins, and no match is a 404.
 
-mod support;
-
+use crate::support::*;
 use http::StatusCode;
-use support::*;
 
 /// Path, request headers, and the backend expected to answer (None: 404).
 type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<&'a str>);
@@ -42,7 +40,7 @@ services:
     .await;
     let edge = edge(&proxy);
 
-    let cases: &[Case] = &[
+    let cases: &[Case<'_>] = &[
         ("/v1/users", &[("host", "shop.example.com")], Some("api")),
         ("/v1", &[("host", "a.b.example.com:8080")], Some("api")),
         // Segment-wise prefix: /v10 is not under /v1.

@@ -7,16 +7,14 @@
 //! backend listens on its own loopback address (127.0.0.1, 127.0.0.2, …,
 //! ::1) with the same port.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::dns::{DnsAnswer, DnsServer};
+use crate::support::*;
 use http::{Method, StatusCode};
 use luas::config::ConfigError;
-use support::dns::{DnsAnswer, DnsServer};
-use support::*;
 
 const NAME: &str = "web.luas.test";
 const WAIT: Duration = Duration::from_secs(10);

@@ -2,13 +2,11 @@
 //! 502 refused or reset, 504 timeout, 503 no endpoint, 404 no route; and a
 //! failing backend never takes the proxy down.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::support::*;
 use http::StatusCode;
-use support::*;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 

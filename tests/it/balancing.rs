@@ -2,12 +2,10 @@
 //! p2c-ewma sends it under 5 % of requests, round-robin about a third, and
 //! least-request less than round-robin.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use futures_util::future::join_all;
-use support::*;
 
 const SLOW: Duration = Duration::from_millis(40);
 const CLIENTS: usize = 8;

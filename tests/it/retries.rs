@@ -3,15 +3,13 @@
 //! on from a slow endpoint; active health checks take an endpoint out of
 //! rotation and bring it back.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use bytes::Bytes;
 use futures_util::future::join_all;
 use http::{Method, StatusCode};
 use http_body_util::Full;
-use support::*;
 
 const RETRY: &str = "    balancer: round-robin
     outlier: { enabled: false }

@@ -1,16 +1,14 @@
 //! Protocols: HTTP/2 with prior knowledge to the listener, HTTP/2 to a
 //! backend with trailers (what gRPC needs), and WebSocket upgrades.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

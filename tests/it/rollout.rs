@@ -2,14 +2,12 @@
 //! promoted through every step; a canary that starts failing is rolled back
 //! mid-step, and stays rolled back after a restart.
 
-mod support;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use http::{Method, StatusCode};
-use support::*;
 use tokio::task::JoinHandle;
 
 /// Four clients sending requests back to back until `stop`, at most 60 s.

@@ -2,15 +2,13 @@
 //! and clients see as little of it as the proxy can manage. Each test is
 //! bounded in time and talks to loopback only; each prints its numbers.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use http::StatusCode;
-use support::*;
 use tokio::task::JoinHandle;
 
 /// Counts of what a load generator's clients saw.

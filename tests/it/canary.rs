@@ -3,15 +3,13 @@
 //! instant: no request started after the rollback call returned reaches the
 //! canary.
 
-mod support;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use futures_util::future::join_all;
 use http::Method;
-use support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_percent_canary_gets_five_percent_of_100k_requests() {

@@ -1,13 +1,11 @@
 //! The admin API and `luas ctl`: weights, rollback, promote, status, with
 //! meaningful exit codes and clear refusals.
 
-mod support;
-
 use std::process::Output;
 use std::time::Duration;
 
+use crate::support::*;
 use http::Method;
-use support::*;
 
 #[tokio::test]
 async fn weights_rollback_promote_through_the_api() {

@@ -1,13 +1,11 @@
 //! The admin port: Prometheus metrics with per-endpoint histograms that pass
 //! `promtool check metrics`, and the liveness and readiness probes.
 
-mod support;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use crate::support::*;
 use http::StatusCode;
-use support::*;
 
 #[tokio::test]
 async fn metrics_show_per_endpoint_histograms_and_counters() {
@@ -106,6 +104,7 @@ async fn metrics_show_per_endpoint_histograms_and_counters() {
 }
 
 #[tokio::test]
+#[ignore = "needs promtool: run bash scripts/test.sh"]
 async fn metrics_pass_promtool() {
     let backend = Backend::spawn(BackendOptions::new("a")).await.unwrap();
     let proxy = start_proxy(&one_service_yaml(&[backend.address], "")).await;
@@ -150,6 +149,7 @@ async fn live_and_ready() {
 }
 
 #[tokio::test]
+#[ignore = "needs promtool: run bash scripts/test.sh"]
 async fn linkerd_compatible_series_answer_flaggers_queries() {
     let primary = Backend::spawn(BackendOptions::new("primary"))
         .await

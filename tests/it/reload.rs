@@ -2,14 +2,12 @@
 //! as Kubernetes does with ConfigMaps) and SIGHUP apply without a restart,
 //! carrying endpoint statistics over; a broken file changes nothing.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::support::*;
 use http::Method;
-use support::*;
 
 fn scratch_dir(name: &str) -> PathBuf {
     let directory = std::env::temp_dir().join(format!("luas-reload-{}-{name}", std::process::id()));

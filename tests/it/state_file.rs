@@ -1,12 +1,10 @@
 //! Runtime changes survive a restart through the state file; a corrupt or
 //! missing state file means a clean start from the config file, never a crash.
 
-mod support;
-
 use std::path::PathBuf;
 
+use crate::support::*;
 use http::Method;
-use support::*;
 
 fn state_path(name: &str) -> PathBuf {
     let directory = std::env::temp_dir().join(format!("luas-state-{}-{name}", std::process::id()));
