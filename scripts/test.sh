@@ -14,7 +14,7 @@
 #   cargo clippy --locked --all-targets -- -D warnings
 #   cargo deny check licenses bans sources
 #   cargo machete                     no unused dependency
-#   scripts/modgraph.py               no import cycle (when LUAS_CHECK_MODGRAPH=1)
+#   scripts/modgraph.py               no import cycle between src/'s modules
 #   cargo test --locked --doc
 #   cargo test --locked --all-targets
 #   cargo test --locked --lib --bins --tests --examples -- --ignored
@@ -142,12 +142,9 @@ cargo deny --locked check licenses bans sources
 step "cargo machete (unused dependencies)"
 cargo machete
 
-# The module graph must stay acyclic (docs: ARCHITECTURE.md). Opt-in until
-# the cycles that main still has are broken.
-if [ "${LUAS_CHECK_MODGRAPH:-0}" = 1 ]; then
-    step "module graph (scripts/modgraph.py)"
-    python3 scripts/modgraph.py
-fi
+# The module graph must stay acyclic (docs/architecture.md).
+step "module graph (scripts/modgraph.py)"
+python3 scripts/modgraph.py
 
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

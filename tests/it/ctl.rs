@@ -1,4 +1,4 @@
-//! `luas ctl` beyond the basics in tests/api.rs: endpoint names from the
+//! `luas ctl` beyond the basics in api.rs: endpoint names from the
 //! demo in `status`, and an `https://` admin address verified with
 //! `--cacert`.
 //!
