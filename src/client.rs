@@ -167,9 +167,10 @@ impl UpstreamClient {
                         release: Some(Release::new(sender, stats.clone(), self.id)),
                     })
                 }
-                Err(mut error) => match error.take_message() {
-                    Some(unsent) => request = unsent,
-                    None => {
+                Err(mut error) => {
+                    if let Some(unsent) = error.take_message() {
+                        request = unsent
+                    } else {
                         let error = error.into_error();
                         return Err(if error.is_incomplete_message() {
                             SendError::Stale(Box::new(error))
@@ -177,7 +178,7 @@ impl UpstreamClient {
                             SendError::Failed(Box::new(error))
                         });
                     }
-                },
+                }
             }
         }
         let mut sender = match self.connect_http1(endpoint).await {

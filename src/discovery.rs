@@ -257,15 +257,14 @@ impl Driver {
             .as_ref()
             .filter(|(built_from, _)| built_from == resolvers)
             .map(|(_, resolver)| resolver.clone());
-        let resolver = match built {
-            Some(resolver) => resolver,
-            None => {
-                let resolver = Arc::new(Resolver::new(&config.discovery));
-                self.resolver = Some((resolvers.clone(), resolver.clone()));
-                // Every group moves to the new name servers, keeping its set.
-                self.tasks.clear();
-                resolver
-            }
+        let resolver = if let Some(resolver) = built {
+            resolver
+        } else {
+            let resolver = Arc::new(Resolver::new(&config.discovery));
+            self.resolver = Some((resolvers.clone(), resolver.clone()));
+            // Every group moves to the new name servers, keeping its set.
+            self.tasks.clear();
+            resolver
         };
 
         for (key, (dns, in_force)) in wanted {

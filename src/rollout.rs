@@ -204,27 +204,24 @@ fn evaluate(state: &State, board: &Board, trackers: &mut BTreeMap<String, Tracke
             _ => {}
         }
         let now = Instant::now();
-        let tracker = match trackers.get_mut(name) {
-            Some(tracker) => tracker,
-            None => {
-                // First sight (or resumed after a restart): enter the step.
-                let step = record
-                    .as_ref()
-                    .map_or(0, |r| r.step.min(policy.steps.len() - 1));
-                let entered = enter(
-                    state,
-                    board,
-                    name,
-                    policy,
-                    stable_name,
-                    step,
-                    "rollout started".into(),
-                );
-                if let Some(tracker) = entered {
-                    trackers.insert(name.to_owned(), tracker);
-                }
-                continue;
+        let Some(tracker) = trackers.get_mut(name) else {
+            // First sight (or resumed after a restart): enter the step.
+            let step = record
+                .as_ref()
+                .map_or(0, |r| r.step.min(policy.steps.len() - 1));
+            let entered = enter(
+                state,
+                board,
+                name,
+                policy,
+                stable_name,
+                step,
+                "rollout started".into(),
+            );
+            if let Some(tracker) = entered {
+                trackers.insert(name.to_owned(), tracker);
             }
+            continue;
         };
 
         let canary = group_reading(service, &policy.group)

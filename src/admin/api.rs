@@ -324,7 +324,7 @@ pub(crate) fn reload(reloader: Option<&Reloader>) -> ApiResult {
         Ok(()) => Ok(to_json(&Reloaded {
             reloaded: reloader.path().display().to_string(),
         })),
-        Err(error @ ReloadError::Config(_)) | Err(error @ ReloadError::Update(_)) => {
+        Err(error @ (ReloadError::Config(_) | ReloadError::Update(_))) => {
             Err((StatusCode::BAD_REQUEST, error.to_string()))
         }
     }

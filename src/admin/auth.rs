@@ -97,7 +97,7 @@ impl AdminAuth {
                     tracing::error!("admin token unavailable: {why}");
                     (
                         StatusCode::SERVICE_UNAVAILABLE,
-                        "the admin token file cannot be read; see luas's log".to_string(),
+                        "the admin token file cannot be read; see luas's log".to_owned(),
                     )
                 })?;
                 let given = headers

@@ -91,14 +91,14 @@ impl FromStr for DnsTarget {
 fn dns_name_problem(name: &str) -> Option<String> {
     let bare = name.strip_suffix('.').unwrap_or(name);
     if bare.is_empty() {
-        return Some("is empty".to_string());
+        return Some("is empty".to_owned());
     }
     if bare.len() > 253 {
         return Some(format!("is {} characters long (at most 253)", bare.len()));
     }
     for label in bare.split('.') {
         if label.is_empty() {
-            return Some("has an empty label (a leading or doubled '.')".to_string());
+            return Some("has an empty label (a leading or doubled '.')".to_owned());
         }
         if label.len() > 63 {
             return Some(format!(
@@ -131,7 +131,7 @@ mod tests {
 
     fn ok(name: &str, port: u16) -> Result<DnsTarget, String> {
         Ok(DnsTarget {
-            name: name.to_string(),
+            name: name.to_owned(),
             port,
         })
     }

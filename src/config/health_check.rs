@@ -69,7 +69,7 @@ impl FromStr for HealthPath {
             )));
         }
         match PathAndQuery::try_from(text) {
-            Ok(_) => Ok(HealthPath(text.to_string())),
+            Ok(_) => Ok(HealthPath(text.to_owned())),
             Err(error) => Err(InvalidValue(format!(
                 "health check path {text:?} is not a valid request path ({error}); \
                  percent-encode other characters, {FORM}"
@@ -97,7 +97,7 @@ mod tests {
             "/a%20b",
             "/status/ready?x=1&y=2",
         ] {
-            assert_eq!(parse(good), Ok(good.to_string()));
+            assert_eq!(parse(good), Ok(good.to_owned()));
         }
     }
 

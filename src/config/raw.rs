@@ -152,7 +152,7 @@ impl<'de> Deserialize<'de> for RawSize {
             }
 
             fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<RawSize, E> {
-                Ok(RawSize::Text(value.to_string()))
+                Ok(RawSize::Text(value.to_owned()))
             }
         }
 
@@ -350,7 +350,7 @@ impl<'de> Deserialize<'de> for RawRate {
             }
 
             fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<RawRate, E> {
-                Ok(RawRate::Text(value.to_string()))
+                Ok(RawRate::Text(value.to_owned()))
             }
         }
 
@@ -433,7 +433,7 @@ pub(crate) fn parse(text: &str) -> Result<RawConfig, ConfigError> {
         Ok(None) => Err(ConfigError::Parse(
             "the config is empty: expected a YAML mapping with at least `listeners` and \
              `services` (see config/example.yaml)"
-                .to_string(),
+                .to_owned(),
         )),
         Err(error) => Err(ConfigError::Parse(describe(&error))),
     }
@@ -494,7 +494,7 @@ services:
         assert_eq!(service.name, "web");
         assert_eq!(
             service.endpoints.as_deref(),
-            Some(&["127.0.0.1:9000".to_string()][..])
+            Some(&["127.0.0.1:9000".to_owned()][..])
         );
         assert!(service.groups.is_none());
         assert_eq!(service.balancer, None);
@@ -907,7 +907,7 @@ services:
         assert_eq!(retry.attempts, Some(2));
         assert_eq!(
             retry.on.as_deref(),
-            Some(&["5xx".to_string(), "reset".into(), "timeout".into()][..])
+            Some(&["5xx".to_owned(), "reset".into(), "timeout".into()][..])
         );
         assert_eq!(retry.per_try_timeout.as_deref(), Some("2s"));
         assert_eq!(retry.buffer_bytes, Some(RawSize::Text("64KiB".into())));

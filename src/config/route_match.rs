@@ -102,7 +102,7 @@ impl FromStr for HostMatch {
         Ok(if wildcard {
             HostMatch::WildcardSuffix(format!(".{domain}"))
         } else {
-            HostMatch::Exact(domain.to_string())
+            HostMatch::Exact(domain.to_owned())
         })
     }
 }
@@ -129,9 +129,9 @@ impl FromStr for PathPrefix {
         // canonical spelling keeps the matcher simple.
         let trimmed = text.trim_end_matches('/');
         Ok(PathPrefix(if trimmed.is_empty() {
-            "/".to_string()
+            "/".to_owned()
         } else {
-            trimmed.to_string()
+            trimmed.to_owned()
         }))
     }
 }
@@ -141,7 +141,7 @@ mod tests {
     use super::*;
 
     fn prefix(text: &str) -> PathPrefix {
-        PathPrefix(text.to_string())
+        PathPrefix(text.to_owned())
     }
 
     #[test]

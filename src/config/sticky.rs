@@ -39,7 +39,7 @@ impl FromStr for CookieName {
             return Err(InvalidValue(
                 "the cookie name is empty; name the cookie that identifies a user, e.g. \
                  `cookie: session`"
-                    .to_string(),
+                    .to_owned(),
             ));
         }
         if let Some(bad) = text.chars().find(|&c| !is_token_char(c)) {
@@ -48,7 +48,7 @@ impl FromStr for CookieName {
                  !#$%&'*+-.^_`|~ (no spaces, '=', ';' or ',')"
             )));
         }
-        Ok(CookieName(text.to_string()))
+        Ok(CookieName(text.to_owned()))
     }
 }
 
@@ -76,7 +76,7 @@ mod tests {
             "x-1.2",
             "!#$%&'*+-.^_`|~",
         ] {
-            assert_eq!(parse(good), Ok(good.to_string()));
+            assert_eq!(parse(good), Ok(good.to_owned()));
         }
     }
 
@@ -87,7 +87,7 @@ mod tests {
             Err(
                 "the cookie name is empty; name the cookie that identifies a user, e.g. \
                  `cookie: session`"
-                    .to_string()
+                    .to_owned()
             )
         );
         for (text, bad) in [

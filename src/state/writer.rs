@@ -477,7 +477,7 @@ services:
         state.reload(config("dns: web2.test:80")).unwrap();
         assert!(endpoints().is_empty());
         assert!(!state.load().every_dns_group_resolved());
-        assert!(!state.set_discovered("web", "stable", &target, found.clone()));
+        assert!(!state.set_discovered("web", "stable", &target, found));
         assert!(endpoints().is_empty());
 
         // A listed group needs no lookup.

@@ -305,11 +305,9 @@ mod tests {
     fn reads_uri_and_dns_names_in_certificate_order() {
         use rcgen::string::Ia5String;
         use rcgen::{CertificateParams, KeyPair, SanType};
-        let mut params = CertificateParams::new(vec![
-            "web.shop.svc".to_string(),
-            "*.example.com".to_string(),
-        ])
-        .unwrap();
+        let mut params =
+            CertificateParams::new(vec!["web.shop.svc".to_owned(), "*.example.com".to_owned()])
+                .unwrap();
         for uri in [
             "spiffe://cluster.local/ns/shop/sa/web",
             "urn:example:second",
@@ -344,8 +342,8 @@ mod tests {
     #[test]
     fn identity_prefers_a_uri_name_for_logs() {
         let identity = ClientIdentity {
-            uris: vec!["spiffe://cluster.local/ns/shop/sa/web".to_string()],
-            dns_names: vec!["web.shop.svc".to_string()],
+            uris: vec!["spiffe://cluster.local/ns/shop/sa/web".to_owned()],
+            dns_names: vec!["web.shop.svc".to_owned()],
         };
         assert_eq!(identity.primary(), "spiffe://cluster.local/ns/shop/sa/web");
         assert!(identity.has("web.shop.svc"));
@@ -353,7 +351,7 @@ mod tests {
         assert!(!identity.has("web"));
         // A DNS name spelled like a URI is not a URI identity.
         let forged = ClientIdentity {
-            dns_names: vec!["spiffe://cluster.local/ns/shop/sa/web".to_string()],
+            dns_names: vec!["spiffe://cluster.local/ns/shop/sa/web".to_owned()],
             ..ClientIdentity::default()
         };
         assert!(!forged.has("spiffe://cluster.local/ns/shop/sa/web"));

@@ -151,7 +151,7 @@ pub(crate) fn system_roots() -> Result<RootCertStore, TlsError> {
     if added == 0 {
         let why = match found.errors.first() {
             Some(error) => error.to_string(),
-            None => "the store is empty".to_string(),
+            None => "the store is empty".to_owned(),
         };
         return Err(TlsError::NoSystemRoots(why));
     }

@@ -133,7 +133,7 @@ fn pki(directory: &Path) -> Pki {
     let _ = std::fs::remove_dir_all(directory);
     std::fs::create_dir_all(directory).unwrap();
     let issuer = authority("ctl test CA");
-    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
     params
         .subject_alt_names
         .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));

@@ -72,7 +72,7 @@ async fn slowloris_is_cut_off_while_others_are_served() {
         }
         let mut probe = [0u8; 256];
         match tokio::time::timeout(Duration::from_millis(50), attacker.read(&mut probe)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(0) | Err(_)) => break true,
             Ok(Ok(_)) => break true, // an error response, then the close
             Err(_) => {}
         }
@@ -362,7 +362,7 @@ async fn http2_rapid_reset_gets_the_connection_closed() {
     while Instant::now() < deadline {
         let mut buffer = [0u8; 16 * 1024];
         match tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buffer)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(0) | Err(_)) => break,
             Ok(Ok(read)) => received.extend_from_slice(&buffer[..read]),
             Err(_) => {}
         }

@@ -199,7 +199,7 @@ impl TlsClient {
         let stream =
             tokio::time::timeout(Duration::from_secs(10), self.connect(address, server_name))
                 .await
-                .map_err(|_| "TLS handshake timed out".to_string())?
+                .map_err(|_| "TLS handshake timed out".to_owned())?
                 .map_err(|error| format!("TLS handshake failed: {error}"))?;
         let session = stream.get_ref().1;
         let server_names = session
@@ -282,7 +282,7 @@ impl Sender {
         };
         tokio::time::timeout(Duration::from_secs(10), sending)
             .await
-            .map_err(|_| "no answer within 10 s".to_string())?
+            .map_err(|_| "no answer within 10 s".to_owned())?
     }
 }
 
@@ -598,7 +598,7 @@ async fn rotated_certificates_apply_to_new_handshakes_and_keep_open_connections(
         client
             .get(edge(&proxy), "one.test", "/")
             .await
-            .is_ok_and(|seen| seen.server_names.contains(&"two.test".to_string()))
+            .is_ok_and(|seen| seen.server_names.contains(&"two.test".to_owned()))
     })
     .await;
     assert!(rotated, "new handshakes get the new certificate");
@@ -623,7 +623,7 @@ async fn rotated_certificates_apply_to_new_handshakes_and_keep_open_connections(
     assert!(counted, "the failed reload is counted");
     let seen = client.get(edge(&proxy), "two.test", "/").await.unwrap();
     assert_eq!(seen.status, StatusCode::OK);
-    assert!(seen.server_names.contains(&"two.test".to_string()));
+    assert!(seen.server_names.contains(&"two.test".to_owned()));
     let metrics = metrics_text(&proxy).await;
     assert_eq!(
         sample(

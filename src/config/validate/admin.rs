@@ -18,7 +18,7 @@ impl Checker {
         let raw_admin = raw.unwrap_or_default();
         let admin_text = raw_admin
             .listen
-            .unwrap_or_else(|| defaults::ADMIN_LISTEN.to_string());
+            .unwrap_or_else(|| defaults::ADMIN_LISTEN.to_owned());
         let admin_listen = self.address("admin.listen", &admin_text);
         let token_file = self.file_path("admin.token_file", raw_admin.token_file.as_deref());
         let allow_unauthenticated_admin = raw_admin.allow_unauthenticated_admin.unwrap_or(false);

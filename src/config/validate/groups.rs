@@ -83,7 +83,7 @@ impl Checker {
                  rename the service",
             );
             groups.push(GroupConfig {
-                name: defaults::DEFAULT_GROUP.to_string(),
+                name: defaults::DEFAULT_GROUP.to_owned(),
                 weight: defaults::DEFAULT_WEIGHT,
                 endpoints,
                 dns,

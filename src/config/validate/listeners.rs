@@ -47,7 +47,7 @@ impl Checker {
         // (key path, address) of every socket bound so far.
         let mut bound: Vec<(String, SocketAddr)> = Vec::new();
         if let Some(admin) = admin_listen {
-            bound.push(("admin.listen".to_string(), admin));
+            bound.push(("admin.listen".to_owned(), admin));
         }
 
         let mut listeners = Vec::with_capacity(raw.len());

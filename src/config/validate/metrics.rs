@@ -51,7 +51,7 @@ impl Checker {
 
     pub(super) fn namespace(&mut self, raw: Option<String>) -> String {
         let Some(namespace) = raw else {
-            return defaults::NAMESPACE.to_string();
+            return defaults::NAMESPACE.to_owned();
         };
         if let Some(problem) = k8s_name_problem(&namespace) {
             self.issue(

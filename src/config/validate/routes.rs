@@ -77,7 +77,7 @@ impl Checker {
             let service = service_names.iter().position(|name| *name == route.service);
             if service.is_none() {
                 let known = if service_names.is_empty() {
-                    "no services are defined; add one under `services`".to_string()
+                    "no services are defined; add one under `services`".to_owned()
                 } else {
                     format!("known services: {}", service_names.join(", "))
                 };
@@ -113,18 +113,17 @@ impl Checker {
         for (name_text, value_text) in &raw.headers.0 {
             let header_path = format!("{path}.headers.{name_text}");
             let name = self.header_name(&header_path, name_text, "x-env");
-            let value = match HeaderValue::from_str(value_text) {
-                Ok(value) => Some(value),
-                Err(_) => {
-                    self.issue(
-                        header_path.clone(),
-                        format!(
-                            "{value_text:?} is not a valid HTTP header value; control \
-                             characters (such as newlines) are not allowed"
-                        ),
-                    );
-                    None
-                }
+            let value = if let Ok(value) = HeaderValue::from_str(value_text) {
+                Some(value)
+            } else {
+                self.issue(
+                    header_path.clone(),
+                    format!(
+                        "{value_text:?} is not a valid HTTP header value; control \
+                         characters (such as newlines) are not allowed"
+                    ),
+                );
+                None
             };
             if let Some(name) = &name {
                 if headers.iter().any(|(seen, _)| seen == name) {

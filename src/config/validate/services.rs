@@ -144,25 +144,21 @@ impl Checker {
 
     fn upstream_tls(&mut self, path: &str, raw: &RawUpstreamTls) -> UpstreamTls {
         let ca = self.file_path(&format!("{path}.ca"), raw.ca.as_deref());
-        let server_name =
-            raw.server_name
-                .as_ref()
-                .and_then(
-                    |name| match rustls_pki_types::ServerName::try_from(name.as_str()) {
-                        Ok(_) => Some(name.clone()),
-                        Err(_) => {
-                            self.issue(
-                                format!("{path}.server_name"),
-                                format!(
-                            "{name:?} is neither a DNS name nor an IP address; give the name \
-                             the endpoints' certificates are issued for, e.g. \
-                             api.internal.example.com"
-                        ),
-                            );
-                            None
-                        }
-                    },
+        let server_name = raw.server_name.as_ref().and_then(|name| {
+            if rustls_pki_types::ServerName::try_from(name.as_str()).is_ok() {
+                Some(name.clone())
+            } else {
+                self.issue(
+                    format!("{path}.server_name"),
+                    format!(
+                        "{name:?} is neither a DNS name nor an IP address; give the name \
+                         the endpoints' certificates are issued for, e.g. \
+                         api.internal.example.com"
+                    ),
                 );
+                None
+            }
+        });
         let client_certificate =
             self.certificate_pair(path, raw.cert.as_deref(), raw.key.as_deref());
         let insecure_skip_verify = raw.insecure_skip_verify.unwrap_or(false);

@@ -116,28 +116,26 @@ impl Checker {
         text: &str,
         example: &str,
     ) -> Option<HeaderName> {
-        match HeaderName::from_bytes(text.as_bytes()) {
-            Ok(name) => Some(name),
-            Err(_) => {
-                self.issue(
-                    path,
-                    format!(
-                        "{text:?} is not a valid HTTP header name; use letters, digits and \
-                         '-', e.g. {example}"
-                    ),
-                );
-                None
-            }
+        if let Ok(name) = HeaderName::from_bytes(text.as_bytes()) {
+            Some(name)
+        } else {
+            self.issue(
+                path,
+                format!(
+                    "{text:?} is not a valid HTTP header name; use letters, digits and \
+                     '-', e.g. {example}"
+                ),
+            );
+            None
         }
     }
 
     pub(super) fn address(&mut self, path: &str, text: &str) -> Option<SocketAddr> {
-        match text.parse() {
-            Ok(addr) => Some(addr),
-            Err(_) => {
-                self.issue(path, format!("invalid address {text:?}: {ADDRESS_FORM}"));
-                None
-            }
+        if let Ok(addr) = text.parse() {
+            Some(addr)
+        } else {
+            self.issue(path, format!("invalid address {text:?}: {ADDRESS_FORM}"));
+            None
         }
     }
 
@@ -312,7 +310,7 @@ pub(super) fn show_size(bytes: u64) -> String {
         .find(|(unit, _)| bytes >= *unit && bytes.is_multiple_of(*unit))
         .map_or_else(
             || match bytes {
-                1 => "1 byte".to_string(),
+                1 => "1 byte".to_owned(),
                 _ => format!("{bytes} bytes"),
             },
             |(unit, name)| format!("{}{name}", bytes / unit),
@@ -328,7 +326,7 @@ fn is_name_char(c: char) -> bool {
 /// the linkerd-compatible labels match what Kubernetes tooling reports.
 pub(super) fn k8s_name_problem(text: &str) -> Option<String> {
     if text.is_empty() {
-        return Some("is empty".to_string());
+        return Some("is empty".to_owned());
     }
     let length = text.chars().count();
     if length > 63 {
@@ -346,7 +344,7 @@ pub(super) fn k8s_name_problem(text: &str) -> Option<String> {
         return Some(format!("contains {case}{bad:?}"));
     }
     if text.starts_with('-') || text.ends_with('-') {
-        return Some("starts or ends with '-'".to_string());
+        return Some("starts or ends with '-'".to_owned());
     }
     None
 }

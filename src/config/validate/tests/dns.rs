@@ -52,7 +52,7 @@ fn dns_groups_and_the_service_shorthand() {
             .dns
             .as_ref()
             .map(ToString::to_string),
-        Some("web.test:80".to_string())
+        Some("web.test:80".to_owned())
     );
 }
 
