@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -104,11 +104,14 @@ pub(crate) fn decide(
     }
 }
 
-/// What `/api/v1/services` shows of a running rollout.
-#[derive(Debug, Clone, Default, Serialize)]
-pub(crate) struct Progress {
+/// A rollout's progress, as the driver last judged it: what
+/// `/api/v1/services` shows and `luas ctl status` reads back.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
     pub group: String,
+    /// Index into `steps`.
     pub step: usize,
+    /// The canary weight of each step.
     pub steps: Vec<u32>,
     pub weight: u32,
     pub status: String,

@@ -23,13 +23,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::wire::{
-    EndpointStatus, GroupStatus, PromoteRequest, Reloaded, RolloutProgress, ServiceList,
-    ServiceStatus, Weights, Window,
+    EndpointStatus, GroupStatus, PromoteRequest, Reloaded, ServiceList, ServiceStatus, Weights,
 };
 use crate::history::History;
 use crate::metrics::Reading;
 use crate::reload::{ReloadError, Reloader};
-use crate::rollout::{self, Board};
+use crate::rollout::Board;
 use crate::state::{RolloutRecord, RolloutStatus, State, UpdateError};
 
 /// A JSON answer and its status.
@@ -141,27 +140,8 @@ fn service_status(
         groups,
         runtime_weights: runtime.map(|r| r.weights.clone()).filter(|w| !w.is_empty()),
         replaced_by_rollback: runtime.and_then(|r| r.replaced_by_rollback.clone()),
-        rollout: board.get(name).map(|progress| rollout_progress(&progress)),
+        rollout: board.get(name),
     })
-}
-
-fn rollout_progress(progress: &rollout::Progress) -> RolloutProgress {
-    let window = |window: &rollout::Window| Window {
-        requests: window.requests,
-        errors: window.errors,
-        p99: window.p99,
-    };
-    RolloutProgress {
-        group: progress.group.clone(),
-        step: progress.step,
-        steps: progress.steps.clone(),
-        weight: progress.weight,
-        status: progress.status.clone(),
-        reason: progress.reason.clone(),
-        seconds_in_step: progress.seconds_in_step,
-        canary: window(&progress.canary),
-        stable: window(&progress.stable),
-    }
 }
 
 /// `PUT /api/v1/services/{name}/weights`.

@@ -69,30 +69,7 @@ pub struct EndpointStatus {
     pub error_rate: Option<f64>,
 }
 
-/// A rollout's progress, as the rollout driver last judged it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RolloutProgress {
-    pub group: String,
-    /// Index into `steps`.
-    pub step: usize,
-    /// The canary weight of each step.
-    pub steps: Vec<u32>,
-    pub weight: u32,
-    pub status: String,
-    pub reason: String,
-    pub seconds_in_step: f64,
-    pub canary: Window,
-    pub stable: Window,
-}
-
-/// One group's traffic during the current rollout step.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Window {
-    pub requests: u64,
-    pub errors: u64,
-    /// Seconds; null without observations.
-    pub p99: Option<f64>,
-}
+pub(crate) use crate::rollout::Progress as RolloutProgress;
 
 /// Group name → weight: the body of `PUT /api/v1/services/{name}/weights`,
 /// and how weights are shown.

@@ -11,7 +11,7 @@
 //! totals. Nothing here keeps state or knows about snapshots: callers pick
 //! which endpoints to read.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::handles::{CodeClass, EndpointMetrics};
 use super::histogram::{add_buckets, bucket_delta, cumulative_buckets, quantile};
@@ -36,7 +36,7 @@ pub(crate) struct Reading {
 
 /// What a group did between two readings: what the rollout judges and the
 /// admin API shows of a rollout step.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Window {
     pub requests: u64,
     /// 5xx responses and requests that got no response.
