@@ -17,7 +17,8 @@ use hyper_util::rt::TokioExecutor;
 use luas::app::{App, Running};
 use luas::config::Config;
 use luas::demo::DemoBackends;
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
+
+use crate::support::certs::Authority;
 
 async fn ctl(args: &[&str]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_luas"))
@@ -116,39 +117,21 @@ struct Pki {
     key: PathBuf,
 }
 
-fn authority(name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::DigitalSignature,
-    ];
-    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
-}
-
 fn pki(directory: &Path) -> Pki {
     let _ = std::fs::remove_dir_all(directory);
     std::fs::create_dir_all(directory).unwrap();
-    let issuer = authority("ctl test CA");
-    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-    params
-        .subject_alt_names
-        .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &*issuer).unwrap();
+    let authority = Authority::new("ctl test CA");
+    // rcgen makes an address SAN of a name that parses as an IP address.
+    let leaf = authority.server(&["localhost", "127.0.0.1"]);
     let write = |name: &str, contents: String| {
         let path = directory.join(name);
         std::fs::write(&path, contents).unwrap();
         path
     };
     Pki {
-        ca: write("ca.pem", issuer.pem()),
-        cert: write("admin.pem", cert.pem()),
-        key: write("admin.key", key.serialize_pem()),
+        ca: write("ca.pem", authority.pem()),
+        cert: write("admin.pem", leaf.cert),
+        key: write("admin.key", leaf.key),
     }
 }
 
@@ -224,7 +207,7 @@ async fn ctl_speaks_https_verified_by_cacert() {
 
     // Another CA's file does not vouch for this certificate either.
     let other = directory.join("other-ca.pem");
-    std::fs::write(&other, authority("another CA").pem()).unwrap();
+    std::fs::write(&other, Authority::new("another CA").pem()).unwrap();
     let output = ctl(&[
         "--admin",
         &admin,

@@ -14,80 +14,12 @@ use http::{Request, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    SanType,
-};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
+use crate::support::certs::{Authority, Leaf};
 use crate::support::*;
-
-// ---- certificates ----
-
-/// A test certificate authority.
-struct Authority {
-    issuer: CertifiedIssuer<'static, KeyPair>,
-}
-
-/// A certificate and key signed by an [`Authority`], as PEM.
-struct Leaf {
-    cert: String,
-    key: String,
-}
-
-impl Authority {
-    fn new(name: &str) -> Authority {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            rcgen::KeyUsagePurpose::KeyCertSign,
-            rcgen::KeyUsagePurpose::CrlSign,
-            rcgen::KeyUsagePurpose::DigitalSignature,
-        ];
-        Authority {
-            issuer: CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap(),
-        }
-    }
-
-    fn pem(&self) -> String {
-        self.issuer.pem()
-    }
-
-    /// A server certificate for DNS `names`.
-    fn server(&self, names: &[&str]) -> Leaf {
-        self.leaf(
-            names.iter().map(|n| n.to_string()).collect(),
-            &[],
-            ExtendedKeyUsagePurpose::ServerAuth,
-        )
-    }
-
-    /// A client certificate whose identity is the URI `uri`.
-    fn client(&self, uri: &str) -> Leaf {
-        self.leaf(Vec::new(), &[uri], ExtendedKeyUsagePurpose::ClientAuth)
-    }
-
-    fn leaf(&self, dns: Vec<String>, uris: &[&str], usage: ExtendedKeyUsagePurpose) -> Leaf {
-        let mut params = CertificateParams::new(dns).unwrap();
-        for uri in uris {
-            params.subject_alt_names.push(SanType::URI(
-                rcgen::string::Ia5String::try_from(uri.to_string()).unwrap(),
-            ));
-        }
-        params.extended_key_usages = vec![usage];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &*self.issuer).unwrap();
-        Leaf {
-            cert: cert.pem(),
-            key: key.serialize_pem(),
-        }
-    }
-}
 
 /// A fresh directory for one test's files.
 fn scratch(name: &str) -> PathBuf {

@@ -4,6 +4,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod certs;
 pub mod dns;
 
 use std::future::Future;
