@@ -30,7 +30,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 /// How a backend behaves.
 #[derive(Debug, Clone)]
@@ -75,6 +75,9 @@ pub struct Backend {
     pub name: String,
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
+    /// Closes once the accept loop and every connection task have ended:
+    /// each holds a sender and never sends.
+    ended: mpsc::Receiver<()>,
 }
 
 /// What the serving tasks and the handle share.
@@ -114,6 +117,7 @@ impl Backend {
         });
         let serving = shared.clone();
         let mut stop_accepting = stopped.clone();
+        let (alive, ended) = mpsc::channel::<()>(1);
         tokio::spawn(async move {
             loop {
                 let stream = tokio::select! {
@@ -126,7 +130,9 @@ impl Backend {
                 let _ = stream.set_nodelay(true);
                 let shared = serving.clone();
                 let mut stop_connection = stopped.clone();
+                let alive = alive.clone();
                 tokio::spawn(async move {
+                    let _alive = alive;
                     let service = service_fn(move |request: Request<Incoming>| {
                         shared.requests.fetch_add(1, Ordering::Relaxed);
                         if let Some(name) = &shared.options.record_header {
@@ -160,7 +166,17 @@ impl Backend {
             name,
             shared,
             stop,
+            ended,
         })
+    }
+
+    /// Stops like a drop (connections cut mid-request, like a killed
+    /// process), and returns once the listener is closed and every
+    /// connection has been cut, so a test can act on a backend that is
+    /// really gone.
+    pub async fn shut_down(mut self) {
+        self.stop.send_replace(true);
+        while self.ended.recv().await.is_some() {}
     }
 
     /// Requests received so far.
