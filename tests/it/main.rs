@@ -8,7 +8,7 @@
 //! Tests that need a program from outside Rust (Node.js and Chromium for the
 //! dashboard, promtool, curl) are `#[ignore]`d with the program named, so a
 //! plain `cargo test` passes on a fresh checkout; `bash scripts/test.sh`
-//! installs the programs and runs them too (`--include-ignored`).
+//! installs the programs and runs them too (a second pass with `--ignored`).
 
 mod api;
 mod balancing;
