@@ -42,9 +42,9 @@ pub(crate) struct AccessLog {
 }
 
 impl AccessLog {
-    pub(crate) fn new(dropped: IntCounter) -> AccessLog {
+    pub(crate) fn new(dropped: IntCounter) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE);
-        AccessLog {
+        Self {
             sender,
             receiver: Mutex::new(Some(receiver)),
             dropped,

@@ -88,13 +88,13 @@ pub struct Running {
 
 impl App {
     /// Fails only when a service's TLS files do not load.
-    pub fn build(config: Config) -> Result<App, TlsLoadError> {
+    pub fn build(config: Config) -> Result<Self, TlsLoadError> {
         let metrics = Arc::new(if config.metrics.linkerd_compatible {
             Metrics::with_linkerd(&config.metrics.buckets, &config.metrics.namespace)
         } else {
             Metrics::new(&config.metrics.buckets)
         });
-        Ok(App {
+        Ok(Self {
             access_log: Arc::new(AccessLog::new(metrics.access_log_dropped())),
             history: Arc::default(),
             state: Arc::new(State::new(config, metrics)?),
@@ -105,7 +105,7 @@ impl App {
 
     /// Names the file the config came from, so it can be reloaded (SIGHUP,
     /// `POST /api/v1/reload`), and watched every `watch_interval` if given.
-    pub fn config_file(mut self, path: PathBuf, watch_interval: Option<Duration>) -> App {
+    pub fn config_file(mut self, path: PathBuf, watch_interval: Option<Duration>) -> Self {
         self.config_file = Some(path);
         self.watch_interval = watch_interval;
         self
@@ -262,7 +262,7 @@ impl Running {
     /// Stops accepting, waits for in-flight requests up to the grace period,
     /// then stops the admin server. True when everything finished in time.
     pub async fn shutdown(self) -> bool {
-        let Running {
+        let Self {
             access_log,
             shutdown,
             accept_loops,

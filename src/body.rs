@@ -60,8 +60,8 @@ impl RequestBody {
         limit: Option<u64>,
         stall_timeout: Duration,
         counted: Option<Arc<AtomicU64>>,
-    ) -> RequestBody {
-        RequestBody::Streaming(StreamingBody {
+    ) -> Self {
+        Self::Streaming(StreamingBody {
             body,
             limit,
             seen: 0,
@@ -71,8 +71,8 @@ impl RequestBody {
         })
     }
 
-    pub fn buffered(data: Bytes) -> RequestBody {
-        RequestBody::Buffered((!data.is_empty()).then_some(data))
+    pub fn buffered(data: Bytes) -> Self {
+        Self::Buffered((!data.is_empty()).then_some(data))
     }
 }
 
@@ -85,25 +85,23 @@ impl Body for RequestBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         match self.get_mut() {
-            RequestBody::Buffered(data) => {
-                Poll::Ready(data.take().map(|data| Ok(Frame::data(data))))
-            }
-            RequestBody::Streaming(streaming) => streaming.poll_frame(cx),
+            Self::Buffered(data) => Poll::Ready(data.take().map(|data| Ok(Frame::data(data)))),
+            Self::Streaming(streaming) => streaming.poll_frame(cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
-            RequestBody::Buffered(data) => data.is_none(),
-            RequestBody::Streaming(streaming) => streaming.body.is_end_stream(),
+            Self::Buffered(data) => data.is_none(),
+            Self::Streaming(streaming) => streaming.body.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            RequestBody::Buffered(Some(data)) => SizeHint::with_exact(data.len() as u64),
-            RequestBody::Buffered(None) => SizeHint::with_exact(0),
-            RequestBody::Streaming(streaming) => streaming.body.size_hint(),
+            Self::Buffered(Some(data)) => SizeHint::with_exact(data.len() as u64),
+            Self::Buffered(None) => SizeHint::with_exact(0),
+            Self::Streaming(streaming) => streaming.body.size_hint(),
         }
     }
 }

@@ -84,9 +84,9 @@ impl UpstreamClient {
         protocol: UpstreamProtocol,
         timeouts: &Timeouts,
         tls: Option<Arc<UpstreamTlsConnector>>,
-    ) -> UpstreamClient {
+    ) -> Self {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        UpstreamClient {
+        Self {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             protocol,
             connect_timeout: timeouts.connect,

@@ -245,7 +245,7 @@ struct Admin {
 }
 
 impl Admin {
-    fn new(base: &str, cacert: Option<&Path>) -> Result<Admin, CtlError> {
+    fn new(base: &str, cacert: Option<&Path>) -> Result<Self, CtlError> {
         let usage = |message: String| CtlError {
             code: EXIT_USAGE,
             message,
@@ -285,7 +285,7 @@ impl Admin {
             .strip_prefix('[')
             .and_then(|host| host.strip_suffix(']'))
             .unwrap_or(host);
-        Ok(Admin {
+        Ok(Self {
             base: base.to_owned(),
             authority: authority.as_str().to_owned(),
             host: host.to_owned(),

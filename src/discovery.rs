@@ -114,9 +114,9 @@ pub(crate) struct Step {
 impl Lookup {
     pub(crate) fn outcome(&self) -> Outcome {
         match self {
-            Lookup::Found(_) => Outcome::Ok,
-            Lookup::Empty => Outcome::Empty,
-            Lookup::Failed(_) => Outcome::Error,
+            Self::Found(_) => Outcome::Ok,
+            Self::Empty => Outcome::Empty,
+            Self::Failed(_) => Outcome::Error,
         }
     }
 }
@@ -150,8 +150,8 @@ pub(crate) fn diff(old: &BTreeSet<SocketAddr>, new: &BTreeSet<SocketAddr>) -> Di
 impl Tracker {
     /// `known` is the set in force when the tracking starts (a task restarted
     /// by a reload keeps its group's set), None when there is none.
-    pub(crate) fn new(known: Option<BTreeSet<SocketAddr>>) -> Tracker {
-        Tracker { known, last: None }
+    pub(crate) fn new(known: Option<BTreeSet<SocketAddr>>) -> Self {
+        Self { known, last: None }
     }
 
     /// Takes one lookup's result; `port` is the group's.
@@ -387,12 +387,12 @@ impl fmt::Debug for Resolver {
 }
 
 impl Resolver {
-    fn new(config: &DiscoveryConfig) -> Resolver {
+    fn new(config: &DiscoveryConfig) -> Self {
         let inner = build_resolver(config);
         if let Err(why) = &inner {
             tracing::error!("DNS discovery cannot look anything up: {why}");
         }
-        Resolver { inner }
+        Self { inner }
     }
 
     /// Queries A and AAAA at once.

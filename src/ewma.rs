@@ -40,8 +40,8 @@ pub struct PeakEwma {
 }
 
 impl PeakEwma {
-    pub fn new(decay: Duration, default_rtt: Duration, now: Instant) -> PeakEwma {
-        PeakEwma {
+    pub fn new(decay: Duration, default_rtt: Duration, now: Instant) -> Self {
+        Self {
             epoch: now,
             decay_millis: (decay.as_secs_f64() * 1000.0).max(1.0),
             default_rtt_micros: default_rtt.as_secs_f64() * 1e6,

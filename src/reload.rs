@@ -40,11 +40,11 @@ pub struct Reloader {
 }
 
 impl Reloader {
-    pub fn new(path: PathBuf, state: Arc<State>) -> Reloader {
+    pub fn new(path: PathBuf, state: Arc<State>) -> Self {
         let last_seen = std::fs::read(&path)
             .ok()
             .map(|content| content_hash(&content));
-        Reloader {
+        Self {
             path,
             state,
             last_seen: Mutex::new(last_seen),

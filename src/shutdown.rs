@@ -29,10 +29,10 @@ pub struct DrainToken(#[allow(dead_code)] mpsc::Sender<()>);
 pub struct ShutdownSignal(watch::Receiver<bool>);
 
 impl Shutdown {
-    pub fn new() -> Shutdown {
+    pub fn new() -> Self {
         let (signal, _) = watch::channel(false);
         let (token, drained) = mpsc::channel(1);
-        Shutdown {
+        Self {
             signal,
             token: DrainToken(token),
             drained,
@@ -56,7 +56,7 @@ impl Shutdown {
     /// passed. True when everything finished in time.
     pub async fn drain(self, grace: Duration) -> bool {
         self.trigger();
-        let Shutdown {
+        let Self {
             token, mut drained, ..
         } = self;
         drop(token);
@@ -66,7 +66,7 @@ impl Shutdown {
 
 impl Default for Shutdown {
     fn default() -> Self {
-        Shutdown::new()
+        Self::new()
     }
 }
 

@@ -35,7 +35,7 @@ pub struct Split {
 }
 
 impl Split {
-    pub fn new(weights: impl IntoIterator<Item = u32>) -> Split {
+    pub fn new(weights: impl IntoIterator<Item = u32>) -> Self {
         let mut sum = 0u64;
         let cumulative = weights
             .into_iter()
@@ -44,7 +44,7 @@ impl Split {
                 sum
             })
             .collect();
-        Split {
+        Self {
             cumulative,
             override_header: None,
             sticky: None,
@@ -53,17 +53,13 @@ impl Split {
 
     /// Lets requests name their group in `header`; `groups` are the groups'
     /// names in config order, `None` where a rollback closed the header.
-    pub fn with_override_header(
-        mut self,
-        header: HeaderName,
-        groups: Vec<Option<String>>,
-    ) -> Split {
+    pub fn with_override_header(mut self, header: HeaderName, groups: Vec<Option<String>>) -> Self {
         self.override_header = Some((header, groups));
         self
     }
 
     /// Sends requests that carry `key` to the group it hashes to.
-    pub fn with_sticky_key(mut self, key: StickyKey) -> Split {
+    pub fn with_sticky_key(mut self, key: StickyKey) -> Self {
         self.sticky = Some(key);
         self
     }

@@ -43,11 +43,11 @@ pub(crate) enum AdminAuth {
 pub(crate) type Refusal = (StatusCode, String);
 
 impl AdminAuth {
-    pub(crate) fn from_config(config: &AdminConfig) -> AdminAuth {
+    pub(crate) fn from_config(config: &AdminConfig) -> Self {
         match (&config.token_file, config.allow_unauthenticated_admin) {
-            (Some(path), _) => AdminAuth::Token(path.clone()),
-            (None, true) => AdminAuth::Open,
-            (None, false) => AdminAuth::LoopbackOnly,
+            (Some(path), _) => Self::Token(path.clone()),
+            (None, true) => Self::Open,
+            (None, false) => Self::LoopbackOnly,
         }
     }
 
@@ -55,8 +55,8 @@ impl AdminAuth {
     /// mistake shows at start rather than at the first rollback.
     pub(crate) fn check(&self) -> Result<(), String> {
         match self {
-            AdminAuth::Token(path) => read_token(path).map(|_| ()),
-            AdminAuth::LoopbackOnly | AdminAuth::Open => Ok(()),
+            Self::Token(path) => read_token(path).map(|_| ()),
+            Self::LoopbackOnly | Self::Open => Ok(()),
         }
     }
 
@@ -74,7 +74,7 @@ impl AdminAuth {
                     .into(),
             ));
         }
-        if !matches!(self, AdminAuth::Token(_)) && !addressed_by_ip_or_localhost(headers) {
+        if !matches!(self, Self::Token(_)) && !addressed_by_ip_or_localhost(headers) {
             return Err((
                 StatusCode::FORBIDDEN,
                 "without a token, changes are accepted only when the admin listener is \
@@ -85,14 +85,14 @@ impl AdminAuth {
             ));
         }
         match self {
-            AdminAuth::Open => Ok(()),
-            AdminAuth::LoopbackOnly if peer.ip().is_loopback() => Ok(()),
-            AdminAuth::LoopbackOnly => Err((
+            Self::Open => Ok(()),
+            Self::LoopbackOnly if peer.ip().is_loopback() => Ok(()),
+            Self::LoopbackOnly => Err((
                 StatusCode::FORBIDDEN,
                 "changes are accepted from loopback clients only; run `luas ctl` inside the pod"
                     .into(),
             )),
-            AdminAuth::Token(path) => {
+            Self::Token(path) => {
                 let expected = read_token(path).map_err(|why| {
                     tracing::error!("admin token unavailable: {why}");
                     (

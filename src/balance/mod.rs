@@ -45,11 +45,11 @@ pub enum Balancer {
 }
 
 impl Balancer {
-    pub fn new(kind: BalancerKind) -> Balancer {
+    pub fn new(kind: BalancerKind) -> Self {
         match kind {
-            BalancerKind::P2cEwma => Balancer::P2cEwma,
-            BalancerKind::LeastRequest => Balancer::LeastRequest,
-            BalancerKind::RoundRobin => Balancer::RoundRobin {
+            BalancerKind::P2cEwma => Self::P2cEwma,
+            BalancerKind::LeastRequest => Self::LeastRequest,
+            BalancerKind::RoundRobin => Self::RoundRobin {
                 // Start replicas of the proxy at different offsets.
                 next: AtomicUsize::new(fastrand::usize(..1024)),
             },
@@ -111,20 +111,20 @@ impl Balancer {
             return None;
         }
         match self {
-            Balancer::RoundRobin { next } => {
+            Self::RoundRobin { next } => {
                 let start = next.fetch_add(1, Ordering::Relaxed);
                 (0..count)
                     .map(|offset| &endpoints[(start + offset) % count])
                     .find(|endpoint| usable(endpoint))
             }
-            Balancer::P2cEwma | Balancer::LeastRequest => {
+            Self::P2cEwma | Self::LeastRequest => {
                 let first = random_usable(endpoints, rng, usable, None)?;
                 let Some(second) = random_usable(endpoints, rng, usable, Some(first)) else {
                     return Some(&endpoints[first]);
                 };
                 let (a, b) = (&endpoints[first], &endpoints[second]);
                 let b_is_cheaper = match self {
-                    Balancer::P2cEwma => {
+                    Self::P2cEwma => {
                         let (cost_a, cost_b) = paired_costs(a, b, now);
                         cost_b < cost_a
                     }

@@ -31,7 +31,7 @@ pub struct DnsConfig {
 impl DnsConfig {
     /// Whether two configs look up the same addresses: same name and port
     /// (the refresh interval does not change what is found).
-    pub fn same_target(&self, other: &DnsConfig) -> bool {
+    pub fn same_target(&self, other: &Self) -> bool {
         self.name == other.name && self.port == other.port
     }
 }
@@ -73,7 +73,7 @@ impl FromStr for DnsTarget {
                         "dns {text:?}: the name {problem}; {DNS_FORM}"
                     )));
                 }
-                Ok(DnsTarget {
+                Ok(Self {
                     name: name.to_ascii_lowercase(),
                     port,
                 })

@@ -69,7 +69,7 @@ impl FromStr for HealthPath {
             )));
         }
         match PathAndQuery::try_from(text) {
-            Ok(_) => Ok(HealthPath(text.to_owned())),
+            Ok(_) => Ok(Self(text.to_owned())),
             Err(error) => Err(InvalidValue(format!(
                 "health check path {text:?} is not a valid request path ({error}); \
                  percent-encode other characters, {FORM}"

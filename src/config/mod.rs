@@ -451,7 +451,7 @@ impl fmt::Display for ConfigIssues<'_> {
 
 impl Config {
     /// Parses and validates YAML text.
-    pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
+    pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
         let raw = raw::parse(text)?;
         validate::validate(raw).map_err(ConfigError::Invalid)
     }

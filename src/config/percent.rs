@@ -40,7 +40,7 @@ impl FromStr for Percent {
         let (whole, fraction) = number.split_once('.').unwrap_or((number, "0"));
         let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
         match number.parse::<f64>() {
-            Ok(percent) if digits(whole) && digits(fraction) => Ok(Percent(percent / 100.0)),
+            Ok(percent) if digits(whole) && digits(fraction) => Ok(Self(percent / 100.0)),
             _ => Err(PercentError::NotANumber),
         }
     }

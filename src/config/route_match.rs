@@ -100,9 +100,9 @@ impl FromStr for HostMatch {
             )));
         }
         Ok(if wildcard {
-            HostMatch::WildcardSuffix(format!(".{domain}"))
+            Self::WildcardSuffix(format!(".{domain}"))
         } else {
-            HostMatch::Exact(domain.to_owned())
+            Self::Exact(domain.to_owned())
         })
     }
 }
@@ -128,7 +128,7 @@ impl FromStr for PathPrefix {
         // `/v1/` and `/v1` would mean the same under segment-wise matching; one
         // canonical spelling keeps the matcher simple.
         let trimmed = text.trim_end_matches('/');
-        Ok(PathPrefix(if trimmed.is_empty() {
+        Ok(Self(if trimmed.is_empty() {
             "/".to_owned()
         } else {
             trimmed.to_owned()

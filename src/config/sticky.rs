@@ -48,7 +48,7 @@ impl FromStr for CookieName {
                  !#$%&'*+-.^_`|~ (no spaces, '=', ';' or ',')"
             )));
         }
-        Ok(CookieName(text.to_owned()))
+        Ok(Self(text.to_owned()))
     }
 }
 

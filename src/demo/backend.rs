@@ -43,8 +43,8 @@ pub struct BackendOptions {
 }
 
 impl BackendOptions {
-    pub fn new(name: &str) -> BackendOptions {
-        BackendOptions {
+    pub fn new(name: &str) -> Self {
+        Self {
             name: name.to_owned(),
             latency: Duration::ZERO,
             status: StatusCode::OK,
@@ -52,17 +52,17 @@ impl BackendOptions {
         }
     }
 
-    pub fn record_header(mut self, name: &'static str) -> BackendOptions {
+    pub fn record_header(mut self, name: &'static str) -> Self {
         self.record_header = Some(HeaderName::from_static(name));
         self
     }
 
-    pub fn latency(mut self, latency: Duration) -> BackendOptions {
+    pub fn latency(mut self, latency: Duration) -> Self {
         self.latency = latency;
         self
     }
 
-    pub fn status(mut self, status: StatusCode) -> BackendOptions {
+    pub fn status(mut self, status: StatusCode) -> Self {
         self.status = status;
         self
     }
@@ -96,14 +96,11 @@ type ResponseBody = BoxBody<Bytes, hyper::Error>;
 
 impl Backend {
     /// Starts a backend on an ephemeral loopback port.
-    pub async fn spawn(options: BackendOptions) -> std::io::Result<Backend> {
-        Backend::spawn_on("127.0.0.1:0".parse().expect("valid address"), options).await
+    pub async fn spawn(options: BackendOptions) -> std::io::Result<Self> {
+        Self::spawn_on("127.0.0.1:0".parse().expect("valid address"), options).await
     }
 
-    pub async fn spawn_on(
-        address: SocketAddr,
-        options: BackendOptions,
-    ) -> std::io::Result<Backend> {
+    pub async fn spawn_on(address: SocketAddr, options: BackendOptions) -> std::io::Result<Self> {
         let listener = TcpListener::bind(address).await?;
         let address = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
@@ -161,7 +158,7 @@ impl Backend {
                 });
             }
         });
-        Ok(Backend {
+        Ok(Self {
             address,
             name,
             shared,

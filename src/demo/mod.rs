@@ -58,7 +58,7 @@ pub struct DemoBackends {
 }
 
 impl DemoBackends {
-    pub async fn spawn() -> std::io::Result<DemoBackends> {
+    pub async fn spawn() -> std::io::Result<Self> {
         let mut stable = Vec::new();
         for (name, extra) in [
             ("stable-1", Duration::ZERO),
@@ -70,7 +70,7 @@ impl DemoBackends {
             );
         }
         let canary = Backend::spawn(BackendOptions::new("canary-1").latency(BASE_LATENCY)).await?;
-        let backends = DemoBackends { stable, canary };
+        let backends = Self { stable, canary };
         // So `luas ctl status` and the admin API show `stable-1`, not a port.
         for backend in backends.all() {
             crate::admin::names::name(backend.address, &backend.name);

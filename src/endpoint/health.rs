@@ -26,8 +26,8 @@ pub struct Health {
 }
 
 impl Health {
-    pub fn new(now: Instant) -> Health {
-        Health {
+    pub fn new(now: Instant) -> Self {
+        Self {
             epoch: now,
             active_healthy: AtomicBool::new(true),
             probe_streak: std::sync::atomic::AtomicI32::new(0),

@@ -69,8 +69,8 @@ pub struct StatsSettings {
 }
 
 impl EndpointStats {
-    pub fn new(settings: StatsSettings, metrics: EndpointMetrics, now: Instant) -> EndpointStats {
-        EndpointStats {
+    pub fn new(settings: StatsSettings, metrics: EndpointMetrics, now: Instant) -> Self {
+        Self {
             ewma: PeakEwma::new(settings.ewma.decay, settings.ewma.default_rtt, now),
             metrics,
             failure_penalty: settings.ewma.failure_penalty,
@@ -91,10 +91,10 @@ pub enum Outcome {
 }
 
 impl Endpoint {
-    pub fn new(address: SocketAddr, stats: Arc<EndpointStats>) -> Endpoint {
+    pub fn new(address: SocketAddr, stats: Arc<EndpointStats>) -> Self {
         let authority = Authority::try_from(address.to_string().as_str())
             .expect("a socket address is a valid authority");
-        Endpoint {
+        Self {
             address,
             authority,
             stats,
@@ -157,9 +157,9 @@ pub struct InFlight {
 }
 
 impl InFlight {
-    pub fn start(endpoint: &Endpoint, now: Instant) -> InFlight {
+    pub fn start(endpoint: &Endpoint, now: Instant) -> Self {
         endpoint.stats.metrics.in_flight.inc();
-        InFlight {
+        Self {
             stats: endpoint.stats.clone(),
             started: now,
             finished: false,

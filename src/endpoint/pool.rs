@@ -35,8 +35,8 @@ impl Release {
         sender: http1::SendRequest<RequestBody>,
         stats: Arc<EndpointStats>,
         owner: u64,
-    ) -> Release {
-        Release {
+    ) -> Self {
+        Self {
             sender,
             stats,
             owner,

@@ -23,33 +23,33 @@ pub enum CodeClass {
 }
 
 impl CodeClass {
-    pub(crate) const ALL: [CodeClass; 6] = [
-        CodeClass::Informational,
-        CodeClass::Success,
-        CodeClass::Redirect,
-        CodeClass::ClientError,
-        CodeClass::ServerError,
-        CodeClass::Error,
+    pub(crate) const ALL: [Self; 6] = [
+        Self::Informational,
+        Self::Success,
+        Self::Redirect,
+        Self::ClientError,
+        Self::ServerError,
+        Self::Error,
     ];
 
-    pub fn of_status(status: http::StatusCode) -> CodeClass {
+    pub fn of_status(status: http::StatusCode) -> Self {
         match status.as_u16() {
-            100..=199 => CodeClass::Informational,
-            200..=299 => CodeClass::Success,
-            300..=399 => CodeClass::Redirect,
-            400..=499 => CodeClass::ClientError,
-            _ => CodeClass::ServerError,
+            100..=199 => Self::Informational,
+            200..=299 => Self::Success,
+            300..=399 => Self::Redirect,
+            400..=499 => Self::ClientError,
+            _ => Self::ServerError,
         }
     }
 
     pub fn label(self) -> &'static str {
         match self {
-            CodeClass::Informational => "1xx",
-            CodeClass::Success => "2xx",
-            CodeClass::Redirect => "3xx",
-            CodeClass::ClientError => "4xx",
-            CodeClass::ServerError => "5xx",
-            CodeClass::Error => "error",
+            Self::Informational => "1xx",
+            Self::Success => "2xx",
+            Self::Redirect => "3xx",
+            Self::ClientError => "4xx",
+            Self::ServerError => "5xx",
+            Self::Error => "error",
         }
     }
 
@@ -64,8 +64,8 @@ pub struct CodeCounters([IntCounter; 6]);
 
 impl CodeCounters {
     /// `labels` are the family's label values before `code`, its last label.
-    pub(crate) fn bind(family: &IntCounterVec, labels: &[&str]) -> CodeCounters {
-        CodeCounters(CodeClass::ALL.map(|code| {
+    pub(crate) fn bind(family: &IntCounterVec, labels: &[&str]) -> Self {
+        Self(CodeClass::ALL.map(|code| {
             let mut values = labels.to_vec();
             values.push(code.label());
             family.with_label_values(&values)

@@ -48,8 +48,8 @@ pub(crate) struct LinkerdFamilies {
 }
 
 impl LinkerdFamilies {
-    pub(crate) fn register(register: Register<'_>, namespace: &str) -> LinkerdFamilies {
-        LinkerdFamilies {
+    pub(crate) fn register(register: Register<'_>, namespace: &str) -> Self {
+        Self {
             namespace: namespace.to_owned(),
             responses: register.counter(
                 "response_total",

@@ -121,10 +121,10 @@ pub struct Metrics {
 impl Metrics {
     /// Registers every family. `buckets` are histogram upper bounds in
     /// seconds, already validated as strictly increasing.
-    pub fn new(buckets: &[f64]) -> Metrics {
+    pub fn new(buckets: &[f64]) -> Self {
         let registry = Registry::new();
         let register = Register(&registry);
-        Metrics {
+        Self {
             backend_duration: register.histogram(
                 "luas_backend_request_duration_seconds",
                 "Time from sending a request to an endpoint until its response headers arrived.",
@@ -245,8 +245,8 @@ impl Metrics {
 
     /// [`Metrics::new`] plus the linkerd-compatible families, labelled with
     /// `namespace`.
-    pub fn with_linkerd(buckets: &[f64], namespace: &str) -> Metrics {
-        let mut metrics = Metrics::new(buckets);
+    pub fn with_linkerd(buckets: &[f64], namespace: &str) -> Self {
+        let mut metrics = Self::new(buckets);
         let families = LinkerdFamilies::register(Register(&metrics.registry), namespace);
         metrics.linkerd = Some(families);
         metrics

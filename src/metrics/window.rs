@@ -47,8 +47,8 @@ pub struct Window {
 
 impl Reading {
     /// One endpoint's counters now.
-    pub(crate) fn of(metrics: &EndpointMetrics) -> Reading {
-        Reading {
+    pub(crate) fn of(metrics: &EndpointMetrics) -> Self {
+        Self {
             requests: metrics.requests.total(),
             errors: CodeClass::ALL
                 .into_iter()
@@ -60,16 +60,16 @@ impl Reading {
     }
 
     /// Several endpoints' counters now, summed (a group's).
-    pub(crate) fn sum<'a>(endpoints: impl IntoIterator<Item = &'a EndpointMetrics>) -> Reading {
-        let mut sum = Reading::default();
+    pub(crate) fn sum<'a>(endpoints: impl IntoIterator<Item = &'a EndpointMetrics>) -> Self {
+        let mut sum = Self::default();
         for metrics in endpoints {
-            sum.add(&Reading::of(metrics));
+            sum.add(&Self::of(metrics));
         }
         sum
     }
 
     /// Adds `other` into this one (same bucket bounds).
-    pub(crate) fn add(&mut self, other: &Reading) {
+    pub(crate) fn add(&mut self, other: &Self) {
         self.requests += other.requests;
         self.errors += other.errors;
         add_buckets(&mut self.buckets, &other.buckets);
@@ -78,8 +78,8 @@ impl Reading {
     /// What happened between `earlier` and this reading. Counters never go
     /// back, but a series that was removed and bound again restarts at zero,
     /// so a difference below zero reads as zero.
-    pub(crate) fn since(&self, earlier: &Reading) -> Reading {
-        Reading {
+    pub(crate) fn since(&self, earlier: &Self) -> Self {
+        Self {
             requests: self.requests.saturating_sub(earlier.requests),
             errors: self.errors.saturating_sub(earlier.errors),
             buckets: bucket_delta(&self.buckets, &earlier.buckets),

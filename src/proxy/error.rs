@@ -55,19 +55,19 @@ pub(crate) enum ProxyError {
 impl ProxyError {
     /// The client-side error buried in a failed send, if the failure was the
     /// client's body rather than the endpoint.
-    pub(crate) fn from_body_failure(error: &BoxError) -> Option<ProxyError> {
+    pub(crate) fn from_body_failure(error: &BoxError) -> Option<Self> {
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
         while let Some(current) = source {
             if let Some(body) = current.downcast_ref::<crate::body::BodyError>() {
                 return Some(match body {
                     crate::body::BodyError::TooLarge { limit } => {
-                        ProxyError::BodyTooLarge { limit: *limit }
+                        Self::BodyTooLarge { limit: *limit }
                     }
                     crate::body::BodyError::Stalled { after } => {
-                        ProxyError::BodyStalled { after: *after }
+                        Self::BodyStalled { after: *after }
                     }
                     crate::body::BodyError::Client(error) => {
-                        ProxyError::ClientBody(error.to_string().into())
+                        Self::ClientBody(error.to_string().into())
                     }
                 });
             }
@@ -83,43 +83,39 @@ impl ProxyError {
 
     pub(crate) fn status(&self) -> StatusCode {
         match self {
-            ProxyError::NoRoute => StatusCode::NOT_FOUND,
-            ProxyError::Malformed(_) => StatusCode::BAD_REQUEST,
-            ProxyError::NoEndpoint { .. } | ProxyError::Unreachable { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            ProxyError::Connect { .. } | ProxyError::Reset { .. } => StatusCode::BAD_GATEWAY,
-            ProxyError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ProxyError::BodyStalled { .. } => StatusCode::REQUEST_TIMEOUT,
-            ProxyError::ClientBody(_) => StatusCode::BAD_REQUEST,
+            Self::NoRoute => StatusCode::NOT_FOUND,
+            Self::Malformed(_) => StatusCode::BAD_REQUEST,
+            Self::NoEndpoint { .. } | Self::Unreachable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Connect { .. } | Self::Reset { .. } => StatusCode::BAD_GATEWAY,
+            Self::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyStalled { .. } => StatusCode::REQUEST_TIMEOUT,
+            Self::ClientBody(_) => StatusCode::BAD_REQUEST,
         }
     }
 
     /// What the client is told: which failure, without internal details.
     fn client_message(&self) -> &'static str {
         match self {
-            ProxyError::NoRoute => "luas: no route matches this request\n",
-            ProxyError::Malformed(_) => "luas: malformed request\n",
-            ProxyError::NoEndpoint { .. } => {
-                "luas: no backend endpoint is available for this service\n"
-            }
-            ProxyError::Unreachable { .. } => "luas: no backend endpoint could be reached\n",
-            ProxyError::Connect { .. } => {
+            Self::NoRoute => "luas: no route matches this request\n",
+            Self::Malformed(_) => "luas: malformed request\n",
+            Self::NoEndpoint { .. } => "luas: no backend endpoint is available for this service\n",
+            Self::Unreachable { .. } => "luas: no backend endpoint could be reached\n",
+            Self::Connect { .. } => {
                 "luas: the backend refused the connection or could not be reached\n"
             }
-            ProxyError::Reset { .. } => "luas: the backend closed or reset the connection\n",
-            ProxyError::Timeout { .. } => "luas: the backend did not answer in time\n",
-            ProxyError::BodyTooLarge { .. } => {
+            Self::Reset { .. } => "luas: the backend closed or reset the connection\n",
+            Self::Timeout { .. } => "luas: the backend did not answer in time\n",
+            Self::BodyTooLarge { .. } => {
                 "luas: the request body is larger than this listener accepts\n"
             }
-            ProxyError::BodyStalled { .. } => "luas: the request body stopped arriving\n",
-            ProxyError::ClientBody(_) => "luas: the request body could not be read\n",
+            Self::BodyStalled { .. } => "luas: the request body stopped arriving\n",
+            Self::ClientBody(_) => "luas: the request body could not be read\n",
         }
     }
 
     pub(crate) fn into_response(self) -> Response<ResponseBody> {
-        let close = matches!(self, ProxyError::Malformed(_));
+        let close = matches!(self, Self::Malformed(_));
         let mut response = Response::new(ResponseBody::full(Bytes::from_static(
             self.client_message().as_bytes(),
         )));

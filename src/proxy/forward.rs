@@ -305,26 +305,21 @@ enum TryResult {
 }
 
 impl TryResult {
-    fn of(
-        result: Result<Result<Sent, SendError>, tokio::time::error::Elapsed>,
-    ) -> (Tried, TryResult) {
+    fn of(result: Result<Result<Sent, SendError>, tokio::time::error::Elapsed>) -> (Tried, Self) {
         match result {
-            Ok(Ok(sent)) => (
-                Tried::Response(sent.response.status()),
-                TryResult::Sent(sent),
-            ),
+            Ok(Ok(sent)) => (Tried::Response(sent.response.status()), Self::Sent(sent)),
             Ok(Err(SendError::NotSent { request, error })) => {
-                (Tried::NotSent, TryResult::NotSent(*request, error))
+                (Tried::NotSent, Self::NotSent(*request, error))
             }
             Ok(Err(SendError::Failed(error) | SendError::Stale(error)))
                 if ProxyError::from_body_failure(&error).is_some() =>
             {
                 let client_side = ProxyError::from_body_failure(&error).expect("checked above");
-                (Tried::ClientBody, TryResult::ClientBody(client_side))
+                (Tried::ClientBody, Self::ClientBody(client_side))
             }
-            Ok(Err(SendError::Stale(error))) => (Tried::Stale, TryResult::Failed(error)),
-            Ok(Err(SendError::Failed(error))) => (Tried::Reset, TryResult::Failed(error)),
-            Err(_elapsed) => (Tried::TimedOut, TryResult::TimedOut),
+            Ok(Err(SendError::Stale(error))) => (Tried::Stale, Self::Failed(error)),
+            Ok(Err(SendError::Failed(error))) => (Tried::Reset, Self::Failed(error)),
+            Err(_elapsed) => (Tried::TimedOut, Self::TimedOut),
         }
     }
 }
@@ -455,8 +450,8 @@ struct Replay {
 }
 
 impl Replay {
-    fn of(parts: &http::request::Parts, body: Bytes) -> Replay {
-        Replay {
+    fn of(parts: &http::request::Parts, body: Bytes) -> Self {
+        Self {
             method: parts.method.clone(),
             uri: parts.uri.clone(),
             version: parts.version,

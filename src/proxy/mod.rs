@@ -172,7 +172,7 @@ struct RouteCount<'a> {
 }
 
 impl<'a> RouteCount<'a> {
-    fn new(metrics: &'a RouteMetrics, started: Instant) -> RouteCount<'a> {
+    fn new(metrics: &'a RouteMetrics, started: Instant) -> Self {
         RouteCount {
             metrics,
             started,

@@ -58,28 +58,24 @@ impl Drop for LoggedBody {
 }
 
 impl ResponseBody {
-    pub(crate) fn upstream(
-        body: Incoming,
-        in_flight: InFlight,
-        release: Option<Release>,
-    ) -> ResponseBody {
-        ResponseBody::Upstream {
+    pub(crate) fn upstream(body: Incoming, in_flight: InFlight, release: Option<Release>) -> Self {
+        Self::Upstream {
             body,
             in_flight: Some(in_flight),
             release,
         }
     }
 
-    pub(crate) fn full(data: Bytes) -> ResponseBody {
-        ResponseBody::Full(Some(data))
+    pub(crate) fn full(data: Bytes) -> Self {
+        Self::Full(Some(data))
     }
 
-    pub(crate) fn empty() -> ResponseBody {
-        ResponseBody::Full(None)
+    pub(crate) fn empty() -> Self {
+        Self::Full(None)
     }
 
-    pub(crate) fn logged(body: ResponseBody, entry: Entry, status: StatusCode) -> ResponseBody {
-        ResponseBody::Logged(Box::new(LoggedBody {
+    pub(crate) fn logged(body: Self, entry: Entry, status: StatusCode) -> Self {
+        Self::Logged(Box::new(LoggedBody {
             body,
             entry: Some(entry),
             status,
@@ -92,7 +88,7 @@ impl Drop for ResponseBody {
     fn drop(&mut self) {
         // An empty body (204, HEAD, content-length 0) may never be polled:
         // its connection is still fit for reuse.
-        if let ResponseBody::Upstream { body, release, .. } = self {
+        if let Self::Upstream { body, release, .. } = self {
             if body.is_end_stream() {
                 if let Some(release) = release.take() {
                     release.reuse();
@@ -111,7 +107,7 @@ impl Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match self.get_mut() {
-            ResponseBody::Upstream {
+            Self::Upstream {
                 body,
                 in_flight,
                 release,
@@ -132,8 +128,8 @@ impl Body for ResponseBody {
                 }
                 polled
             }
-            ResponseBody::Full(data) => Poll::Ready(data.take().map(|data| Ok(Frame::data(data)))),
-            ResponseBody::Logged(logged) => {
+            Self::Full(data) => Poll::Ready(data.take().map(|data| Ok(Frame::data(data)))),
+            Self::Logged(logged) => {
                 let polled = Pin::new(&mut logged.body).poll_frame(cx);
                 match &polled {
                     Poll::Ready(Some(Ok(frame))) => {
@@ -154,18 +150,18 @@ impl Body for ResponseBody {
 
     fn is_end_stream(&self) -> bool {
         match self {
-            ResponseBody::Upstream { body, .. } => body.is_end_stream(),
-            ResponseBody::Full(data) => data.is_none(),
-            ResponseBody::Logged(logged) => logged.body.is_end_stream(),
+            Self::Upstream { body, .. } => body.is_end_stream(),
+            Self::Full(data) => data.is_none(),
+            Self::Logged(logged) => logged.body.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            ResponseBody::Upstream { body, .. } => body.size_hint(),
-            ResponseBody::Full(Some(data)) => SizeHint::with_exact(data.len() as u64),
-            ResponseBody::Full(None) => SizeHint::with_exact(0),
-            ResponseBody::Logged(logged) => logged.body.size_hint(),
+            Self::Upstream { body, .. } => body.size_hint(),
+            Self::Full(Some(data)) => SizeHint::with_exact(data.len() as u64),
+            Self::Full(None) => SizeHint::with_exact(0),
+            Self::Logged(logged) => logged.body.size_hint(),
         }
     }
 }

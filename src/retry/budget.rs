@@ -34,8 +34,8 @@ struct Slot {
 }
 
 impl RetryBudget {
-    pub fn new(ratio: f64, min_per_second: u32, now: Instant) -> RetryBudget {
-        RetryBudget {
+    pub fn new(ratio: f64, min_per_second: u32, now: Instant) -> Self {
+        Self {
             epoch: now,
             ratio,
             min_per_second: u64::from(min_per_second),

@@ -192,9 +192,9 @@ struct Builders {
 }
 
 impl Builders {
-    fn new(protocol: ListenerProtocol, limits: &ListenerLimits) -> Builders {
+    fn new(protocol: ListenerProtocol, limits: &ListenerLimits) -> Self {
         let base = connection_builder(limits);
-        Builders {
+        Self {
             auto: match protocol {
                 ListenerProtocol::Auto => base.clone(),
                 ListenerProtocol::Http1 => base.clone().http1_only(),
@@ -240,7 +240,7 @@ impl Serving {
     ) where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let Serving {
+        let Self {
             mut signal,
             metrics,
             idle_timeout,
@@ -307,8 +307,8 @@ struct Activity {
 struct Busy<'a>(&'a Activity);
 
 impl Activity {
-    fn new() -> Activity {
-        Activity {
+    fn new() -> Self {
+        Self {
             in_flight: AtomicUsize::new(0),
             started: AtomicU64::new(0),
             seen: AtomicU64::new(0),
@@ -339,9 +339,9 @@ impl Drop for Busy<'_> {
 struct OpenConnection(IntGauge);
 
 impl OpenConnection {
-    fn new(gauge: IntGauge) -> OpenConnection {
+    fn new(gauge: IntGauge) -> Self {
         gauge.inc();
-        OpenConnection(gauge)
+        Self(gauge)
     }
 }
 

@@ -76,7 +76,7 @@ pub enum RolloutStatus {
 
 impl Default for Overrides {
     fn default() -> Self {
-        Overrides {
+        Self {
             version: FORMAT_VERSION,
             services: BTreeMap::new(),
         }
@@ -116,7 +116,7 @@ pub enum StateFileError {
 
 impl Overrides {
     /// Loads overrides; `Ok(None)` when the file does not exist yet.
-    pub fn load(path: &Path) -> Result<Option<Overrides>, StateFileError> {
+    pub fn load(path: &Path) -> Result<Option<Self>, StateFileError> {
         let text = match std::fs::read(path) {
             Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -127,7 +127,7 @@ impl Overrides {
                 })
             }
         };
-        let overrides: Overrides =
+        let overrides: Self =
             serde_json::from_slice(&text).map_err(|source| StateFileError::Corrupt {
                 path: path.display().to_string(),
                 source,

@@ -75,7 +75,7 @@ impl State {
     /// Builds the first snapshot: the config, with the state file's runtime
     /// changes applied when there is one.
     /// Fails only when a service's TLS files do not load.
-    pub fn new(config: Config, metrics: Arc<Metrics>) -> Result<State, TlsLoadError> {
+    pub fn new(config: Config, metrics: Arc<Metrics>) -> Result<Self, TlsLoadError> {
         let upstream_tls = load_upstream_tls(&config, None)?;
         let overrides = match &config.state_file {
             None => Overrides::default(),
@@ -103,7 +103,7 @@ impl State {
             tracing::warn!("{note}");
         }
         let snapshot = build::build(effective, &overrides, &upstream_tls, &metrics, None);
-        Ok(State {
+        Ok(Self {
             current: ArcSwap::from_pointee(snapshot),
             metrics,
             writer: Mutex::new(Inputs {

@@ -38,9 +38,9 @@ pub struct ClientIdentity {
 
 impl ClientIdentity {
     /// Reads the names of a certificate rustls has already verified.
-    pub fn from_certificate(certificate: &CertificateDer<'_>) -> Option<ClientIdentity> {
+    pub fn from_certificate(certificate: &CertificateDer<'_>) -> Option<Self> {
         let (uris, dns_names) = subject_alternative_names(certificate);
-        let identity = ClientIdentity { uris, dns_names };
+        let identity = Self { uris, dns_names };
         (!identity.uris.is_empty() || !identity.dns_names.is_empty()).then_some(identity)
     }
 
@@ -97,7 +97,7 @@ impl TlsTerminator {
     pub(crate) fn load(
         settings: &ListenerTls,
         protocol: ListenerProtocol,
-    ) -> Result<TlsTerminator, TlsError> {
+    ) -> Result<Self, TlsError> {
         let alpn: Vec<Vec<u8>> = match protocol {
             ListenerProtocol::Auto => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
             ListenerProtocol::Http1 => vec![b"http/1.1".to_vec()],
@@ -105,7 +105,7 @@ impl TlsTerminator {
         };
         let contents = read_all(settings);
         let config = server_config(settings, &alpn)?;
-        Ok(TlsTerminator {
+        Ok(Self {
             settings: settings.clone(),
             alpn,
             config: ArcSwap::from_pointee(config),

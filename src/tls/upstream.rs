@@ -48,7 +48,7 @@ impl UpstreamTlsConnector {
         settings: &UpstreamTls,
         protocol: UpstreamProtocol,
         service: &str,
-    ) -> Result<UpstreamTlsConnector, TlsError> {
+    ) -> Result<Self, TlsError> {
         let contents = read_files(settings);
         let provider = provider();
         let builder = ClientConfig::builder_with_provider(provider.clone())
@@ -94,7 +94,7 @@ impl UpstreamTlsConnector {
             .as_ref()
             // Validation already checked the name.
             .and_then(|name| ServerName::try_from(name.clone()).ok());
-        Ok(UpstreamTlsConnector {
+        Ok(Self {
             settings: settings.clone(),
             connector: TlsConnector::from(Arc::new(config)),
             server_name,

@@ -62,7 +62,7 @@ struct Load {
 }
 
 impl Load {
-    fn start(proxy: &Running) -> Load {
+    fn start(proxy: &Running) -> Self {
         let address = edge(proxy);
         let stop = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(AtomicU64::new(0));
@@ -79,7 +79,7 @@ impl Load {
                 }
             }
         });
-        Load { stop, sent, task }
+        Self { stop, sent, task }
     }
 
     async fn stop(self) -> u64 {

@@ -80,7 +80,7 @@ struct Seen {
 }
 
 impl TlsClient {
-    fn new(trusted: &Authority, alpn: &[&[u8]], identity: Option<&Leaf>) -> TlsClient {
+    fn new(trusted: &Authority, alpn: &[&[u8]], identity: Option<&Leaf>) -> Self {
         let mut roots = rustls::RootCertStore::empty();
         for certificate in parse_certificates(&trusted.pem()) {
             roots.add(certificate).unwrap();
@@ -97,7 +97,7 @@ impl TlsClient {
         };
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         let config = Arc::new(config);
-        TlsClient {
+        Self {
             connector: TlsConnector::from(config.clone()),
             config,
         }
@@ -161,7 +161,7 @@ impl Sender {
     async fn open(
         stream: tokio_rustls::client::TlsStream<TcpStream>,
         h2: bool,
-    ) -> Result<Sender, String> {
+    ) -> Result<Self, String> {
         let io = TokioIo::new(stream);
         if h2 {
             let (sender, connection) =
@@ -169,13 +169,13 @@ impl Sender {
                     .await
                     .map_err(|error| format!("h2 handshake: {error}"))?;
             tokio::spawn(connection);
-            Ok(Sender::Http2(sender))
+            Ok(Self::Http2(sender))
         } else {
             let (sender, connection) = hyper::client::conn::http1::handshake(io)
                 .await
                 .map_err(|error| format!("http1 handshake: {error}"))?;
             tokio::spawn(connection);
-            Ok(Sender::Http1(sender))
+            Ok(Self::Http1(sender))
         }
     }
 
@@ -186,14 +186,14 @@ impl Sender {
     ) -> Result<(StatusCode, Version, String), String> {
         let sending = async {
             let response = match self {
-                Sender::Http1(sender) => {
+                Self::Http1(sender) => {
                     let request = Request::get(path)
                         .header("host", host)
                         .body(Full::new(Bytes::new()))
                         .unwrap();
                     sender.send_request(request).await
                 }
-                Sender::Http2(sender) => {
+                Self::Http2(sender) => {
                     let request = Request::get(format!("https://{host}{path}"))
                         .version(Version::HTTP_2)
                         .body(Full::new(Bytes::new()))

@@ -19,7 +19,7 @@ pub struct Leaf {
 }
 
 impl Authority {
-    pub fn new(name: &str) -> Authority {
+    pub fn new(name: &str) -> Self {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params
             .distinguished_name
@@ -30,7 +30,7 @@ impl Authority {
             rcgen::KeyUsagePurpose::CrlSign,
             rcgen::KeyUsagePurpose::DigitalSignature,
         ];
-        Authority {
+        Self {
             issuer: CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap(),
         }
     }

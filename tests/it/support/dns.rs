@@ -43,7 +43,7 @@ pub struct DnsServer {
 }
 
 impl DnsServer {
-    pub async fn start() -> DnsServer {
+    pub async fn start() -> Self {
         let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind UDP");
         let address = socket.local_addr().unwrap();
         let zone = Arc::new(Mutex::new(Zone::default()));
@@ -57,7 +57,7 @@ impl DnsServer {
                 }
             }
         });
-        DnsServer {
+        Self {
             address,
             zone,
             task,

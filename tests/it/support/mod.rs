@@ -84,10 +84,10 @@ pub struct Answer {
 }
 
 impl Answer {
-    pub async fn from(response: Response<Incoming>) -> Answer {
+    pub async fn from(response: Response<Incoming>) -> Self {
         let (parts, body) = response.into_parts();
         let body = body.collect().await.expect("response body").to_bytes();
-        Answer {
+        Self {
             status: parts.status,
             headers: parts.headers,
             body: String::from_utf8_lossy(&body).into_owned(),
@@ -160,9 +160,9 @@ pub struct ChannelBody {
 }
 
 impl ChannelBody {
-    pub fn new() -> (mpsc::Sender<Bytes>, ChannelBody) {
+    pub fn new() -> (mpsc::Sender<Bytes>, Self) {
         let (sender, receiver) = mpsc::channel(4);
-        (sender, ChannelBody { receiver })
+        (sender, Self { receiver })
     }
 }
 
