@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::access_log::AccessLog;
 use crate::admin::auth::AdminAuth;
+use crate::admin::names::EndpointNames;
 use crate::admin::{spawn_admin, Admin};
 use crate::config::Config;
 use crate::history::{self, History};
@@ -40,6 +41,8 @@ pub struct App {
     access_log: Arc<AccessLog>,
     config_file: Option<PathBuf>,
     watch_interval: Option<Duration>,
+    /// Shown beside endpoint addresses by the admin API.
+    endpoint_names: EndpointNames,
 }
 
 /// Why luas could not start serving.
@@ -100,7 +103,15 @@ impl App {
             state: Arc::new(State::new(config, metrics)?),
             config_file: None,
             watch_interval: None,
+            endpoint_names: EndpointNames::default(),
         })
+    }
+
+    /// Names to show beside endpoint addresses in the admin API and
+    /// `luas ctl status` (the demo names its replicas `stable-1` …).
+    pub fn endpoint_names(mut self, names: impl IntoIterator<Item = (SocketAddr, String)>) -> Self {
+        self.endpoint_names = names.into_iter().collect();
+        self
     }
 
     /// Names the file the config came from, so it can be reloaded (SIGHUP,
@@ -171,6 +182,7 @@ impl App {
                 rollouts: board.clone(),
                 auth,
                 dns_resolved_once: Arc::default(),
+                endpoint_names: Arc::new(self.endpoint_names),
             },
         )];
         background.push(rollout::spawn_driver(self.state.clone(), board));

@@ -25,11 +25,10 @@ use serde_json::Value;
 use super::wire::{
     EndpointStatus, GroupStatus, PromoteRequest, Reloaded, ServiceList, ServiceStatus, Weights,
 };
-use crate::history::History;
+use super::Admin;
 use crate::metrics::Reading;
 use crate::reload::{ReloadError, Reloader};
-use crate::rollout::Board;
-use crate::state::{RolloutRecord, RolloutStatus, State, UpdateError};
+use crate::state::{RolloutRecord, RolloutStatus, UpdateError};
 
 /// A JSON answer and its status.
 pub(crate) type ApiResult = Result<Value, (StatusCode, String)>;
@@ -48,33 +47,33 @@ fn update_error(error: UpdateError) -> (StatusCode, String) {
 }
 
 /// Every service, as `GET /api/v1/services` shows them.
-pub(crate) fn services(state: &State, history: &History, board: &Board) -> Value {
+pub(crate) fn services(admin: &Admin) -> Value {
+    let state = &admin.state;
     let snapshot = state.load();
     let services = snapshot
         .services
         .iter()
-        .filter_map(|service| service_status(state, history, board, &service.name))
+        .filter_map(|service| service_status(admin, &service.name))
         .collect();
     to_json(&ServiceList { services })
 }
 
-pub(crate) fn service(state: &State, history: &History, board: &Board, name: &str) -> ApiResult {
+pub(crate) fn service(admin: &Admin, name: &str) -> ApiResult {
+    let state = &admin.state;
     if state.load().service(name).is_none() {
         return Err((StatusCode::NOT_FOUND, format!("no service named {name}")));
     }
-    Ok(service_json(state, history, board, name))
+    Ok(service_json(admin, name))
 }
 
-fn service_json(state: &State, history: &History, board: &Board, name: &str) -> Value {
-    service_status(state, history, board, name).map_or(Value::Null, |service| to_json(&service))
+fn service_json(admin: &Admin, name: &str) -> Value {
+    service_status(admin, name).map_or(Value::Null, |service| to_json(&service))
 }
 
-fn service_status(
-    state: &State,
-    history: &History,
-    board: &Board,
-    name: &str,
-) -> Option<ServiceStatus> {
+fn service_status(admin: &Admin, name: &str) -> Option<ServiceStatus> {
+    let state = &admin.state;
+    let board = &admin.rollouts;
+    let history = &admin.history;
     let snapshot = state.load();
     let service = snapshot.service(name)?;
     let config = snapshot
@@ -100,7 +99,7 @@ fn service_status(
                     let recent = history.endpoint_rates(name, &group.name, endpoint.address);
                     EndpointStatus {
                         address: endpoint.address.to_string(),
-                        name: super::names::lookup(endpoint.address),
+                        name: admin.endpoint_names.lookup(endpoint.address),
                         healthy: endpoint.stats.health.is_eligible(now),
                         ewma_ms: endpoint.stats.ewma.estimate_micros(now, in_flight == 0) / 1000.0,
                         in_flight,
@@ -145,13 +144,8 @@ fn service_status(
 }
 
 /// `PUT /api/v1/services/{name}/weights`.
-pub(crate) fn set_weights(
-    state: &State,
-    history: &History,
-    board: &Board,
-    name: &str,
-    body: &[u8],
-) -> ApiResult {
+pub(crate) fn set_weights(admin: &Admin, name: &str, body: &[u8]) -> ApiResult {
+    let state = &admin.state;
     let weights: Weights = serde_json::from_slice(body).map_err(|error| {
         (
             StatusCode::BAD_REQUEST,
@@ -178,41 +172,34 @@ pub(crate) fn set_weights(
         ?weights,
         "weights set through the admin API"
     );
-    Ok(service_json(state, history, board, name))
+    Ok(service_json(admin, name))
 }
 
 /// `DELETE /api/v1/services/{name}/weights`.
-pub(crate) fn reset_weights(
-    state: &State,
-    history: &History,
-    board: &Board,
-    name: &str,
-) -> ApiResult {
+pub(crate) fn reset_weights(admin: &Admin, name: &str) -> ApiResult {
+    let state = &admin.state;
     state.reset_service(name).map_err(update_error)?;
     tracing::info!(
         service = name,
         "runtime weights dropped; the config file's weights apply"
     );
-    Ok(service_json(state, history, board, name))
+    Ok(service_json(admin, name))
 }
 
 /// `POST /api/v1/services/{name}/rollout/restart`.
-pub(crate) fn restart_rollout(
-    state: &State,
-    history: &History,
-    board: &Board,
-    name: &str,
-) -> ApiResult {
+pub(crate) fn restart_rollout(admin: &Admin, name: &str) -> ApiResult {
+    let state = &admin.state;
     state.restart_rollout(name).map_err(update_error)?;
     tracing::warn!(
         service = name,
         "rollout restarted through the admin API: runtime weights dropped, first step next"
     );
-    Ok(service_json(state, history, board, name))
+    Ok(service_json(admin, name))
 }
 
 /// `POST /api/v1/services/{name}/rollback`.
-pub(crate) fn rollback(state: &State, history: &History, board: &Board, name: &str) -> ApiResult {
+pub(crate) fn rollback(admin: &Admin, name: &str) -> ApiResult {
+    let state = &admin.state;
     let replaced = state
         .update_service(name, |view, entry| {
             let before = entry.roll_back(view);
@@ -228,19 +215,14 @@ pub(crate) fn rollback(state: &State, history: &History, board: &Board, name: &s
         ?replaced,
         "rolled back through the admin API"
     );
-    Ok(service_json(state, history, board, name))
+    Ok(service_json(admin, name))
 }
 
 /// `POST /api/v1/services/{name}/promote`: the named group (default: the
 /// rollout group, else the non-stable group with the most weight, else
 /// `canary`) gets all traffic.
-pub(crate) fn promote(
-    state: &State,
-    history: &History,
-    board: &Board,
-    name: &str,
-    body: &[u8],
-) -> ApiResult {
+pub(crate) fn promote(admin: &Admin, name: &str, body: &[u8]) -> ApiResult {
+    let state = &admin.state;
     let body: PromoteRequest = if body.iter().all(u8::is_ascii_whitespace) {
         PromoteRequest::default()
     } else {
@@ -289,7 +271,7 @@ pub(crate) fn promote(
         })
         .map_err(update_error)?;
     tracing::info!(service = name, group = %promoted, "promoted through the admin API");
-    Ok(service_json(state, history, board, name))
+    Ok(service_json(admin, name))
 }
 
 /// `POST /api/v1/reload`.

@@ -62,6 +62,8 @@ pub(crate) struct Admin {
     pub auth: AdminAuth,
     /// Set once every weighted `dns` group has resolved.
     pub dns_resolved_once: Arc<AtomicBool>,
+    /// Names shown beside endpoint addresses, where known.
+    pub endpoint_names: Arc<names::EndpointNames>,
 }
 
 pub(crate) fn spawn_admin(listener: TcpListener, admin: Admin) -> JoinHandle<()> {
@@ -129,7 +131,6 @@ impl Admin {
             }
         }
         let state = &self.state;
-        let board = &self.rollouts;
         let result = match (&method, segments.as_slice()) {
             (&Method::GET | &Method::HEAD, ["metrics"]) => {
                 let mut response = Response::new(Full::new(Bytes::from(state.metrics().render())));
@@ -166,31 +167,27 @@ impl Admin {
             (&Method::GET | &Method::HEAD, ["ready"]) => {
                 return text(StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
             }
-            (&Method::GET, ["api", "v1", "services"]) => {
-                Ok(api::services(state, &self.history, board))
-            }
+            (&Method::GET, ["api", "v1", "services"]) => Ok(api::services(self)),
             (&Method::GET, ["api", "v1", "history"]) => Ok(self.history.to_json()),
-            (&Method::GET, ["api", "v1", "services", name]) => {
-                api::service(state, &self.history, board, name)
-            }
+            (&Method::GET, ["api", "v1", "services", name]) => api::service(self, name),
             (&Method::PUT, ["api", "v1", "services", name, "weights"]) => {
                 match read_body(request).await {
-                    Ok(body) => api::set_weights(state, &self.history, board, name, &body),
+                    Ok(body) => api::set_weights(self, name, &body),
                     Err(error) => Err(error),
                 }
             }
             (&Method::DELETE, ["api", "v1", "services", name, "weights"]) => {
-                api::reset_weights(state, &self.history, board, name)
+                api::reset_weights(self, name)
             }
             (&Method::POST, ["api", "v1", "services", name, "rollout", "restart"]) => {
-                api::restart_rollout(state, &self.history, board, name)
+                api::restart_rollout(self, name)
             }
             (&Method::POST, ["api", "v1", "services", name, "rollback"]) => {
-                api::rollback(state, &self.history, board, name)
+                api::rollback(self, name)
             }
             (&Method::POST, ["api", "v1", "services", name, "promote"]) => {
                 match read_body(request).await {
-                    Ok(body) => api::promote(state, &self.history, board, name, &body),
+                    Ok(body) => api::promote(self, name, &body),
                     Err(error) => Err(error),
                 }
             }

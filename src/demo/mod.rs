@@ -70,12 +70,14 @@ impl DemoBackends {
             );
         }
         let canary = Backend::spawn(BackendOptions::new("canary-1").latency(BASE_LATENCY)).await?;
-        let backends = Self { stable, canary };
-        // So `luas ctl status` and the admin API show `stable-1`, not a port.
-        for backend in backends.all() {
-            crate::admin::names::name(backend.address, &backend.name);
-        }
-        Ok(backends)
+        Ok(Self { stable, canary })
+    }
+
+    /// Each backend's address and name, for [`App::endpoint_names`], so
+    /// `luas ctl status` and the admin API show `stable-1`, not a port.
+    pub fn names(&self) -> impl Iterator<Item = (SocketAddr, String)> + '_ {
+        self.all()
+            .map(|backend| (backend.address, backend.name.clone()))
     }
 
     fn all(&self) -> impl Iterator<Item = &Backend> {
@@ -104,21 +106,16 @@ impl DemoBackends {
     }
 }
 
-impl Drop for DemoBackends {
-    fn drop(&mut self) {
-        for backend in self.all() {
-            crate::admin::names::forget(backend.address);
-        }
-    }
-}
-
 /// Runs the demo until SIGINT or SIGTERM.
 pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
     let backends = DemoBackends::spawn().await.map_err(DemoError::Backend)?;
     let config = backends
         .config(options.listen, options.admin)
         .map_err(DemoError::Config)?;
-    let running = App::build(config)?.serve().await?;
+    let running = App::build(config)?
+        .endpoint_names(backends.names())
+        .serve()
+        .await?;
     let proxy = running.listener_address("demo").unwrap_or(options.listen);
     let admin = running.admin_address();
     println!("{}", instructions(proxy, admin));

@@ -38,7 +38,12 @@ async fn demo() -> (DemoBackends, Running) {
     let backends = DemoBackends::spawn().await.unwrap();
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let config = backends.config(any, any).unwrap();
-    let running = App::build(config).unwrap().serve().await.unwrap();
+    let running = App::build(config)
+        .unwrap()
+        .endpoint_names(backends.names())
+        .serve()
+        .await
+        .unwrap();
     (backends, running)
 }
 
