@@ -23,7 +23,9 @@ use crate::admin::auth::AdminAuth;
 use crate::admin::names::EndpointNames;
 use crate::admin::{spawn_admin, Admin};
 use crate::config::Config;
+use crate::fleet::Fleet;
 use crate::history::{self, History};
+use crate::kubernetes::Kubernetes;
 use crate::metrics::Metrics;
 use crate::reload::Reloader;
 use crate::rollout::{self, Board};
@@ -59,6 +61,8 @@ pub enum ServeError {
     },
     #[error("{0}")]
     AdminToken(String),
+    #[error("fleet: {0}")]
+    Fleet(String),
     #[error("listeners[{index}].tls ({listener}): {source}")]
     Tls {
         index: usize,
@@ -87,6 +91,7 @@ pub struct Running {
     background: Vec<JoinHandle<()>>,
     reloader: Option<Arc<Reloader>>,
     grace_period: Duration,
+    fleet: Option<Arc<Fleet>>,
 }
 
 impl App {
@@ -148,6 +153,28 @@ impl App {
             };
             terminators.push(terminator);
         }
+        // A replica reads the fleet's state before it serves anything, so a
+        // pod created after a rollback never sends traffic to the version
+        // rolled back.
+        let fleet = match &config.fleet {
+            None => None,
+            Some(fleet_config) => {
+                let kubernetes =
+                    Kubernetes::connect(&config.kubernetes, self.state.metrics().clone())
+                        .await
+                        .map_err(|error| ServeError::Fleet(error.to_string()))?;
+                Some(
+                    Fleet::join(
+                        fleet_config,
+                        kubernetes,
+                        self.state.clone(),
+                        self.state.metrics().clone(),
+                    )
+                    .await
+                    .map_err(ServeError::Fleet)?,
+                )
+            }
+        };
         let admin_listener =
             server::bind(config.admin.listen).map_err(|source| ServeError::Bind {
                 what: "the admin listener".into(),
@@ -183,9 +210,16 @@ impl App {
                 auth,
                 dns_resolved_once: Arc::default(),
                 endpoint_names: Arc::new(self.endpoint_names),
+                fleet: fleet.clone(),
             },
         )];
-        background.push(rollout::spawn_driver(self.state.clone(), board));
+        if let Some(fleet) = &fleet {
+            background.extend(fleet.spawn(published_address(admin_address)));
+        }
+        background.push(rollout::spawn_driver(
+            rollout::Writer::new(self.state.clone(), fleet.clone()),
+            board,
+        ));
         background.extend(self.access_log.spawn_writer());
         background.push(history::spawn_sampler(
             self.state.clone(),
@@ -232,6 +266,7 @@ impl App {
             background,
             reloader,
             grace_period: config.shutdown.grace_period,
+            fleet,
         })
     }
 }
@@ -280,9 +315,14 @@ impl Running {
             accept_loops,
             background,
             grace_period,
+            fleet,
             ..
         } = self;
         shutdown.trigger();
+        // Out of the fleet first, so changes stop waiting for this replica.
+        if let Some(fleet) = &fleet {
+            fleet.leave().await;
+        }
         for accept_loop in accept_loops {
             let _ = accept_loop.await;
         }
@@ -296,6 +336,19 @@ impl Running {
         }
         drained
     }
+}
+
+/// The admin address other replicas reach this one at: the bound one,
+/// with an unspecified IP replaced by `$POD_IP` when set.
+fn published_address(bound: SocketAddr) -> String {
+    if bound.ip().is_unspecified() {
+        if let Ok(pod_ip) = std::env::var("POD_IP") {
+            if let Ok(ip) = pod_ip.parse::<std::net::IpAddr>() {
+                return SocketAddr::new(ip, bound.port()).to_string();
+            }
+        }
+    }
+    bound.to_string()
 }
 
 fn local_address(listener: &tokio::net::TcpListener, configured: SocketAddr) -> SocketAddr {

@@ -7,7 +7,11 @@
 //! luas ctl promote SERVICE [--group G] G (default: the canary) gets all traffic
 //! luas ctl reset SERVICE               drop runtime weights, use the file's
 //! luas ctl reload                      re-read the config file
+//! luas ctl fleet                       fleet mode: replicas, versions applied, leader
 //! ```
+//! In fleet mode a change answers once every replica has applied it, or
+//! after `--wait` (default 2s), with a line like
+//! `rolled back web on 5/5 replicas in 41 ms`.
 //! `--admin URL` (or `LUAS_ADMIN`) says where the admin API is, default
 //! `http://127.0.0.1:9901`; `--json` prints the API's JSON instead of a table.
 //! An `https://` address (the admin API behind a TLS listener or another
@@ -37,7 +41,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use crate::admin::wire::{
-    EndpointStatus, ErrorBody, PromoteRequest, Reloaded, ServiceList, ServiceStatus, Weights,
+    EndpointStatus, ErrorBody, FleetStatus, PromoteRequest, Reloaded, ServiceList, ServiceStatus,
+    Weights,
 };
 
 pub const EXIT_REFUSED: u8 = 1;
@@ -65,6 +70,10 @@ pub struct CtlArgs {
     /// address's certificate (default: the system's roots).
     #[arg(long, env = "LUAS_ADMIN_CACERT", value_name = "FILE", global = true)]
     pub cacert: Option<PathBuf>,
+    /// Fleet mode: how long a change waits for every replica to apply it
+    /// (e.g. 2s, 500ms).
+    #[arg(long, value_name = "DURATION", global = true)]
+    pub wait: Option<String>,
     #[command(subcommand)]
     pub command: CtlCommand,
 }
@@ -94,6 +103,8 @@ pub enum CtlCommand {
     RestartRollout { service: String },
     /// Re-read the config file.
     Reload,
+    /// Fleet mode: every replica, the state version it applied, the leader.
+    Fleet,
 }
 
 /// A failed `ctl` call: the message to print and the exit code.
@@ -143,6 +154,17 @@ pub async fn run(args: CtlArgs) -> Result<(), CtlError> {
             None,
         ),
         CtlCommand::Reload => (Method::POST, "/api/v1/reload".to_owned(), None),
+        CtlCommand::Fleet => (Method::GET, "/api/v1/fleet".to_owned(), None),
+    };
+    let path = match (&args.wait, &method) {
+        (Some(wait), method) if method != Method::GET => {
+            crate::config::parse_duration(wait).map_err(|error| CtlError {
+                code: EXIT_USAGE,
+                message: format!("--wait {wait}: {error}"),
+            })?;
+            format!("{path}?wait={wait}")
+        }
+        _ => path,
     };
     let token = match &args.token_file {
         None => None,
@@ -189,7 +211,14 @@ pub async fn run(args: CtlArgs) -> Result<(), CtlError> {
             let reloaded: Reloaded = typed(answer)?;
             println!("reloaded {}", reloaded.reloaded);
         }
-        _ => print!("{}", render_service(&typed(answer)?)),
+        CtlCommand::Fleet => print!("{}", render_fleet(&typed(answer)?)),
+        _ => {
+            let service: ServiceStatus = typed(answer)?;
+            print!("{}", render_service(&service));
+            if let Some(fleet) = &service.fleet {
+                println!("{}", fleet.message);
+            }
+        }
     }
     Ok(())
 }
@@ -468,6 +497,30 @@ pub fn render_service(service: &ServiceStatus) -> String {
 }
 
 /// `stable-1 127.0.0.1:40123` where the endpoint has a name, else the address.
+/// `luas ctl fleet`: one line per replica.
+pub fn render_fleet(fleet: &FleetStatus) -> String {
+    let mut out = String::new();
+    let leader = fleet.leader.as_deref().unwrap_or("none");
+    let _ = writeln!(
+        out,
+        "fleet {} (namespace {}): version {} applied here ({}), rollout leader {leader}",
+        fleet.fleet, fleet.namespace, fleet.version, fleet.replica
+    );
+    for replica in &fleet.replicas {
+        let _ = writeln!(
+            out,
+            "  {:<24} version {:<6} lag {:<4} {:<22} renewed {:.0} s ago{}",
+            replica.name,
+            replica.applied_version,
+            replica.lag,
+            replica.admin_address,
+            replica.seconds_since_renewal,
+            if replica.live { "" } else { " (expired)" }
+        );
+    }
+    out
+}
+
 fn endpoint_label(endpoint: &EndpointStatus) -> String {
     match &endpoint.name {
         Some(name) => format!("{name} {}", endpoint.address),

@@ -54,6 +54,12 @@ pub(crate) mod reload;
 /// The rollout driver and its judge.
 pub(crate) mod rollout;
 
+/// Fleet mode: one canary state for every replica, through the Kubernetes API.
+pub(crate) mod fleet;
+
+/// The Kubernetes API client (credentials, namespace, request counts).
+pub(crate) mod kubernetes;
+
 /// DNS discovery of `dns` groups.
 pub(crate) mod discovery;
 

@@ -32,8 +32,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::config::RolloutConfig;
+use crate::fleet::{ChangeFn, ChangeKind, Fleet};
 use crate::metrics::Reading;
-use crate::state::{RolloutRecord, RolloutStatus, Service, State, UpdateError};
+use crate::state::{RolloutRecord, RolloutStatus, Service, State};
 
 /// Latencies under this are compared as this.
 pub(crate) const LATENCY_FLOOR: Duration = Duration::from_millis(5);
@@ -162,22 +163,68 @@ struct Tracker {
     stable_start: Reading,
 }
 
+/// Where the driver's decisions go: this replica's state, or, in fleet
+/// mode, the fleet's shared state.
+#[derive(Debug, Clone)]
+pub(crate) struct Writer {
+    state: Arc<State>,
+    fleet: Option<Arc<Fleet>>,
+}
+
+impl Writer {
+    pub(crate) fn new(state: Arc<State>, fleet: Option<Arc<Fleet>>) -> Self {
+        Self { state, fleet }
+    }
+
+    /// In fleet mode only the leader enters steps and promotes; every
+    /// replica may roll back, so the first one to see a bad canary stops it.
+    fn leads(&self) -> bool {
+        self.fleet.as_ref().is_none_or(|fleet| fleet.is_leader())
+    }
+
+    async fn update(
+        &self,
+        service: &str,
+        kind: ChangeKind,
+        describe: &str,
+        change: Arc<ChangeFn>,
+    ) -> Result<(), String> {
+        match &self.fleet {
+            None => self
+                .state
+                .update_service(service, |view, entry| change(view, entry))
+                .map_err(|error| error.to_string()),
+            Some(fleet) => fleet
+                .change(service, kind, describe, Duration::ZERO, change)
+                .await
+                .map(|_| ())
+                .map_err(|error| error.to_string()),
+        }
+    }
+}
+
 /// Starts the driver: one task for every rollout of every snapshot, so a
 /// reload that adds or removes a rollout block is picked up on the next tick.
-pub(crate) fn spawn_driver(state: Arc<State>, board: Arc<Board>) -> JoinHandle<()> {
+pub(crate) fn spawn_driver(writer: Writer, board: Arc<Board>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut trackers: BTreeMap<String, Tracker> = BTreeMap::new();
         loop {
-            let tick = evaluate(&state, &board, &mut trackers);
+            let tick = evaluate(&writer, &board, &mut trackers).await;
             tokio::time::sleep(tick).await;
         }
     })
 }
 
 /// One pass over every rollout; returns how long to sleep.
-fn evaluate(state: &State, board: &Board, trackers: &mut BTreeMap<String, Tracker>) -> Duration {
+async fn evaluate(
+    writer: &Writer,
+    board: &Board,
+    trackers: &mut BTreeMap<String, Tracker>,
+) -> Duration {
+    let state = &writer.state;
     let snapshot = state.load();
     let overrides = state.overrides();
+    let leads = writer.leads();
     let mut tick: Option<Duration> = None;
     for service_config in &snapshot.config.services {
         let Some(policy) = &service_config.rollout else {
@@ -206,23 +253,41 @@ fn evaluate(state: &State, board: &Board, trackers: &mut BTreeMap<String, Tracke
             }
             _ => {}
         }
+        // In fleet mode the step is the fleet's: when the leader moved it,
+        // every replica judges the new step from now on.
+        let recorded_step = record
+            .as_ref()
+            .map(|record| record.step.min(policy.steps.len() - 1));
+        if let (Some(step), Some(tracker)) = (recorded_step, trackers.get(name)) {
+            if writer.fleet.is_some() && tracker.step != step {
+                trackers.remove(name);
+            }
+        }
         let now = Instant::now();
         let Some(tracker) = trackers.get_mut(name) else {
-            // First sight (or resumed after a restart): enter the step.
-            let step = record
-                .as_ref()
-                .map_or(0, |r| r.step.min(policy.steps.len() - 1));
-            let entered = enter(
-                state,
-                board,
-                name,
-                policy,
-                stable_name,
-                step,
-                "rollout started".into(),
-            );
-            if let Some(tracker) = entered {
-                trackers.insert(name.to_owned(), tracker);
+            let step = recorded_step.unwrap_or(0);
+            if leads {
+                // First sight (or resumed after a restart): enter the step.
+                let entered = enter(
+                    writer,
+                    board,
+                    name,
+                    policy,
+                    stable_name,
+                    step,
+                    "rollout started".into(),
+                )
+                .await;
+                if let Some(tracker) = entered {
+                    trackers.insert(name.to_owned(), tracker);
+                }
+            } else if recorded_step.is_some() {
+                // A follower judges the step the leader entered, on its own
+                // traffic, to roll back without waiting for the leader.
+                trackers.insert(
+                    name.to_owned(),
+                    follow(state, board, name, policy, stable_name, step),
+                );
             }
             continue;
         };
@@ -234,7 +299,10 @@ fn evaluate(state: &State, board: &Board, trackers: &mut BTreeMap<String, Tracke
             .since(&tracker.stable_start)
             .window();
         let time_in_step = now.saturating_duration_since(tracker.started);
-        let decision = decide(policy, tracker.step, time_in_step, &canary, &stable);
+        let mut decision = decide(policy, tracker.step, time_in_step, &canary, &stable);
+        if !leads && !matches!(decision, Decision::Rollback { .. }) {
+            decision = Decision::Wait;
+        }
         let current = RolloutRecord {
             step: tracker.step,
             status: RolloutStatus::Progressing,
@@ -257,7 +325,7 @@ fn evaluate(state: &State, board: &Board, trackers: &mut BTreeMap<String, Tracke
                 );
                 tracing::info!(service = name, decision = "promote", "{reason}");
                 if let Some(entered) =
-                    enter(state, board, name, policy, stable_name, next_step, reason)
+                    enter(writer, board, name, policy, stable_name, next_step, reason).await
                 {
                     state.metrics().rollout_decisions(name, "promote").inc();
                     *tracker = entered;
@@ -274,7 +342,7 @@ fn evaluate(state: &State, board: &Board, trackers: &mut BTreeMap<String, Tracke
                     status: RolloutStatus::Completed,
                     reason,
                 };
-                if finish(state, name, record.clone(), false).is_ok() {
+                if finish(writer, name, record.clone(), false).await.is_ok() {
                     state.metrics().rollout_decisions(name, "complete").inc();
                     board.set(name, progress(policy, &record, None, canary, stable));
                     trackers.remove(name);
@@ -291,7 +359,7 @@ fn evaluate(state: &State, board: &Board, trackers: &mut BTreeMap<String, Tracke
                     status: RolloutStatus::RolledBack,
                     reason,
                 };
-                if finish(state, name, record.clone(), true).is_ok() {
+                if finish(writer, name, record.clone(), true).await.is_ok() {
                     state.metrics().rollout_decisions(name, "rollback").inc();
                     board.set(name, progress(policy, &record, None, canary, stable));
                     trackers.remove(name);
@@ -303,10 +371,47 @@ fn evaluate(state: &State, board: &Board, trackers: &mut BTreeMap<String, Tracke
     tick.unwrap_or(Duration::from_secs(1))
 }
 
+/// A fresh window of counters for `step`, from now.
+fn follow(
+    state: &State,
+    board: &Board,
+    name: &str,
+    policy: &RolloutConfig,
+    stable_name: &str,
+    step: usize,
+) -> Tracker {
+    let snapshot = state.load();
+    let service = snapshot.service(name);
+    let reading = |group: &str| service.map_or_else(Reading::default, |s| group_reading(s, group));
+    let record = RolloutRecord {
+        step,
+        status: RolloutStatus::Progressing,
+        reason: "following the fleet's rollout leader".into(),
+    };
+    if let Some(service) = service {
+        board.set(
+            &service.name,
+            progress(
+                policy,
+                &record,
+                Some(Duration::ZERO),
+                Window::default(),
+                Window::default(),
+            ),
+        );
+    }
+    Tracker {
+        step,
+        started: Instant::now(),
+        canary_start: reading(&policy.group),
+        stable_start: reading(stable_name),
+    }
+}
+
 /// Moves a rollout into `step`: its weights, the step gauge, a fresh window
 /// of counters and the progress shown; None when the weights could not be set.
-fn enter(
-    state: &State,
+async fn enter(
+    writer: &Writer,
     board: &Board,
     name: &str,
     policy: &RolloutConfig,
@@ -314,10 +419,11 @@ fn enter(
     step: usize,
     reason: String,
 ) -> Option<Tracker> {
-    if let Err(error) = enter_step(state, name, policy, stable_name, step, &reason) {
+    if let Err(error) = enter_step(writer, name, policy, stable_name, step, &reason).await {
         tracing::warn!(service = name, step = step + 1, %error, "rollout step not applied");
         return None;
     }
+    let state = &writer.state;
     state.metrics().rollout_step(name).set(step as i64 + 1);
     let snapshot = state.load();
     let service = snapshot.service(name)?;
@@ -347,44 +453,64 @@ fn enter(
 
 /// Sets the weights of a step: the rollout group gets the step's percent,
 /// the stable group the rest; other groups keep theirs.
-fn enter_step(
-    state: &State,
+async fn enter_step(
+    writer: &Writer,
     service: &str,
     policy: &RolloutConfig,
     stable: &str,
     step: usize,
     reason: &str,
-) -> Result<(), UpdateError> {
+) -> Result<(), String> {
     let weight = policy.steps[step];
-    state.update_service(service, |view, entry| {
+    let group = policy.group.clone();
+    let stable = stable.to_owned();
+    let reason_text = reason.to_owned();
+    let change: Arc<ChangeFn> = Arc::new(move |view, entry| {
         let mut weights = view.weights();
-        weights.insert(policy.group.clone(), weight);
-        weights.insert(stable.to_owned(), 100 - weight);
+        weights.insert(group.clone(), weight);
+        weights.insert(stable.clone(), 100 - weight);
         entry.weights = weights;
         entry.rollout = Some(RolloutRecord {
             step,
             status: RolloutStatus::Progressing,
-            reason: reason.to_owned(),
+            reason: reason_text.clone(),
         });
         Ok(())
-    })
+    });
+    let describe = format!("rollout of {service} to step {} ({weight} %)", step + 1);
+    writer
+        .update(service, ChangeKind::NeedsFleet, &describe, change)
+        .await
 }
 
 /// Records the end of a rollout, with the weights to leave in force.
-fn finish(
-    state: &State,
+async fn finish(
+    writer: &Writer,
     service: &str,
     record: RolloutRecord,
     roll_back: bool,
-) -> Result<(), UpdateError> {
-    state
-        .update_service(service, |view, entry| {
-            if roll_back {
-                entry.roll_back(view);
-            }
-            entry.rollout = Some(record);
-            Ok(())
-        })
+) -> Result<(), String> {
+    let (kind, describe) = if roll_back {
+        (
+            ChangeKind::Rollback,
+            format!("rollout of {service} rolled back: {}", record.reason),
+        )
+    } else {
+        (
+            ChangeKind::NeedsFleet,
+            format!("rollout of {service} completed"),
+        )
+    };
+    let change: Arc<ChangeFn> = Arc::new(move |view, entry| {
+        if roll_back {
+            entry.roll_back(view);
+        }
+        entry.rollout = Some(record.clone());
+        Ok(())
+    });
+    writer
+        .update(service, kind, &describe, change)
+        .await
         .inspect_err(|error| tracing::error!(service, %error, "rollout decision not applied"))
 }
 

@@ -10,6 +10,11 @@
 //! | `POST /api/v1/services/{name}/rollback`   | every group but stable to 0, remembering the weights replaced |
 //! | `POST /api/v1/services/{name}/promote`    | body `{"group": "canary"}` (optional): that group gets all traffic |
 //! | `POST /api/v1/reload`                     | re-read the config file |
+//! | `GET /api/v1/fleet`                       | fleet mode: the replicas, the version each applied, the leader |
+//!
+//! Changes take `?wait=2s` (default 2 s): in fleet mode the answer waits
+//! that long at most for every live replica to apply the change, and its
+//! `fleet` field says how many did (see `fleet`).
 //!
 //! Every change goes through `State::update_service`, so it is atomic, saved
 //! to the state file, and answered only once the new snapshot is in force:
@@ -17,6 +22,9 @@
 //! the canary, not even one carrying the override header (a rollback closes
 //! that door too, until the weights are set again). Errors answer 400 (bad request), 404 (unknown service) or 409
 //! (no config file to reload) with `{"error": "..."}`.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use http::StatusCode;
 use serde::Serialize;
@@ -26,9 +34,10 @@ use super::wire::{
     EndpointStatus, GroupStatus, PromoteRequest, Reloaded, ServiceList, ServiceStatus, Weights,
 };
 use super::Admin;
+use crate::fleet::{rollback_change, ChangeFn, ChangeKind, FleetChange, FleetError};
 use crate::metrics::Reading;
 use crate::reload::{ReloadError, Reloader};
-use crate::state::{RolloutRecord, RolloutStatus, UpdateError};
+use crate::state::{RolloutRecord, RolloutStatus, ServiceOverride, ServiceView, UpdateError};
 
 /// A JSON answer and its status.
 pub(crate) type ApiResult = Result<Value, (StatusCode, String)>;
@@ -140,12 +149,66 @@ fn service_status(admin: &Admin, name: &str) -> Option<ServiceStatus> {
         runtime_weights: runtime.map(|r| r.weights.clone()).filter(|w| !w.is_empty()),
         replaced_by_rollback: runtime.and_then(|r| r.replaced_by_rollback.clone()),
         rollout: board.get(name),
+        fleet: None,
     })
 }
 
+/// Makes a change to one service: here alone, or, in fleet mode, for every
+/// replica (waiting up to `wait` for their acks). The answer is the service
+/// as it now is, with the fleet's report in fleet mode.
+async fn apply_change(
+    admin: &Admin,
+    name: &str,
+    kind: ChangeKind,
+    describe: &str,
+    wait: Duration,
+    change: Arc<ChangeFn>,
+) -> ApiResult {
+    let report = match &admin.fleet {
+        None => {
+            admin
+                .state
+                .update_service(name, |view, entry| change(view, entry))
+                .map_err(update_error)?;
+            None
+        }
+        Some(fleet) => Some(
+            fleet
+                .change(name, kind, describe, wait, change)
+                .await
+                .map_err(fleet_error)?,
+        ),
+    };
+    Ok(answer(admin, name, report))
+}
+
+/// The service as it now is, with the fleet's report of the change.
+fn answer(admin: &Admin, name: &str, fleet: Option<FleetChange>) -> Value {
+    match service_status(admin, name) {
+        Some(mut status) => {
+            status.fleet = fleet;
+            to_json(&status)
+        }
+        None => Value::Null,
+    }
+}
+
+fn fleet_error(error: FleetError) -> (StatusCode, String) {
+    match error {
+        FleetError::Refused(error) => update_error(error),
+        error @ (FleetError::Unreachable(_) | FleetError::Api(_) | FleetError::Contended) => {
+            (StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+        }
+    }
+}
+
 /// `PUT /api/v1/services/{name}/weights`.
-pub(crate) fn set_weights(admin: &Admin, name: &str, body: &[u8]) -> ApiResult {
-    let state = &admin.state;
+pub(crate) async fn set_weights(
+    admin: &Admin,
+    name: &str,
+    body: &[u8],
+    wait: Duration,
+) -> ApiResult {
     let weights: Weights = serde_json::from_slice(body).map_err(|error| {
         (
             StatusCode::BAD_REQUEST,
@@ -155,74 +218,96 @@ pub(crate) fn set_weights(admin: &Admin, name: &str, body: &[u8]) -> ApiResult {
     if weights.is_empty() {
         return Err((StatusCode::BAD_REQUEST, "no weights given".into()));
     }
-    state
-        .update_service(name, |view, entry| {
-            let mut next = view.weights();
-            for (group, weight) in &weights {
-                view.group_index(group)?;
-                next.insert(group.clone(), *weight);
-            }
-            entry.set_weights(next);
-            stop_rollout(entry.rollout.as_mut(), "weights set by hand");
-            Ok(())
-        })
-        .map_err(update_error)?;
+    let wanted = weights.clone();
+    let change: Arc<ChangeFn> = Arc::new(move |view, entry| {
+        let mut next = view.weights();
+        for (group, weight) in &wanted {
+            view.group_index(group)?;
+            next.insert(group.clone(), *weight);
+        }
+        entry.set_weights(next);
+        stop_rollout(entry.rollout.as_mut(), "weights set by hand");
+        Ok(())
+    });
+    let describe = format!("set the weights of {name}");
+    let answer = apply_change(admin, name, ChangeKind::NeedsFleet, &describe, wait, change).await?;
     tracing::info!(
         service = name,
         ?weights,
         "weights set through the admin API"
     );
-    Ok(service_json(admin, name))
+    Ok(answer)
 }
 
 /// `DELETE /api/v1/services/{name}/weights`.
-pub(crate) fn reset_weights(admin: &Admin, name: &str) -> ApiResult {
-    let state = &admin.state;
-    state.reset_service(name).map_err(update_error)?;
+pub(crate) async fn reset_weights(admin: &Admin, name: &str, wait: Duration) -> ApiResult {
+    let answer = if admin.fleet.is_some() {
+        let change: Arc<ChangeFn> = Arc::new(|_, entry| {
+            // As `State::reset_service`: the rollout record stays, stopped.
+            let mut rollout = entry.rollout.take();
+            stop_rollout(rollout.as_mut(), "weights reset to the config file's");
+            *entry = ServiceOverride {
+                rollout,
+                ..ServiceOverride::default()
+            };
+            Ok(())
+        });
+        let describe = format!("reset the weights of {name}");
+        apply_change(admin, name, ChangeKind::NeedsFleet, &describe, wait, change).await?
+    } else {
+        admin.state.reset_service(name).map_err(update_error)?;
+        service_json(admin, name)
+    };
     tracing::info!(
         service = name,
         "runtime weights dropped; the config file's weights apply"
     );
-    Ok(service_json(admin, name))
+    Ok(answer)
 }
 
 /// `POST /api/v1/services/{name}/rollout/restart`.
-pub(crate) fn restart_rollout(admin: &Admin, name: &str) -> ApiResult {
-    let state = &admin.state;
-    state.restart_rollout(name).map_err(update_error)?;
+pub(crate) async fn restart_rollout(admin: &Admin, name: &str, wait: Duration) -> ApiResult {
+    let answer = if admin.fleet.is_some() {
+        let change: Arc<ChangeFn> = Arc::new(|view, entry| {
+            if view.config.rollout.is_none() {
+                return Err(UpdateError::NoRollout(view.config.name.clone()));
+            }
+            *entry = ServiceOverride::default();
+            Ok(())
+        });
+        let describe = format!("restarted the rollout of {name}");
+        apply_change(admin, name, ChangeKind::NeedsFleet, &describe, wait, change).await?
+    } else {
+        admin.state.restart_rollout(name).map_err(update_error)?;
+        service_json(admin, name)
+    };
     tracing::warn!(
         service = name,
         "rollout restarted through the admin API: runtime weights dropped, first step next"
     );
-    Ok(service_json(admin, name))
+    Ok(answer)
 }
 
 /// `POST /api/v1/services/{name}/rollback`.
-pub(crate) fn rollback(admin: &Admin, name: &str) -> ApiResult {
-    let state = &admin.state;
-    let replaced = state
-        .update_service(name, |view, entry| {
-            let before = entry.roll_back(view);
-            stop_rollout(entry.rollout.as_mut(), "rolled back by hand");
-            if let Some(record) = entry.rollout.as_mut() {
-                record.status = RolloutStatus::RolledBack;
-            }
-            Ok(before)
-        })
-        .map_err(update_error)?;
-    tracing::warn!(
-        service = name,
-        ?replaced,
-        "rolled back through the admin API"
-    );
-    Ok(service_json(admin, name))
+pub(crate) async fn rollback(admin: &Admin, name: &str, wait: Duration) -> ApiResult {
+    let describe = format!("rolled back {name}");
+    let answer = apply_change(
+        admin,
+        name,
+        ChangeKind::Rollback,
+        &describe,
+        wait,
+        rollback_change(),
+    )
+    .await?;
+    tracing::warn!(service = name, "rolled back through the admin API");
+    Ok(answer)
 }
 
 /// `POST /api/v1/services/{name}/promote`: the named group (default: the
 /// rollout group, else the non-stable group with the most weight, else
 /// `canary`) gets all traffic.
-pub(crate) fn promote(admin: &Admin, name: &str, body: &[u8]) -> ApiResult {
-    let state = &admin.state;
+pub(crate) async fn promote(admin: &Admin, name: &str, body: &[u8], wait: Duration) -> ApiResult {
     let body: PromoteRequest = if body.iter().all(u8::is_ascii_whitespace) {
         PromoteRequest::default()
     } else {
@@ -233,45 +318,60 @@ pub(crate) fn promote(admin: &Admin, name: &str, body: &[u8]) -> ApiResult {
             )
         })?
     };
-    let promoted = state
-        .update_service(name, |view, entry| {
-            let stable = view.stable_group().to_owned();
-            let group = match body.group.clone() {
-                Some(group) => group,
-                None => view
-                    .config
-                    .rollout
-                    .as_ref()
-                    .map(|rollout| rollout.group.clone())
-                    .or_else(|| {
-                        view.config
-                            .groups
-                            .iter()
-                            .filter(|g| g.name != stable)
-                            .max_by_key(|g| g.weight)
-                            .map(|g| g.name.clone())
-                    })
-                    .unwrap_or_else(|| "canary".into()),
-            };
-            view.group_index(&group)?;
-            entry.set_weights(
-                view.weights()
-                    .into_keys()
-                    .map(|g| {
-                        let weight = if g == group { 100 } else { 0 };
-                        (g, weight)
-                    })
-                    .collect(),
-            );
-            if let Some(record) = entry.rollout.as_mut() {
-                record.status = RolloutStatus::Completed;
-                record.reason = "promoted by hand".into();
-            }
-            Ok(group)
+    let change: Arc<ChangeFn> = Arc::new(move |view, entry| {
+        let group = promoted_group(view, body.group.as_deref());
+        view.group_index(&group)?;
+        entry.set_weights(
+            view.weights()
+                .into_keys()
+                .map(|g| {
+                    let weight = if g == group { 100 } else { 0 };
+                    (g, weight)
+                })
+                .collect(),
+        );
+        if let Some(record) = entry.rollout.as_mut() {
+            record.status = RolloutStatus::Completed;
+            record.reason = "promoted by hand".into();
+        }
+        Ok(())
+    });
+    let describe = format!("promoted {name}");
+    let answer = apply_change(admin, name, ChangeKind::NeedsFleet, &describe, wait, change).await?;
+    tracing::info!(service = name, "promoted through the admin API");
+    Ok(answer)
+}
+
+/// The group a promotion gives all traffic to.
+fn promoted_group(view: &ServiceView<'_>, asked: Option<&str>) -> String {
+    if let Some(group) = asked {
+        return group.to_owned();
+    }
+    let stable = view.stable_group();
+    view.config
+        .rollout
+        .as_ref()
+        .map(|rollout| rollout.group.clone())
+        .or_else(|| {
+            view.config
+                .groups
+                .iter()
+                .filter(|g| g.name != stable)
+                .max_by_key(|g| g.weight)
+                .map(|g| g.name.clone())
         })
-        .map_err(update_error)?;
-    tracing::info!(service = name, group = %promoted, "promoted through the admin API");
-    Ok(service_json(admin, name))
+        .unwrap_or_else(|| "canary".into())
+}
+
+/// `GET /api/v1/fleet`.
+pub(crate) fn fleet(admin: &Admin) -> ApiResult {
+    match &admin.fleet {
+        Some(fleet) => Ok(to_json(&fleet.status())),
+        None => Err((
+            StatusCode::NOT_FOUND,
+            "fleet mode is off: this luas shares no state (set `fleet:` in the config)".into(),
+        )),
+    }
 }
 
 /// `POST /api/v1/reload`.

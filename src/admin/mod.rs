@@ -26,6 +26,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -37,6 +38,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::fleet::Fleet;
 use crate::history::History;
 use crate::reload::Reloader;
 use crate::rollout::Board;
@@ -64,6 +66,8 @@ pub(crate) struct Admin {
     pub dns_resolved_once: Arc<AtomicBool>,
     /// Names shown beside endpoint addresses, where known.
     pub endpoint_names: Arc<names::EndpointNames>,
+    /// Fleet mode: changes go to every replica through the Kubernetes API.
+    pub fleet: Option<Arc<Fleet>>,
 }
 
 pub(crate) fn spawn_admin(listener: TcpListener, admin: Admin) -> JoinHandle<()> {
@@ -117,6 +121,10 @@ impl Admin {
     async fn respond(&self, peer: SocketAddr, request: Request<Incoming>) -> Response<Full<Bytes>> {
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
+        let wait = match wait_parameter(request.uri().query()) {
+            Ok(wait) => wait,
+            Err(message) => return json_error(StatusCode::BAD_REQUEST, &message),
+        };
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         let changes = !matches!(method, Method::GET | Method::HEAD);
         if changes {
@@ -170,24 +178,25 @@ impl Admin {
             (&Method::GET, ["api", "v1", "services"]) => Ok(api::services(self)),
             (&Method::GET, ["api", "v1", "history"]) => Ok(self.history.to_json()),
             (&Method::GET, ["api", "v1", "services", name]) => api::service(self, name),
+            (&Method::GET, ["api", "v1", "fleet"]) => api::fleet(self),
             (&Method::PUT, ["api", "v1", "services", name, "weights"]) => {
                 match read_body(request).await {
-                    Ok(body) => api::set_weights(self, name, &body),
+                    Ok(body) => api::set_weights(self, name, &body, wait).await,
                     Err(error) => Err(error),
                 }
             }
             (&Method::DELETE, ["api", "v1", "services", name, "weights"]) => {
-                api::reset_weights(self, name)
+                api::reset_weights(self, name, wait).await
             }
             (&Method::POST, ["api", "v1", "services", name, "rollout", "restart"]) => {
-                api::restart_rollout(self, name)
+                api::restart_rollout(self, name, wait).await
             }
             (&Method::POST, ["api", "v1", "services", name, "rollback"]) => {
-                api::rollback(self, name)
+                api::rollback(self, name, wait).await
             }
             (&Method::POST, ["api", "v1", "services", name, "promote"]) => {
                 match read_body(request).await {
-                    Ok(body) => api::promote(self, name, &body),
+                    Ok(body) => api::promote(self, name, &body, wait).await,
                     Err(error) => Err(error),
                 }
             }
@@ -196,7 +205,7 @@ impl Admin {
                 return text(
                     StatusCode::NOT_FOUND,
                     "admin endpoints: / (dashboard) /metrics /live /ready /api/v1/services \
-                     /api/v1/history /api/v1/reload\n",
+                     /api/v1/history /api/v1/reload /api/v1/fleet\n",
                 )
             }
         };
@@ -205,6 +214,32 @@ impl Admin {
             Err((status, message)) => json_error(status, &message),
         }
     }
+}
+
+/// How long a change waits for the fleet's acks by default.
+pub(crate) const DEFAULT_WAIT: Duration = Duration::from_secs(2);
+
+/// Longest `?wait=` accepted: an answer must come back while people wait.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// `?wait=DURATION` of a change (fleet mode), default 2 s.
+fn wait_parameter(query: Option<&str>) -> Result<Duration, String> {
+    let Some(text) = query
+        .unwrap_or("")
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("wait="))
+    else {
+        return Ok(DEFAULT_WAIT);
+    };
+    let wait = crate::config::parse_duration(text)
+        .map_err(|error| format!("?wait={text}: {error}; e.g. ?wait=2s or ?wait=500ms"))?;
+    if wait > MAX_WAIT {
+        return Err(format!(
+            "?wait={text} is longer than {} s; changes wait at most that long",
+            MAX_WAIT.as_secs()
+        ));
+    }
+    Ok(wait)
 }
 
 async fn read_body(request: Request<Incoming>) -> Result<Bytes, (StatusCode, String)> {

@@ -33,6 +33,9 @@ pub struct ServiceStatus {
     pub replaced_by_rollback: Option<Weights>,
     /// The running (or last) rollout; null when the service has none.
     pub rollout: Option<RolloutProgress>,
+    /// Fleet mode, in the answer to a change: how it reached the replicas.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetChange>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,6 +72,7 @@ pub struct EndpointStatus {
     pub error_rate: Option<f64>,
 }
 
+pub(crate) use crate::fleet::{FleetChange, FleetStatus};
 pub(crate) use crate::rollout::Progress as RolloutProgress;
 
 /// Group name → weight: the body of `PUT /api/v1/services/{name}/weights`,

@@ -36,6 +36,7 @@ pub use duration::parse_duration;
 pub use health_check::HealthCheckConfig;
 pub use route_match::{HostMatch, RouteMatch};
 pub use sticky::StickyKey;
+pub(crate) use validate::replica_name_problem;
 
 /// The validated configuration. Built only by [`Config::from_yaml`] (or by
 /// tests that construct it field by field on purpose).
@@ -52,6 +53,34 @@ pub struct Config {
     pub access_log: AccessLogConfig,
     /// How the DNS names of `dns` groups are looked up.
     pub discovery: DiscoveryConfig,
+    /// How the Kubernetes API is reached (fleet state, EndpointSlices).
+    pub kubernetes: KubernetesConfig,
+    /// The replicas this one shares its canary state with; None: this
+    /// process alone.
+    pub fleet: Option<FleetConfig>,
+}
+
+/// `kubernetes:`: where the API server and credentials come from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KubernetesConfig {
+    /// A kubeconfig file; None: the pod's service account when in a
+    /// cluster, else `$KUBECONFIG` or `~/.kube/config`.
+    pub kubeconfig: Option<PathBuf>,
+    /// Where luas's objects live; None: the pod's namespace, else the
+    /// kubeconfig context's.
+    pub namespace: Option<String>,
+}
+
+/// `fleet:`: one canary state shared through the Kubernetes API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetConfig {
+    /// Replicas with the same name share state (ConfigMap `luas-fleet-<name>`).
+    pub name: String,
+    /// This replica's name; None: `$HOSTNAME` (the pod's name).
+    pub replica: Option<String>,
+    /// How long a starting replica waits for the fleet state before it
+    /// serves from its cache. Default 10 s.
+    pub startup_timeout: Duration,
 }
 
 /// `access_log:`: one JSON line per request on stdout.
@@ -334,6 +363,7 @@ pub mod defaults {
     pub const DEFAULT_RTT: Duration = Duration::from_millis(30);
     pub const FAILURE_PENALTY: Duration = Duration::from_secs(1);
     pub const GRACE_PERIOD: Duration = Duration::from_secs(10);
+    pub const FLEET_STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
     pub const DEFAULT_GROUP: &str = "stable";
     pub const DEFAULT_WEIGHT: u32 = 100;
     pub const OVERRIDE_HEADER: &str = "x-luas-group";

@@ -30,6 +30,25 @@ pub(crate) struct RawConfig {
     pub(crate) state_file: Option<String>,
     pub(crate) access_log: Option<RawAccessLog>,
     pub(crate) discovery: Option<RawDiscovery>,
+    pub(crate) kubernetes: Option<RawKubernetes>,
+    pub(crate) fleet: Option<RawFleet>,
+}
+
+/// `kubernetes:`, how luas reaches the Kubernetes API.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawKubernetes {
+    pub(crate) kubeconfig: Option<String>,
+    pub(crate) namespace: Option<String>,
+}
+
+/// `fleet:`, the replicas that share one canary state.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFleet {
+    pub(crate) name: String,
+    pub(crate) replica: Option<String>,
+    pub(crate) startup_timeout: Option<String>,
 }
 
 /// `discovery:`, how DNS names of `dns` groups are looked up.

@@ -13,10 +13,12 @@
 //!   created only through [`Register`], which registers it as it makes it.
 //! - `handles.rs`: the bound handles ([`EndpointMetrics`], [`CodeClass`], …).
 //! - `linkerd.rs`: the optional linkerd-compatible families.
+//! - `fleet.rs`: fleet mode's and the Kubernetes client's families.
 //! - `histogram.rs`: bucket arithmetic and quantiles.
 //! - `window.rs`: [`Reading`] and [`Window`], what the rollout judge and the
 //!   dashboard history read from the counters, and the one error rule.
 
+mod fleet;
 mod handles;
 mod histogram;
 mod linkerd;
@@ -28,6 +30,7 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+pub use fleet::FleetMetrics;
 pub use handles::{
     CodeClass, CodeCounters, DiscoveryMetrics, EndpointMetrics, ListenerMetrics, RouteMetrics,
     ServiceMetrics, TlsReloadMetrics,
@@ -36,6 +39,7 @@ pub use linkerd::LinkerdMetrics;
 pub(crate) use window::Reading;
 pub use window::Window;
 
+use fleet::FleetFamilies;
 use linkerd::LinkerdFamilies;
 
 /// The route label of requests that matched no route.
@@ -114,6 +118,7 @@ pub struct Metrics {
     access_log_dropped: IntCounter,
     discovery_lookups: IntCounterVec,
     discovery_endpoints: IntGaugeVec,
+    fleet: FleetFamilies,
     /// Registered only by [`Metrics::with_linkerd`].
     linkerd: Option<LinkerdFamilies>,
 }
@@ -238,6 +243,7 @@ impl Metrics {
                 "Endpoints of a DNS group in force: the addresses of its last successful lookup.",
                 &["service", "group"],
             ),
+            fleet: FleetFamilies::register(register),
             linkerd: None,
             registry,
         }
@@ -250,6 +256,21 @@ impl Metrics {
         let families = LinkerdFamilies::register(Register(&metrics.registry), namespace);
         metrics.linkerd = Some(families);
         metrics
+    }
+
+    /// The handles of fleet `name` (fleet mode).
+    pub fn fleet(&self, name: &str) -> FleetMetrics {
+        self.fleet.fleet(name)
+    }
+
+    /// Counts an event of a watch on the Kubernetes API.
+    pub fn kubernetes_watch_event(&self, kind: &str, result: &str) {
+        self.fleet.watch_event(kind, result);
+    }
+
+    /// Counts a request to the Kubernetes API and its answer's status.
+    pub fn kubernetes_request(&self, verb: &str, kind: &str, code: &str) {
+        self.fleet.request(verb, kind, code);
     }
 
     pub fn access_log_dropped(&self) -> IntCounter {

@@ -33,7 +33,9 @@ mod snapshot;
 mod tls;
 mod writer;
 
-pub(crate) use overrides::{Overrides, RolloutRecord, RolloutStatus};
+pub(crate) use overrides::{
+    FleetStamp, Overrides, RolloutRecord, RolloutStatus, ServiceOverride, ServiceView,
+};
 pub(crate) use snapshot::{Group, Listener, Service, Snapshot};
 pub(crate) use tls::TlsLoadError;
 pub(crate) use tls::UpstreamTlsSet;

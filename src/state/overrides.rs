@@ -33,6 +33,21 @@ pub struct Overrides {
     pub version: u32,
     #[serde(default)]
     pub services: BTreeMap<String, ServiceOverride>,
+    /// In fleet mode, the fleet state these overrides are a copy of: the
+    /// state file is then this replica's cache of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetStamp>,
+}
+
+/// Which version of which fleet's shared state a cache holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetStamp {
+    pub name: String,
+    pub version: u64,
+    /// Services rolled back here while the API was unreachable, not yet in
+    /// the fleet state: written to it after a restart too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unwritten_rollbacks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -79,6 +94,7 @@ impl Default for Overrides {
         Self {
             version: FORMAT_VERSION,
             services: BTreeMap::new(),
+            fleet: None,
         }
     }
 }

@@ -47,6 +47,13 @@ pub(super) fn restart_needed(old: &Config, new: &Config) -> Result<(), String> {
             ));
         }
     }
+    if old.kubernetes != new.kubernetes || old.fleet != new.fleet {
+        return Err(
+            "the kubernetes or fleet section changed; restart luas to apply it (a replica \
+             changes fleets only through a restart, so it never holds two fleets' state)"
+                .into(),
+        );
+    }
     if old.metrics != new.metrics {
         return Err("metrics settings changed; restart luas to apply them".into());
     }

@@ -220,45 +220,36 @@ impl State {
         change: impl FnOnce(&ServiceView<'_>, &mut ServiceOverride) -> Result<T, UpdateError>,
     ) -> Result<T, UpdateError> {
         let mut inputs = self.inputs();
-        let current = self.load();
-        let config_service = current
-            .config
-            .services
-            .iter()
-            .find(|s| s.name == service)
-            .ok_or_else(|| UpdateError::UnknownService(service.to_owned()))?;
-        let view = ServiceView {
-            config: config_service,
-        };
-        let mut next = inputs.overrides.clone();
-        let entry = next.services.entry(service.to_owned()).or_default();
-        let result = change(&view, entry)?;
-        for group in entry.weights.keys() {
-            view.group_index(group)?;
-        }
-        // Judge the override itself: `apply` would quietly skip an all-zero one.
-        let file_service = inputs
-            .file_config
-            .services
-            .iter()
-            .find(|s| s.name == service);
-        let all_zero = file_service.is_some_and(|file_service| {
-            file_service.groups.iter().all(|group| {
-                entry
-                    .weights
-                    .get(&group.name)
-                    .copied()
-                    .unwrap_or(group.weight)
-                    == 0
-            })
-        });
-        if all_zero {
-            return Err(UpdateError::AllZero(service.to_owned()));
-        }
+        let (next, result) = plan(&inputs.file_config, &inputs.overrides, service, change)?;
         inputs.overrides = next;
         self.rebuild(&inputs);
         self.persist(&inputs);
         Ok(result)
+    }
+
+    /// What `change` would make of `base` (overrides held elsewhere: the
+    /// fleet's shared state), judged against this replica's file config.
+    /// Changes nothing here.
+    pub(crate) fn plan_change<T>(
+        &self,
+        base: &Overrides,
+        service: &str,
+        change: impl FnOnce(&ServiceView<'_>, &mut ServiceOverride) -> Result<T, UpdateError>,
+    ) -> Result<(Overrides, T), UpdateError> {
+        let inputs = self.inputs();
+        plan(&inputs.file_config, base, service, change)
+    }
+
+    /// Puts `overrides` in force in place of the ones held (the fleet's
+    /// shared state, as written by any replica), rebuilds, swaps and saves
+    /// them as this replica's cache.
+    pub(crate) fn replace_overrides(&self, overrides: Overrides) {
+        let mut inputs = self.inputs();
+        inputs.overrides = overrides;
+        for note in self.rebuild(&inputs) {
+            tracing::warn!("{note}");
+        }
+        self.persist(&inputs);
     }
 
     /// Forgets everything run-time about a service with a `rollout:` (its
@@ -358,6 +349,47 @@ impl State {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// The overrides `change` makes of `base` for `service`, checked: the
+/// service and its groups exist, and some group keeps traffic.
+fn plan<T>(
+    file_config: &Config,
+    base: &Overrides,
+    service: &str,
+    change: impl FnOnce(&ServiceView<'_>, &mut ServiceOverride) -> Result<T, UpdateError>,
+) -> Result<(Overrides, T), UpdateError> {
+    let (effective, _) = base.apply(file_config);
+    let config_service = effective
+        .services
+        .iter()
+        .find(|s| s.name == service)
+        .ok_or_else(|| UpdateError::UnknownService(service.to_owned()))?;
+    let view = ServiceView {
+        config: config_service,
+    };
+    let mut next = base.clone();
+    let entry = next.services.entry(service.to_owned()).or_default();
+    let result = change(&view, entry)?;
+    for group in entry.weights.keys() {
+        view.group_index(group)?;
+    }
+    // Judge the override itself: `apply` would quietly skip an all-zero one.
+    let file_service = file_config.services.iter().find(|s| s.name == service);
+    let all_zero = file_service.is_some_and(|file_service| {
+        file_service.groups.iter().all(|group| {
+            entry
+                .weights
+                .get(&group.name)
+                .copied()
+                .unwrap_or(group.weight)
+                == 0
+        })
+    });
+    if all_zero {
+        return Err(UpdateError::AllZero(service.to_owned()));
+    }
+    Ok((next, result))
 }
 
 /// The DNS source of a group of `config`, if it has one.

@@ -19,6 +19,7 @@ mod dashboard;
 mod discovery;
 mod errors;
 mod faults;
+mod fleet;
 mod headers;
 mod kubernetes;
 mod limits;

@@ -24,7 +24,8 @@
 //! deployments, `discovery`), `split` (override header, sticky key), the
 //! policies `health`, `outlier`, `retry` and `rollout`, and `metrics`.
 //! `values` holds the leaf checks every part shares (durations, sizes,
-//! ranges, addresses, names, rates), and `admin` the admin listener. The
+//! ranges, addresses, names, rates), `admin` the admin listener, and
+//! `kubernetes` the API access and the `fleet`. The
 //! rest of the top of the file (shutdown, `state_file`, access log) is
 //! checked here, in [`Checker::config`].
 //!
@@ -37,6 +38,7 @@
 mod admin;
 mod groups;
 mod health;
+mod kubernetes;
 mod listeners;
 mod metrics;
 mod outlier;
@@ -46,6 +48,8 @@ mod routes;
 mod services;
 mod split;
 mod values;
+
+pub(crate) use kubernetes::replica_name_problem;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -127,6 +131,8 @@ impl Checker {
         });
 
         let discovery = self.discovery(raw.discovery);
+        let kubernetes = self.kubernetes(raw.kubernetes);
+        let fleet = raw.fleet.map(|fleet| self.fleet(fleet));
 
         Config {
             admin,
@@ -142,6 +148,8 @@ impl Checker {
                     .unwrap_or(false),
             },
             discovery,
+            kubernetes,
+            fleet,
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod certs;
 pub mod dns;
+pub mod kube_api;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -2,6 +2,7 @@
 //! and every problem in a file is collected, not just the first.
 
 use super::*;
+use crate::config::KubernetesConfig;
 
 const FULL: &str = "\
 admin:
@@ -261,6 +262,8 @@ fn full_config_becomes_the_expected_values() {
         state_file: Some(PathBuf::from("/var/lib/luas/state.json")),
         access_log: AccessLogConfig::default(),
         discovery: DiscoveryConfig::default(),
+        kubernetes: KubernetesConfig::default(),
+        fleet: None,
     };
     assert_eq!(config, expected);
 }

@@ -1,0 +1,211 @@
+//! The fleet's one rollout judge: the replica holding Lease
+//! `luas-fleet-<name>-rollout` (15 s long, renewed every 5 s). It enters
+//! rollout steps and promotes; every replica may still roll back on its own
+//! traffic. When the leader dies its Lease expires and another replica takes
+//! it, continuing from the step recorded in the fleet state; a leader that
+//! shuts down deletes the Lease so another takes over at once.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::PostParams;
+
+use super::document::{self, millis_since_epoch, FLEET_LABEL, ROLE_LABEL};
+use super::{lock, Fleet, API_TIMEOUT};
+
+/// How long the rollout Lease lasts without renewal, and how often it is
+/// renewed (or tried for).
+pub(super) const LEADER_LEASE: Duration = Duration::from_secs(15);
+const LEADER_RENEW: Duration = Duration::from_secs(5);
+
+/// What one look at the rollout Lease decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Claim {
+    /// Nobody holds it, or the holder let it expire: take it.
+    Take,
+    /// This replica holds it: renew it.
+    Renew,
+    /// Another replica holds it and it has not expired.
+    Follow(String),
+}
+
+/// Pure: who should hold the rollout Lease, as seen by `replica` at `now`.
+pub(super) fn claim(lease: Option<&LeaseSpec>, replica: &str, now: SystemTime) -> Claim {
+    let Some(spec) = lease else {
+        return Claim::Take;
+    };
+    let Some(holder) = spec.holder_identity.as_deref().filter(|h| !h.is_empty()) else {
+        return Claim::Take;
+    };
+    if holder == replica {
+        return Claim::Renew;
+    }
+    let renewed = spec.renew_time.as_ref().map_or(0, |time| {
+        u64::try_from(time.0.as_millisecond()).unwrap_or(0)
+    });
+    let seconds = spec
+        .lease_duration_seconds
+        .and_then(|seconds| u64::try_from(seconds).ok())
+        .unwrap_or(LEADER_LEASE.as_secs());
+    if millis_since_epoch(now) >= renewed + seconds * 1000 {
+        Claim::Take
+    } else {
+        Claim::Follow(holder.to_owned())
+    }
+}
+
+/// Tries for the rollout Lease and keeps it while it can.
+pub(super) async fn lead(fleet: Arc<Fleet>) {
+    let leases = fleet.leases();
+    let name = document::rollout_lease(&fleet.name);
+    loop {
+        if fleet.leaving.load(Ordering::Acquire) {
+            return;
+        }
+        let leading = match try_lead(&fleet, &leases, &name).await {
+            Ok(leading) => leading,
+            Err(error) => {
+                tracing::debug!(fleet = %fleet.name, %error, "rollout Lease not read or written");
+                // Without the API a leader cannot prove it still leads.
+                false
+            }
+        };
+        let was = fleet.leading.swap(leading, Ordering::AcqRel);
+        if was != leading {
+            tracing::info!(fleet = %fleet.name, replica = %fleet.replica, leading, "rollout leadership changed");
+        }
+        fleet.metrics.leader.set(i64::from(leading));
+        tokio::time::sleep(LEADER_RENEW).await;
+    }
+}
+
+async fn try_lead(fleet: &Fleet, leases: &kube::Api<Lease>, name: &str) -> Result<bool, String> {
+    let current = tokio::time::timeout(API_TIMEOUT, leases.get_opt(name))
+        .await
+        .map_err(|_| "no answer in time".to_owned())?
+        .map_err(|error| error.to_string())?;
+    let now = SystemTime::now();
+    let decision = claim(
+        current.as_ref().and_then(|lease| lease.spec.as_ref()),
+        &fleet.replica,
+        now,
+    );
+    if let Claim::Follow(holder) = &decision {
+        *lock(&fleet.leader) = Some(holder.clone());
+        return Ok(false);
+    }
+    let transitions = current
+        .as_ref()
+        .and_then(|lease| lease.spec.as_ref())
+        .and_then(|spec| spec.lease_transitions)
+        .unwrap_or(0);
+    let timestamp = MicroTime(
+        Timestamp::from_millisecond(i64::try_from(millis_since_epoch(now)).unwrap_or(0))
+            .unwrap_or(Timestamp::UNIX_EPOCH),
+    );
+    let acquired = match (&decision, &current) {
+        (Claim::Renew, Some(lease)) => lease.spec.as_ref().and_then(|s| s.acquire_time.clone()),
+        _ => None,
+    };
+    let lease = Lease {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            labels: Some(
+                [
+                    (FLEET_LABEL.to_owned(), fleet.name.clone()),
+                    (ROLE_LABEL.to_owned(), "rollout".to_owned()),
+                ]
+                .into(),
+            ),
+            resource_version: current
+                .as_ref()
+                .and_then(|lease| lease.metadata.resource_version.clone()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some(fleet.replica.clone()),
+            lease_duration_seconds: Some(i32::try_from(LEADER_LEASE.as_secs()).unwrap_or(i32::MAX)),
+            renew_time: Some(timestamp.clone()),
+            acquire_time: Some(acquired.unwrap_or(timestamp)),
+            lease_transitions: Some(match decision {
+                Claim::Renew => transitions,
+                _ => transitions + 1,
+            }),
+            ..LeaseSpec::default()
+        }),
+    };
+    let params = PostParams::default();
+    let written = if current.is_some() {
+        tokio::time::timeout(API_TIMEOUT, leases.replace(name, &params, &lease)).await
+    } else {
+        tokio::time::timeout(API_TIMEOUT, leases.create(&params, &lease)).await
+    };
+    match written {
+        Ok(Ok(_)) => {
+            *lock(&fleet.leader) = Some(fleet.replica.clone());
+            Ok(true)
+        }
+        // Another replica won the race (409): it leads.
+        Ok(Err(kube::Error::Api(status))) if status.code == 409 => Ok(false),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("no answer in time".to_owned()),
+    }
+}
+
+/// Gives the rollout Lease up (shutdown), so another replica leads at once.
+pub(super) async fn resign(fleet: &Fleet) {
+    if !fleet.leading.swap(false, Ordering::AcqRel) {
+        return;
+    }
+    let name = document::rollout_lease(&fleet.name);
+    let _ = tokio::time::timeout(
+        API_TIMEOUT,
+        fleet.leases().delete(&name, &Default::default()),
+    )
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::UNIX_EPOCH;
+
+    use super::*;
+
+    fn spec(holder: &str, renewed_ms: i64) -> LeaseSpec {
+        LeaseSpec {
+            holder_identity: Some(holder.to_owned()),
+            lease_duration_seconds: Some(15),
+            renew_time: Some(MicroTime(Timestamp::from_millisecond(renewed_ms).unwrap())),
+            ..LeaseSpec::default()
+        }
+    }
+
+    #[test]
+    fn the_rollout_lease_is_taken_when_free_or_expired_and_kept_by_its_holder() {
+        let renewed = 1_700_000_000_000;
+        let at = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
+        assert_eq!(claim(None, "a", at(renewed as u64)), Claim::Take);
+        let held = spec("b", renewed);
+        assert_eq!(
+            claim(Some(&held), "a", at(renewed as u64 + 14_999)),
+            Claim::Follow("b".into())
+        );
+        assert_eq!(
+            claim(Some(&held), "a", at(renewed as u64 + 15_000)),
+            Claim::Take
+        );
+        assert_eq!(
+            claim(Some(&held), "b", at(renewed as u64 + 60_000)),
+            Claim::Renew
+        );
+        let released = LeaseSpec {
+            holder_identity: Some(String::new()),
+            ..held
+        };
+        assert_eq!(claim(Some(&released), "a", at(renewed as u64)), Claim::Take);
+    }
+}

@@ -1,0 +1,728 @@
+//! Fleet mode: every replica with the same `fleet.name` shares one canary
+//! state through the Kubernetes API, and a change made through any of them
+//! reaches all of them, with proof.
+//!
+//! - The shared state (the runtime overrides that `state_file` holds for a
+//!   lone luas: weights, rollbacks, promotions, rollout records) is one
+//!   versioned [`Document`] in ConfigMap `luas-fleet-<name>`. Every replica
+//!   watches it and puts each newer version in force through the one state
+//!   writer (`State::replace_overrides`), which also saves it to
+//!   `state_file` as this replica's cache.
+//! - A change through the admin API ([`Fleet::change`]) reads the document,
+//!   applies the change to it, and writes it back with an update whose
+//!   `resourceVersion` is the precondition; on a 409 it reads again and
+//!   applies the change again, so two replicas writing at once lose neither
+//!   change. The writer applies its own write at once, then waits (bounded)
+//!   until every live replica's Lease says it has applied that version.
+//! - Each replica keeps a Lease `luas-fleet-<name>-<replica>` (renewed every
+//!   10 s, 40 s long) whose annotations carry the version it has applied and
+//!   its admin address; it updates the Lease right after applying a version,
+//!   and deletes it when it shuts down, so it stops counting at once.
+//! - Safety before availability: a rollback is never refused. With the API
+//!   unreachable it is applied here at once, kept applied over any older
+//!   fleet version this replica sees meanwhile, and written to the fleet by
+//!   a task that retries until it lands. Any other change (raising a
+//!   canary's weight, promoting) needs the API and is refused with the reason.
+//!
+//! This module does not judge rollouts (`rollout` does; in fleet mode its
+//! writes come here) and does not know HTTP (the admin API calls it).
+
+mod document;
+mod leader;
+mod tasks;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, PostParams};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::config::{replica_name_problem, FleetConfig};
+use crate::kubernetes::Kubernetes;
+use crate::metrics::{FleetMetrics, Metrics};
+use crate::state::{FleetStamp, RolloutStatus, ServiceOverride, ServiceView, State, UpdateError};
+pub(crate) use document::{Change, Document, Replica};
+
+/// How long one request to the API may take before the API counts as
+/// unreachable for a change (a watch is not bounded by it).
+const API_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Reads and writes one change may take when other replicas keep winning.
+const MAX_ATTEMPTS: usize = 16;
+
+/// A change to one service's override, run again on each attempt (and on
+/// each fleet version while it waits to be written).
+pub(crate) type ChangeFn =
+    dyn Fn(&ServiceView<'_>, &mut ServiceOverride) -> Result<(), UpdateError> + Send + Sync;
+
+/// The change of a rollback by hand: every group but the stable one to 0,
+/// and a running rollout marked rolled back.
+pub(crate) fn rollback_change() -> Arc<ChangeFn> {
+    Arc::new(|view, entry| {
+        entry.roll_back(view);
+        if let Some(record) = entry.rollout.as_mut() {
+            if record.status == RolloutStatus::Progressing {
+                record.reason = "rolled back by hand".into();
+            }
+            record.status = RolloutStatus::RolledBack;
+        }
+        Ok(())
+    })
+}
+
+/// Whether a change may be applied on this replica alone when the API
+/// cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChangeKind {
+    /// Makes traffic safer: never refused.
+    Rollback,
+    /// Anything else (raise a weight, promote, reset): needs the fleet.
+    NeedsFleet,
+}
+
+/// Why a change was not made.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FleetError {
+    #[error(transparent)]
+    Refused(#[from] UpdateError),
+    #[error(
+        "the Kubernetes API cannot be reached ({0}); only a rollback is applied without it, \
+         so that replicas never disagree about raising a canary"
+    )]
+    Unreachable(String),
+    #[error("the Kubernetes API refused the fleet state: {0}")]
+    Api(String),
+    #[error("gave up after {MAX_ATTEMPTS} attempts: other replicas kept changing the fleet state")]
+    Contended,
+}
+
+/// How a change reached the fleet: the answer of a change through the API.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FleetChange {
+    /// The fleet state version that holds the change (0 when local only).
+    pub version: u64,
+    /// Live replicas, this one included.
+    pub replicas: usize,
+    /// Of those, how many had applied the change when the answer was sent.
+    pub applied: usize,
+    /// Live replicas that had not applied it within the wait.
+    pub lagging: Vec<String>,
+    /// The last replica to apply it, and when (ms after the write).
+    pub slowest: Option<String>,
+    pub slowest_ms: f64,
+    /// True when the API could not be reached: applied here only, still
+    /// being written to the fleet.
+    pub local_only: bool,
+    /// One line for people: "rolled back web on 5/5 replicas in 41 ms".
+    pub message: String,
+}
+
+/// A replica as `GET /api/v1/fleet` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaStatus {
+    pub name: String,
+    pub applied_version: u64,
+    /// Versions behind the newest this replica knows of.
+    pub lag: u64,
+    pub admin_address: String,
+    pub seconds_since_renewal: f64,
+    pub live: bool,
+}
+
+/// `GET /api/v1/fleet`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetStatus {
+    pub fleet: String,
+    pub replica: String,
+    pub namespace: String,
+    /// The version this replica has applied.
+    pub version: u64,
+    /// The replica judging the fleet's rollouts, when known.
+    pub leader: Option<String>,
+    pub replicas: Vec<ReplicaStatus>,
+}
+
+/// A rollback applied here while the API was unreachable, waiting to be
+/// written to the fleet.
+struct Pending {
+    id: u64,
+    service: String,
+    change: Arc<ChangeFn>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Pending")
+            .field("id", &self.id)
+            .field("service", &self.service)
+            .finish_non_exhaustive()
+    }
+}
+
+/// This replica's membership of its fleet.
+#[derive(Debug)]
+pub(crate) struct Fleet {
+    name: String,
+    replica: String,
+    kubernetes: Kubernetes,
+    state: Arc<State>,
+    metrics: FleetMetrics,
+    all_metrics: Arc<Metrics>,
+    /// The fleet state version in force here.
+    applied: watch::Sender<u64>,
+    /// The newest version seen in the API (may be ahead of `applied` only
+    /// for the instant between reading and applying).
+    newest: AtomicU64,
+    /// Every replica's Lease, as the Lease watch last saw them.
+    replicas: watch::Sender<BTreeMap<String, Replica>>,
+    /// The holder of the rollout Lease, when known.
+    leader: Mutex<Option<String>>,
+    pending: Mutex<Vec<Pending>>,
+    next_pending: AtomicU64,
+    /// Serializes "is this version newer? apply it", so a write's own apply
+    /// and the watch's never interleave.
+    apply_lock: Mutex<()>,
+    admin_address: Mutex<String>,
+    leaving: AtomicBool,
+    /// True while this replica holds the rollout Lease.
+    leading: AtomicBool,
+}
+
+impl Fleet {
+    /// Joins the fleet: reads its state (waiting up to `startup_timeout` for
+    /// the API) and puts it in force, before any listener serves. When the
+    /// API does not answer in time, the replica starts from its cache (the
+    /// state file) or the config file, and says so.
+    pub(crate) async fn join(
+        config: &FleetConfig,
+        kubernetes: Kubernetes,
+        state: Arc<State>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Self>, String> {
+        let replica = if let Some(replica) = &config.replica {
+            replica.clone()
+        } else {
+            let host = std::env::var("HOSTNAME").unwrap_or_default().to_lowercase();
+            if let Some(problem) = replica_name_problem(&config.name, &host) {
+                return Err(format!(
+                    "fleet.replica is not set and $HOSTNAME ({host:?}) {problem}; set \
+                     fleet.replica to a name unique in the fleet (in a pod: its name)"
+                ));
+            }
+            host
+        };
+        let cached = state.overrides();
+        let cached_version = cached
+            .fleet
+            .as_ref()
+            .filter(|stamp| stamp.name == config.name)
+            .map_or(0, |stamp| stamp.version);
+        let fleet = Arc::new(Self {
+            metrics: metrics.fleet(&config.name),
+            all_metrics: metrics,
+            name: config.name.clone(),
+            replica,
+            kubernetes,
+            state,
+            applied: watch::channel(cached_version).0,
+            newest: AtomicU64::new(cached_version),
+            replicas: watch::channel(BTreeMap::new()).0,
+            leader: Mutex::new(None),
+            pending: Mutex::new(Vec::new()),
+            next_pending: AtomicU64::new(0),
+            apply_lock: Mutex::new(()),
+            admin_address: Mutex::new(String::new()),
+            leaving: AtomicBool::new(false),
+            leading: AtomicBool::new(false),
+        });
+        // Rollbacks made while the API was unreachable, before a restart:
+        // still to be written to the fleet.
+        if let Some(stamp) = cached
+            .fleet
+            .as_ref()
+            .filter(|stamp| stamp.name == config.name)
+        {
+            for service in &stamp.unwritten_rollbacks {
+                fleet.add_pending(service, rollback_change());
+            }
+        }
+        fleet.metrics.state_version.set(gauge(cached_version));
+        fleet.first_read(config.startup_timeout).await;
+        Ok(fleet)
+    }
+
+    /// Reads the fleet state until it is in force or `timeout` has passed.
+    async fn first_read(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut backoff = crate::kubernetes::WatchBackoff::default();
+        let mut last_error;
+        loop {
+            match self.read().await {
+                Ok((Some(document), _)) => {
+                    self.apply(&document, "start");
+                    return;
+                }
+                Ok((None, _)) => {
+                    // A new fleet: the first replica seeds it with what it
+                    // holds (a state file from before fleet mode, or nothing).
+                    self.seed().await;
+                    return;
+                }
+                Err(error) => last_error = error,
+            }
+            let wait = backoff.next().unwrap_or(Duration::from_secs(1));
+            if Instant::now() + wait >= deadline {
+                break;
+            }
+            tokio::time::sleep(wait).await;
+        }
+        tracing::warn!(
+            fleet = %self.name,
+            version = *self.applied.borrow(),
+            error = %last_error,
+            "the fleet state could not be read within fleet.startup_timeout; serving from this \
+             replica's cache (state_file) or the config file until the API answers"
+        );
+    }
+
+    /// Writes this replica's overrides as the fleet's first version.
+    async fn seed(&self) {
+        let mut state = self.state.overrides();
+        state.fleet = None;
+        let document = Document {
+            version: 1,
+            change: self.change_record("fleet created"),
+            state,
+        };
+        match self.write(&document, None).await {
+            Ok(()) => {
+                tracing::info!(fleet = %self.name, "fleet state created from this replica's state");
+                self.apply(&document, "start");
+            }
+            // Another replica created it first: its version arrives by the watch.
+            Err(error) => {
+                tracing::info!(fleet = %self.name, %error, "fleet state not created here")
+            }
+        }
+    }
+
+    /// Starts the watches and the Lease keeper; `admin_address` is what other
+    /// replicas (and people) reach this one's admin listener at.
+    pub(crate) fn spawn(self: &Arc<Self>, admin_address: String) -> Vec<JoinHandle<()>> {
+        *lock(&self.admin_address) = admin_address;
+        vec![
+            tokio::spawn(tasks::watch_state(self.clone())),
+            tokio::spawn(tasks::watch_replicas(self.clone())),
+            tokio::spawn(tasks::keep_lease(self.clone())),
+            tokio::spawn(leader::lead(self.clone())),
+        ]
+    }
+
+    /// Whether this replica judges the fleet's rollouts now.
+    pub(crate) fn is_leader(&self) -> bool {
+        self.leading.load(Ordering::Acquire)
+    }
+
+    /// Makes a change to one service for the whole fleet and waits up to
+    /// `wait` for every live replica to apply it. `describe` names it for
+    /// people ("rolled back web").
+    pub(crate) async fn change(
+        &self,
+        service: &str,
+        kind: ChangeKind,
+        describe: &str,
+        wait: Duration,
+        change: Arc<ChangeFn>,
+    ) -> Result<FleetChange, FleetError> {
+        let started = Instant::now();
+        match self.write_change(service, describe, &change).await {
+            Ok(version) => Ok(self.wait_for(version, started, wait, describe).await),
+            Err(FleetError::Unreachable(reason)) if kind == ChangeKind::Rollback => {
+                let held = self.state.overrides();
+                let (mut next, ()) = self
+                    .state
+                    .plan_change(&held, service, |view, entry| change(view, entry))?;
+                self.add_pending(service, change.clone());
+                let version = *self.applied.borrow();
+                next.fleet = Some(self.stamp(version));
+                self.state.replace_overrides(next);
+                tracing::warn!(
+                    fleet = %self.name, service, %reason,
+                    "{describe} on this replica only: the Kubernetes API cannot be reached; \
+                     writing it to the fleet as soon as it can"
+                );
+                Ok(FleetChange {
+                    replicas: 1,
+                    applied: 1,
+                    slowest: Some(self.replica.clone()),
+                    local_only: true,
+                    message: format!(
+                        "{describe} on this replica ({}) only: the Kubernetes API cannot be \
+                         reached ({reason}); it is written to the fleet as soon as the API answers",
+                        self.replica
+                    ),
+                    ..FleetChange::default()
+                })
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Reads, changes and writes the fleet state until a write lands;
+    /// returns the version written, already applied here.
+    async fn write_change(
+        &self,
+        service: &str,
+        describe: &str,
+        change: &Arc<ChangeFn>,
+    ) -> Result<u64, FleetError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let (current, resource_version) = self.read().await.map_err(FleetError::Unreachable)?;
+            let current = current.unwrap_or_else(Document::empty);
+            let (state, ()) = self
+                .state
+                .plan_change(&current.state, service, |view, entry| change(view, entry))?;
+            let mut state = state;
+            state.fleet = None;
+            let next = Document {
+                version: current.version + 1,
+                change: self.change_record(describe),
+                state,
+            };
+            match self.write(&next, resource_version).await {
+                Ok(()) => {
+                    self.apply(&next, "this replica");
+                    return Ok(next.version);
+                }
+                Err(WriteError::Conflict) => {}
+                Err(WriteError::Unreachable(reason)) => {
+                    return Err(FleetError::Unreachable(reason))
+                }
+                Err(WriteError::Refused(reason)) => return Err(FleetError::Api(reason)),
+            }
+        }
+        Err(FleetError::Contended)
+    }
+
+    fn change_record(&self, cause: &str) -> Change {
+        Change {
+            cause: cause.to_owned(),
+            by: self.replica.clone(),
+            at_millis: document::millis_since_epoch(SystemTime::now()),
+        }
+    }
+
+    /// Waits until every live replica has applied `version`, or `wait` has
+    /// passed since `started`.
+    async fn wait_for(
+        &self,
+        version: u64,
+        started: Instant,
+        wait: Duration,
+        describe: &str,
+    ) -> FleetChange {
+        let deadline = started + wait;
+        let mut changes = self.replicas.subscribe();
+        // This replica applied the version before waiting.
+        let mut seen: BTreeMap<String, Duration> =
+            BTreeMap::from([(self.replica.clone(), started.elapsed())]);
+        let mut lagging;
+        let mut live;
+        loop {
+            let now = SystemTime::now();
+            let replicas = changes.borrow_and_update().clone();
+            lagging = Vec::new();
+            live = 1;
+            for replica in replicas.values() {
+                if replica.name == self.replica || !replica.is_live(now) {
+                    continue;
+                }
+                live += 1;
+                if replica.applied >= version {
+                    seen.entry(replica.name.clone())
+                        .or_insert_with(|| started.elapsed());
+                } else {
+                    lagging.push(replica.name.clone());
+                }
+            }
+            if lagging.is_empty() {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || tokio::time::timeout(left, changes.changed()).await.is_err() {
+                break;
+            }
+        }
+        let applied = live - lagging.len();
+        let (slowest, slowest_time) = seen
+            .iter()
+            .filter(|(name, _)| !lagging.contains(name))
+            .max_by_key(|(_, time)| **time)
+            .map(|(name, time)| (Some(name.clone()), *time))
+            .unwrap_or((None, Duration::ZERO));
+        let slowest_ms = slowest_time.as_secs_f64() * 1000.0;
+        let mut message = format!("{describe} on {applied}/{live} replicas in {slowest_ms:.0} ms");
+        if !lagging.is_empty() {
+            message.push_str(&format!(
+                "; not applied within {} ms: {}",
+                wait.as_millis(),
+                lagging.join(", ")
+            ));
+        }
+        FleetChange {
+            version,
+            replicas: live,
+            applied,
+            lagging,
+            slowest,
+            slowest_ms,
+            local_only: false,
+            message,
+        }
+    }
+
+    /// Puts a fleet version in force here if it is newer than the one in
+    /// force; rollbacks still waiting to be written stay applied over it.
+    fn apply(&self, document: &Document, source: &str) -> bool {
+        let _serial = lock(&self.apply_lock);
+        self.newest.fetch_max(document.version, Ordering::AcqRel);
+        let current = *self.applied.borrow();
+        if document.version <= current {
+            return false;
+        }
+        let mut state = document.state.clone();
+        state.fleet = Some(self.stamp(document.version));
+        for pending in lock(&self.pending).iter() {
+            let planned = self
+                .state
+                .plan_change(&state, &pending.service, |view, entry| {
+                    (pending.change)(view, entry)
+                });
+            if let Ok((next, ())) = planned {
+                state = next;
+            }
+        }
+        self.state.replace_overrides(state);
+        self.applied.send_replace(document.version);
+        self.metrics.state_version.set(gauge(document.version));
+        let lag = document.age(SystemTime::now());
+        self.metrics.apply_lag.observe(lag.as_secs_f64());
+        tracing::info!(
+            fleet = %self.name,
+            version = document.version,
+            cause = %document.change.cause,
+            by = %document.change.by,
+            lag_ms = lag.as_millis() as u64,
+            source,
+            "fleet state applied"
+        );
+        true
+    }
+
+    /// Writes the rollbacks applied while the API was unreachable; true when
+    /// none is left.
+    async fn write_pending(&self) -> bool {
+        let waiting: Vec<(u64, String, Arc<ChangeFn>)> = lock(&self.pending)
+            .iter()
+            .map(|pending| (pending.id, pending.service.clone(), pending.change.clone()))
+            .collect();
+        for (id, service, change) in waiting {
+            let describe = format!("rollback of {service} (made while the API was unreachable)");
+            match self.write_change(&service, &describe, &change).await {
+                Ok(version) => {
+                    lock(&self.pending).retain(|pending| pending.id != id);
+                    tracing::info!(fleet = %self.name, service, version, "rollback written to the fleet");
+                }
+                Err(FleetError::Refused(error)) => {
+                    // The service or group is gone from the config: nothing to keep.
+                    lock(&self.pending).retain(|pending| pending.id != id);
+                    tracing::warn!(fleet = %self.name, service, %error, "rollback dropped");
+                }
+                Err(_) => return false,
+            }
+        }
+        lock(&self.pending).is_empty()
+    }
+
+    fn add_pending(&self, service: &str, change: Arc<ChangeFn>) {
+        let id = self.next_pending.fetch_add(1, Ordering::Relaxed);
+        lock(&self.pending).push(Pending {
+            id,
+            service: service.to_owned(),
+            change,
+        });
+    }
+
+    /// What the cache records: the version, and the rollbacks still to write.
+    fn stamp(&self, version: u64) -> FleetStamp {
+        let mut unwritten: Vec<String> = lock(&self.pending)
+            .iter()
+            .map(|pending| pending.service.clone())
+            .collect();
+        unwritten.dedup();
+        FleetStamp {
+            name: self.name.clone(),
+            version,
+            unwritten_rollbacks: unwritten,
+        }
+    }
+
+    fn has_pending(&self) -> bool {
+        !lock(&self.pending).is_empty()
+    }
+
+    /// `GET /api/v1/fleet`.
+    pub(crate) fn status(&self) -> FleetStatus {
+        let now = SystemTime::now();
+        let newest = self.newest.load(Ordering::Acquire);
+        let version = *self.applied.borrow();
+        let mut replicas: Vec<ReplicaStatus> = self
+            .replicas
+            .borrow()
+            .values()
+            .map(|replica| ReplicaStatus {
+                name: replica.name.clone(),
+                applied_version: replica.applied,
+                lag: newest.saturating_sub(replica.applied),
+                admin_address: replica.admin_address.clone(),
+                seconds_since_renewal: document::millis_since_epoch(now)
+                    .saturating_sub(replica.renewed_millis)
+                    as f64
+                    / 1000.0,
+                live: replica.is_live(now),
+            })
+            .collect();
+        if !replicas.iter().any(|replica| replica.name == self.replica) {
+            replicas.push(ReplicaStatus {
+                name: self.replica.clone(),
+                applied_version: version,
+                lag: newest.saturating_sub(version),
+                admin_address: lock(&self.admin_address).clone(),
+                seconds_since_renewal: 0.0,
+                live: true,
+            });
+        }
+        FleetStatus {
+            fleet: self.name.clone(),
+            replica: self.replica.clone(),
+            namespace: self.kubernetes.namespace.clone(),
+            version,
+            leader: lock(&self.leader).clone(),
+            replicas,
+        }
+    }
+
+    /// Leaves the fleet (shutdown): stops renewing and deletes this
+    /// replica's Lease, so changes stop waiting for it at once.
+    pub(crate) async fn leave(&self) {
+        self.leaving.store(true, Ordering::Release);
+        leader::resign(self).await;
+        let leases: Api<Lease> = self.leases();
+        let name = document::replica_lease(&self.name, &self.replica);
+        let deleted =
+            tokio::time::timeout(API_TIMEOUT, leases.delete(&name, &Default::default())).await;
+        match deleted {
+            Ok(Ok(_)) => {
+                tracing::info!(fleet = %self.name, replica = %self.replica, "left the fleet")
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(fleet = %self.name, %error, "Lease not deleted; it expires in 40 s")
+            }
+            Err(_) => {
+                tracing::warn!(fleet = %self.name, "Lease not deleted in time; it expires in 40 s")
+            }
+        }
+    }
+
+    fn config_maps(&self) -> Api<ConfigMap> {
+        Api::namespaced(self.kubernetes.client.clone(), &self.kubernetes.namespace)
+    }
+
+    fn leases(&self) -> Api<Lease> {
+        Api::namespaced(self.kubernetes.client.clone(), &self.kubernetes.namespace)
+    }
+
+    /// The fleet state and its resourceVersion; None when it does not exist yet.
+    async fn read(&self) -> Result<(Option<Document>, Option<String>), String> {
+        let name = document::state_object(&self.name);
+        let got = tokio::time::timeout(API_TIMEOUT, self.config_maps().get_opt(&name))
+            .await
+            .map_err(|_| format!("no answer within {} s", API_TIMEOUT.as_secs()))?
+            .map_err(|error| error.to_string())?;
+        let Some(config_map) = got else {
+            return Ok((None, None));
+        };
+        let document = Document::from_config_map(&config_map).map_err(|error| error.to_string())?;
+        Ok((Some(document), config_map.metadata.resource_version))
+    }
+
+    /// Creates (no `resource_version`) or updates the fleet state.
+    async fn write(
+        &self,
+        document: &Document,
+        resource_version: Option<String>,
+    ) -> Result<(), WriteError> {
+        let name = document::state_object(&self.name);
+        let create = resource_version.is_none();
+        let object = document.to_config_map(&self.name, resource_version);
+        let api = self.config_maps();
+        let params = PostParams::default();
+        let sent = if create {
+            tokio::time::timeout(API_TIMEOUT, api.create(&params, &object)).await
+        } else {
+            tokio::time::timeout(API_TIMEOUT, api.replace(&name, &params, &object)).await
+        };
+        match sent {
+            Err(_) => Err(WriteError::Unreachable(format!(
+                "no answer within {} s",
+                API_TIMEOUT.as_secs()
+            ))),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => Err(WriteError::from(error)),
+        }
+    }
+}
+
+/// How a write of the fleet state failed.
+#[derive(Debug, thiserror::Error)]
+enum WriteError {
+    /// Another replica wrote first (409), or the object was deleted or
+    /// created meanwhile: read again and retry.
+    #[error("the fleet state changed meanwhile")]
+    Conflict,
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl From<kube::Error> for WriteError {
+    fn from(error: kube::Error) -> Self {
+        match &error {
+            kube::Error::Api(status) => match status.code {
+                404 | 409 => Self::Conflict,
+                429 | 500.. => Self::Unreachable(error.to_string()),
+                _ => Self::Refused(error.to_string()),
+            },
+            _ => Self::Unreachable(error.to_string()),
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn gauge(version: u64) -> i64 {
+    i64::try_from(version).unwrap_or(i64::MAX)
+}

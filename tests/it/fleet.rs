@@ -1,0 +1,331 @@
+//! Fleet mode end to end: several real luas processes share one canary state
+//! through the in-test Kubernetes API server (`support::kube_api`), each in
+//! front of the same real stable and canary backends on loopback.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use http::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::support::kube_api::{Kind, KubeApi};
+use crate::support::{eventually, get, Backend, BackendOptions};
+
+/// A luas process of the fleet.
+struct Replica {
+    name: String,
+    listen: SocketAddr,
+    admin: SocketAddr,
+    child: tokio::process::Child,
+}
+
+/// The fleet's surroundings: the API server, the backends, a directory for
+/// config files and caches.
+struct Setup {
+    api: KubeApi,
+    stable: Backend,
+    canary: Backend,
+    directory: PathBuf,
+    kubeconfig: PathBuf,
+}
+
+fn free_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+impl Setup {
+    async fn new(test: &str) -> Self {
+        let directory =
+            std::env::temp_dir().join(format!("luas-fleet-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&directory);
+        std::fs::create_dir_all(&directory).unwrap();
+        let api = KubeApi::start().await;
+        let kubeconfig = directory.join("kubeconfig");
+        api.write_kubeconfig(&kubeconfig, "default");
+        Self {
+            api,
+            stable: Backend::spawn(BackendOptions::new("stable")).await.unwrap(),
+            canary: Backend::spawn(BackendOptions::new("canary")).await.unwrap(),
+            directory,
+            kubeconfig,
+        }
+    }
+
+    /// The config of replica `name`: service web split 50/50 between the
+    /// backends, in fleet `edge`; `extra` is appended at the top level.
+    fn config(&self, name: &str, listen: SocketAddr, admin: SocketAddr, extra: &str) -> String {
+        format!(
+            r#"admin: {{ listen: "{admin}" }}
+listeners:
+  - name: edge
+    listen: "{listen}"
+    routes: [ {{ name: all, service: web }} ]
+services:
+  - name: web
+    groups:
+      - {{ name: stable, weight: 50, endpoints: ["{stable}"] }}
+      - {{ name: canary, weight: 50, endpoints: ["{canary}"] }}
+  - name: api
+    groups:
+      - {{ name: stable, weight: 50, endpoints: ["{stable}"] }}
+      - {{ name: canary, weight: 50, endpoints: ["{canary}"] }}
+kubernetes: {{ kubeconfig: "{kubeconfig}" }}
+fleet: {{ name: edge, replica: {name}, startup_timeout: 2s }}
+state_file: "{state}"
+{extra}
+"#,
+            stable = self.stable.address,
+            canary = self.canary.address,
+            kubeconfig = self.kubeconfig.display(),
+            state = self.directory.join(format!("{name}.state.json")).display(),
+        )
+    }
+
+    /// Starts replica `name` and waits until it is ready.
+    async fn start(&self, name: &str, extra: &str) -> Replica {
+        let (listen, admin) = (free_port(), free_port());
+        let path = self.directory.join(format!("{name}.yaml"));
+        std::fs::write(&path, self.config(name, listen, admin, extra)).unwrap();
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_luas"))
+            .args(["run", "--watch-interval", "0s", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.directory.join(format!("{name}.log"))).unwrap())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let replica = Replica {
+            name: name.to_owned(),
+            listen,
+            admin,
+            child,
+        };
+        let ready = eventually(Duration::from_secs(20), || async {
+            tokio::net::TcpStream::connect(admin).await.is_ok()
+                && get(admin, "/ready", &[]).await.status == StatusCode::OK
+        })
+        .await;
+        assert!(ready, "replica {name} never became ready");
+        replica
+    }
+}
+
+impl Replica {
+    async fn call(&self, method: Method, path: &str, body: &str) -> (StatusCode, Value) {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(format!("http://{}{path}", self.admin))
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                body.to_owned(),
+            )))
+            .unwrap();
+        let response = tokio::time::timeout(
+            Duration::from_secs(20),
+            crate::support::client().request(request),
+        )
+        .await
+        .expect("admin answers within 20 s")
+        .expect("admin request succeeds");
+        let answer = crate::support::Answer::from(response).await;
+        let value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
+        (answer.status, value)
+    }
+
+    /// Which backends `count` requests through this replica reached.
+    async fn versions(&self, count: usize) -> (usize, usize) {
+        let (mut stable, mut canary) = (0, 0);
+        for _ in 0..count {
+            let answer = get(self.listen, "/", &[]).await;
+            match answer.body.trim() {
+                "stable" => stable += 1,
+                "canary" => canary += 1,
+                other => panic!("{}: unexpected answer {other:?}", self.name),
+            }
+        }
+        (stable, canary)
+    }
+
+    /// The live replicas this one sees in `GET /api/v1/fleet`.
+    async fn live_replicas(&self) -> usize {
+        let (_, fleet) = self.call(Method::GET, "/api/v1/fleet", "").await;
+        fleet["replicas"].as_array().map_or(0, |replicas| {
+            replicas.iter().filter(|r| r["live"] == true).count()
+        })
+    }
+
+    fn weight(service: &Value, group: &str) -> u64 {
+        crate::support::weight_of(service, group)
+    }
+}
+
+/// Waits until every replica sees `count` live replicas.
+async fn until_all_see(replicas: &[&Replica], count: usize) {
+    for replica in replicas {
+        let seen = eventually(Duration::from_secs(10), || async {
+            replica.live_replicas().await == count
+        })
+        .await;
+        assert!(seen, "{} never saw {count} live replicas", replica.name);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_through_one_replica_reaches_every_replica_before_it_answers() {
+    let setup = Setup::new("rollback").await;
+    let a = setup.start("a", "").await;
+    let b = setup.start("b", "").await;
+    let c = setup.start("c", "").await;
+    until_all_see(&[&a, &b, &c], 3).await;
+    // Before: the canary gets traffic through every replica.
+    for replica in [&a, &b, &c] {
+        assert!(
+            replica.versions(40).await.1 > 0,
+            "{} sends no canary traffic",
+            replica.name
+        );
+    }
+
+    let started = Instant::now();
+    let (status, answer) = a
+        .call(Method::POST, "/api/v1/services/web/rollback?wait=5s", "")
+        .await;
+    let took = started.elapsed();
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let fleet = &answer["fleet"];
+    assert_eq!(fleet["replicas"], 3, "{fleet}");
+    assert_eq!(fleet["applied"], 3, "{fleet}");
+    assert_eq!(fleet["local_only"], false, "{fleet}");
+    assert!(
+        fleet["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("rolled back web on 3/3 replicas in "),
+        "{fleet}"
+    );
+    eprintln!(
+        "rollback on 3 replicas acknowledged in {took:?}: {}",
+        fleet["message"]
+    );
+
+    // Requests that start after the answer reach no canary, through any replica.
+    for replica in [&a, &b, &c] {
+        assert_eq!(replica.versions(60).await, (60, 0), "{}", replica.name);
+        let (_, web) = replica.call(Method::GET, "/api/v1/services/web", "").await;
+        assert_eq!(Replica::weight(&web, "canary"), 0, "{}", replica.name);
+    }
+    // The state is one ConfigMap, written with updates, never patched.
+    let config_map = setup
+        .api
+        .get(Kind::ConfigMap, "default", "luas-fleet-edge")
+        .expect("the fleet state ConfigMap exists");
+    let document: Value =
+        serde_json::from_str(config_map["data"]["state.json"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        document["state"]["services"]["web"]["weights"]["canary"], 0,
+        "{document}"
+    );
+    assert_eq!(setup.api.requests("patch", Kind::ConfigMap), 0);
+    assert_eq!(setup.api.requests("patch", Kind::Lease), 0);
+    // Every replica's Lease says it applied that version.
+    let version = fleet["version"].as_u64().unwrap();
+    for name in ["a", "b", "c"] {
+        let lease = setup
+            .api
+            .get(Kind::Lease, "default", &format!("luas-fleet-edge-{name}"))
+            .expect("replica Lease");
+        let applied = lease["metadata"]["annotations"]["luas.io/applied-version"]
+            .as_str()
+            .unwrap();
+        assert!(applied.parse::<u64>().unwrap() >= version, "{lease}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_writing_at_once_lose_neither_change() {
+    let setup = Setup::new("conflict").await;
+    let a = setup.start("a", "").await;
+    let b = setup.start("b", "").await;
+    until_all_see(&[&a, &b], 2).await;
+    for round in 0..5u64 {
+        let web_weight = 10 + round;
+        let api_weight = 20 + round;
+        let web_body = format!("{{\"canary\": {web_weight}}}");
+        let api_body = format!("{{\"canary\": {api_weight}}}");
+        let (first, second) = tokio::join!(
+            a.call(Method::PUT, "/api/v1/services/web/weights", &web_body),
+            b.call(Method::PUT, "/api/v1/services/api/weights", &api_body),
+        );
+        assert_eq!(first.0, StatusCode::OK, "{}", first.1);
+        assert_eq!(second.0, StatusCode::OK, "{}", second.1);
+        for replica in [&a, &b] {
+            let agreed = eventually(Duration::from_secs(5), || async {
+                let (_, web) = replica.call(Method::GET, "/api/v1/services/web", "").await;
+                let (_, api) = replica.call(Method::GET, "/api/v1/services/api", "").await;
+                Replica::weight(&web, "canary") == web_weight
+                    && Replica::weight(&api, "canary") == api_weight
+            })
+            .await;
+            assert!(agreed, "round {round}: {} lost a change", replica.name);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_api_down_a_rollback_applies_locally_and_lands_when_it_returns() {
+    let setup = Setup::new("outage").await;
+    let a = setup.start("a", "").await;
+    let mut b = setup.start("b", "").await;
+    until_all_see(&[&a, &b], 2).await;
+
+    setup.api.go_down().await;
+    // Raising a canary needs the fleet: refused with the reason.
+    let (status, answer) = b
+        .call(
+            Method::PUT,
+            "/api/v1/services/web/weights",
+            "{\"canary\": 90}",
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be reached"),
+        "{answer}"
+    );
+    // A rollback is never refused: applied here at once.
+    let (status, answer) = b
+        .call(Method::POST, "/api/v1/services/web/rollback", "")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["fleet"]["local_only"], true, "{answer}");
+    assert!(
+        answer["fleet"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("this replica (b) only"),
+        "{answer}"
+    );
+    assert_eq!(b.versions(40).await, (40, 0));
+
+    // A replica started during the outage serves from its cache: b's state
+    // file holds the rollback it made.
+    b.child.kill().await.unwrap();
+    let restarted = setup.start("b", "").await;
+    assert_eq!(restarted.versions(40).await, (40, 0));
+
+    // The API returns: the rollback lands in the fleet state and reaches a.
+    setup.api.come_back().await;
+    let landed = eventually(Duration::from_secs(15), || async {
+        let (_, web) = a.call(Method::GET, "/api/v1/services/web", "").await;
+        Replica::weight(&web, "canary") == 0
+    })
+    .await;
+    assert!(landed, "the rollback never reached replica a");
+    assert_eq!(a.versions(40).await, (40, 0));
+}
