@@ -160,9 +160,10 @@ test_status=${PIPESTATUS[0]}
 
 # The tests ignored for want of Chromium, promtool or curl (installed above)
 # run here, and only here, so each test counts once in the total. Every
-# target but the benchmark, whose harness (criterion) takes no --ignored.
+# target but the benchmark, whose harness (criterion) takes no --ignored;
+# the fleet benchmark (scripts/fleet-bench.sh) measures, it does not test.
 step "cargo test --locked --lib --bins --tests --examples -- --ignored"
-cargo test --locked --lib --bins --tests --examples -- --ignored 2>&1 | tee -a "$log"
+cargo test --locked --lib --bins --tests --examples -- --ignored --skip bench_fleet 2>&1 | tee -a "$log"
 ignored_status=${PIPESTATUS[0]}
 set -e
 

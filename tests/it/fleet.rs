@@ -180,6 +180,25 @@ async fn a_rollback_through_one_replica_reaches_every_replica_before_it_answers(
     let b = setup.start("b", "").await;
     let c = setup.start("c", "").await;
     until_all_see(&[&a, &b, &c], 3).await;
+    // `luas ctl fleet` lists every replica.
+    let listed = tokio::process::Command::new(env!("CARGO_BIN_EXE_luas"))
+        .args(["ctl", "--admin", &format!("http://{}", b.admin), "fleet"])
+        .output()
+        .await
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.starts_with("fleet edge (namespace default)"),
+        "{listed}"
+    );
+    for name in ["a", "b", "c"] {
+        assert!(
+            listed
+                .lines()
+                .any(|line| line.trim_start().starts_with(&format!("{name} "))),
+            "{listed}"
+        );
+    }
     // Before: the canary gets traffic through every replica.
     for replica in [&a, &b, &c] {
         assert!(
@@ -328,4 +347,51 @@ async fn with_the_api_down_a_rollback_applies_locally_and_lands_when_it_returns(
     .await;
     assert!(landed, "the rollback never reached replica a");
     assert_eq!(a.versions(40).await, (40, 0));
+}
+
+/// Measures (not a pass/fail test of speed): how long a change takes to
+/// reach every replica, at `LUAS_FLEET_REPLICAS` replicas (default 3), and
+/// the API requests an idle fleet makes. Run by scripts/fleet-bench.sh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run bash scripts/fleet-bench.sh"]
+async fn bench_fleet_propagation() {
+    let count: usize = std::env::var("LUAS_FLEET_REPLICAS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(3);
+    let setup = Setup::new(&format!("bench{count}")).await;
+    let mut replicas = Vec::new();
+    for index in 0..count {
+        replicas.push(setup.start(&format!("r{index}"), "").await);
+    }
+    let all: Vec<&Replica> = replicas.iter().collect();
+    until_all_see(&all, count).await;
+    let mut times = Vec::new();
+    for round in 0..40u64 {
+        let body = format!("{{\"canary\": {}}}", 10 + round % 2);
+        let (status, answer) = replicas[0]
+            .call(Method::PUT, "/api/v1/services/web/weights?wait=10s", &body)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["fleet"]["applied"], count, "{answer}");
+        times.push(answer["fleet"]["slowest_ms"].as_f64().unwrap());
+    }
+    times.sort_by(f64::total_cmp);
+    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    eprintln!(
+        "fleet of {count}: change on every replica p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} changes)",
+        at(0.5),
+        at(0.99),
+        times[times.len() - 1],
+        times.len()
+    );
+    let before = setup.api.total_requests();
+    let idle = Duration::from_secs(30);
+    tokio::time::sleep(idle).await;
+    let made = setup.api.total_requests() - before;
+    eprintln!(
+        "fleet of {count}: {made} API requests in {} s idle ({:.2}/s)",
+        idle.as_secs(),
+        made as f64 / idle.as_secs_f64()
+    );
 }
