@@ -21,6 +21,7 @@ mod errors;
 mod faults;
 mod fleet;
 mod headers;
+mod kube_api;
 mod kubernetes;
 mod limits;
 mod log_format;

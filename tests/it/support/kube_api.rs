@@ -20,9 +20,10 @@
 //!
 //! Left out, on purpose: list pagination (`limit` is ignored and every list
 //! is one page), reading at an older `resourceVersion` (lists always serve
-//! the current state), `generateName`, `dryRun`, server-side apply,
-//! `deletecollection`, validation of the objects' own fields, and
-//! authentication.
+//! the current state, whatever `resourceVersion` and `resourceVersionMatch`
+//! say), `generateName`, `dryRun`, server-side apply, `deletecollection`,
+//! `metadata.generation` and `managedFields`, validation of the objects'
+//! own fields, and authentication.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::convert::Infallible;
