@@ -71,6 +71,36 @@ pub struct KubernetesConfig {
     pub namespace: Option<String>,
 }
 
+/// `kubernetes:` of a group: its endpoints are the ready addresses of a
+/// Kubernetes Service's EndpointSlices.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KubernetesEndpoints {
+    pub service: String,
+    pub port: ServicePort,
+    /// None: `kubernetes.namespace`, else the pod's.
+    pub namespace: Option<String>,
+}
+
+/// A port of an EndpointSlice: by the Service port's name, or by number
+/// (the port the pods serve on, the Service's `targetPort`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ServicePort {
+    Name(String),
+    Number(u16),
+}
+
+impl fmt::Display for KubernetesEndpoints {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(namespace) = &self.namespace {
+            write!(formatter, "{namespace}/")?;
+        }
+        match &self.port {
+            ServicePort::Name(name) => write!(formatter, "{}:{name}", self.service),
+            ServicePort::Number(number) => write!(formatter, "{}:{number}", self.service),
+        }
+    }
+}
+
 /// `fleet:`: one canary state shared through the Kubernetes API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FleetConfig {
@@ -331,6 +361,8 @@ pub struct GroupConfig {
     pub endpoints: Vec<SocketAddr>,
     /// Where the endpoints come from when they are discovered, not listed.
     pub dns: Option<DnsConfig>,
+    /// Or: the EndpointSlices of a Kubernetes Service.
+    pub kubernetes: Option<KubernetesEndpoints>,
     /// The Kubernetes Deployment behind this group, for the linkerd-compatible
     /// metrics' `deployment` label. Default `SERVICE-GROUP`.
     pub deployment: String,

@@ -258,6 +258,9 @@ pub(crate) struct RawService {
     pub(crate) dns: Option<String>,
     /// How often `dns` is looked up; only with `dns`.
     pub(crate) refresh: Option<String>,
+    /// The shorthand's endpoints discovered from a Kubernetes Service's
+    /// EndpointSlices.
+    pub(crate) kubernetes: Option<RawKubernetesEndpoints>,
     pub(crate) groups: Option<Vec<RawGroup>>,
     /// Absent means the default header; `""` turns the override off, so the
     /// two must stay distinguishable here.
@@ -422,7 +425,26 @@ pub(crate) struct RawGroup {
     /// `NAME:PORT`, looked up every `refresh` for the group's endpoints.
     pub(crate) dns: Option<String>,
     pub(crate) refresh: Option<String>,
+    /// Endpoints from a Kubernetes Service's EndpointSlices.
+    pub(crate) kubernetes: Option<RawKubernetesEndpoints>,
     pub(crate) deployment: Option<String>,
+}
+
+/// `kubernetes: { service, port, namespace }` of a group.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawKubernetesEndpoints {
+    pub(crate) service: String,
+    pub(crate) port: RawPort,
+    pub(crate) namespace: Option<String>,
+}
+
+/// A port by number or by name, as written.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawPort {
+    Number(i64),
+    Name(String),
 }
 
 #[derive(Debug, Default, Deserialize)]

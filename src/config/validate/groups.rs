@@ -16,8 +16,10 @@ use std::net::SocketAddr;
 use super::values::{k8s_name_problem, K8S_NAME_FORM};
 use super::Checker;
 use crate::config::dns::DnsTarget;
-use crate::config::raw::{RawDiscovery, RawGroup, RawService};
-use crate::config::{defaults, DiscoveryConfig, DnsConfig, GroupConfig};
+use crate::config::raw::{RawDiscovery, RawGroup, RawKubernetesEndpoints, RawPort, RawService};
+use crate::config::{
+    defaults, DiscoveryConfig, DnsConfig, GroupConfig, KubernetesEndpoints, ServicePort,
+};
 
 impl Checker {
     pub(super) fn groups(
@@ -35,7 +37,7 @@ impl Checker {
                 "the service has both `endpoints` and `groups`; use `endpoints` for one \
                  plain list of backends or `groups` for weighted versions, not both",
             ),
-            (None, None) if raw.dns.is_none() => self.issue(
+            (None, None) if raw.dns.is_none() && raw.kubernetes.is_none() => self.issue(
                 path,
                 "the service has neither `endpoints` nor `groups` (nor `dns`); list its \
                  backends, e.g. `endpoints: [10.0.0.1:8080]`, or name the DNS name they are \
@@ -59,20 +61,38 @@ impl Checker {
                 );
             }
         }
+        if raw.kubernetes.is_some()
+            && (raw.groups.is_some() || raw.endpoints.is_some() || raw.dns.is_some())
+        {
+            self.issue(
+                format!("{path}.kubernetes"),
+                "the service has `kubernetes` and also `endpoints`, `dns` or `groups`; \
+                 `kubernetes` here is the shorthand for a single group whose endpoints come \
+                 from a Kubernetes Service: give only it, or move it into a group",
+            );
+        }
         self.refresh_without_dns(path, raw.refresh.as_deref(), raw.dns.as_deref());
 
         let mut groups = Vec::new();
-        let shorthand = match (&raw.endpoints, &raw.dns) {
-            (Some(endpoints), _) => Some((
+        let shorthand = match (&raw.endpoints, &raw.dns, &raw.kubernetes) {
+            (Some(endpoints), _, _) => Some((
                 self.endpoints(&format!("{path}.endpoints"), endpoints, &mut seen),
                 None,
+                None,
             )),
-            (None, Some(dns)) if raw.groups.is_none() => {
-                Some((Vec::new(), self.dns(path, dns, raw.refresh.as_deref())))
-            }
+            (None, Some(dns), _) if raw.groups.is_none() => Some((
+                Vec::new(),
+                self.dns(path, dns, raw.refresh.as_deref()),
+                None,
+            )),
+            (None, None, Some(kubernetes)) if raw.groups.is_none() => Some((
+                Vec::new(),
+                None,
+                self.kubernetes_endpoints(&format!("{path}.kubernetes"), kubernetes),
+            )),
             _ => None,
         };
-        if let Some((endpoints, dns)) = shorthand {
+        if let Some((endpoints, dns, kubernetes)) = shorthand {
             let deployment = self.default_deployment(
                 path,
                 &raw.name,
@@ -87,6 +107,7 @@ impl Checker {
                 weight: defaults::DEFAULT_WEIGHT,
                 endpoints,
                 dns,
+                kubernetes,
                 deployment,
             });
         }
@@ -161,6 +182,18 @@ impl Checker {
             );
 
             let weight = group.weight.unwrap_or(defaults::DEFAULT_WEIGHT);
+            let kubernetes = match &group.kubernetes {
+                None => None,
+                Some(_) if group.endpoints.is_some() || group.dns.is_some() => {
+                    self.issue(
+                        format!("{path}.kubernetes"),
+                        "the group has `kubernetes` and also `endpoints` or `dns`; give one \
+                         source of endpoints",
+                    );
+                    None
+                }
+                Some(raw) => self.kubernetes_endpoints(&format!("{path}.kubernetes"), raw),
+            };
             let (endpoints, dns) = match (&group.endpoints, &group.dns) {
                 (Some(endpoints), dns) => {
                     if dns.is_some() {
@@ -176,6 +209,7 @@ impl Checker {
                     )
                 }
                 (None, Some(dns)) => (Vec::new(), self.dns(&path, dns, group.refresh.as_deref())),
+                (None, None) if group.kubernetes.is_some() => (Vec::new(), None),
                 (None, None) => {
                     self.issue(
                         path.clone(),
@@ -213,6 +247,7 @@ impl Checker {
                 weight,
                 endpoints,
                 dns,
+                kubernetes,
                 deployment,
             });
         }
@@ -288,6 +323,82 @@ impl Checker {
             port,
             refresh,
         })
+    }
+
+    /// `kubernetes: { service, port, namespace }` at `path`; None when any
+    /// part is invalid (and reported).
+    fn kubernetes_endpoints(
+        &mut self,
+        path: &str,
+        raw: &RawKubernetesEndpoints,
+    ) -> Option<KubernetesEndpoints> {
+        let mut valid = true;
+        if let Some(problem) = k8s_name_problem(&raw.service) {
+            self.issue(
+                format!("{path}.service"),
+                format!(
+                    "Service name {:?} {problem}; name the Kubernetes Service whose \
+                     EndpointSlices hold the group's pods; {K8S_NAME_FORM}",
+                    raw.service
+                ),
+            );
+            valid = false;
+        }
+        if let Some(namespace) = &raw.namespace {
+            if let Some(problem) = k8s_name_problem(namespace) {
+                self.issue(
+                    format!("{path}.namespace"),
+                    format!("namespace {namespace:?} {problem}; {K8S_NAME_FORM}"),
+                );
+                valid = false;
+            }
+        }
+        let port = match &raw.port {
+            RawPort::Number(number) => match u16::try_from(*number) {
+                Ok(number) if number > 0 => Some(ServicePort::Number(number)),
+                _ => {
+                    self.issue(
+                        format!("{path}.port"),
+                        format!(
+                            "port {number} is not a port; give the Service port's name (e.g. \
+                             http) or the number the pods serve on, 1 to 65535"
+                        ),
+                    );
+                    None
+                }
+            },
+            RawPort::Name(name) => {
+                // IANA service names, as Kubernetes requires of port names.
+                let well_formed = !name.is_empty()
+                    && name.len() <= 15
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && name.chars().any(|c| c.is_ascii_lowercase())
+                    && !name.starts_with('-')
+                    && !name.ends_with('-')
+                    && !name.contains("--");
+                if well_formed {
+                    Some(ServicePort::Name(name.clone()))
+                } else {
+                    self.issue(
+                        format!("{path}.port"),
+                        format!(
+                            "port {name:?} is not a Kubernetes port name (1 to 15 lower-case \
+                             letters, digits and '-', with a letter); give the Service port's \
+                             name or its number"
+                        ),
+                    );
+                    None
+                }
+            }
+        };
+        Some(KubernetesEndpoints {
+            service: raw.service.clone(),
+            port: port?,
+            namespace: raw.namespace.clone(),
+        })
+        .filter(|_| valid)
     }
 
     /// `refresh` belongs to `dns`; alone it would silently do nothing.

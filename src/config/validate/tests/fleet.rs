@@ -70,3 +70,60 @@ fn names_that_cannot_name_kubernetes_objects_are_refused_with_their_key() {
         Some("web-7f9c.x-1")
     );
 }
+
+#[test]
+fn a_group_takes_its_endpoints_from_a_kubernetes_service() {
+    use crate::config::{KubernetesEndpoints, ServicePort};
+    let config = load(&with_services(
+        "  - name: web
+    groups:
+      - { name: stable, kubernetes: { service: web-v1, port: http } }
+      - { name: canary, weight: 10, kubernetes: { service: web-v2, port: 8080, namespace: shop } }
+  - { name: api, kubernetes: { service: api, port: grpc } }
+",
+    ));
+    let web = &config.services[0];
+    assert_eq!(
+        web.groups[0].kubernetes,
+        Some(KubernetesEndpoints {
+            service: "web-v1".into(),
+            port: ServicePort::Name("http".into()),
+            namespace: None,
+        })
+    );
+    assert!(web.groups[0].endpoints.is_empty() && web.groups[0].dns.is_none());
+    assert_eq!(
+        web.groups[1].kubernetes.as_ref().unwrap().to_string(),
+        "shop/web-v2:8080"
+    );
+    assert_eq!(
+        config.services[1].groups[0]
+            .kubernetes
+            .as_ref()
+            .unwrap()
+            .port,
+        ServicePort::Name("grpc".into())
+    );
+
+    let found = issues(&with_services(
+        "  - name: web
+    groups:
+      - { name: a, kubernetes: { service: Web, port: 0 } }
+      - { name: b, kubernetes: { service: web, port: HTTP_1, namespace: -x } }
+      - { name: c, endpoints: [127.0.0.1:1], kubernetes: { service: web, port: http } }
+  - { name: api, dns: api.test:80, kubernetes: { service: api, port: http } }
+",
+    ));
+    assert_eq!(
+        paths(&found),
+        [
+            "services[0].groups[0].kubernetes.service",
+            "services[0].groups[0].kubernetes.port",
+            "services[0].groups[1].kubernetes.namespace",
+            "services[0].groups[1].kubernetes.port",
+            "services[0].groups[2].kubernetes",
+            "services[1].kubernetes",
+        ],
+        "{found:#?}"
+    );
+}

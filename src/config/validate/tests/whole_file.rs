@@ -162,6 +162,7 @@ fn full_config_becomes_the_expected_values() {
                         weight: 90,
                         endpoints: vec![addr("127.0.0.1:9001"), addr("127.0.0.1:9002")],
                         dns: None,
+                        kubernetes: None,
                         deployment: "loadapi-stable".into(),
                     },
                     GroupConfig {
@@ -169,6 +170,7 @@ fn full_config_becomes_the_expected_values() {
                         weight: 0,
                         endpoints: vec![addr("[::1]:9003")],
                         dns: None,
+                        kubernetes: None,
                         deployment: "loadapi-v2".into(),
                     },
                     GroupConfig {
@@ -176,6 +178,7 @@ fn full_config_becomes_the_expected_values() {
                         weight: 100,
                         endpoints: vec![addr("10.0.0.1:80")],
                         dns: None,
+                        kubernetes: None,
                         deployment: "loadapi-next".into(),
                     },
                 ],
@@ -239,6 +242,7 @@ fn full_config_becomes_the_expected_values() {
                     weight: 100,
                     endpoints: vec![addr("127.0.0.1:9004")],
                     dns: None,
+                    kubernetes: None,
                     deployment: "simple-stable".into(),
                 }],
                 split: SplitConfig {
@@ -304,6 +308,7 @@ fn minimal_config_gets_every_default() {
             weight: 100,
             endpoints: vec![addr("127.0.0.1:9000")],
             dns: None,
+            kubernetes: None,
             deployment: "web-stable".into(),
         }]
     );
