@@ -61,7 +61,7 @@ pub enum ServeError {
     },
     #[error("{0}")]
     AdminToken(String),
-    #[error("fleet: {0}")]
+    #[error("kubernetes: {0}")]
     Fleet(String),
     #[error("listeners[{index}].tls ({listener}): {source}")]
     Tls {
@@ -156,24 +156,33 @@ impl App {
         // A replica reads the fleet's state before it serves anything, so a
         // pod created after a rollback never sends traffic to the version
         // rolled back.
-        let fleet = match &config.fleet {
-            None => None,
-            Some(fleet_config) => {
-                let kubernetes =
-                    Kubernetes::connect(&config.kubernetes, self.state.metrics().clone())
-                        .await
-                        .map_err(|error| ServeError::Fleet(error.to_string()))?;
-                Some(
-                    Fleet::join(
-                        fleet_config,
-                        kubernetes,
-                        self.state.clone(),
-                        self.state.metrics().clone(),
-                    )
+        let uses_kubernetes = config.fleet.is_some()
+            || config
+                .services
+                .iter()
+                .flat_map(|service| &service.groups)
+                .any(|group| group.kubernetes.is_some());
+        let kubernetes = if uses_kubernetes {
+            Some(
+                Kubernetes::connect(&config.kubernetes, self.state.metrics().clone())
                     .await
-                    .map_err(ServeError::Fleet)?,
+                    .map_err(|error| ServeError::Fleet(error.to_string()))?,
+            )
+        } else {
+            None
+        };
+        let fleet = match (&config.fleet, &kubernetes) {
+            (Some(fleet_config), Some(kubernetes)) => Some(
+                Fleet::join(
+                    fleet_config,
+                    kubernetes.clone(),
+                    self.state.clone(),
+                    self.state.metrics().clone(),
                 )
-            }
+                .await
+                .map_err(ServeError::Fleet)?,
+            ),
+            _ => None,
         };
         let admin_listener =
             server::bind(config.admin.listen).map_err(|source| ServeError::Bind {
@@ -227,6 +236,10 @@ impl App {
         ));
         background.push(crate::health_check::spawn_driver(self.state.clone()));
         background.push(crate::discovery::spawn_driver(self.state.clone()));
+        background.push(crate::endpoint_slices::spawn_driver(
+            self.state.clone(),
+            kubernetes,
+        ));
         if let (Some(reloader), Some(interval)) = (&reloader, self.watch_interval) {
             background.push(reloader.clone().spawn_watch(interval));
         }

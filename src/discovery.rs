@@ -49,7 +49,7 @@ use tokio::time::MissedTickBehavior;
 
 use crate::config::{DiscoveryConfig, DnsConfig};
 use crate::metrics::DiscoveryMetrics;
-use crate::state::State;
+use crate::state::{Source, State};
 
 /// A lookup (A and AAAA together) that takes longer than this has failed.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -330,7 +330,12 @@ async fn run_group(
         }
         log_step(&target, &lookup, &step);
         if let Some((addresses, _)) = step.change {
-            state.set_discovered(&target.service, &target.group, &target.dns, addresses);
+            state.set_discovered(
+                &target.service,
+                &target.group,
+                &Source::Dns(target.dns.clone()),
+                addresses,
+            );
         }
         metrics.endpoints.set(step.in_force as i64);
     }

@@ -63,6 +63,9 @@ pub(crate) mod kubernetes;
 /// DNS discovery of `dns` groups.
 pub(crate) mod discovery;
 
+/// EndpointSlice discovery of `kubernetes` groups.
+pub(crate) mod endpoint_slices;
+
 /// The active health check driver.
 pub(crate) mod health_check;
 

@@ -39,4 +39,4 @@ pub(crate) use overrides::{
 pub(crate) use snapshot::{Group, Listener, Service, Snapshot};
 pub(crate) use tls::TlsLoadError;
 pub(crate) use tls::UpstreamTlsSet;
-pub(crate) use writer::{State, UpdateError};
+pub(crate) use writer::{Source, State, UpdateError};

@@ -93,7 +93,7 @@ impl Snapshot {
             .services
             .iter()
             .flat_map(|service| &service.groups)
-            .filter(|group| group.dns.is_some() && group.weight > 0)
+            .filter(|group| (group.dns.is_some() || group.kubernetes.is_some()) && group.weight > 0)
             .all(|group| !group.endpoints.is_empty())
     }
 

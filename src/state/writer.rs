@@ -19,7 +19,7 @@ use super::overrides::{Overrides, RolloutStatus, ServiceOverride, ServiceView};
 use super::restart::restart_needed;
 use super::snapshot::Snapshot;
 use super::tls::{load_upstream_tls, TlsLoadError, UpstreamTlsSet};
-use crate::config::{Config, DnsConfig};
+use crate::config::{Config, DnsConfig, KubernetesEndpoints};
 use crate::metrics::Metrics;
 
 /// A runtime change that could not be made; nothing was changed.
@@ -53,12 +53,41 @@ struct Inputs {
     discovered: HashMap<(String, String), Discovered>,
 }
 
-/// The addresses last found for one DNS group, and what was looked up to
-/// find them, so a reload that changes the name or port drops them.
+/// The addresses last found for one discovered group, and where they were
+/// found, so a reload that changes the name or port drops them.
 #[derive(Debug)]
 struct Discovered {
-    target: DnsConfig,
+    target: Source,
     addresses: Vec<SocketAddr>,
+}
+
+/// Where a group's endpoints are discovered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// A DNS name and port (`dns:`).
+    Dns(DnsConfig),
+    /// A Kubernetes Service's EndpointSlices (`kubernetes:`).
+    Kubernetes(KubernetesEndpoints),
+}
+
+impl Source {
+    /// The same place to look, whatever the refresh period.
+    fn same_target(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Dns(one), Self::Dns(other)) => one.same_target(other),
+            (Self::Kubernetes(one), Self::Kubernetes(other)) => one == other,
+            _ => false,
+        }
+    }
+
+    /// The source a group's config names, if it is discovered.
+    pub(crate) fn of(group: &crate::config::GroupConfig) -> Option<Self> {
+        match (&group.dns, &group.kubernetes) {
+            (Some(dns), _) => Some(Self::Dns(dns.clone())),
+            (None, Some(kubernetes)) => Some(Self::Kubernetes(kubernetes.clone())),
+            (None, None) => None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -163,7 +192,8 @@ impl State {
         // A group whose DNS name and port stay keeps its addresses, so a
         // reload opens no window without endpoints; any other set is dropped.
         inputs.discovered.retain(|(service, group), discovered| {
-            dns_of(&config, service, group).is_some_and(|dns| dns.same_target(&discovered.target))
+            source_of(&config, service, group)
+                .is_some_and(|source| source.same_target(&discovered.target))
         });
         inputs.file_config = config;
         inputs.upstream_tls = upstream_tls;
@@ -181,15 +211,17 @@ impl State {
     /// these are the addresses in force, or when the file config no longer
     /// has the group with this DNS name and port (a lookup that finished
     /// after a reload changed it).
-    pub fn set_discovered(
+    pub(crate) fn set_discovered(
         &self,
         service: &str,
         group: &str,
-        target: &DnsConfig,
+        target: &Source,
         addresses: Vec<SocketAddr>,
     ) -> bool {
         let mut inputs = self.inputs();
-        if !dns_of(&inputs.file_config, service, group).is_some_and(|dns| dns.same_target(target)) {
+        if !source_of(&inputs.file_config, service, group)
+            .is_some_and(|source| source.same_target(target))
+        {
             return false;
         }
         let key = (service.to_owned(), group.to_owned());
@@ -392,34 +424,33 @@ fn plan<T>(
     Ok((next, result))
 }
 
-/// The DNS source of a group of `config`, if it has one.
-fn dns_of<'a>(config: &'a Config, service: &str, group: &str) -> Option<&'a DnsConfig> {
-    config
+/// Where a group of `config` discovers its endpoints, if it does.
+fn source_of(config: &Config, service: &str, group: &str) -> Option<Source> {
+    let group = config
         .services
         .iter()
         .find(|s| s.name == service)?
         .groups
         .iter()
-        .find(|g| g.name == group)?
-        .dns
-        .as_ref()
+        .find(|g| g.name == group)?;
+    Source::of(group)
 }
 
-/// Gives each DNS group of `config` the addresses discovered for it; a group
-/// nothing was found for yet keeps none.
+/// Gives each discovered group of `config` the addresses found for it; a
+/// group nothing was found for yet keeps none.
 fn fill_in_discovered(config: &mut Config, discovered: &HashMap<(String, String), Discovered>) {
     if discovered.is_empty() {
         return;
     }
     for service in &mut config.services {
         for group in &mut service.groups {
-            let Some(dns) = &group.dns else {
+            let Some(source) = Source::of(group) else {
                 continue;
             };
             let key = (service.name.clone(), group.name.clone());
             if let Some(found) = discovered
                 .get(&key)
-                .filter(|found| found.target.same_target(dns))
+                .filter(|found| found.target.same_target(&source))
             {
                 group.endpoints.clone_from(&found.addresses);
             }
@@ -466,10 +497,11 @@ services:
             assert_eq!(listed, built);
             built
         };
-        let target = state.load().config.services[0].groups[0]
+        let dns = state.load().config.services[0].groups[0]
             .dns
             .clone()
             .unwrap();
+        let target = Source::Dns(dns.clone());
         let mut changes = state.subscribe();
         assert!(endpoints().is_empty());
         assert!(!state.load().every_dns_group_resolved());
@@ -483,10 +515,7 @@ services:
 
         // The same set again builds no snapshot; stale or unknown targets are refused.
         assert!(!state.set_discovered("web", "stable", &target, found.clone()));
-        let other_port = DnsConfig {
-            port: 81,
-            ..target.clone()
-        };
+        let other_port = Source::Dns(DnsConfig { port: 81, ..dns });
         assert!(!state.set_discovered("web", "stable", &other_port, vec![]));
         assert!(!state.set_discovered("web", "canary", &target, vec![]));
         assert!(!state.set_discovered("api", "stable", &target, vec![]));
