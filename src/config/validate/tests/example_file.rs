@@ -156,6 +156,12 @@ fn example_file_uses_every_key() {
         groups.iter().any(|g| g.refresh.is_some()),
         "groups[].refresh"
     );
+    assert!(
+        groups
+            .iter()
+            .any(|g| g.kubernetes.as_ref().is_some_and(|k| k.namespace.is_some())),
+        "groups[].kubernetes.namespace"
+    );
     assert!(services.iter().any(|s| s.dns.is_some()), "services[].dns");
     assert!(
         services.iter().any(|s| s.refresh.is_some()),
