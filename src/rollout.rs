@@ -34,7 +34,7 @@ use tokio::time::Instant;
 use crate::config::RolloutConfig;
 use crate::fleet::{ChangeFn, ChangeKind, Fleet};
 use crate::metrics::Reading;
-use crate::state::{RolloutRecord, RolloutStatus, Service, State};
+use crate::state::{RolloutRecord, RolloutStatus, Service, State, UpdateError};
 
 /// Latencies under this are compared as this.
 pub(crate) const LATENCY_FLOOR: Duration = Duration::from_millis(5);
@@ -144,7 +144,7 @@ impl Board {
 
 /// A group's counters now, summed over its endpoints; nothing when the
 /// service has no such group.
-fn group_reading(service: &Service, group: &str) -> Reading {
+pub(crate) fn group_reading(service: &Service, group: &str) -> Reading {
     let group = service.groups.iter().find(|g| g.name == group);
     Reading::sum(
         group
@@ -161,6 +161,9 @@ struct Tracker {
     started: Instant,
     canary_start: Reading,
     stable_start: Reading,
+    /// Fleet leader: each other replica's (canary, stable) reading when it
+    /// was first seen in this step.
+    peers: BTreeMap<String, (Reading, Reading)>,
 }
 
 /// Where the driver's decisions go: this replica's state, or, in fleet
@@ -225,6 +228,11 @@ async fn evaluate(
     let snapshot = state.load();
     let overrides = state.overrides();
     let leads = writer.leads();
+    // The leader judges the fleet's traffic: every replica's counters.
+    let peers = match &writer.fleet {
+        Some(fleet) if leads => fleet.peer_readings().await,
+        _ => BTreeMap::new(),
+    };
     let mut tick: Option<Duration> = None;
     for service_config in &snapshot.config.services {
         let Some(policy) = &service_config.rollout else {
@@ -292,12 +300,22 @@ async fn evaluate(
             continue;
         };
 
-        let canary = group_reading(service, &policy.group)
-            .since(&tracker.canary_start)
-            .window();
-        let stable = group_reading(service, stable_name)
-            .since(&tracker.stable_start)
-            .window();
+        let mut canary = group_reading(service, &policy.group).since(&tracker.canary_start);
+        let mut stable = group_reading(service, stable_name).since(&tracker.stable_start);
+        for (replica, readings) in &peers {
+            let Some(groups) = readings.get(name) else {
+                continue;
+            };
+            let now_canary = groups.get(&policy.group).cloned().unwrap_or_default();
+            let now_stable = groups.get(stable_name).cloned().unwrap_or_default();
+            let (canary_start, stable_start) = tracker
+                .peers
+                .entry(replica.clone())
+                .or_insert_with(|| (now_canary.clone(), now_stable.clone()));
+            canary.add(&now_canary.since(canary_start));
+            stable.add(&now_stable.since(stable_start));
+        }
+        let (canary, stable) = (canary.window(), stable.window());
         let time_in_step = now.saturating_duration_since(tracker.started);
         let mut decision = decide(policy, tracker.step, time_in_step, &canary, &stable);
         if !leads && !matches!(decision, Decision::Rollback { .. }) {
@@ -405,6 +423,7 @@ fn follow(
         started: Instant::now(),
         canary_start: reading(&policy.group),
         stable_start: reading(stable_name),
+        peers: BTreeMap::new(),
     }
 }
 
@@ -432,6 +451,7 @@ async fn enter(
         started: Instant::now(),
         canary_start: group_reading(service, &policy.group),
         stable_start: group_reading(service, stable_name),
+        peers: BTreeMap::new(),
     };
     let entered = RolloutRecord {
         step,
@@ -502,6 +522,18 @@ async fn finish(
         )
     };
     let change: Arc<ChangeFn> = Arc::new(move |view, entry| {
+        // In a fleet another replica may have ended this rollout first:
+        // it ends once.
+        if entry
+            .rollout
+            .as_ref()
+            .is_some_and(|current| current.status != RolloutStatus::Progressing)
+        {
+            return Err(UpdateError::Incompatible(format!(
+                "the rollout of {} has already ended",
+                view.config.name
+            )));
+        }
         if roll_back {
             entry.roll_back(view);
         }

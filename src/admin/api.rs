@@ -34,8 +34,8 @@ use super::wire::{
     EndpointStatus, GroupStatus, PromoteRequest, Reloaded, ServiceList, ServiceStatus, Weights,
 };
 use super::Admin;
-use crate::fleet::{rollback_change, ChangeFn, ChangeKind, FleetChange, FleetError};
-use crate::metrics::Reading;
+use crate::fleet::{rollback_change, ChangeFn, ChangeKind, FleetChange, FleetError, Readings};
+use crate::metrics::{Reading, ReadingWire};
 use crate::reload::{ReloadError, Reloader};
 use crate::state::{RolloutRecord, RolloutStatus, ServiceOverride, ServiceView, UpdateError};
 
@@ -361,6 +361,34 @@ fn promoted_group(view: &ServiceView<'_>, asked: Option<&str>) -> String {
                 .map(|g| g.name.clone())
         })
         .unwrap_or_else(|| "canary".into())
+}
+
+/// `GET /api/v1/fleet/readings`: this replica's counters by service and
+/// group, for the fleet's rollout leader.
+pub(crate) fn fleet_readings(admin: &Admin) -> ApiResult {
+    let Some(fleet) = &admin.fleet else {
+        return Err((StatusCode::NOT_FOUND, "fleet mode is off".into()));
+    };
+    let snapshot = admin.state.load();
+    let services = snapshot
+        .services
+        .iter()
+        .map(|service| {
+            let groups = service
+                .groups
+                .iter()
+                .map(|group| {
+                    let reading = crate::rollout::group_reading(service, &group.name);
+                    (group.name.clone(), ReadingWire::from(&reading))
+                })
+                .collect();
+            (service.name.clone(), groups)
+        })
+        .collect();
+    Ok(to_json(&Readings {
+        replica: fleet.replica().to_owned(),
+        services,
+    }))
 }
 
 /// `GET /api/v1/fleet`.

@@ -179,6 +179,7 @@ impl Admin {
             (&Method::GET, ["api", "v1", "history"]) => Ok(self.history.to_json()),
             (&Method::GET, ["api", "v1", "services", name]) => api::service(self, name),
             (&Method::GET, ["api", "v1", "fleet"]) => api::fleet(self),
+            (&Method::GET, ["api", "v1", "fleet", "readings"]) => api::fleet_readings(self),
             (&Method::PUT, ["api", "v1", "services", name, "weights"]) => {
                 match read_body(request).await {
                     Ok(body) => api::set_weights(self, name, &body, wait).await,

@@ -29,6 +29,7 @@
 
 mod document;
 mod leader;
+mod readings;
 mod tasks;
 
 use std::collections::BTreeMap;
@@ -49,6 +50,7 @@ use crate::kubernetes::Kubernetes;
 use crate::metrics::{FleetMetrics, Metrics};
 use crate::state::{FleetStamp, RolloutStatus, ServiceOverride, ServiceView, State, UpdateError};
 pub(crate) use document::{Change, Document, Replica};
+pub(crate) use readings::Readings;
 
 /// How long one request to the API may take before the API counts as
 /// unreachable for a change (a watch is not bounded by it).
@@ -324,6 +326,10 @@ impl Fleet {
             tokio::spawn(tasks::keep_lease(self.clone())),
             tokio::spawn(leader::lead(self.clone())),
         ]
+    }
+
+    pub(crate) fn replica(&self) -> &str {
+        &self.replica
     }
 
     /// Whether this replica judges the fleet's rollouts now.

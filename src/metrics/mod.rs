@@ -37,7 +37,7 @@ pub use handles::{
 };
 pub use linkerd::LinkerdMetrics;
 pub(crate) use window::Reading;
-pub use window::Window;
+pub use window::{ReadingWire, Window};
 
 use fleet::FleetFamilies;
 use linkerd::LinkerdFamilies;

@@ -102,6 +102,60 @@ impl Reading {
     }
 }
 
+/// A [`Reading`] as JSON: how a replica hands its counters to the fleet's
+/// rollout leader. Bucket bounds are written as text, since JSON has no
+/// infinity (`+Inf` for the last).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReadingWire {
+    pub requests: u64,
+    pub errors: u64,
+    pub buckets: Vec<(String, u64)>,
+}
+
+impl From<&Reading> for ReadingWire {
+    fn from(reading: &Reading) -> Self {
+        Self {
+            requests: reading.requests,
+            errors: reading.errors,
+            buckets: reading
+                .buckets
+                .iter()
+                .map(|(bound, count)| {
+                    let bound = if bound.is_infinite() {
+                        "+Inf".to_owned()
+                    } else {
+                        bound.to_string()
+                    };
+                    (bound, *count)
+                })
+                .collect(),
+        }
+    }
+}
+
+impl ReadingWire {
+    /// The reading; None when a bound is not a number.
+    pub(crate) fn reading(&self) -> Option<Reading> {
+        let buckets = self
+            .buckets
+            .iter()
+            .map(|(bound, count)| {
+                let bound = if bound == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    bound.parse().ok()?
+                };
+                Some((bound, *count))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Reading {
+            requests: self.requests,
+            errors: self.errors,
+            buckets,
+        })
+    }
+}
+
 impl Window {
     /// Errors per request; None without requests.
     pub fn error_rate(&self) -> Option<f64> {
@@ -113,6 +167,24 @@ impl Window {
 mod tests {
     use super::*;
     use crate::metrics::Metrics;
+
+    #[test]
+    fn a_reading_crosses_json_whole() {
+        let reading = Reading {
+            requests: 7,
+            errors: 2,
+            buckets: vec![(0.005, 3), (0.25, 6), (f64::INFINITY, 7)],
+        };
+        let text = serde_json::to_string(&ReadingWire::from(&reading)).unwrap();
+        assert!(text.contains("\"+Inf\""), "{text}");
+        let back: ReadingWire = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.reading(), Some(reading));
+        let broken = ReadingWire {
+            buckets: vec![("soon".into(), 1)],
+            ..ReadingWire::default()
+        };
+        assert_eq!(broken.reading(), None);
+    }
 
     fn reading(requests: u64, errors: u64, buckets: &[(f64, u64)]) -> Reading {
         Reading {

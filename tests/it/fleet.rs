@@ -29,7 +29,14 @@ struct Setup {
     canary: Backend,
     directory: PathBuf,
     kubeconfig: PathBuf,
+    /// The groups (and what else) of service web, as YAML under it.
+    web: String,
 }
+
+/// Service web's groups by default: 50/50.
+const FIFTY_FIFTY: &str = "    groups:
+      - { name: stable, weight: 50, endpoints: [\"STABLE\"] }
+      - { name: canary, weight: 50, endpoints: [\"CANARY\"] }";
 
 fn free_port() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -51,6 +58,7 @@ impl Setup {
             canary: Backend::spawn(BackendOptions::new("canary")).await.unwrap(),
             directory,
             kubeconfig,
+            web: FIFTY_FIFTY.to_owned(),
         }
     }
 
@@ -65,9 +73,7 @@ listeners:
     routes: [ {{ name: all, service: web }} ]
 services:
   - name: web
-    groups:
-      - {{ name: stable, weight: 50, endpoints: ["{stable}"] }}
-      - {{ name: canary, weight: 50, endpoints: ["{canary}"] }}
+{web}
   - name: api
     groups:
       - {{ name: stable, weight: 50, endpoints: ["{stable}"] }}
@@ -77,6 +83,10 @@ fleet: {{ name: edge, replica: {name}, startup_timeout: 2s }}
 state_file: "{state}"
 {extra}
 "#,
+            web = self
+                .web
+                .replace("STABLE", &self.stable.address.to_string())
+                .replace("CANARY", &self.canary.address.to_string()),
             stable = self.stable.address,
             canary = self.canary.address,
             kubeconfig = self.kubeconfig.display(),
@@ -394,4 +404,190 @@ async fn bench_fleet_propagation() {
         idle.as_secs(),
         made as f64 / idle.as_secs_f64()
     );
+}
+
+/// Rollout of web's canary through steps, judged every 50 ms.
+const ROLLOUT: &str = "    groups:
+      - { name: stable, weight: 100, endpoints: [\"STABLE\"] }
+      - { name: canary, weight: 0, endpoints: [\"CANARY\"] }
+    rollout:
+      group: canary
+      steps: [STEPS]
+      interval: INTERVAL
+      tick: 50ms
+      min_requests: 20
+      max_error_rate: 5%
+      max_p99_ratio: 3";
+
+/// Sends requests through every replica until `stop`; returns when the
+/// first 5xx came back, if one did.
+fn load(
+    replicas: &[&Replica],
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<Option<Instant>>> {
+    replicas
+        .iter()
+        .map(|replica| {
+            let listen = replica.listen;
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut first_failure = None;
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while !*stop.borrow() && Instant::now() < deadline {
+                    let answer = get(listen, "/", &[]).await;
+                    if answer.status.is_server_error() && first_failure.is_none() {
+                        first_failure = Some(Instant::now());
+                    }
+                }
+                first_failure
+            })
+        })
+        .collect()
+}
+
+/// The fleet state document in the API server.
+fn document(setup: &Setup) -> Value {
+    let config_map = setup
+        .api
+        .get(Kind::ConfigMap, "default", "luas-fleet-edge")
+        .expect("the fleet state exists");
+    serde_json::from_str(config_map["data"]["state.json"].as_str().unwrap()).unwrap()
+}
+
+/// The sum over replicas of a metric line's value.
+async fn summed(replicas: &[&Replica], line_prefix: &str) -> f64 {
+    let mut sum = 0.0;
+    for replica in replicas {
+        let metrics = get(replica.admin, "/metrics", &[]).await.body;
+        sum += crate::support::sample(&metrics, line_prefix).unwrap_or(0.0);
+    }
+    sum
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_canary_is_rolled_back_once_on_every_replica() {
+    let mut setup = Setup::new("failing").await;
+    setup.canary =
+        Backend::spawn(BackendOptions::new("canary").status(StatusCode::INTERNAL_SERVER_ERROR))
+            .await
+            .unwrap();
+    setup.web = ROLLOUT
+        .replace("STEPS", "50, 100")
+        .replace("INTERVAL", "60s");
+    let a = setup.start("a", "").await;
+    let b = setup.start("b", "").await;
+    let c = setup.start("c", "").await;
+    let all = [&a, &b, &c];
+    until_all_see(&all, 3).await;
+    // The leader enters the first step for the fleet.
+    let entered = eventually(Duration::from_secs(10), || async {
+        document(&setup)["state"]["services"]["web"]["weights"]["canary"] == 50
+    })
+    .await;
+    assert!(entered, "the rollout never started: {}", document(&setup));
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let loaders = load(&all, &stopped);
+    let mut rolled_back_at = Vec::new();
+    for replica in all {
+        let at_zero = eventually(Duration::from_secs(20), || async {
+            let (_, web) = replica.call(Method::GET, "/api/v1/services/web", "").await;
+            Replica::weight(&web, "canary") == 0
+        })
+        .await;
+        assert!(
+            at_zero,
+            "{} still sends traffic to the canary",
+            replica.name
+        );
+        rolled_back_at.push(Instant::now());
+    }
+    stop.send_replace(true);
+    let mut first_failure: Option<Instant> = None;
+    for loader in loaders {
+        if let Some(at) = loader.await.unwrap() {
+            first_failure = Some(first_failure.map_or(at, |first: Instant| first.min(at)));
+        }
+    }
+    let first_failure = first_failure.expect("the canary failed some requests");
+    let last = rolled_back_at.iter().max().unwrap();
+    eprintln!(
+        "first canary failure to the whole fleet at 0: {:?}",
+        last.saturating_duration_since(first_failure)
+    );
+    let record = &document(&setup)["state"]["services"]["web"]["rollout"];
+    assert_eq!(record["status"], "rolled_back", "{record}");
+    // One rollback for the fleet, whichever replica saw it first.
+    let decisions = summed(
+        &all,
+        "luas_rollout_decisions_total{decision=\"rollback\",service=\"web\"}",
+    )
+    .await;
+    assert_eq!(decisions, 1.0);
+    for replica in all {
+        assert_eq!(replica.versions(20).await, (20, 0), "{}", replica.name);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_replica_continues_the_rollout_when_the_leader_dies() {
+    let mut setup = Setup::new("leader").await;
+    setup.web = ROLLOUT
+        .replace("STEPS", "10, 20, 30, 40, 50, 60, 70, 80, 90, 100")
+        .replace("INTERVAL", "300ms");
+    let mut replicas = vec![
+        setup.start("a", "").await,
+        setup.start("b", "").await,
+        setup.start("c", "").await,
+    ];
+    until_all_see(&replicas.iter().collect::<Vec<_>>(), 3).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let loaders = load(&replicas.iter().collect::<Vec<_>>(), &stopped);
+    let step =
+        |setup: &Setup| document(setup)["state"]["services"]["web"]["rollout"]["step"].as_u64();
+    let moving = eventually(Duration::from_secs(20), || async {
+        step(&setup) >= Some(1)
+    })
+    .await;
+    assert!(moving, "the rollout never promoted: {}", document(&setup));
+    let lease = setup
+        .api
+        .get(Kind::Lease, "default", "luas-fleet-edge-rollout")
+        .expect("a rollout leader holds the Lease");
+    let leader = lease["spec"]["holderIdentity"].as_str().unwrap().to_owned();
+    // The leader dies without a word: its Lease must expire (15 s).
+    stop.send_replace(true);
+    for loader in loaders {
+        loader.await.unwrap();
+    }
+    let index = replicas.iter().position(|r| r.name == leader).unwrap();
+    let mut dead = replicas.remove(index);
+    dead.child.kill().await.unwrap();
+    let at_kill = step(&setup).unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let loaders = load(&replicas.iter().collect::<Vec<_>>(), &stopped);
+    let continued = eventually(Duration::from_secs(40), || async {
+        let document = document(&setup);
+        let record = &document["state"]["services"]["web"]["rollout"];
+        record["step"].as_u64() > Some(at_kill) || record["status"] == "completed"
+    })
+    .await;
+    stop.send_replace(true);
+    for loader in loaders {
+        let _ = loader.await;
+    }
+    assert!(
+        continued,
+        "no replica continued after {leader} died: {}",
+        document(&setup)
+    );
+    let holder = setup
+        .api
+        .get(Kind::Lease, "default", "luas-fleet-edge-rollout")
+        .unwrap()["spec"]["holderIdentity"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(holder, leader);
+    assert!(replicas.iter().any(|r| r.name == holder), "{holder}");
 }
