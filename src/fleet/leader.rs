@@ -66,12 +66,12 @@ pub(super) async fn lead(fleet: Arc<Fleet>) {
         if fleet.leaving.load(Ordering::Acquire) {
             return;
         }
-        let leading = match try_lead(&fleet, &leases, &name).await {
-            Ok(leading) => leading,
+        let (leading, next_look) = match try_lead(&fleet, &leases, &name).await {
+            Ok(looked) => looked,
             Err(error) => {
                 tracing::debug!(fleet = %fleet.name, %error, "rollout Lease not read or written");
                 // Without the API a leader cannot prove it still leads.
-                false
+                (false, LEADER_RENEW)
             }
         };
         let was = fleet.leading.swap(leading, Ordering::AcqRel);
@@ -79,11 +79,36 @@ pub(super) async fn lead(fleet: Arc<Fleet>) {
             tracing::info!(fleet = %fleet.name, replica = %fleet.replica, leading, "rollout leadership changed");
         }
         fleet.metrics.leader.set(i64::from(leading));
-        tokio::time::sleep(LEADER_RENEW).await;
+        tokio::time::sleep(next_look).await;
     }
 }
 
-async fn try_lead(fleet: &Fleet, leases: &kube::Api<Lease>, name: &str) -> Result<bool, String> {
+/// When a follower looks again: just after the holder's Lease would
+/// expire unless renewed, so followers do not poll the API every renewal
+/// period, and a dead leader is replaced as soon as its Lease runs out.
+fn follower_wait(spec: Option<&LeaseSpec>, now: SystemTime) -> Duration {
+    let renewed = spec
+        .and_then(|spec| spec.renew_time.as_ref())
+        .map_or(0, |time| {
+            u64::try_from(time.0.as_millisecond()).unwrap_or(0)
+        });
+    let seconds = spec
+        .and_then(|spec| spec.lease_duration_seconds)
+        .and_then(|seconds| u64::try_from(seconds).ok())
+        .unwrap_or(LEADER_LEASE.as_secs());
+    let expires = renewed + seconds * 1000;
+    let left = Duration::from_millis(expires.saturating_sub(millis_since_epoch(now)));
+    // A little after, so the expiry has passed when it looks; never a busy loop.
+    (left + Duration::from_millis(50 + fastrand::u64(0..200))).clamp(LEADER_RENEW / 5, LEADER_LEASE)
+}
+
+/// One look at the rollout Lease: whether this replica leads, and when to
+/// look again.
+async fn try_lead(
+    fleet: &Fleet,
+    leases: &kube::Api<Lease>,
+    name: &str,
+) -> Result<(bool, Duration), String> {
     let current = tokio::time::timeout(API_TIMEOUT, leases.get_opt(name))
         .await
         .map_err(|_| "no answer in time".to_owned())?
@@ -96,7 +121,8 @@ async fn try_lead(fleet: &Fleet, leases: &kube::Api<Lease>, name: &str) -> Resul
     );
     if let Claim::Follow(holder) = &decision {
         *lock(&fleet.leader) = Some(holder.clone());
-        return Ok(false);
+        let spec = current.as_ref().and_then(|lease| lease.spec.as_ref());
+        return Ok((false, follower_wait(spec, now)));
     }
     let transitions = current
         .as_ref()
@@ -147,10 +173,10 @@ async fn try_lead(fleet: &Fleet, leases: &kube::Api<Lease>, name: &str) -> Resul
     match written {
         Ok(Ok(_)) => {
             *lock(&fleet.leader) = Some(fleet.replica.clone());
-            Ok(true)
+            Ok((true, LEADER_RENEW))
         }
-        // Another replica won the race (409): it leads.
-        Ok(Err(kube::Error::Api(status))) if status.code == 409 => Ok(false),
+        // Another replica won the race (409): it leads; look again soon.
+        Ok(Err(kube::Error::Api(status))) if status.code == 409 => Ok((false, LEADER_RENEW)),
         Ok(Err(error)) => Err(error.to_string()),
         Err(_) => Err("no answer in time".to_owned()),
     }
@@ -182,6 +208,21 @@ mod tests {
             renew_time: Some(MicroTime(Timestamp::from_millisecond(renewed_ms).unwrap())),
             ..LeaseSpec::default()
         }
+    }
+
+    #[test]
+    fn followers_look_again_when_the_leaders_lease_would_expire() {
+        let renewed = 1_700_000_000_000;
+        let held = spec("b", renewed);
+        let at = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
+        let wait = follower_wait(Some(&held), at(renewed as u64 + 5_000));
+        assert!(
+            wait >= Duration::from_millis(10_050) && wait <= Duration::from_millis(10_250),
+            "{wait:?}"
+        );
+        // Already expired: soon, but not at once.
+        let wait = follower_wait(Some(&held), at(renewed as u64 + 60_000));
+        assert_eq!(wait, Duration::from_secs(1));
     }
 
     #[test]
