@@ -591,3 +591,73 @@ async fn another_replica_continues_the_rollout_when_the_leader_dies() {
     assert_ne!(holder, leader);
     assert!(replicas.iter().any(|r| r.name == holder), "{holder}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_shuts_down_leaves_at_once_and_watches_survive_a_410() {
+    let setup = Setup::new("leave").await;
+    let a = setup.start("a", "").await;
+    let b = setup.start("b", "").await;
+    let mut c = setup.start("c", "").await;
+    until_all_see(&[&a, &b, &c], 3).await;
+
+    // SIGTERM: c drains and deletes its Lease, so it stops counting at once
+    // (not after the Lease's 40 s).
+    let pid = c.child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let gone = eventually(Duration::from_secs(10), || async {
+        setup
+            .api
+            .get(Kind::Lease, "default", "luas-fleet-edge-c")
+            .is_none()
+    })
+    .await;
+    assert!(gone, "c's Lease is still there after SIGTERM");
+    let exited = tokio::time::timeout(Duration::from_secs(15), c.child.wait()).await;
+    assert!(exited.is_ok(), "c did not exit after SIGTERM");
+    until_all_see(&[&a, &b], 2).await;
+
+    // The history is compacted and every stream cut: the watches list
+    // again (410) and the next change still reaches b.
+    setup.api.compact();
+    setup.api.cut_watches();
+    let (status, answer) = a
+        .call(Method::POST, "/api/v1/services/web/rollback?wait=5s", "")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["fleet"]["replicas"], 2, "{answer}");
+    assert_eq!(answer["fleet"]["applied"], 2, "{answer}");
+    assert_eq!(b.versions(30).await, (30, 0));
+
+    // What each replica says of itself in its metrics.
+    let version = answer["fleet"]["version"].as_f64().unwrap();
+    for replica in [&a, &b] {
+        let metrics = get(replica.admin, "/metrics", &[]).await.body;
+        let sample = |prefix: &str| crate::support::sample(&metrics, prefix);
+        assert_eq!(
+            sample("luas_fleet_state_version{fleet=\"edge\"}"),
+            Some(version)
+        );
+        assert_eq!(sample("luas_fleet_replicas{fleet=\"edge\"}"), Some(2.0));
+        assert!(
+            sample("luas_kubernetes_watch_events_total{kind=\"configmap\",result=\"restarted\"}")
+                >= Some(2.0),
+            "{metrics}"
+        );
+    }
+    // One leader (if c led, its successor takes the Lease within 15 s).
+    let one_leader = eventually(Duration::from_secs(20), || async {
+        summed(&[&a, &b], "luas_fleet_leader{fleet=\"edge\"}").await == 1.0
+    })
+    .await;
+    assert!(one_leader);
+    let updates = summed(
+        &[&a, &b],
+        "luas_kubernetes_requests_total{code=\"200\",kind=\"configmap\",verb=\"update\"}",
+    )
+    .await;
+    assert!(updates >= 1.0);
+}
