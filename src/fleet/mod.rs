@@ -351,7 +351,15 @@ impl Fleet {
         let started = Instant::now();
         match self.write_change(service, describe, &change).await {
             Ok(version) => Ok(self.wait_for(version, started, wait, describe).await),
-            Err(FleetError::Unreachable(reason)) if kind == ChangeKind::Rollback => {
+            // A rollback is never refused: not for an unreachable API, nor
+            // for one that refuses the write (RBAC) or stays contended.
+            Err(
+                error @ (FleetError::Unreachable(_) | FleetError::Api(_) | FleetError::Contended),
+            ) if kind == ChangeKind::Rollback => {
+                let reason = match error {
+                    FleetError::Unreachable(reason) | FleetError::Api(reason) => reason,
+                    other => other.to_string(),
+                };
                 let held = self.state.overrides();
                 let (mut next, ()) = self
                     .state

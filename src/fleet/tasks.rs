@@ -194,6 +194,11 @@ async fn renew(
 ) -> Result<(), kube::Error> {
     let params = PostParams::default();
     for _ in 0..3 {
+        // Leaving: the Lease is being deleted; writing it again would keep
+        // this replica counted for 40 s.
+        if fleet.leaving.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let lease = Replica::to_lease(
             &fleet.name,
             &fleet.replica,
