@@ -7,8 +7,9 @@
 # Installs what the tests need when it is missing (the Rust toolchain pinned
 # in rust-toolchain.toml, promtool from the Debian package `prometheus`,
 # curl, Node.js, npm and Chromium for the dashboard's browser test, that
-# test's npm packages, cargo-deny and cargo-machete), then runs, in order and
-# stopping at the first failure:
+# test's npm packages, kubernetes-validate from PyPI in a virtualenv for the
+# Kubernetes manifests' schema test, cargo-deny and cargo-machete), then
+# runs, in order and stopping at the first failure:
 #   scripts/check-msrv.py             rust-version true for the locked graph
 #   cargo fmt --check
 #   cargo clippy --locked --all-targets -- -D warnings
@@ -20,10 +21,11 @@
 #   cargo test --locked --lib --bins --tests --examples -- --ignored
 # and ends with one line counting every test run: "tests: N passed, N failed".
 #
-# The tests that need an outside program (Chromium, promtool, curl) are
-# #[ignore]d so that a plain `cargo test` passes without them; this script
-# installs the programs and runs those too (a second `cargo test` with
-# --ignored, which runs only them), counting each test once.
+# The tests that need an outside program (Chromium, promtool, curl,
+# kubernetes-validate) are #[ignore]d so that a plain `cargo test` passes
+# without them; this script installs the programs and runs those too (a
+# second `cargo test` with --ignored, which runs only them), counting each
+# test once.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -103,6 +105,32 @@ if ! cmp -s "$dashboard/package-lock.json" "$dashboard/node_modules/.luas-instal
     cp "$dashboard/package-lock.json" "$dashboard/node_modules/.luas-installed-lock.json"
 fi
 
+# kubernetes-validate (pinned with its dependencies in
+# tests/kubernetes-validate/requirements.txt), which checks the Kubernetes
+# manifests against the 1.33 OpenAPI schemas (tests/it/kubernetes.rs), in a
+# virtualenv of its own beside that file, not in the system's Python: when
+# the virtualenv is missing or the requirements changed since it was made.
+# Debian's python3 makes virtualenvs only with python3-venv installed.
+validate=tests/kubernetes-validate
+if ! cmp -s "$validate/requirements.txt" "$validate/.venv/.luas-installed-requirements.txt"; then
+    step "pip install -r $validate/requirements.txt (into $validate/.venv)"
+    rm -rf "$validate/.venv"
+    if ! python3 -m venv "$validate/.venv"; then
+        step "installing Debian package python3-venv"
+        as_root apt-get update
+        as_root env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y --no-install-recommends python3-venv
+        rm -rf "$validate/.venv"
+        python3 -m venv "$validate/.venv"
+    fi
+    "$validate/.venv/bin/python" -m pip install --no-input --disable-pip-version-check \
+        --no-deps -r "$validate/requirements.txt"
+    # --no-deps: fail here, not in the test, if the pins miss a dependency.
+    "$validate/.venv/bin/python" -m pip check --disable-pip-version-check
+    cp "$validate/requirements.txt" "$validate/.venv/.luas-installed-requirements.txt"
+fi
+echo "kubernetes-validate: $("$validate/.venv/bin/kubernetes-validate" --version)"
+
 missing_components=()
 cargo fmt --version >/dev/null 2>&1 || missing_components+=(rustfmt)
 cargo clippy --version >/dev/null 2>&1 || missing_components+=(clippy)
@@ -158,7 +186,8 @@ step "cargo test --locked --all-targets"
 cargo test --locked --all-targets 2>&1 | tee -a "$log"
 test_status=${PIPESTATUS[0]}
 
-# The tests ignored for want of Chromium, promtool or curl (installed above)
+# The tests ignored for want of Chromium, promtool, curl or
+# kubernetes-validate (installed above)
 # run here, and only here, so each test counts once in the total. Every
 # target but the benchmark, whose harness (criterion) takes no --ignored;
 # the fleet benchmark (scripts/fleet-bench.sh) measures, it does not test.

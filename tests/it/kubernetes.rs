@@ -5,20 +5,31 @@
 //! ConfigMap and Secret references, the HPA's target and custom metric, the
 //! PodDisruptionBudget's selector. Every luas config held in a ConfigMap
 //! must pass luas's own validator and fit the pod that mounts it: listener
-//! and admin ports are container ports, the config, token and state files
-//! are where the config says, DNS names point at headless Services of the
-//! same directory on a port their pods serve. The PodMonitor and the
-//! Prometheus scrape config must select every luas pod on its admin port,
-//! and the dashboard and Prometheus Adapter rule may only query metric names
-//! and `code` values that luas really exports. The tests at the end feed
+//! and admin ports are container ports (or, for a loopback listener, an
+//! address another container of the pod is told about), the config, token
+//! and state files are where the config says, DNS names point at headless
+//! Services of the same directory on a port their pods serve, `kubernetes:`
+//! sources name a Service of the directory and one of its ports, and a fleet
+//! replica publishes its pod IP, has a name of its own and is not killed
+//! while it waits for the API. The service account of every luas pod may do
+//! exactly what luas does with the Kubernetes API for its config (RBAC):
+//! nothing missing, nothing more. The PodMonitor and the Prometheus scrape
+//! config must select every luas pod on its admin port, and the dashboard
+//! and Prometheus Adapter rule may only query metric names and `code` values
+//! that luas really exports. An ignored test (it needs `kubernetes-validate`,
+//! which scripts/test.sh installs) checks every manifest against the
+//! Kubernetes 1.33 OpenAPI schemas in strict mode. The tests at the end feed
 //! broken manifests to the same checks to show that each of them can fail.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
+use luas::config::Config;
 use serde::Deserialize;
 use yaml_serde::Value;
 
@@ -27,6 +38,14 @@ const LUAS_CONTAINER: &str = "luas";
 
 /// What Kubernetes gives a pod without `terminationGracePeriodSeconds`.
 const DEFAULT_TERMINATION_GRACE: u64 = 30;
+
+/// What leaving the fleet may add to a replica's shutdown before its drain
+/// starts: it gives up the rollout Lease and deletes its own Lease, two API
+/// calls of at most 2 s each (`API_TIMEOUT` in src/fleet/mod.rs).
+const FLEET_LEAVE: Duration = Duration::from_secs(4);
+
+/// `fleet.startup_timeout` when the config does not set it.
+const FLEET_STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One YAML document and the file it came from (`edge/hpa.yaml`).
 #[derive(Debug)]
@@ -363,6 +382,14 @@ fn env_value<'a>(container: &'a Value, name: &str) -> Option<&'a str> {
         .iter()
         .find(|variable| text(variable, &["name"]) == Some(name))
         .and_then(|variable| text(variable, &["value"]))
+}
+
+/// The `fieldRef.fieldPath` a container's environment variable is taken from.
+fn env_field<'a>(container: &'a Value, name: &str) -> Option<&'a str> {
+    list(container, &["env"])
+        .iter()
+        .find(|variable| text(variable, &["name"]) == Some(name))
+        .and_then(|variable| text(variable, &["valueFrom", "fieldRef", "fieldPath"]))
 }
 
 /// Directories a container may write to: its volume mounts not marked
@@ -721,8 +748,9 @@ fn check_luas_configs(set: &Set, default_args: &[String]) -> Vec<String> {
                 &files,
                 default_args,
             ));
-            problems.extend(check_luas_ports(&context, &raw, container));
+            problems.extend(check_luas_ports(&context, &raw, workload, container));
             problems.extend(check_luas_shutdown(&context, &raw, workload, container));
+            problems.extend(check_fleet_pod(&context, &raw, workload, container));
         }
         if users == 0 {
             problems.push(format!(
@@ -731,6 +759,7 @@ fn check_luas_configs(set: &Set, default_args: &[String]) -> Vec<String> {
             ));
         }
         problems.extend(check_dns_names(set, config_map, &raw));
+        problems.extend(check_kubernetes_sources(set, config_map, &raw));
     }
     problems
 }
@@ -794,35 +823,53 @@ fn check_luas_files(
 
 /// Listeners and admin bind every address on ports the container declares
 /// (and it declares no other), and the probes ask the admin port for /ready
-/// and /live.
-fn check_luas_ports(context: &str, raw: &Value, container: &Value) -> Vec<String> {
+/// and /live. A listener may instead bind loopback, for the other containers
+/// of the pod (a sidecar's outbound side): then it is no container port, and
+/// another container's environment names its address, or nothing would call
+/// it.
+fn check_luas_ports(context: &str, raw: &Value, workload: &Doc, container: &Value) -> Vec<String> {
     let mut problems = Vec::new();
-    let mut addresses: Vec<(String, &str)> = list(raw, &["listeners"])
+    let mut addresses: Vec<(String, &str, bool)> = list(raw, &["listeners"])
         .iter()
         .map(|listener| {
             let name = text(listener, &["name"]).unwrap_or("");
             (
                 format!("listener {name}"),
                 text(listener, &["listen"]).unwrap_or(""),
+                true,
             )
         })
         .collect();
     let admin = text(raw, &["admin", "listen"]).unwrap_or("127.0.0.1:9901");
-    addresses.push(("admin".to_owned(), admin));
+    addresses.push(("admin".to_owned(), admin, false));
     let mut used = BTreeSet::new();
-    for (what, address) in &addresses {
+    for (what, address, may_be_loopback) in &addresses {
         let Ok(address) = address.parse::<SocketAddr>() else {
             problems.push(format!(
                 "{context}: {what} listens on {address:?}, not IP:port"
             ));
             continue;
         };
+        let port = Value::from(address.port());
+        if *may_be_loopback && address.ip().is_loopback() {
+            if container_port(container, &port).is_some() {
+                problems.push(format!(
+                    "{context}: {what} binds loopback ({address}), yet port {} is a container port of the luas container, which nothing outside the pod can reach",
+                    address.port()
+                ));
+            }
+            if !told_to_other_containers(workload, &address.to_string()) {
+                problems.push(format!(
+                    "{context}: {what} binds loopback ({address}), which only the pod's own containers reach, but no other container's environment names {address}"
+                ));
+            }
+            continue;
+        }
         if !address.ip().is_unspecified() {
             problems.push(format!(
                 "{context}: {what} binds {address}; in a pod it must bind 0.0.0.0 (or [::]) to be reachable"
             ));
         }
-        let port = Value::from(address.port());
         if container_port(container, &port).is_none() {
             problems.push(format!(
                 "{context}: {what} port {} is not a container port of the luas container",
@@ -858,7 +905,19 @@ fn check_luas_ports(context: &str, raw: &Value, container: &Value) -> Vec<String
     problems
 }
 
-/// The pod waits long enough for preStop plus luas's drain.
+/// Whether a container of the pod other than luas has an environment
+/// variable whose value contains `address` (`http://127.0.0.1:9090`).
+fn told_to_other_containers(workload: &Doc, address: &str) -> bool {
+    containers(workload)
+        .iter()
+        .filter(|container| text(container, &["name"]) != Some(LUAS_CONTAINER))
+        .flat_map(|container| list(container, &["env"]))
+        .filter_map(|variable| text(variable, &["value"]))
+        .any(|value| value.contains(address))
+}
+
+/// The pod waits long enough for preStop plus luas's drain (plus, in fleet
+/// mode, leaving the fleet, which comes before the drain).
 fn check_luas_shutdown(
     context: &str,
     raw: &Value,
@@ -878,12 +937,158 @@ fn check_luas_shutdown(
     let Ok(grace) = luas::config::parse_duration(grace_text) else {
         return Vec::new(); // the validator reports it
     };
-    if Duration::from_secs(pre_stop) + grace >= Duration::from_secs(budget) {
+    let leave = if raw.get("fleet").is_some() {
+        FLEET_LEAVE
+    } else {
+        Duration::ZERO
+    };
+    if Duration::from_secs(pre_stop) + leave + grace >= Duration::from_secs(budget) {
         vec![format!(
-            "{context}: terminationGracePeriodSeconds {budget} does not cover the preStop sleep ({pre_stop}s) plus shutdown.grace_period ({grace_text})"
+            "{context}: terminationGracePeriodSeconds {budget} does not cover the preStop sleep ({pre_stop}s) plus leaving the fleet ({}s) plus shutdown.grace_period ({grace_text})",
+            leave.as_secs()
         )]
     } else {
         Vec::new()
+    }
+}
+
+/// A fleet replica in a pod: it publishes its admin address in its Lease,
+/// where 0.0.0.0 would tell the other replicas nothing, so luas puts
+/// `$POD_IP` in its place; its name defaults to `$HOSTNAME`, the pod's name,
+/// unless the pod template gives every pod the same `hostname`; and it binds
+/// its admin listener (the probes' port) only after waiting up to
+/// `fleet.startup_timeout` for the API, so the kubelet must not restart it
+/// before that wait is over.
+fn check_fleet_pod(context: &str, raw: &Value, workload: &Doc, container: &Value) -> Vec<String> {
+    let Some(fleet) = raw.get("fleet") else {
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    let admin = text(raw, &["admin", "listen"]).unwrap_or("127.0.0.1:9901");
+    let unspecified = admin
+        .parse::<SocketAddr>()
+        .is_ok_and(|address| address.ip().is_unspecified());
+    if unspecified && env_field(container, "POD_IP") != Some("status.podIP") {
+        problems.push(format!(
+            "{context}: admin binds {admin} and luas publishes $POD_IP in its Lease in its place, but POD_IP is not taken from status.podIP, so the other replicas and `luas ctl fleet` cannot reach this one"
+        ));
+    }
+    let hostname = at(&workload.value, &["spec", "template", "spec", "hostname"]);
+    if text(fleet, &["replica"]).is_none() && hostname.is_some() {
+        problems.push(format!(
+            "{context}: fleet.replica defaults to $HOSTNAME, but the pod template sets hostname, so every replica would have the same name"
+        ));
+    }
+    let startup_timeout = match text(fleet, &["startup_timeout"]) {
+        None => FLEET_STARTUP_TIMEOUT,
+        Some(value) => match luas::config::parse_duration(value) {
+            Ok(timeout) => timeout,
+            Err(_) => return problems, // the validator reports it
+        },
+    };
+    let (probe_name, probe) = match at(container, &["startupProbe"]) {
+        Some(probe) => ("startupProbe", probe),
+        None => match at(container, &["livenessProbe"]) {
+            Some(probe) => ("livenessProbe", probe),
+            None => return problems,
+        },
+    };
+    // Kubernetes' defaults; the kubelet restarts the container at the
+    // failureThreshold-th failed probe in a row.
+    let field = |name: &str, default: u64| {
+        at(probe, &[name])
+            .and_then(Value::as_u64)
+            .unwrap_or(default)
+    };
+    let restart_after = field("initialDelaySeconds", 0)
+        + field("periodSeconds", 10) * field("failureThreshold", 3).saturating_sub(1);
+    if Duration::from_secs(restart_after) <= startup_timeout {
+        problems.push(format!(
+            "{context}: the kubelet restarts luas after {restart_after}s of failed {probe_name} probes, within fleet.startup_timeout ({}s), while a replica that cannot reach the API is still waiting for it before it serves from its cache",
+            startup_timeout.as_secs()
+        ));
+    }
+    problems
+}
+
+/// `kubernetes: { service, port }` of services and groups names a Service
+/// of the directory and one of its ports: by name, a port of the Service
+/// with that name (EndpointSlices name their ports after the Service's); by
+/// number, the port its pods serve on (EndpointSlices carry the pods' port,
+/// the Service's targetPort). A source with its own `namespace` is not in
+/// the directory and is not checked here (the RBAC check still covers it).
+fn check_kubernetes_sources(set: &Set, config_map: &Doc, raw: &Value) -> Vec<String> {
+    let mut sources = Vec::new();
+    for service in list(raw, &["services"]) {
+        let service_name = text(service, &["name"]).unwrap_or("");
+        if let Some(source) = service.get("kubernetes") {
+            sources.push((format!("service {service_name}"), source));
+        }
+        for group in list(service, &["groups"]) {
+            if let Some(source) = group.get("kubernetes") {
+                let group_name = text(group, &["name"]).unwrap_or("");
+                sources.push((format!("service {service_name} group {group_name}"), source));
+            }
+        }
+    }
+    sources
+        .into_iter()
+        .filter(|(_, source)| source.get("namespace").is_none())
+        .filter_map(|(what, source)| {
+            check_kubernetes_source(set, source)
+                .err()
+                .map(|problem| format!("{}: {what}: {problem}", config_map.what()))
+        })
+        .collect()
+}
+
+fn check_kubernetes_source(set: &Set, source: &Value) -> Result<(), String> {
+    let name = text(source, &["service"]).unwrap_or("");
+    let service = set.find("Service", name).ok_or_else(|| {
+        format!(
+            "kubernetes.service {name}: {} defines no Service {name}",
+            set.name
+        )
+    })?;
+    let ports = list(&service.value, &["spec", "ports"]);
+    match source.get("port") {
+        Some(Value::String(port_name)) => {
+            if ports
+                .iter()
+                .any(|entry| text(entry, &["name"]) == Some(port_name.as_str()))
+            {
+                Ok(())
+            } else {
+                Err(format!(
+                    "kubernetes.port {port_name}: Service {name} has no port named {port_name}"
+                ))
+            }
+        }
+        Some(Value::Number(number)) => {
+            let selector = string_map(&service.value, &["spec", "selector"]);
+            let workloads = selected_workloads(set, &selector);
+            let served = ports.iter().any(|entry| {
+                let target = entry
+                    .get("targetPort")
+                    .or_else(|| entry.get("port"))
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                !workloads.is_empty()
+                    && workloads.iter().all(|workload| {
+                        containers(workload)
+                            .iter()
+                            .any(|container| container_port(container, &target) == number.as_u64())
+                    })
+            });
+            if served {
+                Ok(())
+            } else {
+                Err(format!(
+                    "kubernetes.port {number}: no port of Service {name} sends to port {number} of its pods, the port its EndpointSlices carry"
+                ))
+            }
+        }
+        _ => Err("kubernetes.port is neither a port name nor a number".to_owned()),
     }
 }
 
@@ -972,6 +1177,293 @@ fn validate_luas_configs(set: &Set) -> Vec<String> {
             })
         })
         .collect()
+}
+
+// ---------------------------------------------------------------------------
+// RBAC: what each luas pod's service account may do with the Kubernetes API,
+// against what luas does for the config it runs
+
+/// One thing a service account may do: a verb on a kind of object of an API
+/// group, in a namespace (None: the one the set is applied to), on any
+/// object (`name` None) or only on the one named.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Permission {
+    namespace: Option<String>,
+    group: String,
+    resource: String,
+    verb: String,
+    name: Option<String>,
+}
+
+impl Permission {
+    fn new(namespace: Option<&str>, group: &str, resource: &str, verb: &str) -> Self {
+        Self {
+            namespace: namespace.map(str::to_owned),
+            group: group.to_owned(),
+            resource: resource.to_owned(),
+            verb: verb.to_owned(),
+            name: None,
+        }
+    }
+
+    fn named(mut self, name: &str) -> Self {
+        self.name = Some(name.to_owned());
+        self
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{} {}", self.verb, self.resource)?;
+        if !self.group.is_empty() {
+            write!(formatter, ".{}", self.group)?;
+        }
+        match &self.name {
+            Some(name) => write!(formatter, " {name}")?,
+            None => write!(formatter, " (any name)")?,
+        }
+        match &self.namespace {
+            Some(namespace) => write!(formatter, " in namespace {namespace}"),
+            None => write!(formatter, " in the set's namespace"),
+        }
+    }
+}
+
+/// Exactly the API calls luas makes for a config, as RBAC names them
+/// (`kubernetes::describe` in src/kubernetes.rs counts them the same way).
+/// `namespace` is the pod's (None: the one the set is applied to).
+///
+/// - Fleet mode (src/fleet): the state ConfigMap `luas-fleet-<name>` is read
+///   (get), followed (list and watch with the field selector
+///   `metadata.name=luas-fleet-<name>`, which the API server authorizes by
+///   that name) and written (update); the first replica creates it (create,
+///   which RBAC cannot restrict by name, the name being in the body). Each
+///   replica creates, renews (update), reads (get) and deletes its Lease
+///   `luas-fleet-<name>-<replica>` and the rollout Lease, and lists and
+///   watches every replica's Lease by label: replica names are pod names,
+///   unknown in advance, so these hold for any Lease.
+/// - Every `kubernetes:` source of a group: list and watch of EndpointSlices
+///   (label selector `kubernetes.io/service-name=<service>`), in the
+///   source's namespace.
+fn needed_permissions(config: &Config, namespace: Option<&str>) -> BTreeSet<Permission> {
+    let home = config.kubernetes.namespace.as_deref().or(namespace);
+    let mut needed = BTreeSet::new();
+    if let Some(fleet) = &config.fleet {
+        let state = format!("luas-fleet-{}", fleet.name);
+        for verb in ["get", "list", "watch", "update"] {
+            needed.insert(Permission::new(home, "", "configmaps", verb).named(&state));
+        }
+        needed.insert(Permission::new(home, "", "configmaps", "create"));
+        for verb in ["get", "list", "watch", "create", "update", "delete"] {
+            needed.insert(Permission::new(home, "coordination.k8s.io", "leases", verb));
+        }
+    }
+    let sources = config
+        .services
+        .iter()
+        .flat_map(|service| &service.groups)
+        .filter_map(|group| group.kubernetes.as_ref());
+    for source in sources {
+        let namespace = source.namespace.as_deref().or(home);
+        for verb in ["list", "watch"] {
+            needed.insert(Permission::new(
+                namespace,
+                "discovery.k8s.io",
+                "endpointslices",
+                verb,
+            ));
+        }
+    }
+    needed
+}
+
+/// Every rule of a Role or ClusterRole, expanded to permissions in
+/// `namespace` (a wildcard stays a `*`, which luas's needs never equal).
+fn role_permissions(role: &Doc, namespace: Option<&str>) -> Vec<Permission> {
+    let mut permissions = Vec::new();
+    for rule in list(&role.value, &["rules"]) {
+        let strings = |key: &str| -> Vec<String> { list(rule, &[key]).iter().map(show).collect() };
+        let names = strings("resourceNames");
+        let names: Vec<Option<String>> = if names.is_empty() {
+            vec![None]
+        } else {
+            names.into_iter().map(Some).collect()
+        };
+        for group in strings("apiGroups") {
+            for resource in strings("resources") {
+                for verb in strings("verbs") {
+                    for name in &names {
+                        permissions.push(Permission {
+                            namespace: namespace.map(str::to_owned),
+                            group: group.clone(),
+                            resource: resource.clone(),
+                            verb: verb.clone(),
+                            name: name.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    permissions
+}
+
+/// Whether a binding's subject is the service account `account` of
+/// `namespace`; a RoleBinding's subject without a namespace is in the
+/// binding's own.
+fn binds_account(
+    binding: &Doc,
+    account: &str,
+    namespace: Option<&str>,
+    cluster_wide: bool,
+) -> bool {
+    let binding_namespace = text(&binding.value, &["metadata", "namespace"]);
+    list(&binding.value, &["subjects"]).iter().any(|subject| {
+        let subject_namespace = text(subject, &["namespace"]);
+        let subject_namespace = if cluster_wide {
+            subject_namespace
+        } else {
+            subject_namespace.or(binding_namespace)
+        };
+        text(subject, &["kind"]) == Some("ServiceAccount")
+            && text(subject, &["name"]) == Some(account)
+            && subject_namespace == namespace
+    })
+}
+
+/// What the set grants service account `account` of `namespace` through its
+/// RoleBindings, and what is wrong with those on the way.
+fn granted_permissions(
+    set: &Set,
+    account: &str,
+    namespace: Option<&str>,
+) -> (BTreeSet<Permission>, Vec<String>) {
+    let mut granted = BTreeSet::new();
+    let mut problems = Vec::new();
+    for binding in set.of_kind("ClusterRoleBinding") {
+        if binds_account(binding, account, namespace, true) {
+            problems.push(format!(
+                "{}: binds service account {account} in every namespace; luas needs a RoleBinding in its own",
+                binding.what()
+            ));
+        }
+    }
+    for binding in set.of_kind("RoleBinding") {
+        if !binds_account(binding, account, namespace, false) {
+            continue;
+        }
+        let binding_namespace = text(&binding.value, &["metadata", "namespace"]);
+        let kind = text(&binding.value, &["roleRef", "kind"]).unwrap_or("");
+        let name = text(&binding.value, &["roleRef", "name"]).unwrap_or("");
+        let role = set.of_kind(kind).find(|role| {
+            role.name() == name
+                && (kind == "ClusterRole"
+                    || text(&role.value, &["metadata", "namespace"]) == binding_namespace)
+        });
+        match role {
+            Some(role) if kind == "Role" || kind == "ClusterRole" => {
+                granted.extend(role_permissions(role, binding_namespace));
+            }
+            _ => problems.push(format!(
+                "{}: roleRef {kind} {name} is not a Role (or ClusterRole) of {}, so what it grants cannot be checked",
+                binding.what(),
+                set.name
+            )),
+        }
+    }
+    (granted, problems)
+}
+
+/// A service account: its namespace (None: the set's) and name.
+type Account = (Option<String>, String);
+
+/// What an account's luas pods need, and which pods those are.
+type Uses = (BTreeSet<Permission>, Vec<String>);
+
+/// The service account of every luas pod may do exactly what luas does with
+/// the Kubernetes API for the config that pod runs: each missing permission
+/// is a call that would fail with 403, each extra one a permission no luas
+/// call uses.
+fn check_rbac(set: &Set) -> Vec<String> {
+    let mut problems = Vec::new();
+    // Per service account (namespace, name): what its luas pods need, and
+    // which pods those are.
+    let mut accounts: BTreeMap<Account, Uses> = BTreeMap::new();
+    for workload in set.workloads() {
+        let Some(container) = luas_container(workload) else {
+            continue;
+        };
+        let files = mounted_files(set, workload, container);
+        let runs = luas_configs(set).into_iter().find(|(config_map, _)| {
+            files.iter().any(|file| {
+                file.kind == "ConfigMap"
+                    && file.name == config_map.name()
+                    && file.key == "config.yaml"
+            })
+        });
+        let Some((config_map, text_of_config)) = runs else {
+            continue; // check_luas_configs reports a pod without its config
+        };
+        let Ok(config) = Config::from_yaml(text_of_config) else {
+            continue; // the validator test reports it
+        };
+        if config.kubernetes.kubeconfig.is_some() {
+            problems.push(format!(
+                "{}: kubernetes.kubeconfig is set, so luas does not call the API as the pod's service account, and this check cannot tell who it is",
+                config_map.what()
+            ));
+        }
+        let pod = &workload.value;
+        let namespace = text(pod, &["metadata", "namespace"]).map(str::to_owned);
+        let account = text(pod, &["spec", "template", "spec", "serviceAccountName"])
+            .unwrap_or("default")
+            .to_owned();
+        let needed = needed_permissions(&config, namespace.as_deref());
+        let automount = at(
+            pod,
+            &["spec", "template", "spec", "automountServiceAccountToken"],
+        )
+        .or_else(|| {
+            set.find("ServiceAccount", &account)
+                .and_then(|doc| doc.value.get("automountServiceAccountToken"))
+        })
+        .and_then(Value::as_bool);
+        if !needed.is_empty() && automount == Some(false) {
+            problems.push(format!(
+                "{}: automountServiceAccountToken is false, so luas has no credentials for the Kubernetes API it calls",
+                workload.what()
+            ));
+        }
+        let entry = accounts.entry((namespace, account)).or_default();
+        entry.0.extend(needed);
+        entry.1.push(format!("Deployment {}", workload.name()));
+    }
+    for ((namespace, account), (needed, pods)) in accounts {
+        let (granted, found) = granted_permissions(set, &account, namespace.as_deref());
+        problems.extend(found);
+        let who = format!(
+            "{}: service account {account} (of {})",
+            set.name,
+            pods.join(", ")
+        );
+        if !needed.is_empty() && set.find("ServiceAccount", &account).is_none() {
+            problems.push(format!(
+                "{who}: {} defines no ServiceAccount {account}",
+                set.name
+            ));
+        }
+        for permission in needed.difference(&granted) {
+            problems.push(format!(
+                "{who} may not {permission}, which luas does with its config"
+            ));
+        }
+        for permission in granted.difference(&needed) {
+            problems.push(format!(
+                "{who} may {permission}, which luas never does with its config"
+            ));
+        }
+    }
+    problems
 }
 
 // ---------------------------------------------------------------------------
@@ -1193,6 +1685,135 @@ fn check_dashboard(dashboard: &serde_json::Value, catalog: &Catalog) -> Vec<Stri
 }
 
 // ---------------------------------------------------------------------------
+// The Kubernetes OpenAPI schemas of the oldest supported release, strictly,
+// through kubernetes-validate (PyPI; it ships the schemas, no cluster needed)
+
+/// The oldest Kubernetes release luas supports: k8s-openapi is built with
+/// its `v1_33` feature (Cargo.toml). Every manifest must be valid there.
+const OLDEST_KUBERNETES: &str = "1.33.0";
+
+/// Kinds defined by CustomResourceDefinitions, whose schemas are not among
+/// Kubernetes' own: validating them strictly would need the CRDs' schemas
+/// (the Prometheus Operator's), so they are skipped, by name. Any other kind
+/// the tool has no schema for fails the test.
+const CUSTOM_KINDS: &[(&str, &str)] = &[("monitoring.coreos.com/v1", "PodMonitor")];
+
+/// Why a document is not handed to the schema check, or None to check it.
+fn schema_skip_reason(doc: &Doc) -> Option<String> {
+    let api_version = text(&doc.value, &["apiVersion"]).unwrap_or("");
+    if CUSTOM_KINDS.contains(&(api_version, doc.kind())) {
+        Some(format!(
+            "{}: a custom resource ({api_version}), not in Kubernetes' schemas",
+            doc.what()
+        ))
+    } else if doc.value.get("scrape_configs").is_some() {
+        Some(format!(
+            "{}: a Prometheus config, not a Kubernetes object",
+            doc.file
+        ))
+    } else {
+        None
+    }
+}
+
+/// The files to validate and how many documents they hold, what is skipped
+/// and why, and the files that mix both (the tool validates whole files).
+struct SchemaFiles {
+    files: Vec<PathBuf>,
+    documents: usize,
+    skipped: Vec<String>,
+    problems: Vec<String>,
+}
+
+fn schema_files(sets: &[Set]) -> SchemaFiles {
+    let mut by_file: BTreeMap<&str, Vec<&Doc>> = BTreeMap::new();
+    for doc in sets.iter().flat_map(|set| &set.docs) {
+        by_file.entry(doc.file.as_str()).or_default().push(doc);
+    }
+    let mut found = SchemaFiles {
+        files: Vec::new(),
+        documents: 0,
+        skipped: Vec::new(),
+        problems: Vec::new(),
+    };
+    for (file, docs) in by_file {
+        let reasons: Vec<String> = docs
+            .iter()
+            .filter_map(|doc| schema_skip_reason(doc))
+            .collect();
+        if reasons.is_empty() {
+            found.files.push(examples_dir().join(file));
+            found.documents += docs.len();
+        } else if reasons.len() == docs.len() {
+            found.skipped.extend(reasons);
+        } else {
+            found.problems.push(format!(
+                "{file}: mixes documents the schema check skips ({}) with others; put them in separate files",
+                reasons.join("; ")
+            ));
+        }
+    }
+    found
+}
+
+/// `kubernetes-validate`: `$KUBERNETES_VALIDATE`, else the virtualenv that
+/// scripts/test.sh installs it into, else whatever the PATH has.
+fn kubernetes_validate() -> PathBuf {
+    if let Some(path) = std::env::var_os("KUBERNETES_VALIDATE") {
+        return PathBuf::from(path);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/kubernetes-validate/.venv/bin/kubernetes-validate");
+    if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("kubernetes-validate")
+    }
+}
+
+/// Runs kubernetes-validate in strict mode (an unknown field is an error)
+/// against the oldest supported release over `files`, which hold
+/// `documents` documents. A kind or apiVersion it has no schema for is only
+/// a warning to the tool, with exit status 0 (a mistyped apiVersion would
+/// pass), so every line that is not a pass is a problem, and so is any
+/// document without its pass line.
+fn run_kubernetes_validate(files: &[PathBuf], documents: usize) -> Vec<String> {
+    let program = kubernetes_validate();
+    let output = Command::new(&program)
+        .args(["--kubernetes-version", OLDEST_KUBERNETES, "--strict"])
+        .args(files)
+        .output()
+        .unwrap_or_else(|error| {
+            panic!(
+                "{} cannot run ({error}); scripts/test.sh installs it (tests/kubernetes-validate/requirements.txt), or set KUBERNETES_VALIDATE",
+                program.display()
+            )
+        });
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let mut problems: Vec<String> = stdout
+        .lines()
+        .chain(stderr.lines())
+        .filter(|line| !line.trim().is_empty())
+        .filter(|line| !(line.starts_with("INFO ") && line.contains(" passed for resource ")))
+        .map(str::to_owned)
+        .collect();
+    let passed = stdout
+        .lines()
+        .filter(|line| line.starts_with("INFO ") && line.contains(" passed for resource "))
+        .count();
+    if passed != documents {
+        problems.push(format!(
+            "{passed} of {documents} documents passed the Kubernetes {OLDEST_KUBERNETES} schemas"
+        ));
+    }
+    if !output.status.success() {
+        problems.push(format!("kubernetes-validate exited with {}", output.status));
+    }
+    problems
+}
+
+// ---------------------------------------------------------------------------
 // The examples
 
 fn assert_no_problems(what: &str, problems: &[String]) {
@@ -1274,6 +1895,65 @@ fn dashboard_and_adapter_query_metrics_luas_exports() {
     assert_no_problems("queries", &problems);
 }
 
+#[test]
+fn luas_may_do_exactly_what_it_does_with_the_kubernetes_api() {
+    let sets = sets();
+    let mut problems = Vec::new();
+    let mut checked = Vec::new();
+    for set in &sets {
+        problems.extend(check_rbac(set));
+        for workload in set.workloads().filter(|w| luas_container(w).is_some()) {
+            let account = text(
+                &workload.value,
+                &["spec", "template", "spec", "serviceAccountName"],
+            )
+            .unwrap_or("default");
+            let (granted, _) = granted_permissions(set, account, None);
+            println!(
+                "{}: Deployment {} runs as {account}, which may:",
+                set.name,
+                workload.name()
+            );
+            for permission in &granted {
+                println!("  {permission}");
+            }
+            checked.push((set.name.clone(), granted.len()));
+        }
+    }
+    assert_no_problems("RBAC", &problems);
+    // Every set that runs luas calls the API (fleet or EndpointSlices), so
+    // an empty grant would mean the check compared nothing.
+    assert_eq!(
+        checked,
+        [
+            ("canary".to_owned(), 13),
+            ("edge".to_owned(), 13),
+            ("sidecar".to_owned(), 2)
+        ],
+        "permissions granted to each set's luas pods"
+    );
+}
+
+#[test]
+#[ignore = "needs kubernetes-validate: run bash scripts/test.sh"]
+fn manifests_pass_the_oldest_kubernetes_schemas_strictly() {
+    let found = schema_files(&sets());
+    for reason in &found.skipped {
+        println!("skipped {reason}");
+    }
+    assert_no_problems("schema files", &found.problems);
+    assert!(found.documents > 0, "no manifest to validate");
+    println!(
+        "validating {} documents in {} files against Kubernetes {OLDEST_KUBERNETES}, strictly",
+        found.documents,
+        found.files.len()
+    );
+    assert_no_problems(
+        "kubernetes-validate",
+        &run_kubernetes_validate(&found.files, found.documents),
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Each check can fail: a small, correct set, broken one way at a time.
 
@@ -1286,11 +1966,14 @@ spec:
   template:
     metadata: { labels: { app: proxy, luas-proxy/scrape: "true" } }
     spec:
+      serviceAccountName: proxy
       terminationGracePeriodSeconds: 30
       containers:
         - name: luas
           image: ghcr.io/luas-proxy/luas:0.1.0
-          env: [{ name: LUAS_ADMIN_TOKEN_FILE, value: /etc/luas/admin-token/token }]
+          env:
+            - { name: LUAS_ADMIN_TOKEN_FILE, value: /etc/luas/admin-token/token }
+            - { name: POD_IP, valueFrom: { fieldRef: { fieldPath: status.podIP } } }
           ports:
             - { name: http, containerPort: 8080 }
             - { name: admin, containerPort: 9901 }
@@ -1300,6 +1983,9 @@ spec:
           volumeMounts:
             - { name: config, mountPath: /etc/luas, readOnly: true }
             - { name: state, mountPath: /var/lib/luas }
+        - name: client
+          image: client
+          env: [{ name: http_proxy, value: "http://127.0.0.1:9090" }]
       volumes:
         - name: config
           projected:
@@ -1328,10 +2014,14 @@ data:
     admin: { listen: "0.0.0.0:9901", token_file: /etc/luas/admin-token/token }
     listeners:
       - { name: edge, listen: "0.0.0.0:8080", routes: [{ name: all, service: app }] }
+      - { name: outbound, listen: "127.0.0.1:9090", routes: [{ name: all, service: app }] }
     services:
       - name: app
-        groups: [{ name: stable, dns: "app.default.svc.cluster.local:8080" }]
+        groups:
+          - { name: stable, dns: "app.default.svc.cluster.local:8080" }
+          - { name: canary, weight: 0, kubernetes: { service: app-next, port: http } }
     shutdown: { grace_period: 20s }
+    fleet: { name: proxy }
     state_file: /var/lib/luas/state.json
 ---
 apiVersion: apps/v1
@@ -1354,6 +2044,32 @@ spec:
   clusterIP: None
   selector: { app: app }
   ports: [{ port: 8080, targetPort: 8080 }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: app-next }
+spec:
+  selector: { app: app }
+  ports: [{ name: http, port: 80, targetPort: 8080 }]
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: { name: proxy }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: { name: proxy }
+rules:
+  - { apiGroups: [""], resources: [configmaps], resourceNames: [luas-fleet-proxy], verbs: [get, list, watch, update] }
+  - { apiGroups: [""], resources: [configmaps], verbs: [create] }
+  - { apiGroups: [coordination.k8s.io], resources: [leases], verbs: [get, list, watch, create, update, delete] }
+  - { apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [list, watch] }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: { name: proxy }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: proxy }
+subjects: [{ kind: ServiceAccount, name: proxy }]
 ---
 apiVersion: policy/v1
 kind: PodDisruptionBudget
@@ -1428,6 +2144,7 @@ fn fixture_problems(text: &str, monitoring: &str) -> Vec<String> {
     ];
     let mut problems = check_manifests(&sets[0]);
     problems.extend(check_luas_configs(&sets[0], &image_default_args()));
+    problems.extend(check_rbac(&sets[0]));
     problems.extend(check_adapter_rules(&sets[0], &luas_catalog()));
     problems.extend(check_pod_monitors(&sets));
     problems.extend(check_scrape_configs(&sets));
@@ -1551,8 +2268,13 @@ fn luas_ports_and_addresses_that_do_not_fit_the_pod_are_reported() {
     );
     assert_broken(
         "listen: \"0.0.0.0:8080\"",
-        "listen: \"127.0.0.1:8080\"",
+        "listen: \"10.0.0.7:8080\"",
         "must bind 0.0.0.0",
+    );
+    assert_broken(
+        "listen: \"0.0.0.0:9901\"",
+        "listen: \"127.0.0.1:9901\"",
+        "admin binds 127.0.0.1:9901; in a pod it must bind 0.0.0.0",
     );
     assert_broken(
         "listen: \"0.0.0.0:9901\"",
@@ -1721,4 +2443,237 @@ fn dashboard_queries_on_unknown_metrics_or_codes_are_reported() {
         &check_dashboard(&no_variable, &catalog),
         "no $service template variable",
     );
+}
+
+#[test]
+fn a_loopback_listener_that_nothing_calls_or_that_is_a_pod_port_is_reported() {
+    assert_broken(
+        "env: [{ name: http_proxy, value: \"http://127.0.0.1:9090\" }]",
+        "env: []",
+        "no other container's environment names 127.0.0.1:9090",
+    );
+    assert_broken(
+        "            - { name: admin, containerPort: 9901 }\n",
+        "            - { name: admin, containerPort: 9901 }\n            - { name: out, containerPort: 9090 }\n",
+        "binds loopback (127.0.0.1:9090), yet port 9090 is a container port",
+    );
+}
+
+#[test]
+fn kubernetes_sources_that_miss_their_service_or_port_are_reported() {
+    assert_broken(
+        "kubernetes: { service: app-next, port: http }",
+        "kubernetes: { service: app-nxt, port: http }",
+        "group canary: kubernetes.service app-nxt: app defines no Service app-nxt",
+    );
+    assert_broken(
+        "kubernetes: { service: app-next, port: http }",
+        "kubernetes: { service: app-next, port: web }",
+        "Service app-next has no port named web",
+    );
+    assert_broken(
+        "kubernetes: { service: app-next, port: http }",
+        "kubernetes: { service: app-next, port: 80 }",
+        "no port of Service app-next sends to port 80 of its pods",
+    );
+    // By number, the pods' port is right (the Service's targetPort).
+    let problems = fixture_problems(
+        &broken(
+            FIXTURE,
+            "kubernetes: { service: app-next, port: http }",
+            "kubernetes: { service: app-next, port: 8080 }",
+        ),
+        MONITORING_FIXTURE,
+    );
+    assert_no_problems("source by the pods' port number", &problems);
+}
+
+#[test]
+fn a_fleet_replica_that_cannot_publish_its_address_or_wait_for_the_api_is_reported() {
+    assert_broken(
+        "            - { name: POD_IP, valueFrom: { fieldRef: { fieldPath: status.podIP } } }\n",
+        "",
+        "POD_IP is not taken from status.podIP",
+    );
+    assert_broken(
+        "fieldPath: status.podIP",
+        "fieldPath: status.hostIP",
+        "POD_IP is not taken from status.podIP",
+    );
+    assert_broken(
+        "fleet: { name: proxy }",
+        "fleet: { name: proxy, startup_timeout: 30s }",
+        "restarts luas after 20s of failed livenessProbe probes, within fleet.startup_timeout (30s)",
+    );
+    assert_broken(
+        "      serviceAccountName: proxy\n",
+        "      serviceAccountName: proxy\n      hostname: proxy\n",
+        "the pod template sets hostname",
+    );
+    // 5 s of preStop, 4 s to leave the fleet and 20 s of drain need more
+    // than 29 s.
+    assert_broken(
+        "terminationGracePeriodSeconds: 30",
+        "terminationGracePeriodSeconds: 29",
+        "plus leaving the fleet (4s)",
+    );
+}
+
+#[test]
+fn a_role_missing_a_verb_luas_uses_is_reported() {
+    assert_broken(
+        "resources: [leases], verbs: [get, list, watch, create, update, delete] }",
+        "resources: [leases], verbs: [get, list, watch, create, update] }",
+        "service account proxy (of Deployment proxy) may not delete leases.coordination.k8s.io (any name)",
+    );
+    assert_broken(
+        "resourceNames: [luas-fleet-proxy]",
+        "resourceNames: [luas-fleet-edge]",
+        "may not update configmaps luas-fleet-proxy",
+    );
+    // Bound to another account, or not bound at all: nothing is granted.
+    assert_broken(
+        "subjects: [{ kind: ServiceAccount, name: proxy }]",
+        "subjects: [{ kind: ServiceAccount, name: proxi }]",
+        "may not list endpointslices.discovery.k8s.io (any name)",
+    );
+    assert_broken(
+        "      serviceAccountName: proxy\n",
+        "",
+        "service account default (of Deployment proxy) may not watch configmaps luas-fleet-proxy",
+    );
+    assert_broken(
+        "kind: Role, name: proxy }",
+        "kind: Role, name: proxi }",
+        "roleRef Role proxi is not a Role (or ClusterRole) of app",
+    );
+    assert_broken(
+        "kind: ServiceAccount\nmetadata: { name: proxy }",
+        "kind: ServiceAccount\nmetadata: { name: other }",
+        "app defines no ServiceAccount proxy",
+    );
+    // Granted, but without the token luas cannot use it.
+    assert_broken(
+        "kind: ServiceAccount\nmetadata: { name: proxy }",
+        "kind: ServiceAccount\nmetadata: { name: proxy }\nautomountServiceAccountToken: false",
+        "automountServiceAccountToken is false",
+    );
+    // Another identity than the pod's: the check cannot compare.
+    assert_broken(
+        "    fleet: { name: proxy }\n",
+        "    fleet: { name: proxy }\n    kubernetes: { kubeconfig: /etc/luas/kubeconfig }\n",
+        "kubernetes.kubeconfig is set",
+    );
+}
+
+#[test]
+fn a_role_granting_more_than_luas_uses_is_reported() {
+    assert_broken(
+        "resources: [endpointslices], verbs: [list, watch] }",
+        "resources: [endpointslices], verbs: [get, list, watch] }",
+        "may get endpointslices.discovery.k8s.io (any name) in the set's namespace, which luas never does",
+    );
+    // Updates of any ConfigMap, not only the fleet's.
+    assert_broken(
+        "resourceNames: [luas-fleet-proxy], ",
+        "",
+        "may update configmaps (any name) in the set's namespace, which luas never does",
+    );
+    assert_broken(
+        "verbs: [get, list, watch, create, update, delete] }",
+        "verbs: [\"*\"] }",
+        "may * leases.coordination.k8s.io (any name)",
+    );
+    // Without fleet mode luas touches no ConfigMap or Lease.
+    assert_broken(
+        "    fleet: { name: proxy }\n",
+        "",
+        "may create configmaps (any name) in the set's namespace, which luas never does",
+    );
+    let cluster_wide = format!(
+        "{FIXTURE}---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{ name: proxy }}\nroleRef: {{ apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view }}\nsubjects: [{{ kind: ServiceAccount, name: proxy }}]\n"
+    );
+    assert_reports(
+        &fixture_problems(&cluster_wide, MONITORING_FIXTURE),
+        "binds service account proxy in every namespace",
+    );
+}
+
+#[test]
+fn a_file_mixing_custom_resources_with_kubernetes_objects_is_reported() {
+    let sets = [fixture_set(
+        "monitoring",
+        &format!(
+            "{MONITORING_FIXTURE}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{ name: x }}\n"
+        ),
+    )];
+    let found = schema_files(&sets);
+    assert_reports(&found.problems, "monitoring/fixture.yaml: mixes documents");
+    assert!(found.files.is_empty(), "{:?}", found.files);
+    // Alone, the custom resource and the Prometheus config are skipped, each
+    // with its reason.
+    let found = schema_files(&[fixture_set("monitoring", MONITORING_FIXTURE)]);
+    assert_no_problems("monitoring fixture", &found.problems);
+    assert_reports(&found.skipped, "PodMonitor luas: a custom resource");
+    assert_reports(
+        &found.skipped,
+        "a Prometheus config, not a Kubernetes object",
+    );
+}
+
+/// A directory removed when the test ends, however it ends.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("luas-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+#[ignore = "needs kubernetes-validate: run bash scripts/test.sh"]
+fn the_schema_check_fails_on_an_unknown_field_or_kind() {
+    let dir = TempDir::new("schemas");
+    let good = "apiVersion: v1\nkind: Service\nmetadata: { name: web }\nspec:\n  selector: { app: web }\n  ports: [{ name: http, port: 80, targetPort: http }]\n";
+    let write = |name: &str, text: &str| {
+        let path = dir.0.join(name);
+        fs::write(&path, text).unwrap();
+        path
+    };
+    let good_file = write("good.yaml", good);
+    assert_no_problems(
+        "a valid Service",
+        &run_kubernetes_validate(std::slice::from_ref(&good_file), 1),
+    );
+    // A misspelt field: strict mode refuses what the schema does not define.
+    let unknown_field = write("unknown-field.yaml", &good.replace("selector:", "selectr:"));
+    assert_reports(
+        &run_kubernetes_validate(&[unknown_field], 1),
+        "'selectr' was unexpected",
+    );
+    // A field of a newer release, or of none, deep in a pod template.
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: web }\nspec:\n  selector: { matchLabels: { app: web } }\n  template:\n    metadata: { labels: { app: web } }\n    spec:\n      containers:\n        - { name: web, image: web, restartPolicyy: Always }\n";
+    let nested = write("nested.yaml", deployment);
+    assert_reports(
+        &run_kubernetes_validate(&[nested], 1),
+        "'restartPolicyy' was unexpected",
+    );
+    // An apiVersion without a schema is only a warning to the tool: the
+    // check counts it as a failure.
+    let unknown_kind = write(
+        "unknown-kind.yaml",
+        &good.replace("apiVersion: v1", "apiVersion: v2"),
+    );
+    let problems = run_kubernetes_validate(&[good_file, unknown_kind], 2);
+    assert_reports(&problems, "Couldn't find schema");
+    assert_reports(&problems, "1 of 2 documents passed");
 }
