@@ -661,3 +661,42 @@ async fn a_replica_that_shuts_down_leaves_at_once_and_watches_survive_a_410() {
     .await;
     assert!(updates >= 1.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_does_not_apply_within_the_wait_is_named() {
+    let setup = Setup::new("lagging").await;
+    let a = setup.start("a", "").await;
+    let b = setup.start("b", "").await;
+    until_all_see(&[&a, &b], 2).await;
+    // b stops (SIGSTOP): its Lease stays live but it applies nothing.
+    let signal = |name: &str| {
+        let pid = b.child.id().unwrap().to_string();
+        let status = std::process::Command::new("kill")
+            .args([name, &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    signal("-STOP");
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_luas"))
+        .args(["ctl", "--admin", &format!("http://{}", a.admin)])
+        .args(["--wait", "300ms", "rollback", "web"])
+        .output()
+        .await
+        .unwrap();
+    signal("-CONT");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{printed}");
+    assert!(
+        printed.contains("rolled back web on 1/2 replicas in ")
+            && printed.contains("; not applied within 300 ms: b"),
+        "{printed}"
+    );
+    // Once it runs again, b catches up from the watch.
+    let caught_up = eventually(Duration::from_secs(10), || async {
+        let (_, web) = b.call(Method::GET, "/api/v1/services/web", "").await;
+        Replica::weight(&web, "canary") == 0
+    })
+    .await;
+    assert!(caught_up, "b never applied the rollback");
+}
