@@ -9,13 +9,17 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use futures_util::StreamExt;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::PostParams;
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
 
 use super::document::{self, millis_since_epoch, FLEET_LABEL, ROLE_LABEL};
 use super::{lock, Fleet, API_TIMEOUT};
+use crate::kubernetes::WatchBackoff;
 
 /// How long the rollout Lease lasts without renewal, and how often it is
 /// renewed (or tried for).
@@ -62,6 +66,14 @@ pub(super) fn claim(lease: Option<&LeaseSpec>, replica: &str, now: SystemTime) -
 pub(super) async fn lead(fleet: Arc<Fleet>) {
     let leases = fleet.leases();
     let name = document::rollout_lease(&fleet.name);
+    // A leader that shuts down deletes the Lease: the watch says so, and a
+    // follower takes it at once instead of at the next look.
+    let mut released = watcher::watcher(
+        leases.clone(),
+        watcher::Config::default().fields(&format!("metadata.name={name}")),
+    )
+    .backoff(WatchBackoff::default())
+    .boxed();
     loop {
         if fleet.leaving.load(Ordering::Acquire) {
             return;
@@ -79,7 +91,22 @@ pub(super) async fn lead(fleet: Arc<Fleet>) {
             tracing::info!(fleet = %fleet.name, replica = %fleet.replica, leading, "rollout leadership changed");
         }
         fleet.metrics.leader.set(i64::from(leading));
-        tokio::time::sleep(next_look).await;
+        let look_at = tokio::time::Instant::now() + next_look;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(look_at) => break,
+                event = released.next() => match event {
+                    Some(Ok(Event::Delete(_))) if !leading => break,
+                    Some(_) => {}
+                    // The watch ended (it does not, short of an abort):
+                    // looking at the set times is enough.
+                    None => {
+                        tokio::time::sleep_until(look_at).await;
+                        break;
+                    }
+                },
+            }
+        }
     }
 }
 

@@ -595,30 +595,51 @@ async fn another_replica_continues_the_rollout_when_the_leader_dies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_that_shuts_down_leaves_at_once_and_watches_survive_a_410() {
     let setup = Setup::new("leave").await;
-    let a = setup.start("a", "").await;
-    let b = setup.start("b", "").await;
-    let mut c = setup.start("c", "").await;
-    until_all_see(&[&a, &b, &c], 3).await;
+    let mut replicas = vec![
+        setup.start("a", "").await,
+        setup.start("b", "").await,
+        setup.start("c", "").await,
+    ];
+    until_all_see(&replicas.iter().collect::<Vec<_>>(), 3).await;
+    let holder = || {
+        setup
+            .api
+            .get(Kind::Lease, "default", "luas-fleet-edge-rollout")
+            .and_then(|lease| lease["spec"]["holderIdentity"].as_str().map(str::to_owned))
+    };
+    let elected = eventually(Duration::from_secs(10), || async { holder().is_some() }).await;
+    assert!(elected, "no replica took the rollout Lease");
+    let leader = holder().unwrap();
 
-    // SIGTERM: c drains and deletes its Lease, so it stops counting at once
-    // (not after the Lease's 40 s).
-    let pid = c.child.id().unwrap().to_string();
+    // SIGTERM the rollout leader: it drains, deletes its Lease (so it stops
+    // counting at once, not after the Lease's 40 s) and gives up the rollout
+    // Lease, which another replica takes at once, not after its 15 s.
+    let index = replicas.iter().position(|r| r.name == leader).unwrap();
+    let mut leaving = replicas.remove(index);
+    let pid = leaving.child.id().unwrap().to_string();
     let status = std::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .unwrap();
     assert!(status.success());
-    let gone = eventually(Duration::from_secs(10), || async {
+    let replica_lease = format!("luas-fleet-edge-{leader}");
+    let gone = eventually(Duration::from_secs(5), || async {
         setup
             .api
-            .get(Kind::Lease, "default", "luas-fleet-edge-c")
+            .get(Kind::Lease, "default", &replica_lease)
             .is_none()
     })
     .await;
-    assert!(gone, "c's Lease is still there after SIGTERM");
-    let exited = tokio::time::timeout(Duration::from_secs(15), c.child.wait()).await;
-    assert!(exited.is_ok(), "c did not exit after SIGTERM");
-    until_all_see(&[&a, &b], 2).await;
+    assert!(gone, "{leader}'s Lease is still there after SIGTERM");
+    let taken = eventually(Duration::from_secs(5), || async {
+        holder().is_some_and(|holder| holder != leader)
+    })
+    .await;
+    assert!(taken, "nobody took the rollout Lease after {leader} left");
+    let exited = tokio::time::timeout(Duration::from_secs(15), leaving.child.wait()).await;
+    assert!(exited.is_ok(), "{leader} did not exit after SIGTERM");
+    let (a, b) = (&replicas[0], &replicas[1]);
+    until_all_see(&[a, b], 2).await;
 
     // The history is compacted and every stream cut: the watches list
     // again (410) and the next change still reaches b.
@@ -634,7 +655,7 @@ async fn a_replica_that_shuts_down_leaves_at_once_and_watches_survive_a_410() {
 
     // What each replica says of itself in its metrics.
     let version = answer["fleet"]["version"].as_f64().unwrap();
-    for replica in [&a, &b] {
+    for replica in [a, b] {
         let metrics = get(replica.admin, "/metrics", &[]).await.body;
         let sample = |prefix: &str| crate::support::sample(&metrics, prefix);
         assert_eq!(
@@ -648,14 +669,13 @@ async fn a_replica_that_shuts_down_leaves_at_once_and_watches_survive_a_410() {
             "{metrics}"
         );
     }
-    // One leader (if c led, its successor takes the Lease within 15 s).
-    let one_leader = eventually(Duration::from_secs(20), || async {
-        summed(&[&a, &b], "luas_fleet_leader{fleet=\"edge\"}").await == 1.0
+    let one_leader = eventually(Duration::from_secs(10), || async {
+        summed(&[a, b], "luas_fleet_leader{fleet=\"edge\"}").await == 1.0
     })
     .await;
     assert!(one_leader);
     let updates = summed(
-        &[&a, &b],
+        &[a, b],
         "luas_kubernetes_requests_total{code=\"200\",kind=\"configmap\",verb=\"update\"}",
     )
     .await;
