@@ -553,6 +553,11 @@ impl Fleet {
             match self.write_change(&service, &describe, &change).await {
                 Ok(version) => {
                     lock(&self.pending).retain(|pending| pending.id != id);
+                    // The cache must forget it too, or a restart would write
+                    // this rollback again over whatever came after it.
+                    let mut held = self.state.overrides();
+                    held.fleet = Some(self.stamp(*self.applied.borrow()));
+                    self.state.replace_overrides(held);
                     tracing::info!(fleet = %self.name, service, version, "rollback written to the fleet");
                 }
                 Err(FleetError::Refused(error)) => {

@@ -357,6 +357,17 @@ async fn with_the_api_down_a_rollback_applies_locally_and_lands_when_it_returns(
     .await;
     assert!(landed, "the rollback never reached replica a");
     assert_eq!(a.versions(40).await, (40, 0));
+    // Written, b's cache forgets it, so a later restart does not write it again.
+    let cache = setup.directory.join("b.state.json");
+    let forgotten = eventually(Duration::from_secs(10), || async {
+        std::fs::read_to_string(&cache).is_ok_and(|text| !text.contains("unwritten_rollbacks"))
+    })
+    .await;
+    assert!(
+        forgotten,
+        "{}",
+        std::fs::read_to_string(&cache).unwrap_or_default()
+    );
 }
 
 /// Measures (not a pass/fail test of speed): how long a change takes to
