@@ -50,7 +50,13 @@ pub(crate) enum ProxyError {
     BodyStalled { after: Duration },
     #[error("the client's request body broke off: {0}")]
     ClientBody(#[source] BoxError),
+    /// luas does not tunnel: CONNECT is answered at once, never forwarded.
+    #[error("CONNECT is not supported: luas does not tunnel")]
+    TunnelRefused,
 }
+
+/// The methods luas forwards, for the `Allow` of a refused CONNECT.
+const ALLOWED_METHODS: &str = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE";
 
 impl ProxyError {
     /// The client-side error buried in a failed send, if the failure was the
@@ -91,6 +97,7 @@ impl ProxyError {
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyStalled { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::ClientBody(_) => StatusCode::BAD_REQUEST,
+            Self::TunnelRefused => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
@@ -111,11 +118,13 @@ impl ProxyError {
             }
             Self::BodyStalled { .. } => "luas: the request body stopped arriving\n",
             Self::ClientBody(_) => "luas: the request body could not be read\n",
+            Self::TunnelRefused => "luas: CONNECT is not supported: this proxy does not tunnel\n",
         }
     }
 
     pub(crate) fn into_response(self) -> Response<ResponseBody> {
         let close = matches!(self, Self::Malformed(_));
+        let allow = matches!(self, Self::TunnelRefused);
         let mut response = Response::new(ResponseBody::full(Bytes::from_static(
             self.client_message().as_bytes(),
         )));
@@ -129,6 +138,11 @@ impl ProxyError {
             response
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        if allow {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
         }
         response
     }
@@ -211,6 +225,7 @@ mod tests {
                 after: Duration::from_secs(1),
             },
             ProxyError::ClientBody("broken off".into()),
+            ProxyError::TunnelRefused,
         ];
         let mut listed = Vec::new();
         for error in every {
@@ -225,9 +240,11 @@ mod tests {
                 ProxyError::BodyTooLarge { .. } => (7, StatusCode::PAYLOAD_TOO_LARGE),
                 ProxyError::BodyStalled { .. } => (8, StatusCode::REQUEST_TIMEOUT),
                 ProxyError::ClientBody(_) => (9, StatusCode::BAD_REQUEST),
+                ProxyError::TunnelRefused => (10, StatusCode::METHOD_NOT_ALLOWED),
             };
             listed.push(variant);
             assert_eq!(error.status(), expected, "{error}");
+            let allow = matches!(error, ProxyError::TunnelRefused);
             assert_eq!(
                 error.is_client_side(),
                 expected.is_client_error(),
@@ -241,6 +258,7 @@ mod tests {
                 close,
                 "only a malformed request closes the connection"
             );
+            assert_eq!(response.headers().contains_key(header::ALLOW), allow);
         }
         // Each arm above has an example.
         assert_eq!(listed, (0..10).collect::<Vec<_>>());

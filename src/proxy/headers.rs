@@ -63,6 +63,29 @@ pub(crate) fn framing_problem(request: &request::Parts) -> Option<&'static str> 
     None
 }
 
+/// RFC 9112 §3.2.2: a request whose target is in absolute form
+/// (`GET http://example.test/path HTTP/1.1`) names its authority there, and
+/// the recipient must ignore the Host header and use the target's. The
+/// Host is replaced here, before routing, so the route, the backend's Host
+/// and the access log all see the target's authority; the backend gets the
+/// origin form (`/path`), as `client` writes it. Userinfo is not part of a
+/// Host. HTTP/2's `:authority` is already the request's authority.
+pub(crate) fn use_absolute_form_authority(request: &mut request::Parts) {
+    if request.version > Version::HTTP_11 {
+        return;
+    }
+    let Some(authority) = request.uri.authority() else {
+        return;
+    };
+    let host = match authority.port() {
+        Some(port) => format!("{}:{}", authority.host(), port.as_str()),
+        None => authority.host().to_owned(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&host) {
+        request.headers.insert(header::HOST, value);
+    }
+}
+
 /// True for an HTTP/1.1 request asking to switch protocols (WebSocket and others).
 pub(crate) fn is_upgrade_request(request: &request::Parts) -> bool {
     request.version == Version::HTTP_11
@@ -301,6 +324,19 @@ mod tests {
         assert_eq!(request.headers["host"], "svc.local:81");
         assert_eq!(request.headers["x-forwarded-for"], "::1");
         assert_eq!(request.headers["via"], "2 luas");
+    }
+
+    #[test]
+    fn an_absolute_form_target_names_the_host() {
+        let mut request = parts(Version::HTTP_11, &[("host", "127.0.0.1:8080")]);
+        request.uri = "http://user@Example.test:81/path?q=1".parse().unwrap();
+        use_absolute_form_authority(&mut request);
+        assert_eq!(request.headers[header::HOST], "Example.test:81");
+        assert_eq!(request.headers.get_all(header::HOST).iter().count(), 1);
+        let mut origin = parts(Version::HTTP_11, &[("host", "127.0.0.1:8080")]);
+        origin.uri = "/path".parse().unwrap();
+        use_absolute_form_authority(&mut origin);
+        assert_eq!(origin.headers[header::HOST], "127.0.0.1:8080");
     }
 
     #[test]

@@ -61,7 +61,7 @@ pub(crate) async fn handle(
     let started = Instant::now();
     let snapshot = connection.state.load();
     let listener = &snapshot.listeners[connection.listener];
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     // Built only when the access log is on: the one cost when it is off is
     // this branch (and an empty Option held across the await). Written as a
     // 499 if the client goes away before the response headers.
@@ -79,6 +79,23 @@ pub(crate) async fn handle(
         listener.unmatched.requests.inc(CodeClass::ClientError);
         return logged(error.into_response(), entry.take());
     }
+    if parts.method == http::Method::CONNECT {
+        // luas does not tunnel: refused at once, counted, never forwarded.
+        let error = ProxyError::TunnelRefused;
+        tracing::info!(listener = %listener.name, remote = %connection.remote, target = %parts.uri, "{error}");
+        listener.unmatched.requests.inc(CodeClass::ClientError);
+        let mut response = error.into_response();
+        if parts.version <= http::Version::HTTP_11 {
+            // The client may already be sending its tunnel's bytes: they
+            // are not a request, so the connection ends with this answer.
+            response.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
+        return logged(response, entry.take());
+    }
+    headers::use_absolute_form_authority(&mut parts);
     let Some(route) = listener
         .routes
         .find(&parts, connection.client_identity.as_deref())

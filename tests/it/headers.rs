@@ -107,3 +107,49 @@ async fn response_hop_by_hop_headers_are_removed() {
     assert_eq!(headers["x-public"], "yes");
     assert_eq!(headers["via"], "1.1 luas");
 }
+
+/// RFC 9112 §3.2.2: with an absolute-form target the Host header is
+/// ignored; the target's authority routes the request and becomes the
+/// backend's Host, and the backend gets the origin form.
+#[tokio::test]
+async fn an_absolute_form_target_names_the_host_the_route_and_the_backend_see() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let target = Backend::spawn(BackendOptions::new("target")).await.unwrap();
+    let other = Backend::spawn(BackendOptions::new("other")).await.unwrap();
+    let proxy = start_proxy(&format!(
+        r#"admin: {{ listen: "127.0.0.1:0" }}
+listeners:
+  - name: edge
+    listen: "127.0.0.1:0"
+    routes:
+      - {{ name: by-host, match: {{ host: example.test }}, service: target }}
+      - {{ name: rest, service: other }}
+services:
+  - {{ name: target, endpoints: ["{}"] }}
+  - {{ name: other, endpoints: ["{}"] }}
+"#,
+        target.address, other.address
+    ))
+    .await;
+    let edge = edge(&proxy);
+    let mut stream = TcpStream::connect(edge).await.unwrap();
+    let request = format!(
+        "GET http://example.test/headers?x=1 HTTP/1.1\r\nHost: {edge}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("an answer within 5 s")
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("");
+    // The backend saw the origin form and the target's authority.
+    assert!(body.contains("GET /headers?x=1 HTTP/1.1"), "{body}");
+    assert!(body.contains("\nhost: example.test\n"), "{body}");
+    assert!(!body.contains(&format!("host: {edge}")), "{body}");
+}

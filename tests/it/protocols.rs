@@ -153,3 +153,62 @@ async fn websocket_upgrade_is_spliced_through() {
         assert_eq!(echoed, message);
     }
 }
+
+/// luas does not tunnel: CONNECT gets a 405 with `Allow` at once (over
+/// HTTP/1.1 the connection then closes cleanly), is counted as a request
+/// that matched no route, and never reaches a backend.
+#[tokio::test]
+async fn connect_is_refused_at_once_and_never_forwarded() {
+    let backend = Backend::spawn(BackendOptions::new("b")).await.unwrap();
+    let proxy = start_proxy(&one_service_yaml(&[backend.address], "")).await;
+    let edge = edge(&proxy);
+
+    let started = std::time::Instant::now();
+    let mut stream = TcpStream::connect(edge).await.unwrap();
+    stream
+        .write_all(b"CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut answer))
+        .await
+        .expect("answered and closed within 2 s")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer).to_lowercase();
+    assert!(answer.starts_with("http/1.1 405"), "{answer}");
+    assert!(answer.contains("\r\nallow: get, head, post"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    // Over HTTP/2 too.
+    let mut sender = h2_client(edge).await;
+    let response = sender
+        .send_request(
+            Request::connect("example.test:443")
+                .body(Empty::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+
+    // Other connections are untouched, and nothing reached the backend.
+    assert_eq!(get(edge, "/", &[]).await.body, "b\n");
+    let metrics = metrics_text(&proxy).await;
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"luas_requests_total{code="4xx",listener="edge",route="no_route"}"#
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            &format!(
+                "luas_backend_requests_total{{code=\"2xx\",endpoint=\"{}\",group=\"stable\",service=\"web\"}}",
+                backend.address
+            )
+        ),
+        Some(1.0)
+    );
+}
