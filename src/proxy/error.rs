@@ -261,6 +261,6 @@ mod tests {
             assert_eq!(response.headers().contains_key(header::ALLOW), allow);
         }
         // Each arm above has an example.
-        assert_eq!(listed, (0..10).collect::<Vec<_>>());
+        assert_eq!(listed, (0..11).collect::<Vec<_>>());
     }
 }
