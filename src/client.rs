@@ -65,6 +65,10 @@ pub enum SendError {
 pub struct Sent {
     pub response: Response<Incoming>,
     pub release: Option<Release>,
+    /// Time this request spent opening its connection (TCP, TLS, the HTTP
+    /// handshake): not the endpoint's service time, so the latency sample
+    /// leaves it out. Zero on a pooled or shared connection.
+    pub setup: std::time::Duration,
 }
 
 #[derive(Debug)]
@@ -165,6 +169,7 @@ impl UpstreamClient {
                     return Ok(Sent {
                         response,
                         release: Some(Release::new(sender, stats.clone(), self.id)),
+                        setup: std::time::Duration::ZERO,
                     })
                 }
                 Err(mut error) => {
@@ -181,6 +186,7 @@ impl UpstreamClient {
                 }
             }
         }
+        let connecting = std::time::Instant::now();
         let mut sender = match self.connect_http1(endpoint).await {
             Ok(sender) => sender,
             Err(error) => {
@@ -190,10 +196,12 @@ impl UpstreamClient {
                 })
             }
         };
+        let setup = connecting.elapsed();
         match sender.try_send_request(request).await {
             Ok(response) => Ok(Sent {
                 response,
                 release: Some(Release::new(sender, stats.clone(), self.id)),
+                setup,
             }),
             Err(error) => Err(fresh_connection_error(error)),
         }
@@ -232,6 +240,7 @@ impl UpstreamClient {
         endpoint: &Endpoint,
         request: Request<RequestBody>,
     ) -> Result<Sent, SendError> {
+        let connecting = std::time::Instant::now();
         let mut sender = match self.h2_sender(endpoint).await {
             Ok(sender) => sender,
             Err(error) => {
@@ -241,10 +250,12 @@ impl UpstreamClient {
                 })
             }
         };
+        let setup = connecting.elapsed();
         match sender.try_send_request(request).await {
             Ok(response) => Ok(Sent {
                 response,
                 release: None,
+                setup,
             }),
             Err(error) => Err(fresh_connection_error(error)),
         }

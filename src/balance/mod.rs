@@ -10,7 +10,10 @@
 //!
 //! - [`Balancer::P2cEwma`]: P2C over the peak-EWMA cost (see [`crate::ewma`]); an
 //!   endpoint with no sample yet is compared at its partner's estimate, so a
-//!   new replica is tried at once.
+//!   new replica is tried at once. Costs are compared with a resolution
+//!   (estimates under 1 ms count as 1 ms, costs within 25 % are a tie, which
+//!   fewer in-flight requests or the random draw settles), so measurement
+//!   noise never decides the picks between identical replicas.
 //! - [`Balancer::LeastRequest`]: P2C over the in-flight count alone.
 //! - [`Balancer::RoundRobin`]: each endpoint in turn, ignoring load.
 //!
@@ -124,10 +127,7 @@ impl Balancer {
                 };
                 let (a, b) = (&endpoints[first], &endpoints[second]);
                 let b_is_cheaper = match self {
-                    Self::P2cEwma => {
-                        let (cost_a, cost_b) = paired_costs(a, b, now);
-                        cost_b < cost_a
-                    }
+                    Self::P2cEwma => second_is_better(a, b, now),
                     _ => b.in_flight() < a.in_flight(),
                 };
                 Some(if b_is_cheaper { b } else { a })
@@ -136,19 +136,42 @@ impl Balancer {
     }
 }
 
-/// The P2C costs of a pair. An endpoint not yet measured is compared at its
-/// partner's estimate rather than at the default RTT: otherwise a new replica
-/// next to fast ones waits for its 30 ms prior to decay below their
-/// sub-millisecond estimates, and under light load gets nothing for a
-/// minute. Its in-flight count still applies, so it gets its share, not a flood.
-fn paired_costs(a: &Endpoint, b: &Endpoint, now: Instant) -> (f64, f64) {
+/// Estimates below this compare as this: under a millisecond the
+/// difference between replicas is measurement noise (one slower sample, a
+/// scheduler hiccup), not service time, and must not decide the picks.
+pub const RESOLUTION_MICROS: f64 = 1_000.0;
+
+/// Costs within this fraction of the higher one are a tie.
+pub const TIE_BAND: f64 = 0.25;
+
+/// P2C over peak-EWMA with a resolution: true when `b` should get the
+/// request rather than `a` (which was drawn first, at random).
+///
+/// cost = max(estimate, [`RESOLUTION_MICROS`]) × (in-flight + 1). A clear
+/// difference (more than [`TIE_BAND`]) goes to the cheaper endpoint, so a
+/// replica a few milliseconds slower than its siblings still gets almost
+/// nothing. A tie goes to the one with fewer requests in flight, and an
+/// exact tie to `a`, the first random draw: identical replicas share the
+/// traffic evenly instead of by noise.
+///
+/// An endpoint not yet measured is compared at its partner's estimate
+/// rather than at the default RTT: otherwise a new replica next to fast ones
+/// waits for its 30 ms prior to decay below their sub-millisecond
+/// estimates, and under light load gets nothing for a minute. Its in-flight
+/// count still applies, so it gets its share, not a flood.
+fn second_is_better(a: &Endpoint, b: &Endpoint, now: Instant) -> bool {
     let (a, b) = (a.stats.load(now), b.stats.load(now));
-    let estimate = match (a.measured, b.measured) {
-        (true, false) => a.estimate_micros,
-        (false, true) => b.estimate_micros,
-        _ => return (a.cost(), b.cost()),
+    let (estimate_a, estimate_b) = match (a.measured, b.measured) {
+        (true, false) => (a.estimate_micros, a.estimate_micros),
+        (false, true) => (b.estimate_micros, b.estimate_micros),
+        _ => (a.estimate_micros, b.estimate_micros),
     };
-    (a.cost_at(estimate), b.cost_at(estimate))
+    let cost_a = a.cost_at(estimate_a.max(RESOLUTION_MICROS));
+    let cost_b = b.cost_at(estimate_b.max(RESOLUTION_MICROS));
+    if (cost_a - cost_b).abs() <= TIE_BAND * cost_a.max(cost_b) {
+        return b.in_flight < a.in_flight;
+    }
+    cost_b < cost_a
 }
 
 /// A picked endpoint; `panic` when none was eligible and health was ignored.

@@ -255,3 +255,54 @@ fn a_new_endpoint_is_tried_next_to_fast_measured_ones() {
     // Compared as an equal, it wins a share of its pairings (about a third).
     assert!((600..=1_400).contains(&new), "{new}");
 }
+
+#[test]
+fn sub_millisecond_differences_are_noise_and_split_evenly() {
+    let now = Instant::now();
+    let group = crate::endpoint::test_endpoints(2, now);
+    // Three times slower, but both under the 1 ms resolution.
+    observe(&group[0], Duration::from_micros(300), now);
+    observe(&group[1], Duration::from_micros(900), now);
+    let balancer = Balancer::new(BalancerKind::P2cEwma);
+    let mut rng = fastrand::Rng::with_seed(11);
+    let second = (0..10_000)
+        .filter(|_| pick(&balancer, &group, now, &mut rng).unwrap().address == group[1].address)
+        .count();
+    assert!((4_500..=5_500).contains(&second), "{second}");
+}
+
+#[test]
+fn a_tie_goes_to_fewer_requests_in_flight() {
+    let now = Instant::now();
+    let group = crate::endpoint::test_endpoints(2, now);
+    observe(&group[0], Duration::from_micros(500), now);
+    observe(&group[1], Duration::from_micros(500), now);
+    // 1 ms (the resolution) × 2 in flight against 2.2 ms × 1: a cost
+    // comparison alone would pick the busy one; within the band it is a tie,
+    // and the one with fewer requests in flight wins.
+    observe(&group[1], Duration::from_micros(2_200), now);
+    let _busy = InFlight::start(&group[0], now);
+    let balancer = Balancer::new(BalancerKind::P2cEwma);
+    let mut rng = fastrand::Rng::with_seed(5);
+    for _ in 0..100 {
+        assert_eq!(
+            pick(&balancer, &group, now, &mut rng).unwrap().address,
+            group[1].address
+        );
+    }
+}
+
+#[test]
+fn a_replica_five_milliseconds_slower_still_gets_nothing() {
+    let now = Instant::now();
+    let group = crate::endpoint::test_endpoints(3, now);
+    observe(&group[0], Duration::from_millis(1), now);
+    observe(&group[1], Duration::from_millis(6), now);
+    observe(&group[2], Duration::from_millis(1), now);
+    let balancer = Balancer::new(BalancerKind::P2cEwma);
+    let mut rng = fastrand::Rng::with_seed(7);
+    let slow = (0..10_000)
+        .filter(|_| pick(&balancer, &group, now, &mut rng).unwrap().address == group[1].address)
+        .count();
+    assert_eq!(slow, 0);
+}

@@ -196,6 +196,13 @@ impl InFlight {
 }
 
 impl InFlight {
+    /// Leaves `setup` (opening the connection) out of this request's
+    /// latency sample: it is not the endpoint's service time, and one slow
+    /// first connection must not cost a replica its traffic.
+    pub fn exclude_setup(&mut self, setup: std::time::Duration) {
+        self.started += setup;
+    }
+
     /// The request failed through no fault of the endpoint (the client went
     /// away mid-body): record nothing against it.
     pub fn cancel(&mut self) {

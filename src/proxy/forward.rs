@@ -167,6 +167,9 @@ async fn send_with_retries(
         let mut in_flight = InFlight::start(endpoint, now);
         let result = tokio::time::timeout(per_try, service.client.send(endpoint, request)).await;
         now = Instant::now();
+        if let Ok(Ok(sent)) = &result {
+            in_flight.exclude_setup(sent.setup);
+        }
         let (outcome, result) = TryResult::of(result);
 
         // 2. Decide: respond, try again or fail.
@@ -418,6 +421,7 @@ fn respond(
     let Sent {
         mut response,
         release,
+        ..
     } = sent;
     if let (StatusCode::SWITCHING_PROTOCOLS, Some(client_upgrade)) =
         (response.status(), client_upgrade)
