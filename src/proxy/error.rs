@@ -55,6 +55,12 @@ pub(crate) enum ProxyError {
     TunnelRefused,
 }
 
+const GRPC_DEADLINE_EXCEEDED: u16 = 4;
+const GRPC_RESOURCE_EXHAUSTED: u16 = 8;
+const GRPC_UNIMPLEMENTED: u16 = 12;
+const GRPC_INTERNAL: u16 = 13;
+const GRPC_UNAVAILABLE: u16 = 14;
+
 /// The methods luas forwards, for the `Allow` of a refused CONNECT.
 const ALLOWED_METHODS: &str = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE";
 
@@ -120,6 +126,46 @@ impl ProxyError {
             Self::ClientBody(_) => "luas: the request body could not be read\n",
             Self::TunnelRefused => "luas: CONNECT is not supported: this proxy does not tunnel\n",
         }
+    }
+
+    /// The gRPC status code a gRPC client is told for this failure.
+    pub(crate) fn grpc_status(&self) -> u16 {
+        match self {
+            // NOT_FOUND is a method the server lacks; no route is no method here.
+            Self::NoRoute | Self::TunnelRefused => GRPC_UNIMPLEMENTED,
+            Self::Malformed(_) | Self::ClientBody(_) => GRPC_INTERNAL,
+            Self::NoEndpoint { .. }
+            | Self::Unreachable { .. }
+            | Self::Connect { .. }
+            | Self::Reset { .. } => GRPC_UNAVAILABLE,
+            Self::Timeout { .. } | Self::BodyStalled { .. } => GRPC_DEADLINE_EXCEEDED,
+            Self::BodyTooLarge { .. } => GRPC_RESOURCE_EXHAUSTED,
+        }
+    }
+
+    /// The answer to a gRPC request (`content-type: application/grpc…`): a
+    /// trailers-only response, HTTP 200 with `grpc-status` and
+    /// `grpc-message` in its only headers, so a gRPC client sees a status
+    /// instead of a protocol error.
+    pub(crate) fn into_grpc_response(self) -> Response<ResponseBody> {
+        let mut response = Response::new(ResponseBody::empty());
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc"),
+        );
+        headers.insert("grpc-status", HeaderValue::from(self.grpc_status()));
+        let message = self
+            .client_message()
+            .trim_end()
+            .trim_start_matches("luas: ");
+        // grpc-message is percent-encoded; these messages are plain ASCII
+        // without '%', so only spaces need no encoding at all.
+        headers.insert(
+            "grpc-message",
+            HeaderValue::from_str(message).unwrap_or(HeaderValue::from_static("luas")),
+        );
+        response
     }
 
     pub(crate) fn into_response(self) -> Response<ResponseBody> {

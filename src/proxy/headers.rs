@@ -86,6 +86,21 @@ pub(crate) fn use_absolute_form_authority(request: &mut request::Parts) {
     }
 }
 
+/// True for a gRPC request (`content-type: application/grpc`, `+proto`,
+/// `+json`, …), whose failures luas answers as gRPC statuses.
+pub(crate) fn is_grpc(request: &request::Parts) -> bool {
+    request
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            let value = value.trim_start();
+            value.len() >= 16
+                && value[..16].eq_ignore_ascii_case("application/grpc")
+                && matches!(value.as_bytes().get(16), None | Some(b'+' | b';'))
+        })
+}
+
 /// True for an HTTP/1.1 request asking to switch protocols (WebSocket and others).
 pub(crate) fn is_upgrade_request(request: &request::Parts) -> bool {
     request.version == Version::HTTP_11
@@ -337,6 +352,22 @@ mod tests {
         origin.uri = "/path".parse().unwrap();
         use_absolute_form_authority(&mut origin);
         assert_eq!(origin.headers[header::HOST], "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn grpc_requests_are_known_by_their_content_type() {
+        for (content_type, grpc) in [
+            ("application/grpc", true),
+            ("application/grpc+proto", true),
+            ("Application/GRPC; charset=utf-8", true),
+            ("application/grpc-web", false),
+            ("application/grpcx", false),
+            ("application/json", false),
+        ] {
+            let request = parts(Version::HTTP_2, &[("content-type", content_type)]);
+            assert_eq!(is_grpc(&request), grpc, "{content_type}");
+        }
+        assert!(!is_grpc(&parts(Version::HTTP_2, &[])));
     }
 
     #[test]

@@ -96,6 +96,7 @@ pub(crate) async fn handle(
         return logged(response, entry.take());
     }
     headers::use_absolute_form_authority(&mut parts);
+    let grpc = headers::is_grpc(&parts);
     let Some(route) = listener
         .routes
         .find(&parts, connection.client_identity.as_deref())
@@ -113,7 +114,12 @@ pub(crate) async fn handle(
             .unmatched
             .duration
             .observe(started.elapsed().as_secs_f64());
-        return logged(error.into_response(), entry.take());
+        let response = if grpc {
+            error.into_grpc_response()
+        } else {
+            error.into_response()
+        };
+        return logged(response, entry.take());
     };
     let service = &snapshot.services[route.service];
     let limits = &listener.limits;
@@ -126,19 +132,29 @@ pub(crate) async fn handle(
     let trace = entry.0.as_deref_mut().map(|entry| &mut entry.trace);
     let forwarded =
         forward::forward(connection, service, limits, parts, body, started, trace).await;
-    let response = match forwarded {
-        Ok(response) => response,
+    let (response, status) = match forwarded {
+        Ok(response) => {
+            let status = response.status();
+            (response, status)
+        }
         Err(error) => {
-            let status = error.status().as_u16();
+            let status = error.status();
             if error.is_client_side() {
-                tracing::info!(listener = %listener.name, route = %route.name, service = %service.name, status, error = %error, "request refused");
+                tracing::info!(listener = %listener.name, route = %route.name, service = %service.name, status = status.as_u16(), error = %error, "request refused");
             } else {
-                tracing::warn!(listener = %listener.name, route = %route.name, service = %service.name, status, error = %error, "request failed");
+                tracing::warn!(listener = %listener.name, route = %route.name, service = %service.name, status = status.as_u16(), error = %error, "request failed");
             }
-            error.into_response()
+            // Counted by the failure's HTTP status either way: a gRPC
+            // client's 200 with grpc-status 14 is still a 503 of luas's.
+            let response = if grpc {
+                error.into_grpc_response()
+            } else {
+                error.into_response()
+            };
+            (response, status)
         }
     };
-    counted.finish(response.status());
+    counted.finish(status);
     logged(response, entry.take())
 }
 

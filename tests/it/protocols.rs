@@ -212,3 +212,71 @@ async fn connect_is_refused_at_once_and_never_forwarded() {
         Some(1.0)
     );
 }
+
+/// Failures luas itself answers reach a gRPC client as gRPC statuses
+/// (trailers-only: HTTP 200 with grpc-status in the headers), not as HTTP
+/// errors it would report as a protocol error; other clients get HTTP.
+#[tokio::test]
+async fn luas_answers_grpc_requests_with_grpc_statuses() {
+    // A port nothing listens on: the only endpoint cannot be reached.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let proxy = start_proxy(&format!(
+        r#"admin: {{ listen: "127.0.0.1:0" }}
+listeners:
+  - name: edge
+    listen: "127.0.0.1:0"
+    routes:
+      - {{ name: api, match: {{ host: api.test }}, service: api }}
+services:
+  - {{ name: api, endpoints: ["{closed}"] }}
+"#
+    ))
+    .await;
+    let mut sender = h2_client(edge(&proxy)).await;
+    let call = |host: &str, content_type: &str| {
+        Request::post(format!("http://{host}/pkg.Service/Method"))
+            .header("content-type", content_type)
+            .header("te", "trailers")
+            .body(Empty::<Bytes>::new())
+            .unwrap()
+    };
+    for (host, grpc_status, http_status) in [("other.test", "12", 404), ("api.test", "14", 502)] {
+        let response = sender
+            .send_request(call(host, "application/grpc"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{host}");
+        assert_eq!(response.headers()["grpc-status"], grpc_status, "{host}");
+        assert_eq!(response.headers()["content-type"], "application/grpc");
+        assert!(response.headers().contains_key("grpc-message"));
+        // Trailers-only: no body, no trailers after it.
+        let body = response.into_body().collect().await.unwrap();
+        assert!(body.trailers().is_none());
+        assert!(body.to_bytes().is_empty());
+
+        let plain = sender
+            .send_request(call(host, "application/json"))
+            .await
+            .unwrap();
+        assert_eq!(plain.status(), http_status, "{host}");
+    }
+    // Counted by what failed, not by the 200 the gRPC client saw.
+    let metrics = metrics_text(&proxy).await;
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"luas_requests_total{code="5xx",listener="edge",route="api"}"#
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"luas_requests_total{code="4xx",listener="edge",route="no_route"}"#
+        ),
+        Some(2.0)
+    );
+}
