@@ -48,6 +48,11 @@ pub(super) async fn forward(
     let no_endpoint = || ProxyError::NoEndpoint {
         service: service.name.clone(),
     };
+    // A gRPC client's deadline bounds the request timeout from above.
+    let request_timeout = headers::grpc_timeout(&parts)
+        .map_or(service.timeouts.request, |deadline| {
+            deadline.min(service.timeouts.request)
+        });
     let group_index = service.split.pick_for(&parts).ok_or_else(no_endpoint)?;
     let group = &service.groups[group_index];
 
@@ -80,6 +85,7 @@ pub(super) async fn forward(
     let outgoing = Outgoing {
         first: Request::from_parts(parts, first_body),
         replay,
+        timeout: request_timeout,
     };
     send_with_retries(
         connection,
@@ -98,6 +104,8 @@ pub(super) async fn forward(
 struct Outgoing {
     first: Request<RequestBody>,
     replay: Option<Replay>,
+    /// `timeouts.request`, or the gRPC client's shorter deadline.
+    timeout: std::time::Duration,
 }
 
 /// Sends the request to the group's endpoints until one answers or the
@@ -115,11 +123,15 @@ async fn send_with_retries(
         service: service.name.clone(),
     };
     let policy = &service.retry;
-    let Outgoing { first, replay } = outgoing;
+    let Outgoing {
+        first,
+        replay,
+        timeout: request_timeout,
+    } = outgoing;
     let mut pending = Some(first);
 
     service.budget.deposit(started);
-    let deadline = started + service.timeouts.request;
+    let deadline = started + request_timeout;
     let mut tried: Vec<SocketAddr> = Vec::with_capacity(2);
     let mut attempt = Attempt {
         retries: 0,
@@ -135,7 +147,7 @@ async fn send_with_retries(
         if remaining.is_zero() {
             return Err(last_error.unwrap_or(ProxyError::Timeout {
                 endpoint: tried.last().copied().unwrap_or(([0, 0, 0, 0], 0).into()),
-                timeout: service.timeouts.request,
+                timeout: request_timeout,
             }));
         }
         // Another endpoint when there is one; the same one again when it is

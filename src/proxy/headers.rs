@@ -101,6 +101,27 @@ pub(crate) fn is_grpc(request: &request::Parts) -> bool {
         })
 }
 
+/// The deadline a gRPC client sent in `grpc-timeout` (up to 8 digits and a
+/// unit: H, M, S, m, u or n), if it sent a valid one.
+pub(crate) fn grpc_timeout(request: &request::Parts) -> Option<std::time::Duration> {
+    let text = request.headers.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = text.split_at(text.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let value: u64 = digits.parse().ok()?;
+    use std::time::Duration;
+    Some(match unit {
+        "H" => Duration::from_secs(value * 3600),
+        "M" => Duration::from_secs(value * 60),
+        "S" => Duration::from_secs(value),
+        "m" => Duration::from_millis(value),
+        "u" => Duration::from_micros(value),
+        "n" => Duration::from_nanos(value),
+        _ => return None,
+    })
+}
+
 /// True for an HTTP/1.1 request asking to switch protocols (WebSocket and others).
 pub(crate) fn is_upgrade_request(request: &request::Parts) -> bool {
     request.version == Version::HTTP_11
@@ -368,6 +389,27 @@ mod tests {
             assert_eq!(is_grpc(&request), grpc, "{content_type}");
         }
         assert!(!is_grpc(&parts(Version::HTTP_2, &[])));
+    }
+
+    #[test]
+    fn grpc_timeouts_parse_as_the_grpc_spec_writes_them() {
+        use std::time::Duration;
+        for (text, expected) in [
+            ("1H", Some(Duration::from_secs(3600))),
+            ("2M", Some(Duration::from_secs(120))),
+            ("3S", Some(Duration::from_secs(3))),
+            ("250m", Some(Duration::from_millis(250))),
+            ("99999999u", Some(Duration::from_micros(99_999_999))),
+            ("5n", Some(Duration::from_nanos(5))),
+            ("123456789S", None),
+            ("1s", None),
+            ("S", None),
+            ("-1S", None),
+            ("", None),
+        ] {
+            let request = parts(Version::HTTP_2, &[("grpc-timeout", text)]);
+            assert_eq!(grpc_timeout(&request), expected, "{text:?}");
+        }
     }
 
     #[test]

@@ -280,3 +280,34 @@ services:
         Some(2.0)
     );
 }
+
+/// A gRPC client's `grpc-timeout` bounds the request timeout: a backend
+/// slower than the deadline gets DEADLINE_EXCEEDED at the deadline, not at
+/// `timeouts.request` (30 s here).
+#[tokio::test]
+async fn a_grpc_deadline_bounds_the_request_timeout() {
+    let slow = Backend::spawn(BackendOptions::new("slow").latency(Duration::from_secs(3)))
+        .await
+        .unwrap();
+    let proxy = start_proxy(&one_service_yaml(&[slow.address], "")).await;
+    let mut sender = h2_client(edge(&proxy)).await;
+    let started = std::time::Instant::now();
+    let response = sender
+        .send_request(
+            Request::post("http://grpc.test/pkg.Service/Slow")
+                .header("content-type", "application/grpc")
+                .header("te", "trailers")
+                .header("grpc-timeout", "300m")
+                .body(Empty::<Bytes>::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["grpc-status"], "4");
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+}
