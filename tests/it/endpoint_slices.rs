@@ -50,6 +50,15 @@ fn slice(name: &str, service: &str, port: u16, endpoints: &[Value]) -> Value {
     })
 }
 
+/// Writes service web's slice `name`, as the EndpointSlice controller would.
+fn publish(kube: &KubeApi, name: &str, port: u16, endpoints: &[Value]) {
+    kube.apply(
+        Kind::EndpointSlice,
+        "default",
+        slice(name, "web", port, endpoints),
+    );
+}
+
 async fn proxy(kube: &KubeApi, test: &str) -> Running {
     let directory = std::env::temp_dir().join(format!("luas-slices-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&directory).unwrap();
@@ -115,11 +124,7 @@ async fn ready_endpoints_of_a_service_take_traffic_and_unready_ones_leave() {
     );
     let a = endpoint("127.0.0.2", true, true, false);
     let b = endpoint("127.0.0.3", true, true, false);
-    kube.apply(
-        Kind::EndpointSlice,
-        "default",
-        slice("web-1", "web", port, &[a.clone(), b]),
-    );
+    publish(&kube, "web-1", port, &[a.clone(), b]);
     // Another Service's slice is not this group's.
     kube.apply(
         Kind::EndpointSlice,
@@ -140,11 +145,7 @@ async fn ready_endpoints_of_a_service_take_traffic_and_unready_ones_leave() {
 
     // A pod turning unready leaves rotation with the watch event.
     let b_unready = endpoint("127.0.0.3", false, false, false);
-    kube.apply(
-        Kind::EndpointSlice,
-        "default",
-        slice("web-1", "web", port, &[a, b_unready]),
-    );
+    publish(&kube, "web-1", port, &[a, b_unready]);
     assert!(until_only(&proxy, &["127.0.0.2"]).await);
 
     // None ready: the ones still serving while terminating keep the traffic.
@@ -152,26 +153,18 @@ async fn ready_endpoints_of_a_service_take_traffic_and_unready_ones_leave() {
         endpoint("127.0.0.2", false, true, true),
         endpoint("127.0.0.3", false, false, true),
     ];
-    kube.apply(
-        Kind::EndpointSlice,
-        "default",
-        slice("web-1", "web", port, &draining),
-    );
+    publish(&kube, "web-1", port, &draining);
     assert!(until_only(&proxy, &["127.0.0.2"]).await);
 
     // After a compaction and a cut stream the watch lists again (410) and
     // still follows: a new slice with a ready pod takes over.
     kube.compact();
     kube.cut_watches();
-    kube.apply(
-        Kind::EndpointSlice,
-        "default",
-        slice(
-            "web-2",
-            "web",
-            port,
-            &[endpoint("127.0.0.4", true, true, false)],
-        ),
+    publish(
+        &kube,
+        "web-2",
+        port,
+        &[endpoint("127.0.0.4", true, true, false)],
     );
     assert!(until_only(&proxy, &["127.0.0.4"]).await);
     let metrics = crate::support::metrics_text(&proxy).await;
@@ -191,15 +184,11 @@ async fn a_request_in_flight_to_a_removed_endpoint_completes() {
     let _fast = backends(port, &["127.0.0.6"], Duration::ZERO).await;
     let kube = KubeApi::start().await;
     let proxy = proxy(&kube, "in-flight").await;
-    kube.apply(
-        Kind::EndpointSlice,
-        "default",
-        slice(
-            "web-1",
-            "web",
-            port,
-            &[endpoint("127.0.0.5", true, true, false)],
-        ),
+    publish(
+        &kube,
+        "web-1",
+        port,
+        &[endpoint("127.0.0.5", true, true, false)],
     );
     let admin = proxy.admin_address();
     let ready = eventually(Duration::from_secs(10), || async {
@@ -216,15 +205,11 @@ async fn a_request_in_flight_to_a_removed_endpoint_completes() {
     .await;
     assert!(started, "the slow request never reached its endpoint");
     // The pod goes away while its request runs.
-    kube.apply(
-        Kind::EndpointSlice,
-        "default",
-        slice(
-            "web-1",
-            "web",
-            port,
-            &[endpoint("127.0.0.6", true, true, false)],
-        ),
+    publish(
+        &kube,
+        "web-1",
+        port,
+        &[endpoint("127.0.0.6", true, true, false)],
     );
     assert!(until_only(&proxy, &["127.0.0.6"]).await);
     let answer = slow_request.await.unwrap();
