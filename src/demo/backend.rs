@@ -40,6 +40,9 @@ pub struct BackendOptions {
     pub status: StatusCode,
     /// Keep the value of this request header of every request, in order.
     pub record_header: Option<HeaderName>,
+    /// Answer the default path as a gRPC server failing every call: a
+    /// trailers-only response with this `grpc-status` under HTTP 200.
+    pub grpc_status: Option<u16>,
 }
 
 impl BackendOptions {
@@ -49,7 +52,13 @@ impl BackendOptions {
             latency: Duration::ZERO,
             status: StatusCode::OK,
             record_header: None,
+            grpc_status: None,
         }
+    }
+
+    pub fn grpc_status(mut self, status: u16) -> Self {
+        self.grpc_status = Some(status);
+        self
     }
 
     pub fn record_header(mut self, name: &'static str) -> Self {
@@ -238,6 +247,19 @@ async fn respond(shared: &Shared, mut request: Request<Incoming>) -> Response<Re
                         .and_then(|code| StatusCode::from_u16(code).ok())
                         .unwrap_or(StatusCode::BAD_REQUEST);
                     full(status, format!("{}\n", options.name))
+                } else if let Some(grpc_status) = options.grpc_status {
+                    let mut response = Response::new(
+                        Full::new(Bytes::new())
+                            .map_err(|never| match never {})
+                            .boxed(),
+                    );
+                    let headers = response.headers_mut();
+                    headers.insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/grpc"),
+                    );
+                    headers.insert("grpc-status", HeaderValue::from(grpc_status));
+                    response
                 } else {
                     let latency =
                         Duration::from_micros(shared.latency_micros.load(Ordering::Relaxed));

@@ -86,6 +86,8 @@ impl EndpointStats {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Response(http::StatusCode),
+    /// A gRPC response whose `grpc-status` says the server failed.
+    GrpcFailure,
     /// Connect failure, reset or timeout: no response.
     Failed,
 }
@@ -175,6 +177,7 @@ impl InFlight {
         let elapsed = now.saturating_duration_since(self.started);
         let (code, failed) = match outcome {
             Outcome::Response(status) => (CodeClass::of_status(status), status.is_server_error()),
+            Outcome::GrpcFailure => (CodeClass::GrpcError, true),
             Outcome::Failed => (CodeClass::Error, true),
         };
         let rtt = if failed {

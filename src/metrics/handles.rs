@@ -11,7 +11,11 @@ use prometheus::{Gauge, Histogram, IntCounter, IntCounterVec, IntGauge};
 use super::linkerd::LinkerdMetrics;
 
 /// Status classes used as the `code` label; `error` is a request that got no
-/// response at all (connect failure, reset, timeout).
+/// response at all (connect failure, reset, timeout); `grpc_error` a gRPC
+/// response whose `grpc-status` is a server-side failure (UNAVAILABLE, …)
+/// under HTTP 200. One more value of `code`, not a `grpc_status` label:
+/// one series per endpoint instead of seventeen, and every query that
+/// sums `code` keeps working.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeClass {
     Informational,
@@ -20,16 +24,18 @@ pub enum CodeClass {
     ClientError,
     ServerError,
     Error,
+    GrpcError,
 }
 
 impl CodeClass {
-    pub(crate) const ALL: [Self; 6] = [
+    pub(crate) const ALL: [Self; 7] = [
         Self::Informational,
         Self::Success,
         Self::Redirect,
         Self::ClientError,
         Self::ServerError,
         Self::Error,
+        Self::GrpcError,
     ];
 
     pub fn of_status(status: http::StatusCode) -> Self {
@@ -50,6 +56,7 @@ impl CodeClass {
             Self::ClientError => "4xx",
             Self::ServerError => "5xx",
             Self::Error => "error",
+            Self::GrpcError => "grpc_error",
         }
     }
 
@@ -60,7 +67,7 @@ impl CodeClass {
 
 /// One counter per code class, bound to fixed labels.
 #[derive(Debug, Clone)]
-pub struct CodeCounters([IntCounter; 6]);
+pub struct CodeCounters([IntCounter; 7]);
 
 impl CodeCounters {
     /// `labels` are the family's label values before `code`, its last label.

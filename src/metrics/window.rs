@@ -16,10 +16,14 @@ use serde::{Deserialize, Serialize};
 use super::handles::{CodeClass, EndpointMetrics};
 use super::histogram::{add_buckets, bucket_delta, cumulative_buckets, quantile};
 
-/// The one error rule: a 5xx response, or no response at all (connect
-/// failure, reset, timeout). A 4xx is the client's doing and does not count.
+/// The one error rule: a 5xx response, no response at all (connect
+/// failure, reset, timeout), or a gRPC server-side failure status. A 4xx is
+/// the client's doing and does not count.
 pub(super) fn counts_as_error(code: CodeClass) -> bool {
-    matches!(code, CodeClass::ServerError | CodeClass::Error)
+    matches!(
+        code,
+        CodeClass::ServerError | CodeClass::Error | CodeClass::GrpcError
+    )
 }
 
 /// Cumulative counters of one endpoint, or summed over several, as read at
@@ -211,12 +215,13 @@ mod tests {
                 ("4xx", false),
                 ("5xx", true),
                 ("error", true),
+                ("grpc_error", true),
             ]
         );
     }
 
     #[test]
-    fn an_endpoint_reading_counts_5xx_and_no_response_as_errors() {
+    fn an_endpoint_reading_counts_5xx_no_response_and_grpc_failures_as_errors() {
         let metrics = Metrics::new(&[0.01, 0.1]);
         let endpoint = metrics.endpoint("api", "canary", "127.0.0.1:9001");
         for code in CodeClass::ALL {
@@ -228,8 +233,8 @@ mod tests {
         assert_eq!(
             reading,
             Reading {
-                requests: 7,
-                errors: 3,
+                requests: 8,
+                errors: 4,
                 buckets: vec![(0.01, 0), (0.1, 1), (INF, 1)],
             }
         );

@@ -183,6 +183,8 @@ async fn send_with_retries(
             in_flight.exclude_setup(sent.setup);
         }
         let (outcome, result) = TryResult::of(result);
+        let grpc_failed = matches!(&result, TryResult::Sent(sent)
+            if headers::grpc_failure(sent.response.headers()));
 
         // 2. Decide: respond, try again or fail.
         attempt.untried_left = group
@@ -198,7 +200,7 @@ async fn send_with_retries(
             group,
             endpoint,
             &mut in_flight,
-            outcome,
+            (outcome, grpc_failed),
             decision.next,
             now,
         );
@@ -339,7 +341,8 @@ impl TryResult {
     }
 }
 
-/// Records a try against its endpoint: the outcome into the in-flight guard
+/// Records a try against its endpoint (and whether it was a gRPC server
+/// failure, see `headers::grpc_failure`): the outcome into the in-flight guard
 /// (RTT into the EWMA, histogram, status counter) and the outlier streak.
 /// A failure that was not the endpoint's (the client's body, a stale pooled
 /// connection sent again) records nothing.
@@ -348,11 +351,17 @@ fn account(
     group: &Group,
     endpoint: &Endpoint,
     in_flight: &mut InFlight,
-    tried: Tried,
+    (tried, grpc_failed): (Tried, bool),
     next: Next,
     now: Instant,
 ) {
     match tried {
+        // A gRPC server failure under HTTP 200 counts as the endpoint's
+        // failure everywhere a 5xx does.
+        Tried::Response(_) if grpc_failed => {
+            in_flight.finish(Outcome::GrpcFailure, now);
+            record_outlier(service, group, endpoint, true, now);
+        }
         Tried::Response(status) => {
             in_flight.finish(Outcome::Response(status), now);
             record_outlier(service, group, endpoint, status.is_server_error(), now);

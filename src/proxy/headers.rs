@@ -101,6 +101,25 @@ pub(crate) fn is_grpc(request: &request::Parts) -> bool {
         })
 }
 
+/// gRPC statuses that are the server's failure: UNKNOWN, DEADLINE_EXCEEDED,
+/// RESOURCE_EXHAUSTED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS.
+/// Client errors (INVALID_ARGUMENT, NOT_FOUND, …) are not the backend's fault.
+const GRPC_SERVER_FAILURES: [&[u8]; 7] = [b"2", b"4", b"8", b"12", b"13", b"14", b"15"];
+
+/// True for a gRPC response that failed on the server's side, as far as
+/// its headers tell: a trailers-only response (the form a gRPC server
+/// answers an error with before any message) carries `grpc-status` there.
+/// A status in trailers after a body is not seen here.
+pub(crate) fn grpc_failure(headers: &HeaderMap) -> bool {
+    let is_grpc = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"));
+    is_grpc
+        && headers
+            .get("grpc-status")
+            .is_some_and(|status| GRPC_SERVER_FAILURES.contains(&status.as_bytes()))
+}
+
 /// The deadline a gRPC client sent in `grpc-timeout` (up to 8 digits and a
 /// unit: H, M, S, m, u or n), if it sent a valid one.
 pub(crate) fn grpc_timeout(request: &request::Parts) -> Option<std::time::Duration> {
@@ -410,6 +429,38 @@ mod tests {
             let request = parts(Version::HTTP_2, &[("grpc-timeout", text)]);
             assert_eq!(grpc_timeout(&request), expected, "{text:?}");
         }
+    }
+
+    #[test]
+    fn grpc_server_failures_are_known_by_their_status() {
+        let headers = |pairs: &[(&str, &str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(
+                    HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    HeaderValue::from_str(value).unwrap(),
+                );
+            }
+            map
+        };
+        let grpc = |status: &str| {
+            headers(&[
+                ("content-type", "application/grpc"),
+                ("grpc-status", status),
+            ])
+        };
+        for status in ["2", "4", "8", "12", "13", "14", "15"] {
+            assert!(grpc_failure(&grpc(status)), "{status}");
+        }
+        for status in ["0", "1", "3", "5", "6", "7", "9", "10", "11", "16"] {
+            assert!(!grpc_failure(&grpc(status)), "{status}");
+        }
+        // Not gRPC, or no status in the headers (it comes in trailers).
+        assert!(!grpc_failure(&headers(&[("grpc-status", "14")])));
+        assert!(!grpc_failure(&headers(&[(
+            "content-type",
+            "application/grpc"
+        )])));
     }
 
     #[test]

@@ -134,6 +134,10 @@ pub(crate) async fn handle(
         forward::forward(connection, service, limits, parts, body, started, trace).await;
     let (response, status) = match forwarded {
         Ok(response) => {
+            // A backend's gRPC failure under 200 counts as one for the route too.
+            if headers::grpc_failure(response.headers()) {
+                counted.count(CodeClass::GrpcError);
+            }
             let status = response.status();
             (response, status)
         }

@@ -224,3 +224,70 @@ async fn failing_canary_is_rolled_back_mid_step_and_stays_rolled_back() {
         "{answer}"
     );
 }
+
+/// A gRPC canary failing every call with UNAVAILABLE answers HTTP 200: its
+/// `grpc-status` (here in a trailers-only response, the form gRPC servers
+/// answer an error with) makes it count as failing, and the rollout rolls
+/// it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grpc_canary_answering_unavailable_is_rolled_back() {
+    let stable = Backend::spawn(BackendOptions::new("stable")).await.unwrap();
+    let canary = Backend::spawn(BackendOptions::new("canary").grpc_status(14))
+        .await
+        .unwrap();
+    let yaml = canary_yaml(
+        &[stable.address],
+        &[canary.address],
+        (100, 0),
+        &ROLLOUT
+            .replace("interval: 400ms", "interval: 5s")
+            .replace("[10, 50, 100]", "[50, 100]"),
+        "",
+    );
+    let proxy = start_proxy(&yaml).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = load(edge(&proxy), stop.clone());
+    let started = Instant::now();
+    let rolled_back = eventually(Duration::from_secs(10), || async {
+        rollout_of(&proxy).await["status"] == "rolled_back"
+    })
+    .await;
+    eprintln!(
+        "gRPC canary rolled back {:?} after the rollout started",
+        started.elapsed()
+    );
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.await.unwrap();
+    }
+    assert!(rolled_back, "no rollback: {}", rollout_of(&proxy).await);
+    let rollout = rollout_of(&proxy).await;
+    assert!(
+        rollout["reason"].as_str().unwrap().contains("error rate"),
+        "{rollout}"
+    );
+    let metrics = metrics_text(&proxy).await;
+    let failures = sample(
+        &metrics,
+        &format!(
+            "luas_backend_requests_total{{code=\"grpc_error\",endpoint=\"{}\",group=\"canary\",service=\"web\"}}",
+            canary.address
+        ),
+    );
+    assert!(failures >= Some(20.0), "{failures:?}");
+    let successes = sample(
+        &metrics,
+        &format!(
+            "luas_backend_requests_total{{code=\"2xx\",endpoint=\"{}\",group=\"canary\",service=\"web\"}}",
+            canary.address
+        ),
+    );
+    assert_eq!(successes, Some(0.0));
+    assert!(
+        sample(
+            &metrics,
+            r#"luas_requests_total{code="grpc_error",listener="edge",route="all"}"#
+        ) >= Some(20.0),
+        "{metrics}"
+    );
+}
