@@ -132,11 +132,12 @@ impl Fleet {
         let replica = if let Some(replica) = &config.replica {
             replica.clone()
         } else {
-            let host = std::env::var("HOSTNAME").unwrap_or_default().to_lowercase();
+            let host = host_name();
             if let Some(problem) = replica_name_problem(&config.name, &host) {
                 return Err(format!(
-                    "fleet.replica is not set and $HOSTNAME ({host:?}) {problem}; set \
-                     fleet.replica to a name unique in the fleet (in a pod: its name)"
+                    "fleet.replica is not set and the host name ({host:?}, from $HOSTNAME or \
+                     the kernel) {problem}; set fleet.replica to a name unique in the fleet \
+                     (in a pod: its name)"
                 ));
             }
             host
@@ -431,6 +432,19 @@ impl From<kube::Error> for WriteError {
             _ => Self::Unreachable(error.to_string()),
         }
     }
+}
+
+/// This machine's name, lower-case: `$HOSTNAME` (a pod's name in
+/// Kubernetes), else the kernel's, since shells often do not export it.
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|name| !name.trim().is_empty())
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .unwrap_or_default()
+        .trim()
+        .to_lowercase()
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -731,3 +731,34 @@ async fn a_replica_that_does_not_apply_within_the_wait_is_named() {
     .await;
     assert!(caught_up, "b never applied the rollback");
 }
+
+/// Without `fleet.replica`, a replica is named after its host ($HOSTNAME,
+/// a pod's name in Kubernetes), lower-cased.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_without_a_name_takes_its_hostname() {
+    let setup = Setup::new("hostname").await;
+    let (listen, admin) = (free_port(), free_port());
+    let path = setup.directory.join("unnamed.yaml");
+    let config = setup
+        .config("unnamed", listen, admin, "")
+        .replace("replica: unnamed, ", "");
+    assert!(!config.contains("replica:"), "{config}");
+    std::fs::write(&path, config).unwrap();
+    let _child = tokio::process::Command::new(env!("CARGO_BIN_EXE_luas"))
+        .args(["run", "--watch-interval", "0s", "--config"])
+        .arg(&path)
+        .env("HOSTNAME", "Web-7f9c")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let leased = eventually(Duration::from_secs(20), || async {
+        setup
+            .api
+            .get(Kind::Lease, "default", "luas-fleet-edge-web-7f9c")
+            .is_some()
+    })
+    .await;
+    assert!(leased, "no Lease named after the host");
+}
