@@ -214,7 +214,7 @@ struct GroupTask {
 /// Aborts the task when dropped, so dropping the driver (aborted at
 /// shutdown) stops every group task with it.
 #[derive(Debug)]
-struct AbortOnDrop(JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub(crate) JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

@@ -22,18 +22,20 @@
 //! port or namespace change. DNS discovery (`discovery`) stays for everyone
 //! outside Kubernetes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use futures_util::StreamExt;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::Api;
+use kube::runtime::reflector;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use tokio::task::JoinHandle;
 
 use crate::config::{KubernetesEndpoints, ServicePort};
+use crate::discovery::{diff, AbortOnDrop, Diff};
 use crate::kubernetes::{Kubernetes, WatchBackoff, WatchHealth};
 use crate::state::{Source, State};
 
@@ -125,13 +127,7 @@ struct Driver {
 #[derive(Debug)]
 struct GroupTask {
     source: KubernetesEndpoints,
-    task: JoinHandle<()>,
-}
-
-impl Drop for GroupTask {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _task: AbortOnDrop,
 }
 
 impl Driver {
@@ -193,7 +189,7 @@ impl Driver {
                 key,
                 GroupTask {
                     source: source.clone(),
-                    task,
+                    _task: AbortOnDrop(task),
                 },
             );
         }
@@ -214,7 +210,10 @@ async fn watch_group(
         .unwrap_or_else(|| kubernetes.namespace.clone());
     let api: Api<EndpointSlice> = Api::namespaced(kubernetes.client.clone(), &namespace);
     let config = watcher::Config::default().labels(&format!("{SERVICE_LABEL}={}", source.service));
-    let mut events = watcher::watcher(api, config)
+    // kube's reflector keeps the slices, swapping in a relist only once it
+    // is complete.
+    let (slices, writer) = reflector::store();
+    let mut events = reflector::reflector(writer, watcher::watcher(api, config))
         .backoff(WatchBackoff::default())
         .boxed();
     let mut health = WatchHealth::new(format!(
@@ -224,46 +223,24 @@ async fn watch_group(
     let metrics = state.metrics().clone();
     let gauge = metrics.discovery(&service, &group).endpoints;
     let discovered = Source::Kubernetes(source.clone());
-    let mut slices: BTreeMap<String, EndpointSlice> = BTreeMap::new();
-    // A relist fills this, and replaces `slices` only once it is complete.
-    let mut listing: BTreeMap<String, EndpointSlice> = BTreeMap::new();
     let mut in_force: Option<Vec<SocketAddr>> = None;
     while let Some(event) = events.next().await {
-        let changed = match event {
-            Ok(Event::Apply(slice)) => {
-                let name = slice.metadata.name.clone().unwrap_or_default();
-                slices.insert(name, slice);
-                true
-            }
-            Ok(Event::Delete(slice)) => {
-                slices.remove(&slice.metadata.name.clone().unwrap_or_default());
-                true
-            }
+        match event {
+            Ok(Event::Apply(_) | Event::Delete(_) | Event::InitDone) => {}
             Ok(Event::Init) => {
                 metrics.kubernetes_watch_event("endpointslice", "restarted");
-                listing.clear();
-                false
+                continue;
             }
-            Ok(Event::InitApply(slice)) => {
-                let name = slice.metadata.name.clone().unwrap_or_default();
-                listing.insert(name, slice);
-                false
-            }
-            Ok(Event::InitDone) => {
-                slices = std::mem::take(&mut listing);
-                true
-            }
+            Ok(Event::InitApply(_)) => continue,
             Err(error) => {
                 metrics.kubernetes_watch_event("endpointslice", "error");
                 health.failed(&error);
-                false
+                continue;
             }
-        };
-        if !changed {
-            continue;
         }
         health.working();
-        let found = addresses(slices.values(), &source.port);
+        let slices = slices.state();
+        let found = addresses(slices.iter().map(AsRef::as_ref), &source.port);
         if in_force.as_ref() == Some(&found) {
             metrics.kubernetes_watch_event("endpointslice", "ignored");
             continue;
@@ -271,15 +248,21 @@ async fn watch_group(
         metrics.kubernetes_watch_event("endpointslice", "applied");
         let before: BTreeSet<SocketAddr> = in_force.iter().flatten().copied().collect();
         let after: BTreeSet<SocketAddr> = found.iter().copied().collect();
-        let added: Vec<String> = after.difference(&before).map(ToString::to_string).collect();
-        let removed: Vec<String> = before.difference(&after).map(ToString::to_string).collect();
+        let Diff { added, removed } = diff(&before, &after);
+        let shown = |addresses: &[SocketAddr]| {
+            addresses
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
         tracing::info!(
             service = %service,
             group = %group,
             source = %source,
             endpoints = found.len(),
-            added = %added.join(" "),
-            removed = %removed.join(" "),
+            added = %shown(&added),
+            removed = %shown(&removed),
             "endpoints from EndpointSlices changed"
         );
         gauge.set(found.len() as i64);

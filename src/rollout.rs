@@ -292,10 +292,11 @@ async fn evaluate(
             } else if recorded_step.is_some() {
                 // A follower judges the step the leader entered, on its own
                 // traffic, to roll back without waiting for the leader.
-                trackers.insert(
-                    name.to_owned(),
-                    follow(state, board, name, policy, stable_name, step),
-                );
+                let reason = "following the fleet's rollout leader".to_owned();
+                if let Some(tracker) = track(state, board, name, policy, stable_name, step, reason)
+                {
+                    trackers.insert(name.to_owned(), tracker);
+                }
             }
             continue;
         };
@@ -389,42 +390,42 @@ async fn evaluate(
     tick.unwrap_or(Duration::from_secs(1))
 }
 
-/// A fresh window of counters for `step`, from now.
-fn follow(
+/// A fresh window of counters for `step`, from now, and the progress shown
+/// for its start; None when the service is gone from the snapshot.
+fn track(
     state: &State,
     board: &Board,
     name: &str,
     policy: &RolloutConfig,
     stable_name: &str,
     step: usize,
-) -> Tracker {
+    reason: String,
+) -> Option<Tracker> {
     let snapshot = state.load();
-    let service = snapshot.service(name);
-    let reading = |group: &str| service.map_or_else(Reading::default, |s| group_reading(s, group));
+    let service = snapshot.service(name)?;
+    let tracker = Tracker {
+        step,
+        started: Instant::now(),
+        canary_start: group_reading(service, &policy.group),
+        stable_start: group_reading(service, stable_name),
+        peers: BTreeMap::new(),
+    };
     let record = RolloutRecord {
         step,
         status: RolloutStatus::Progressing,
-        reason: "following the fleet's rollout leader".into(),
+        reason,
     };
-    if let Some(service) = service {
-        board.set(
-            &service.name,
-            progress(
-                policy,
-                &record,
-                Some(Duration::ZERO),
-                Window::default(),
-                Window::default(),
-            ),
-        );
-    }
-    Tracker {
-        step,
-        started: Instant::now(),
-        canary_start: reading(&policy.group),
-        stable_start: reading(stable_name),
-        peers: BTreeMap::new(),
-    }
+    board.set(
+        name,
+        progress(
+            policy,
+            &record,
+            Some(Duration::ZERO),
+            Window::default(),
+            Window::default(),
+        ),
+    );
+    Some(tracker)
 }
 
 /// Moves a rollout into `step`: its weights, the step gauge, a fresh window
@@ -444,31 +445,7 @@ async fn enter(
     }
     let state = &writer.state;
     state.metrics().rollout_step(name).set(step as i64 + 1);
-    let snapshot = state.load();
-    let service = snapshot.service(name)?;
-    let tracker = Tracker {
-        step,
-        started: Instant::now(),
-        canary_start: group_reading(service, &policy.group),
-        stable_start: group_reading(service, stable_name),
-        peers: BTreeMap::new(),
-    };
-    let entered = RolloutRecord {
-        step,
-        status: RolloutStatus::Progressing,
-        reason,
-    };
-    board.set(
-        name,
-        progress(
-            policy,
-            &entered,
-            Some(Duration::ZERO),
-            Window::default(),
-            Window::default(),
-        ),
-    );
-    Some(tracker)
+    track(state, board, name, policy, stable_name, step, reason)
 }
 
 /// Sets the weights of a step: the rollout group gets the step's percent,

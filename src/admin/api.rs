@@ -239,25 +239,21 @@ pub(crate) async fn set_weights(
     Ok(answer)
 }
 
-/// `DELETE /api/v1/services/{name}/weights`.
+/// `DELETE /api/v1/services/{name}/weights`: the file's weights apply
+/// again. The rollout record stays, so a rollout that was rolled back is not
+/// started again; a running one stops, since the file's weights rule now.
 pub(crate) async fn reset_weights(admin: &Admin, name: &str, wait: Duration) -> ApiResult {
-    let answer = if admin.fleet.is_some() {
-        let change: Arc<ChangeFn> = Arc::new(|_, entry| {
-            // As `State::reset_service`: the rollout record stays, stopped.
-            let mut rollout = entry.rollout.take();
-            stop_rollout(rollout.as_mut(), "weights reset to the config file's");
-            *entry = ServiceOverride {
-                rollout,
-                ..ServiceOverride::default()
-            };
-            Ok(())
-        });
-        let describe = format!("reset the weights of {name}");
-        apply_change(admin, name, ChangeKind::NeedsFleet, &describe, wait, change).await?
-    } else {
-        admin.state.reset_service(name).map_err(update_error)?;
-        service_json(admin, name)
-    };
+    let change: Arc<ChangeFn> = Arc::new(|_, entry| {
+        let mut rollout = entry.rollout.take();
+        stop_rollout(rollout.as_mut(), "weights reset to the config file's");
+        *entry = ServiceOverride {
+            rollout,
+            ..ServiceOverride::default()
+        };
+        Ok(())
+    });
+    let describe = format!("reset the weights of {name}");
+    let answer = apply_change(admin, name, ChangeKind::NeedsFleet, &describe, wait, change).await?;
     tracing::info!(
         service = name,
         "runtime weights dropped; the config file's weights apply"
@@ -265,22 +261,21 @@ pub(crate) async fn reset_weights(admin: &Admin, name: &str, wait: Duration) -> 
     Ok(answer)
 }
 
-/// `POST /api/v1/services/{name}/rollout/restart`.
+/// `POST /api/v1/services/{name}/rollout/restart`: forgets everything
+/// run-time about a service with a `rollout:` (its record, weights and
+/// rolled-back groups), so the driver starts it again from its first step:
+/// how a rolled-back or finished rollout is run again once a fixed version
+/// is deployed.
 pub(crate) async fn restart_rollout(admin: &Admin, name: &str, wait: Duration) -> ApiResult {
-    let answer = if admin.fleet.is_some() {
-        let change: Arc<ChangeFn> = Arc::new(|view, entry| {
-            if view.config.rollout.is_none() {
-                return Err(UpdateError::NoRollout(view.config.name.clone()));
-            }
-            *entry = ServiceOverride::default();
-            Ok(())
-        });
-        let describe = format!("restarted the rollout of {name}");
-        apply_change(admin, name, ChangeKind::NeedsFleet, &describe, wait, change).await?
-    } else {
-        admin.state.restart_rollout(name).map_err(update_error)?;
-        service_json(admin, name)
-    };
+    let change: Arc<ChangeFn> = Arc::new(|view, entry| {
+        if view.config.rollout.is_none() {
+            return Err(UpdateError::NoRollout(view.config.name.clone()));
+        }
+        *entry = ServiceOverride::default();
+        Ok(())
+    });
+    let describe = format!("restarted the rollout of {name}");
+    let answer = apply_change(admin, name, ChangeKind::NeedsFleet, &describe, wait, change).await?;
     tracing::warn!(
         service = name,
         "rollout restarted through the admin API: runtime weights dropped, first step next"

@@ -220,10 +220,9 @@ impl Fleet {
         let mut live;
         loop {
             let now = SystemTime::now();
-            let replicas = changes.borrow_and_update().clone();
             lagging = Vec::new();
             live = 1;
-            for replica in replicas.values() {
+            for replica in changes.borrow_and_update().values() {
                 if replica.name == self.replica || !replica.is_live(now) {
                     continue;
                 }
@@ -271,9 +270,9 @@ impl Fleet {
         }
     }
 
-    /// Writes the rollbacks applied while the API was unreachable; true when
-    /// none is left.
-    pub(super) async fn write_pending(&self) -> bool {
+    /// Writes the rollbacks applied while the API was unreachable, until
+    /// one fails to (the next call tries again).
+    pub(super) async fn write_pending(&self) {
         let waiting: Vec<(u64, String, Arc<ChangeFn>)> = lock(&self.pending)
             .iter()
             .map(|pending| (pending.id, pending.service.clone(), pending.change.clone()))
@@ -295,10 +294,9 @@ impl Fleet {
                     lock(&self.pending).retain(|pending| pending.id != id);
                     tracing::warn!(fleet = %self.name, service, %error, "rollback dropped");
                 }
-                Err(_) => return false,
+                Err(_) => return,
             }
         }
-        lock(&self.pending).is_empty()
     }
 
     pub(super) fn add_pending(&self, service: &str, change: Arc<ChangeFn>) {
@@ -316,6 +314,7 @@ impl Fleet {
             .iter()
             .map(|pending| pending.service.clone())
             .collect();
+        unwritten.sort_unstable();
         unwritten.dedup();
         FleetStamp {
             name: self.name.clone(),

@@ -123,7 +123,32 @@ pub(crate) fn millis_since_epoch(now: SystemTime) -> u64 {
     })
 }
 
-fn labels(fleet: &str, role: &str) -> BTreeMap<String, String> {
+/// `now` as a Lease's renew or acquire time.
+pub(crate) fn micro_time(now: SystemTime) -> MicroTime {
+    let millis = i64::try_from(millis_since_epoch(now)).unwrap_or(i64::MAX);
+    MicroTime(Timestamp::from_millisecond(millis).unwrap_or(Timestamp::UNIX_EPOCH))
+}
+
+/// When a Lease was last renewed, ms since the epoch (0: never), and how
+/// long it lasts (`default` when it does not say).
+pub(crate) fn renewal(spec: &LeaseSpec, default: Duration) -> (u64, u64) {
+    let renewed = spec.renew_time.as_ref().map_or(0, |time| {
+        u64::try_from(time.0.as_millisecond()).unwrap_or(0)
+    });
+    let seconds = spec
+        .lease_duration_seconds
+        .and_then(|seconds| u64::try_from(seconds).ok())
+        .unwrap_or(default.as_secs());
+    (renewed, seconds)
+}
+
+/// When a Lease expires unless renewed, ms since the epoch.
+pub(crate) fn expiry_millis(spec: &LeaseSpec, default: Duration) -> u64 {
+    let (renewed, seconds) = renewal(spec, default);
+    renewed + seconds * 1000
+}
+
+pub(crate) fn labels(fleet: &str, role: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("app.kubernetes.io/managed-by".to_owned(), "luas".to_owned()),
         (FLEET_LABEL.to_owned(), fleet.to_owned()),
@@ -159,9 +184,6 @@ impl Replica {
         now: SystemTime,
         resource_version: Option<String>,
     ) -> Lease {
-        let timestamp =
-            Timestamp::from_millisecond(i64::try_from(millis_since_epoch(now)).unwrap_or(i64::MAX))
-                .unwrap_or(Timestamp::UNIX_EPOCH);
         Lease {
             metadata: ObjectMeta {
                 name: Some(replica_lease(fleet, replica)),
@@ -178,7 +200,7 @@ impl Replica {
                 lease_duration_seconds: Some(
                     i32::try_from(REPLICA_LEASE.as_secs()).unwrap_or(i32::MAX),
                 ),
-                renew_time: Some(MicroTime(timestamp)),
+                renew_time: Some(micro_time(now)),
                 ..LeaseSpec::default()
             }),
         }
@@ -190,9 +212,7 @@ impl Replica {
         let name = spec.holder_identity.clone()?;
         let annotations = lease.metadata.annotations.as_ref();
         let annotation = |key: &str| annotations.and_then(|a| a.get(key)).cloned();
-        let renewed_millis = spec.renew_time.as_ref().map_or(0, |time| {
-            u64::try_from(time.0.as_millisecond()).unwrap_or(0)
-        });
+        let (renewed_millis, lease_seconds) = renewal(spec, REPLICA_LEASE);
         Some(Self {
             name,
             applied: annotation(APPLIED_ANNOTATION)
@@ -200,10 +220,7 @@ impl Replica {
                 .unwrap_or(0),
             admin_address: annotation(ADMIN_ANNOTATION).unwrap_or_default(),
             renewed_millis,
-            lease_seconds: spec
-                .lease_duration_seconds
-                .and_then(|seconds| u64::try_from(seconds).ok())
-                .unwrap_or(REPLICA_LEASE.as_secs()),
+            lease_seconds,
         })
     }
 

@@ -11,14 +11,13 @@ use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::PostParams;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 
-use super::document::{self, millis_since_epoch, FLEET_LABEL, ROLE_LABEL};
-use super::{lock, Fleet, API_TIMEOUT};
+use super::document::{self, expiry_millis, micro_time, millis_since_epoch};
+use super::{lock, timed, Fleet};
 use crate::kubernetes::WatchBackoff;
 
 /// How long the rollout Lease lasts without renewal, and how often it is
@@ -48,14 +47,7 @@ pub(super) fn claim(lease: Option<&LeaseSpec>, replica: &str, now: SystemTime) -
     if holder == replica {
         return Claim::Renew;
     }
-    let renewed = spec.renew_time.as_ref().map_or(0, |time| {
-        u64::try_from(time.0.as_millisecond()).unwrap_or(0)
-    });
-    let seconds = spec
-        .lease_duration_seconds
-        .and_then(|seconds| u64::try_from(seconds).ok())
-        .unwrap_or(LEADER_LEASE.as_secs());
-    if millis_since_epoch(now) >= renewed + seconds * 1000 {
+    if millis_since_epoch(now) >= expiry_millis(spec, LEADER_LEASE) {
         Claim::Take
     } else {
         Claim::Follow(holder.to_owned())
@@ -114,16 +106,7 @@ pub(super) async fn lead(fleet: Arc<Fleet>) {
 /// expire unless renewed, so followers do not poll the API every renewal
 /// period, and a dead leader is replaced as soon as its Lease runs out.
 fn follower_wait(spec: Option<&LeaseSpec>, now: SystemTime) -> Duration {
-    let renewed = spec
-        .and_then(|spec| spec.renew_time.as_ref())
-        .map_or(0, |time| {
-            u64::try_from(time.0.as_millisecond()).unwrap_or(0)
-        });
-    let seconds = spec
-        .and_then(|spec| spec.lease_duration_seconds)
-        .and_then(|seconds| u64::try_from(seconds).ok())
-        .unwrap_or(LEADER_LEASE.as_secs());
-    let expires = renewed + seconds * 1000;
+    let expires = spec.map_or(0, |spec| expiry_millis(spec, LEADER_LEASE));
     let left = Duration::from_millis(expires.saturating_sub(millis_since_epoch(now)));
     // A little after, so the expiry has passed when it looks; never a busy loop.
     (left + Duration::from_millis(50 + fastrand::u64(0..200))).clamp(LEADER_RENEW / 5, LEADER_LEASE)
@@ -136,9 +119,8 @@ async fn try_lead(
     leases: &kube::Api<Lease>,
     name: &str,
 ) -> Result<(bool, Duration), String> {
-    let current = tokio::time::timeout(API_TIMEOUT, leases.get_opt(name))
+    let current = timed(leases.get_opt(name))
         .await
-        .map_err(|_| "no answer in time".to_owned())?
         .map_err(|error| error.to_string())?;
     let now = SystemTime::now();
     let decision = claim(
@@ -156,10 +138,7 @@ async fn try_lead(
         .and_then(|lease| lease.spec.as_ref())
         .and_then(|spec| spec.lease_transitions)
         .unwrap_or(0);
-    let timestamp = MicroTime(
-        Timestamp::from_millisecond(i64::try_from(millis_since_epoch(now)).unwrap_or(0))
-            .unwrap_or(Timestamp::UNIX_EPOCH),
-    );
+    let timestamp = micro_time(now);
     let acquired = match (&decision, &current) {
         (Claim::Renew, Some(lease)) => lease.spec.as_ref().and_then(|s| s.acquire_time.clone()),
         _ => None,
@@ -167,13 +146,7 @@ async fn try_lead(
     let lease = Lease {
         metadata: ObjectMeta {
             name: Some(name.to_owned()),
-            labels: Some(
-                [
-                    (FLEET_LABEL.to_owned(), fleet.name.clone()),
-                    (ROLE_LABEL.to_owned(), "rollout".to_owned()),
-                ]
-                .into(),
-            ),
+            labels: Some(document::labels(&fleet.name, "rollout")),
             resource_version: current
                 .as_ref()
                 .and_then(|lease| lease.metadata.resource_version.clone()),
@@ -193,19 +166,18 @@ async fn try_lead(
     };
     let params = PostParams::default();
     let written = if current.is_some() {
-        tokio::time::timeout(API_TIMEOUT, leases.replace(name, &params, &lease)).await
+        timed(leases.replace(name, &params, &lease)).await
     } else {
-        tokio::time::timeout(API_TIMEOUT, leases.create(&params, &lease)).await
+        timed(leases.create(&params, &lease)).await
     };
     match written {
-        Ok(Ok(_)) => {
+        Ok(_) => {
             *lock(&fleet.leader) = Some(fleet.replica.clone());
             Ok((true, LEADER_RENEW))
         }
         // Another replica won the race (409): it leads; look again soon.
-        Ok(Err(kube::Error::Api(status))) if status.code == 409 => Ok((false, LEADER_RENEW)),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(_) => Err("no answer in time".to_owned()),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok((false, LEADER_RENEW)),
+        Err(error) => Err(error.to_string()),
     }
 }
 
@@ -215,16 +187,15 @@ pub(super) async fn resign(fleet: &Fleet) {
         return;
     }
     let name = document::rollout_lease(&fleet.name);
-    let _ = tokio::time::timeout(
-        API_TIMEOUT,
-        fleet.leases().delete(&name, &Default::default()),
-    )
-    .await;
+    let _ = timed(fleet.leases().delete(&name, &Default::default())).await;
 }
 
 #[cfg(test)]
 mod tests {
     use std::time::UNIX_EPOCH;
+
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+    use k8s_openapi::jiff::Timestamp;
 
     use super::*;
 

@@ -143,11 +143,11 @@ impl Fleet {
             host
         };
         let cached = state.overrides();
-        let cached_version = cached
+        let stamp = cached
             .fleet
             .as_ref()
-            .filter(|stamp| stamp.name == config.name)
-            .map_or(0, |stamp| stamp.version);
+            .filter(|stamp| stamp.name == config.name);
+        let cached_version = stamp.map_or(0, |stamp| stamp.version);
         let fleet = Arc::new(Self {
             metrics: metrics.fleet(&config.name),
             all_metrics: metrics,
@@ -168,11 +168,7 @@ impl Fleet {
         });
         // Rollbacks made while the API was unreachable, before a restart:
         // still to be written to the fleet.
-        if let Some(stamp) = cached
-            .fleet
-            .as_ref()
-            .filter(|stamp| stamp.name == config.name)
-        {
+        if let Some(stamp) = stamp {
             for service in &stamp.unwritten_rollbacks {
                 fleet.add_pending(service, rollback_change());
             }
@@ -344,17 +340,12 @@ impl Fleet {
         leader::resign(self).await;
         let leases: Api<Lease> = self.leases();
         let name = document::replica_lease(&self.name, &self.replica);
-        let deleted =
-            tokio::time::timeout(API_TIMEOUT, leases.delete(&name, &Default::default())).await;
-        match deleted {
-            Ok(Ok(_)) => {
+        match timed(leases.delete(&name, &Default::default())).await {
+            Ok(_) => {
                 tracing::info!(fleet = %self.name, replica = %self.replica, "left the fleet")
             }
-            Ok(Err(error)) => {
+            Err(error) => {
                 tracing::warn!(fleet = %self.name, %error, "Lease not deleted; it expires in 40 s")
-            }
-            Err(_) => {
-                tracing::warn!(fleet = %self.name, "Lease not deleted in time; it expires in 40 s")
             }
         }
     }
@@ -370,9 +361,8 @@ impl Fleet {
     /// The fleet state and its resourceVersion; None when it does not exist yet.
     async fn read(&self) -> Result<(Option<Document>, Option<String>), String> {
         let name = document::state_object(&self.name);
-        let got = tokio::time::timeout(API_TIMEOUT, self.config_maps().get_opt(&name))
+        let got = timed(self.config_maps().get_opt(&name))
             .await
-            .map_err(|_| format!("no answer within {} s", API_TIMEOUT.as_secs()))?
             .map_err(|error| error.to_string())?;
         let Some(config_map) = got else {
             return Ok((None, None));
@@ -393,18 +383,11 @@ impl Fleet {
         let api = self.config_maps();
         let params = PostParams::default();
         let sent = if create {
-            tokio::time::timeout(API_TIMEOUT, api.create(&params, &object)).await
+            timed(api.create(&params, &object)).await
         } else {
-            tokio::time::timeout(API_TIMEOUT, api.replace(&name, &params, &object)).await
+            timed(api.replace(&name, &params, &object)).await
         };
-        match sent {
-            Err(_) => Err(WriteError::Unreachable(format!(
-                "no answer within {} s",
-                API_TIMEOUT.as_secs()
-            ))),
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(error)) => Err(WriteError::from(error)),
-        }
+        sent.map(drop).map_err(WriteError::from)
     }
 }
 
@@ -445,6 +428,25 @@ fn host_name() -> String {
         .unwrap_or_default()
         .trim()
         .to_lowercase()
+}
+
+/// A request to the API, failed as a 504 when it takes over
+/// [`API_TIMEOUT`] (counted as the API being unreachable).
+async fn timed<T>(
+    request: impl std::future::Future<Output = Result<T, kube::Error>>,
+) -> Result<T, kube::Error> {
+    tokio::time::timeout(API_TIMEOUT, request)
+        .await
+        .unwrap_or_else(|_| {
+            Err(kube::Error::Api(
+                kube::core::Status::failure(
+                    &format!("no answer from the Kubernetes API within {API_TIMEOUT:?}"),
+                    "Timeout",
+                )
+                .with_code(504)
+                .boxed(),
+            ))
+        })
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

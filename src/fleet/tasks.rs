@@ -12,11 +12,12 @@ use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt;
 use kube::api::PostParams;
+use kube::runtime::reflector;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 
 use super::document::{self, Document, Replica, REPLICA_RENEW};
-use super::{lock, Fleet, API_TIMEOUT};
+use super::{lock, timed, Fleet};
 use crate::kubernetes::{WatchBackoff, WatchHealth};
 
 /// How often rollbacks waiting for the API are tried again.
@@ -72,58 +73,44 @@ pub(super) async fn watch_state(fleet: Arc<Fleet>) {
 /// Follows every replica's Lease: who is live and what each has applied.
 pub(super) async fn watch_replicas(fleet: Arc<Fleet>) {
     let config = watcher::Config::default().labels(&document::replica_selector(&fleet.name));
-    let mut events = watcher::watcher(fleet.leases(), config)
+    // kube's reflector keeps the Leases, swapping in a relist only once it
+    // is complete.
+    let (leases, writer) = reflector::store();
+    let mut events = reflector::reflector(writer, watcher::watcher(fleet.leases(), config))
         .backoff(WatchBackoff::default())
         .boxed();
     let mut health = WatchHealth::new(format!("Leases of fleet {}", fleet.name));
-    // A relist fills this, and replaces the table only once it is complete.
-    let mut listing: BTreeMap<String, Replica> = BTreeMap::new();
     while let Some(event) = events.next().await {
         let metrics = &fleet.all_metrics;
         match event {
-            Ok(Event::Apply(lease)) => {
-                health.working();
+            Ok(Event::Apply(_) | Event::Delete(_)) => {
                 metrics.kubernetes_watch_event("lease", "applied");
-                if let Some(replica) = Replica::from_lease(&lease) {
-                    fleet.replicas.send_modify(|replicas| {
-                        replicas.insert(replica.name.clone(), replica);
-                    });
-                }
             }
-            Ok(Event::Delete(lease)) => {
-                health.working();
-                metrics.kubernetes_watch_event("lease", "applied");
-                if let Some(replica) = Replica::from_lease(&lease) {
-                    fleet.replicas.send_modify(|replicas| {
-                        replicas.remove(&replica.name);
-                    });
-                }
-            }
+            Ok(Event::InitDone) => {}
             Ok(Event::Init) => {
                 metrics.kubernetes_watch_event("lease", "restarted");
-                listing.clear();
+                continue;
             }
-            Ok(Event::InitApply(lease)) => {
-                if let Some(replica) = Replica::from_lease(&lease) {
-                    listing.insert(replica.name.clone(), replica);
-                }
-            }
-            Ok(Event::InitDone) => {
-                health.working();
-                fleet.replicas.send_replace(std::mem::take(&mut listing));
-            }
+            Ok(Event::InitApply(_)) => continue,
             Err(error) => {
                 metrics.kubernetes_watch_event("lease", "error");
                 health.failed(&error);
+                continue;
             }
         }
+        health.working();
+        let replicas: BTreeMap<String, Replica> = leases
+            .state()
+            .iter()
+            .filter_map(|lease| Replica::from_lease(lease))
+            .map(|replica| (replica.name.clone(), replica))
+            .collect();
         let now = SystemTime::now();
-        let live = fleet
-            .replicas
-            .borrow()
+        let live = replicas
             .values()
             .filter(|replica| replica.name != fleet.replica && replica.is_live(now))
             .count();
+        fleet.replicas.send_replace(replicas);
         fleet.metrics.replicas.set(live as i64 + 1);
     }
 }
@@ -230,17 +217,4 @@ async fn renew(
         "the Lease kept changing under this replica",
         "Conflict",
     ))))
-}
-
-async fn timed<T>(
-    request: impl std::future::Future<Output = Result<T, kube::Error>>,
-) -> Result<T, kube::Error> {
-    tokio::time::timeout(API_TIMEOUT, request)
-        .await
-        .unwrap_or_else(|_| {
-            Err(kube::Error::Api(Box::new(kube::core::Status::failure(
-                "no answer from the Kubernetes API in time",
-                "Timeout",
-            ))))
-        })
 }

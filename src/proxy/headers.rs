@@ -89,8 +89,13 @@ pub(crate) fn use_absolute_form_authority(request: &mut request::Parts) {
 /// True for a gRPC request (`content-type: application/grpc`, `+proto`,
 /// `+json`, …), whose failures luas answers as gRPC statuses.
 pub(crate) fn is_grpc(request: &request::Parts) -> bool {
-    request
-        .headers
+    has_grpc_content_type(&request.headers)
+}
+
+/// The gRPC content type, `application/grpc` with an optional `+format`
+/// or parameters, on a request or a response.
+fn has_grpc_content_type(headers: &HeaderMap) -> bool {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| {
@@ -111,13 +116,12 @@ const GRPC_SERVER_FAILURES: [&[u8]; 7] = [b"2", b"4", b"8", b"12", b"13", b"14",
 /// answers an error with before any message) carries `grpc-status` there.
 /// A status in trailers after a body is not seen here.
 pub(crate) fn grpc_failure(headers: &HeaderMap) -> bool {
-    let is_grpc = headers
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"));
-    is_grpc
-        && headers
-            .get("grpc-status")
-            .is_some_and(|status| GRPC_SERVER_FAILURES.contains(&status.as_bytes()))
+    // `grpc-status` first: almost every response lacks it, so this is one
+    // header lookup on the request path.
+    headers
+        .get("grpc-status")
+        .is_some_and(|status| GRPC_SERVER_FAILURES.contains(&status.as_bytes()))
+        && has_grpc_content_type(headers)
 }
 
 /// The deadline a gRPC client sent in `grpc-timeout` (up to 8 digits and a

@@ -15,7 +15,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
 use super::build;
-use super::overrides::{Overrides, RolloutStatus, ServiceOverride, ServiceView};
+use super::overrides::{Overrides, ServiceOverride, ServiceView};
 use super::restart::restart_needed;
 use super::snapshot::Snapshot;
 use super::tls::{load_upstream_tls, TlsLoadError, UpstreamTlsSet};
@@ -284,67 +284,6 @@ impl State {
         self.persist(&inputs);
     }
 
-    /// Forgets everything run-time about a service with a `rollout:` (its
-    /// rollout record, weights and rolled-back groups), so the rollout
-    /// driver starts it again from its first step at its next tick: how a
-    /// rolled-back or finished rollout is run again once a fixed version is
-    /// deployed.
-    pub fn restart_rollout(&self, service: &str) -> Result<(), UpdateError> {
-        let mut inputs = self.inputs();
-        let file_service = inputs
-            .file_config
-            .services
-            .iter()
-            .find(|s| s.name == service)
-            .ok_or_else(|| UpdateError::UnknownService(service.to_owned()))?;
-        if file_service.rollout.is_none() {
-            return Err(UpdateError::NoRollout(service.to_owned()));
-        }
-        inputs.overrides.services.remove(service);
-        self.rebuild(&inputs);
-        self.persist(&inputs);
-        Ok(())
-    }
-
-    /// Drops a service's runtime override: the file's weights apply again.
-    pub fn reset_service(&self, service: &str) -> Result<(), UpdateError> {
-        let mut inputs = self.inputs();
-        if !inputs
-            .file_config
-            .services
-            .iter()
-            .any(|s| s.name == service)
-        {
-            return Err(UpdateError::UnknownService(service.to_owned()));
-        }
-        // The rollout record stays, so a rollout that was rolled back is not
-        // started again; a running one stops, since the file's weights rule now.
-        let rollout = inputs
-            .overrides
-            .services
-            .remove(service)
-            .and_then(|entry| entry.rollout)
-            .map(|mut record| {
-                if record.status == RolloutStatus::Progressing {
-                    record.status = RolloutStatus::Stopped;
-                    record.reason = "weights reset to the config file's".into();
-                }
-                record
-            });
-        if let Some(rollout) = rollout {
-            inputs.overrides.services.insert(
-                service.to_owned(),
-                ServiceOverride {
-                    rollout: Some(rollout),
-                    ..ServiceOverride::default()
-                },
-            );
-        }
-        self.rebuild(&inputs);
-        self.persist(&inputs);
-        Ok(())
-    }
-
     /// Builds the next snapshot from the writer's inputs (the file config,
     /// runtime overrides over it, discovered addresses, TLS connectors) and
     /// swaps it in. Returns the notes of overrides that no longer fit the
@@ -420,6 +359,11 @@ fn plan<T>(
     });
     if all_zero {
         return Err(UpdateError::AllZero(service.to_owned()));
+    }
+    // An entry left with nothing in it (a reset, a restarted rollout) is no
+    // override at all.
+    if entry == &ServiceOverride::default() {
+        next.services.remove(service);
     }
     Ok((next, result))
 }
