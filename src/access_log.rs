@@ -144,6 +144,8 @@ pub(crate) struct Entry {
     pub path: String,
     pub version: http::Version,
     pub trace: Trace,
+    /// The `grpc-status` of a gRPC response, from its headers or trailers.
+    pub grpc_status: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -167,6 +169,8 @@ struct Line<'a> {
     endpoint: Option<String>,
     retries: u32,
     request_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grpc_status: Option<u32>,
 }
 
 impl Entry {
@@ -203,6 +207,7 @@ impl Entry {
                 .request_id
                 .as_ref()
                 .and_then(|id| id.to_str().ok()),
+            grpc_status: self.grpc_status,
         };
         let mut text = serde_json::to_string(&line).expect("the line serializes");
         text.push('\n');

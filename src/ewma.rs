@@ -3,7 +3,13 @@
 //! An exponentially weighted moving average of round-trip times that jumps up
 //! at once when a response is slower than the estimate ("peak") and decays
 //! back with a time constant otherwise. This is the estimator of Finagle,
-//! linkerd and tower's `PeakEwma`, with two deliberate differences:
+//! linkerd and tower's `PeakEwma`, with three deliberate differences:
+//! - A response's peak at most doubles the estimate (or adds 1 ms, the
+//!   balancer's resolution, when that is more). With sub-millisecond
+//!   latencies an unbounded peak let one noisy sample take a replica out of
+//!   rotation until it decayed, tens of seconds at τ = 10 s; bounded, an
+//!   endpoint that stays slow still gets there within a few samples.
+//!   Failures (charged the failure penalty) and hung requests still jump.
 //! - The configured default RTT is only a prior: the first real sample replaces
 //!   it rather than being blended in, so a fresh proxy does not spend one decay
 //!   period ranking fast and slow endpoints alike. Like any idle estimate, the
@@ -73,15 +79,36 @@ impl PeakEwma {
         unpack(self.state.load(Ordering::Relaxed)).0 != UNMEASURED
     }
 
-    /// Records one round-trip time.
+    /// Records the round-trip time of a response. A peak raises the
+    /// estimate at most to [`peak_limit`]: one slow sample among fast
+    /// ones (a pause, a cold cache) must not take the endpoint out of
+    /// rotation for tens of seconds, while an endpoint that stays slow
+    /// reaches its real estimate within a few samples.
     pub fn observe(&self, rtt: Duration, now: Instant) {
+        self.update(rtt, now, true);
+    }
+
+    /// Records a failure's charge (or the time a request waited before it
+    /// was abandoned): a peak taken whole, so an endpoint that fails or
+    /// hangs grows expensive at once.
+    pub fn observe_failure(&self, rtt: Duration, now: Instant) {
+        self.update(rtt, now, false);
+    }
+
+    fn update(&self, rtt: Duration, now: Instant, bounded_peak: bool) {
         let rtt_micros = (rtt.as_secs_f64() * 1e6).min(f64::from(MAX_ESTIMATE_MICROS));
         let now_millis = self.millis_since_epoch(now);
         let mut current = self.state.load(Ordering::Relaxed);
         loop {
             let (estimate, stamp) = unpack(current);
-            let next = if estimate == UNMEASURED || rtt_micros > f64::from(estimate) {
+            let next = if estimate == UNMEASURED {
                 rtt_micros
+            } else if rtt_micros > f64::from(estimate) {
+                if bounded_peak {
+                    rtt_micros.min(peak_limit(f64::from(estimate)))
+                } else {
+                    rtt_micros
+                }
             } else {
                 let elapsed = f64::from(now_millis.wrapping_sub(stamp));
                 let weight = (-elapsed / self.decay_millis).exp();
@@ -105,6 +132,17 @@ impl PeakEwma {
         now.saturating_duration_since(self.epoch).as_millis() as u32
     }
 }
+
+/// How far one response's peak may raise an estimate, in microseconds:
+/// double it, or add [`PEAK_STEP_MICROS`] when that is more. A sample below
+/// the balancer's resolution (1 ms) then decides nothing, and a single
+/// slow sample costs the endpoint at most a few seconds of decay.
+fn peak_limit(estimate_micros: f64) -> f64 {
+    (estimate_micros * 2.0).max(estimate_micros + PEAK_STEP_MICROS)
+}
+
+/// The smallest step a peak may take: the balancer's resolution.
+const PEAK_STEP_MICROS: f64 = 1000.0;
 
 fn pack(estimate_micros: u32, stamp_millis: u32) -> u64 {
     (u64::from(estimate_micros) << 32) | u64::from(stamp_millis)
@@ -145,15 +183,36 @@ mod tests {
     }
 
     #[test]
-    fn slower_sample_raises_the_estimate_at_once() {
+    fn a_slower_sample_raises_the_estimate_at_once_but_at_most_to_double() {
         let now = Instant::now();
         let ewma = estimator(now);
-        ewma.observe(Duration::from_millis(1), now);
-        ewma.observe(Duration::from_millis(40), now + Duration::from_millis(1));
-        assert_eq!(
-            ewma.estimate_micros(now + Duration::from_millis(1), false),
-            40_000.0
-        );
+        ewma.observe(Duration::from_millis(4), now);
+        ewma.observe(Duration::from_millis(6), now);
+        assert_eq!(ewma.estimate_micros(now, false), 6_000.0);
+        // 40 ms after 6 ms: one sample doubles the estimate, no more; an
+        // endpoint that stays slow gets there in a few.
+        for expected in [12_000.0, 24_000.0, 40_000.0, 40_000.0] {
+            ewma.observe(Duration::from_millis(40), now);
+            assert_eq!(ewma.estimate_micros(now, false), expected);
+        }
+    }
+
+    #[test]
+    fn below_a_millisecond_a_peak_may_step_up_by_one_millisecond() {
+        let now = Instant::now();
+        let ewma = estimator(now);
+        ewma.observe(Duration::from_micros(300), now);
+        ewma.observe(Duration::from_millis(50), now);
+        assert_eq!(ewma.estimate_micros(now, false), 1_300.0);
+    }
+
+    #[test]
+    fn a_failure_charge_is_taken_whole() {
+        let now = Instant::now();
+        let ewma = estimator(now);
+        ewma.observe(Duration::from_micros(300), now);
+        ewma.observe_failure(Duration::from_secs(1), now);
+        assert_eq!(ewma.estimate_micros(now, false), 1_000_000.0);
     }
 
     #[test]
@@ -212,7 +271,11 @@ mod tests {
                         } else {
                             100
                         };
-                        ewma.observe(Duration::from_micros(micros), now);
+                        if micros == 90_000 {
+                            ewma.observe_failure(Duration::from_micros(micros), now);
+                        } else {
+                            ewma.observe(Duration::from_micros(micros), now);
+                        }
                     }
                 })
             })

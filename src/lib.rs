@@ -124,5 +124,8 @@ pub(crate) mod tls;
 /// Metric families.
 pub mod metrics;
 
+/// gRPC content type, statuses and deadlines.
+pub mod grpc;
+
 /// Parsing and validating the config.
 pub mod config;

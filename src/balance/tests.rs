@@ -127,6 +127,59 @@ fn idle_slow_endpoint_is_probed_again_after_decay() {
     );
 }
 
+/// Simulates `seconds` of picks, ten a second, between two endpoints: the
+/// picked one answers in `latency(index)`. Returns each one's picks.
+fn simulate(
+    group: &[Endpoint],
+    start: Instant,
+    seconds: u64,
+    latency: impl Fn(usize) -> Duration,
+) -> [u32; 2] {
+    let balancer = Balancer::new(BalancerKind::P2cEwma);
+    let mut rng = fastrand::Rng::with_seed(11);
+    let mut picks = [0; 2];
+    for step in 0..seconds * 10 {
+        let now = start + Duration::from_millis(100 * step);
+        let picked = pick(&balancer, group, now, &mut rng).unwrap();
+        let index = usize::from(picked.address != group[0].address);
+        picks[index] += 1;
+        observe(picked, latency(index), now);
+    }
+    picks
+}
+
+#[test]
+fn one_slow_sample_costs_an_endpoint_seconds_not_a_minute() {
+    let metrics = Metrics::new(&[1.0]);
+    let start = Instant::now();
+    let group = endpoints(&metrics, 2, start);
+    observe(&group[0], Duration::from_micros(300), start);
+    observe(&group[1], Duration::from_micros(300), start);
+    // A pause: one 50 ms answer among 0.3 ms ones. An unbounded peak kept
+    // the endpoint out until 50 ms had decayed to ~1 ms: 10 s × ln 40 ≈ 37 s.
+    observe(&group[0], Duration::from_millis(50), start);
+    let later = start + Duration::from_secs(5);
+    let picks = simulate(&group, later, 10, |_| Duration::from_micros(300));
+    let share = f64::from(picks[0]) / 100.0;
+    assert!((0.35..=0.65).contains(&share), "{picks:?}");
+}
+
+#[test]
+fn an_endpoint_that_stays_slow_still_gets_under_five_percent() {
+    let metrics = Metrics::new(&[1.0]);
+    let start = Instant::now();
+    let group = endpoints(&metrics, 2, start);
+    observe(&group[0], Duration::from_micros(300), start);
+    observe(&group[1], Duration::from_micros(300), start);
+    // Endpoint 0 turns 5 ms slower than its sibling: the bounded peak
+    // doubles its estimate per answer, so it is out within a few.
+    let picks = simulate(&group, start, 60, |index| {
+        Duration::from_micros(if index == 0 { 5_300 } else { 300 })
+    });
+    let share = f64::from(picks[0]) / 600.0;
+    assert!(share < 0.05, "{picks:?}");
+}
+
 #[test]
 fn failures_count_as_the_penalty_latency() {
     let metrics = Metrics::new(&[1.0]);
@@ -199,7 +252,7 @@ fn ineligible_and_tried_endpoints_are_skipped() {
     let config = crate::config::defaults::OUTLIER;
     // Eject endpoint 0.
     for _ in 0..5 {
-        crate::health::outlier::record(&config, &group[0], &group, true, now);
+        crate::health::outlier::record(&config, &group[0].stats.health, &group, true, now);
     }
     let mut rng = fastrand::Rng::with_seed(9);
     for kind in [
@@ -228,7 +281,7 @@ fn panic_mode_when_nothing_is_eligible() {
     };
     for endpoint in &group {
         for _ in 0..5 {
-            crate::health::outlier::record(&config, endpoint, &group, true, now);
+            crate::health::outlier::record(&config, &endpoint.stats.health, &group, true, now);
         }
     }
     let balancer = Balancer::new(BalancerKind::P2cEwma);

@@ -240,6 +240,15 @@ pub struct ServiceConfig {
     /// Passive outlier detection; on by default.
     pub outlier: OutlierConfig,
     pub retry: RetryConfig,
+    /// How gRPC responses are classified.
+    pub grpc: GrpcConfig,
+}
+
+/// `grpc:` which `grpc-status` values count as the endpoint's failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrpcConfig {
+    /// Default: the server-side failures (`grpc::StatusSet::SERVER_FAILURES`).
+    pub failure_statuses: crate::grpc::StatusSet,
 }
 
 /// `outlier:` ejects endpoints that keep failing, from live traffic.
@@ -282,6 +291,9 @@ pub struct RetryOn {
     pub server_error: bool,
     pub reset: bool,
     pub timeout: bool,
+    /// gRPC statuses of a trailers-only response that are retried
+    /// (`unavailable`, `cancelled`, …). Empty by default.
+    pub grpc: crate::grpc::StatusSet,
 }
 
 /// How a request picks a group beyond plain weights.
@@ -339,6 +351,10 @@ pub struct Timeouts {
     pub request: Duration,
     /// How long an unused pooled connection to an endpoint is kept. Default 60 s.
     pub idle: Duration,
+    /// How long a response body may make no progress (no bytes from the
+    /// endpoint while luas waits for them) before it is cut. Default: the
+    /// request timeout; None (`0`) for long-lived streams.
+    pub response_idle: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -420,6 +436,9 @@ pub mod defaults {
     pub const RETRY_BUDGET_RATIO: f64 = 0.2;
     pub const RETRY_BUDGET_MIN_PER_SECOND: u32 = 10;
     pub const DNS_REFRESH: Duration = Duration::from_secs(5);
+    pub const GRPC: super::GrpcConfig = super::GrpcConfig {
+        failure_statuses: crate::grpc::StatusSet::SERVER_FAILURES,
+    };
 
     pub const LIMITS: super::ListenerLimits = super::ListenerLimits {
         max_connections: MAX_CONNECTIONS,
@@ -444,6 +463,7 @@ pub mod defaults {
             server_error: true,
             reset: true,
             timeout: true,
+            grpc: crate::grpc::StatusSet::EMPTY,
         },
         per_try_timeout: None,
         buffer_bytes: RETRY_BUFFER_BYTES,

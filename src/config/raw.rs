@@ -270,6 +270,22 @@ pub(crate) struct RawService {
     pub(crate) health_check: Option<RawHealthCheck>,
     pub(crate) outlier: Option<RawOutlier>,
     pub(crate) retry: Option<RawRetry>,
+    pub(crate) grpc: Option<RawGrpc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGrpc {
+    /// Names (`unavailable`) or numbers (`14`).
+    pub(crate) failure_statuses: Option<Vec<RawGrpcStatus>>,
+}
+
+/// A gRPC status as written: a name or a number.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawGrpcStatus {
+    Code(u32),
+    Name(String),
 }
 
 #[derive(Debug, Deserialize)]
@@ -404,6 +420,7 @@ pub(crate) struct RawTimeouts {
     pub(crate) connect: Option<String>,
     pub(crate) request: Option<String>,
     pub(crate) idle: Option<String>,
+    pub(crate) response_idle: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

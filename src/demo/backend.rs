@@ -24,8 +24,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -40,7 +40,7 @@ pub struct BackendOptions {
     pub status: StatusCode,
     /// Keep the value of this request header of every request, in order.
     pub record_header: Option<HeaderName>,
-    /// Answer the default path as a gRPC server failing every call: a
+    /// Answer every path as a gRPC server failing every call: a
     /// trailers-only response with this `grpc-status` under HTTP 200.
     pub grpc_status: Option<u16>,
 }
@@ -229,6 +229,22 @@ async fn respond(shared: &Shared, mut request: Request<Incoming>) -> Response<Re
             .is_some_and(|value| value.to_ascii_lowercase().contains("upgrade"));
     let mut response = if is_upgrade {
         upgrade(&mut request)
+    } else if let Some(grpc_status) = options.grpc_status {
+        // Every call fails the same way, whatever its path, after reading
+        // the request as a unary gRPC server reads its message first.
+        let _ = request.into_body().collect().await;
+        let mut response = Response::new(
+            Full::new(Bytes::new())
+                .map_err(|never| match never {})
+                .boxed(),
+        );
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc"),
+        );
+        headers.insert("grpc-status", HeaderValue::from(grpc_status));
+        response
     } else {
         let path = request.uri().path().to_owned();
         match path.as_str() {
@@ -238,7 +254,7 @@ async fn respond(shared: &Shared, mut request: Request<Incoming>) -> Response<Re
                 Err(error) => full(StatusCode::BAD_REQUEST, format!("{error}\n")),
             },
             "/headers" => full(StatusCode::OK, describe(&request)),
-            "/trailers" => trailers(),
+            "/trailers" => trailers(request.uri().query()),
             _ => {
                 if let Some(code) = path.strip_prefix("/status/") {
                     let status = code
@@ -247,19 +263,6 @@ async fn respond(shared: &Shared, mut request: Request<Incoming>) -> Response<Re
                         .and_then(|code| StatusCode::from_u16(code).ok())
                         .unwrap_or(StatusCode::BAD_REQUEST);
                     full(status, format!("{}\n", options.name))
-                } else if let Some(grpc_status) = options.grpc_status {
-                    let mut response = Response::new(
-                        Full::new(Bytes::new())
-                            .map_err(|never| match never {})
-                            .boxed(),
-                    );
-                    let headers = response.headers_mut();
-                    headers.insert(
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("application/grpc"),
-                    );
-                    headers.insert("grpc-status", HeaderValue::from(grpc_status));
-                    response
                 } else {
                     let latency =
                         Duration::from_micros(shared.latency_micros.load(Ordering::Relaxed));
@@ -305,18 +308,32 @@ fn describe(request: &Request<Incoming>) -> String {
     text
 }
 
-fn trailers() -> Response<ResponseBody> {
+/// A gRPC-shaped response: a body, then `grpc-status` in the trailers (0,
+/// or the number in `?status=N`).
+fn trailers(query: Option<&str>) -> Response<ResponseBody> {
+    let status = query
+        .and_then(|query| query.strip_prefix("status="))
+        .and_then(|code| code.parse::<u16>().ok())
+        .unwrap_or(0);
     let mut trailer = HeaderMap::new();
-    trailer.insert("grpc-status", HeaderValue::from_static("0"));
+    trailer.insert("grpc-status", HeaderValue::from(status));
     trailer.insert("grpc-message", HeaderValue::from_static("done"));
-    let body = Full::new(Bytes::from_static(b"ok"))
-        .map_err(|never| match never {})
-        .with_trailers(async move { Some(Ok(trailer)) })
-        .boxed();
+    // A stream of unknown length, so HTTP/1.1 sends it chunked, the only
+    // framing that carries trailers (to a client that sent `TE: trailers`).
+    let frames = [
+        Ok(Frame::data(Bytes::from_static(b"ok"))),
+        Ok(Frame::trailers(trailer)),
+    ];
+    let body = StreamBody::new(futures_util::stream::iter(frames)).boxed();
     let mut response = Response::new(body);
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/grpc"),
+    );
+    // HTTP/1.1 sends only the trailer fields the head announced.
+    response.headers_mut().insert(
+        header::TRAILER,
+        HeaderValue::from_static("grpc-status, grpc-message"),
     );
     response
 }

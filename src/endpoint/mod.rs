@@ -4,17 +4,22 @@
 //! (service, group, address) so a reload loses no latency history. The
 //! [`InFlight`] guard does all per-request accounting by RAII:
 //! - `InFlight::start` raises the in-flight count;
-//! - `InFlight::finish` records the outcome when the response headers arrive
-//!   (or the request failed): the RTT into the peak-EWMA estimate, the latency
-//!   histogram and the status-class counter;
+//! - `InFlight::respond` records the latency when the response headers
+//!   arrive: the RTT into the peak-EWMA estimate and the latency histogram;
+//! - `InFlight::end` counts the response when it ends, in the status-class
+//!   counter, with the outcome the end decides (a body that broke off or
+//!   stalled is a failure, and so is a gRPC failure status in the trailers);
+//!   `InFlight::finish` does both at once for a try that ends at its headers
+//!   (failed, or retried);
 //! - dropping the guard lowers the in-flight count. The proxy keeps the guard
 //!   inside the response body, so a request counts as in flight until its
 //!   response body has been fully sent or abandoned.
 //!
 //! So latency is *time to response headers*, while load is *requests whose
-//! response has not ended*. A request cancelled before its response headers
-//! records its elapsed time into the estimate (a hung endpoint must grow
-//! expensive) but no status.
+//! response has not ended*, and a response is counted when it ends. A
+//! request cancelled before its response headers records its elapsed time
+//! into the estimate (a hung endpoint must grow expensive) but no status; one
+//! abandoned by the client after its headers is counted as its headers said.
 //!
 //! The endpoint's open connections are stored here too ([`pool`]), so they
 //! outlive snapshots with it; `client` opens them and sends on them.
@@ -155,7 +160,36 @@ impl Load {
 pub struct InFlight {
     stats: Arc<EndpointStats>,
     started: Instant,
-    finished: bool,
+    phase: Phase,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Sent; no response yet.
+    Waiting,
+    /// The response headers arrived and were recorded; the response is
+    /// counted when it ends, with what the headers said unless the end
+    /// says otherwise.
+    Responded(Outcome),
+    /// Counted, or cancelled.
+    Done,
+}
+
+impl Outcome {
+    fn code(self) -> CodeClass {
+        match self {
+            Self::Response(status) => CodeClass::of_status(status),
+            Self::GrpcFailure => CodeClass::GrpcError,
+            Self::Failed => CodeClass::Error,
+        }
+    }
+
+    pub fn is_failure(self) -> bool {
+        match self {
+            Self::Response(status) => status.is_server_error(),
+            Self::GrpcFailure | Self::Failed => true,
+        }
+    }
 }
 
 impl InFlight {
@@ -164,41 +198,77 @@ impl InFlight {
         Self {
             stats: endpoint.stats.clone(),
             started: now,
-            finished: false,
+            phase: Phase::Waiting,
         }
     }
 
-    /// Records the outcome once; later calls are ignored.
+    /// Records a try that ends here (it failed, or its response is not
+    /// handed on): latency and count at once. Later calls are ignored.
     pub fn finish(&mut self, outcome: Outcome, now: Instant) {
-        if self.finished {
+        self.respond(outcome, now);
+        self.end(outcome, now);
+    }
+
+    /// The response headers arrived: records the latency (into the
+    /// estimate, with the failure penalty when `outcome` is a failure, and
+    /// into the histograms). The response is counted by [`Self::end`], or
+    /// with `outcome` when the guard is dropped first.
+    pub fn respond(&mut self, outcome: Outcome, now: Instant) {
+        if self.phase != Phase::Waiting {
             return;
         }
-        self.finished = true;
+        self.phase = Phase::Responded(outcome);
         let elapsed = now.saturating_duration_since(self.started);
-        let (code, failed) = match outcome {
-            Outcome::Response(status) => (CodeClass::of_status(status), status.is_server_error()),
-            Outcome::GrpcFailure => (CodeClass::GrpcError, true),
-            Outcome::Failed => (CodeClass::Error, true),
-        };
-        let rtt = if failed {
-            elapsed.max(self.stats.failure_penalty)
-        } else {
-            elapsed
-        };
         let metrics = &self.stats.metrics;
-        self.stats.ewma.observe(rtt, now);
+        if outcome.is_failure() {
+            self.stats
+                .ewma
+                .observe_failure(elapsed.max(self.stats.failure_penalty), now);
+        } else {
+            self.stats.ewma.observe(elapsed, now);
+        }
         metrics.duration.observe(elapsed.as_secs_f64());
-        metrics.requests.inc(code);
         if let Some(linkerd) = &metrics.linkerd {
-            linkerd.record(failed, elapsed);
+            linkerd.latency(elapsed);
         }
         metrics
             .ewma_seconds
             .set(self.stats.ewma.estimate_micros(now, false) / 1e6);
     }
-}
 
-impl InFlight {
+    /// The response ended as `outcome`: counts it once. A failure the
+    /// headers did not show (the body broke off or stalled, a gRPC status
+    /// in the trailers) charges the failure penalty now.
+    pub fn end(&mut self, outcome: Outcome, now: Instant) {
+        let Phase::Responded(at_headers) = self.phase else {
+            return;
+        };
+        self.phase = Phase::Done;
+        let metrics = &self.stats.metrics;
+        let failed = outcome.is_failure();
+        if failed && !at_headers.is_failure() {
+            let elapsed = now.saturating_duration_since(self.started);
+            self.stats
+                .ewma
+                .observe_failure(elapsed.max(self.stats.failure_penalty), now);
+            metrics
+                .ewma_seconds
+                .set(self.stats.ewma.estimate_micros(now, false) / 1e6);
+        }
+        metrics.requests.inc(outcome.code());
+        if let Some(linkerd) = &metrics.linkerd {
+            linkerd.response(failed);
+        }
+    }
+
+    /// The outcome the response headers showed, once they arrived.
+    pub fn outcome_at_headers(&self) -> Option<Outcome> {
+        match self.phase {
+            Phase::Responded(outcome) => Some(outcome),
+            Phase::Waiting | Phase::Done => None,
+        }
+    }
+
     /// Leaves `setup` (opening the connection) out of this request's
     /// latency sample: it is not the endpoint's service time, and one slow
     /// first connection must not cost a replica its traffic.
@@ -209,17 +279,30 @@ impl InFlight {
     /// The request failed through no fault of the endpoint (the client went
     /// away mid-body): record nothing against it.
     pub fn cancel(&mut self) {
-        self.finished = true;
+        self.phase = Phase::Done;
+    }
+
+    /// The endpoint this guard accounts for.
+    pub fn stats(&self) -> &EndpointStats {
+        &self.stats
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if !self.finished {
-            let now = Instant::now();
-            self.stats
-                .ewma
-                .observe(now.saturating_duration_since(self.started), now);
+        match self.phase {
+            // Cancelled before any response: the time waited still counts,
+            // fully, so a hung endpoint grows expensive.
+            Phase::Waiting => {
+                let now = Instant::now();
+                self.stats
+                    .ewma
+                    .observe_failure(now.saturating_duration_since(self.started), now);
+            }
+            // The client went away before the response ended: the headers'
+            // verdict stands, it was not the endpoint's failure.
+            Phase::Responded(outcome) => self.end(outcome, Instant::now()),
+            Phase::Done => {}
         }
         self.stats.metrics.in_flight.dec();
     }

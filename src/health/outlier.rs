@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::config::OutlierConfig;
-use crate::endpoint::Endpoint;
+use crate::endpoint::{Endpoint, Health};
 
 /// What recording an outcome did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,15 +30,15 @@ pub(crate) enum Verdict {
     KeptByShareLimit,
 }
 
-/// Records one request outcome of `endpoint`, a member of `group`.
+/// Records one request outcome of the endpoint whose health this is, a
+/// member of `group`.
 pub(crate) fn record(
     config: &OutlierConfig,
-    endpoint: &Endpoint,
+    health: &Health,
     group: &[Endpoint],
     failed: bool,
     now: Instant,
 ) -> Verdict {
-    let health = &endpoint.stats.health;
     if !failed {
         // Only touch the shared cache line when there is a streak to reset.
         if health.consecutive_failures.load(Ordering::Relaxed) != 0 {
@@ -97,22 +97,22 @@ mod tests {
         let config = defaults::OUTLIER;
         for _ in 0..4 {
             assert_eq!(
-                record(&config, &group[0], &group, true, now),
+                record(&config, &group[0].stats.health, &group, true, now),
                 Verdict::Nothing
             );
         }
         assert_eq!(
-            record(&config, &group[0], &group, false, now),
+            record(&config, &group[0].stats.health, &group, false, now),
             Verdict::Nothing
         );
         for _ in 0..4 {
             assert_eq!(
-                record(&config, &group[0], &group, true, now),
+                record(&config, &group[0].stats.health, &group, true, now),
                 Verdict::Nothing
             );
         }
         assert_eq!(
-            record(&config, &group[0], &group, true, now),
+            record(&config, &group[0].stats.health, &group, true, now),
             Verdict::Ejected(Duration::from_secs(30))
         );
         assert!(!group[0].stats.health.is_eligible(now));
@@ -141,7 +141,7 @@ mod tests {
         for expected in [30, 60, 120] {
             let mut verdict = Verdict::Nothing;
             for _ in 0..5 {
-                verdict = record(&config, &group[0], &group, true, now);
+                verdict = record(&config, &group[0].stats.health, &group, true, now);
             }
             assert_eq!(verdict, Verdict::Ejected(Duration::from_secs(expected)));
             now += Duration::from_secs(expected + 1);
@@ -156,7 +156,7 @@ mod tests {
         let eject = |index: usize| {
             let mut verdict = Verdict::Nothing;
             for _ in 0..5 {
-                verdict = record(&config, &group[index], &group, true, now);
+                verdict = record(&config, &group[index].stats.health, &group, true, now);
             }
             verdict
         };
@@ -174,7 +174,7 @@ mod tests {
         let config = defaults::OUTLIER;
         for _ in 0..10 {
             assert_ne!(
-                record(&config, &group[0], &group, true, now),
+                record(&config, &group[0].stats.health, &group, true, now),
                 Verdict::Ejected(Duration::from_secs(30))
             );
         }
@@ -190,7 +190,7 @@ mod tests {
         };
         for _ in 0..50 {
             assert_eq!(
-                record(&config, &group[0], &group, true, now),
+                record(&config, &group[0].stats.health, &group, true, now),
                 Verdict::Nothing
             );
         }

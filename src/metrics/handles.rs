@@ -152,6 +152,8 @@ pub struct ServiceMetrics {
     pub retry_server_error: IntCounter,
     pub retry_reset: IntCounter,
     pub retry_timeout: IntCounter,
+    /// A trailers-only gRPC status that `retry.on` names.
+    pub retry_grpc: IntCounter,
     pub retry_budget_exhausted: IntCounter,
 }
 

@@ -23,13 +23,19 @@ pub struct LinkerdMetrics {
 }
 
 impl LinkerdMetrics {
-    pub fn record(&self, failed: bool, latency: std::time::Duration) {
+    /// The time to the response headers, as linkerd's `response_latency_ms`.
+    pub fn latency(&self, latency: std::time::Duration) {
+        self.latency_ms.observe(latency.as_secs_f64() * 1000.0);
+    }
+
+    /// A response that ended, as linkerd counts it in `response_total`
+    /// (when its end, trailers included, is known).
+    pub fn response(&self, failed: bool) {
         if failed {
             self.failure.inc();
         } else {
             self.success.inc();
         }
-        self.latency_ms.observe(latency.as_secs_f64() * 1000.0);
     }
 }
 

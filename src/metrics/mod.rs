@@ -204,7 +204,7 @@ impl Metrics {
             ),
             retries: register.counter(
                 "luas_backend_retries_total",
-                "Requests sent again to another try, by reason (not_sent, 5xx, reset, timeout).",
+                "Requests sent again to another try, by reason (not_sent, 5xx, reset, timeout, grpc).",
                 &["service", "reason"],
             ),
             retry_budget_exhausted: register.counter(
@@ -312,6 +312,7 @@ impl Metrics {
             retry_server_error: reason("5xx"),
             retry_reset: reason("reset"),
             retry_timeout: reason("timeout"),
+            retry_grpc: reason("grpc"),
             retry_budget_exhausted: self.retry_budget_exhausted.with_label_values(&[service]),
         }
     }
@@ -354,7 +355,7 @@ impl Metrics {
     /// Forgets a service's own series (the service left the config); its
     /// groups' and endpoints' are forgotten one by one.
     pub fn remove_service(&self, service: &str) {
-        for reason in ["not_sent", "5xx", "reset", "timeout"] {
+        for reason in ["not_sent", "5xx", "reset", "timeout", "grpc"] {
             let _ = self.retries.remove_label_values(&[service, reason]);
         }
         let _ = self.retry_budget_exhausted.remove_label_values(&[service]);
@@ -488,6 +489,7 @@ mod tests {
         service.retry_server_error.inc();
         service.retry_reset.inc();
         service.retry_timeout.inc();
+        service.retry_grpc.inc();
         service.retry_budget_exhausted.inc();
         let discovery = metrics.discovery("api", "canary");
         discovery.lookups_ok.inc();
@@ -505,8 +507,11 @@ mod tests {
         let linkerd = metrics
             .linkerd("api-stable")
             .expect("linkerd families enabled");
-        linkerd.record(false, std::time::Duration::from_millis(7));
-        linkerd.record(true, std::time::Duration::from_millis(70));
+        linkerd.latency(std::time::Duration::from_millis(7));
+        linkerd.response(false);
+        linkerd.latency(std::time::Duration::from_millis(70));
+        linkerd.response(true);
+
         metrics
     }
 

@@ -81,6 +81,11 @@ impl ProxyError {
                     crate::body::BodyError::Client(error) => {
                         Self::ClientBody(error.to_string().into())
                     }
+                    // The retry lost a race with its abandoned first try,
+                    // which read past the buffer: not the endpoint's fault.
+                    crate::body::BodyError::NotReplayable => {
+                        Self::ClientBody(body.to_string().into())
+                    }
                 });
             }
             source = current.source();

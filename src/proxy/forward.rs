@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -15,27 +16,42 @@ use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use tokio::time::Instant;
 
+use super::accounting::{note_panic, record_outlier, Accounting, Target};
 use super::error::ProxyError;
 use super::response::ResponseBody;
 use super::{headers, upgrade, Connection};
 use crate::access_log::Trace;
-use crate::body::RequestBody;
+use crate::body::{Replayable, RequestBody};
 use crate::client::{BoxError, SendError, Sent};
 use crate::config::{ListenerLimits, RetryConfig};
 use crate::endpoint::{Endpoint, InFlight, Outcome};
-use crate::health::outlier::{self, Verdict};
+use crate::grpc;
 use crate::retry::{self, Attempt, Failure, Next, Retry, Tried};
-use crate::state::{Group, Service};
+use crate::state::{Group, Service, Snapshot};
+
+/// Where a request is forwarded: its service, by index into the snapshot it
+/// was routed in (kept by the response for its accounting).
+pub(super) struct ServiceRef<'a> {
+    pub snapshot: &'a Arc<Snapshot>,
+    pub index: usize,
+}
+
+impl ServiceRef<'_> {
+    fn service(&self) -> &Service {
+        &self.snapshot.services[self.index]
+    }
+}
 
 pub(super) async fn forward(
     connection: &Connection,
-    service: &Service,
+    to: ServiceRef<'_>,
     limits: &ListenerLimits,
     mut parts: http::request::Parts,
     body: Incoming,
     started: Instant,
     mut trace: Option<&mut Trace>,
 ) -> Result<Response<ResponseBody>, ProxyError> {
+    let service = to.service();
     if let Some(limit) = limits.max_body_bytes {
         let declared = parts
             .headers
@@ -49,7 +65,7 @@ pub(super) async fn forward(
         service: service.name.clone(),
     };
     // A gRPC client's deadline bounds the request timeout from above.
-    let request_timeout = headers::grpc_timeout(&parts)
+    let request_timeout = grpc::timeout(&parts.headers)
         .map_or(service.timeouts.request, |deadline| {
             deadline.min(service.timeouts.request)
         });
@@ -89,8 +105,7 @@ pub(super) async fn forward(
     };
     send_with_retries(
         connection,
-        service,
-        group,
+        (&to, group_index),
         outgoing,
         client_upgrade,
         started,
@@ -112,13 +127,14 @@ struct Outgoing {
 /// retry decision gives up; see the module docs for the four steps of a try.
 async fn send_with_retries(
     connection: &Connection,
-    service: &Service,
-    group: &Group,
+    (to, group_index): (&ServiceRef<'_>, usize),
     outgoing: Outgoing,
     mut client_upgrade: Option<OnUpgrade>,
     started: Instant,
     mut trace: Option<&mut Trace>,
 ) -> Result<Response<ResponseBody>, ProxyError> {
+    let service = to.service();
+    let group = &service.groups[group_index];
     let no_endpoint = || ProxyError::NoEndpoint {
         service: service.name.clone(),
     };
@@ -136,7 +152,7 @@ async fn send_with_retries(
     let mut attempt = Attempt {
         retries: 0,
         resends: 0,
-        replayable: replay.is_some(),
+        replayable: replay.as_ref().is_some_and(Replay::is_ready),
         untried_left: true,
         endpoints_tried: 0,
     };
@@ -168,7 +184,10 @@ async fn send_with_retries(
         }
         let request = match (pending.take(), &replay) {
             (Some(request), _) => request,
-            (None, Some(replay)) => replay.request(),
+            (None, Some(replay)) => match replay.request() {
+                Some(request) => request,
+                None => return Err(last_error.unwrap_or_else(no_endpoint)),
+            },
             (None, None) => return Err(last_error.unwrap_or_else(no_endpoint)),
         };
 
@@ -183,8 +202,8 @@ async fn send_with_retries(
             in_flight.exclude_setup(sent.setup);
         }
         let (outcome, result) = TryResult::of(result);
-        let grpc_failed = matches!(&result, TryResult::Sent(sent)
-            if headers::grpc_failure(sent.response.headers()));
+        let grpc_failed = matches!(outcome, Tried::GrpcResponse(_, code)
+            if service.grpc.failure_statuses.contains(code));
 
         // 2. Decide: respond, try again or fail.
         attempt.untried_left = group
@@ -192,6 +211,7 @@ async fn send_with_retries(
             .iter()
             .any(|candidate| !tried.contains(&candidate.address));
         attempt.endpoints_tried = tried_distinct(&tried);
+        attempt.replayable = replay.as_ref().is_some_and(Replay::is_ready);
         let decision = retry::next(outcome, policy, &attempt, now, deadline, &service.budget);
 
         // 3. Account: the endpoint's in-flight guard, EWMA and outlier streak.
@@ -212,7 +232,21 @@ async fn send_with_retries(
         match result {
             TryResult::Sent(sent) => {
                 if decision.next == Next::Respond {
-                    return Ok(respond(connection, sent, in_flight, client_upgrade.take()));
+                    let target = Target {
+                        snapshot: to.snapshot.clone(),
+                        service: to.index,
+                        group: group_index,
+                        endpoint: endpoint.address,
+                    };
+                    let upgrade = client_upgrade.take();
+                    let idle = service.timeouts.response_idle;
+                    return Ok(respond(
+                        connection,
+                        sent,
+                        (in_flight, target),
+                        upgrade,
+                        idle,
+                    ));
                 }
                 let status = sent.response.status();
                 tracing::debug!(service = %service.name, endpoint = %endpoint.address, %status, "retrying a 5xx");
@@ -252,6 +286,7 @@ async fn send_with_retries(
                     Retry::ServerError => &service.metrics.retry_server_error,
                     Retry::Reset => &service.metrics.retry_reset,
                     Retry::Timeout => &service.metrics.retry_timeout,
+                    Retry::Grpc => &service.metrics.retry_grpc,
                 };
                 counter.inc();
                 attempt.count(reason);
@@ -282,6 +317,13 @@ async fn body_for_tries(
     trace: Option<&mut Trace>,
 ) -> Result<(Option<Replay>, RequestBody), ProxyError> {
     let idempotent = !upgrade && retry::is_idempotent(&parts.method);
+    // A gRPC call is a POST, but a policy that names gRPC statuses asks for
+    // its retry: its body is copied as it streams, and sent again if it
+    // ended within the buffer before the status came back.
+    let grpc_retry = !upgrade
+        && policy.attempts > 0
+        && !policy.on.grpc.is_empty()
+        && grpc::has_content_type(&parts.headers);
     let replayable = idempotent
         && (body.is_end_stream()
             || policy.attempts > 0
@@ -299,13 +341,23 @@ async fn body_for_tries(
         if let Some(trace) = trace {
             trace.bytes_in.store(data.len() as u64, Ordering::Relaxed);
         }
-        let replay = Replay::of(parts, data.clone());
+        let replay = Replay::of(parts, ReplaySource::Kept(data.clone()));
         (Some(replay), RequestBody::buffered(data))
     } else {
         let counted = trace.map(|trace| trace.bytes_in.clone());
         let streaming =
             RequestBody::streaming(body, limits.max_body_bytes, limits.body_timeout, counted);
-        (None, streaming)
+        match streaming {
+            RequestBody::Streaming(streaming) if grpc_retry => {
+                let replayable = Replayable::new(streaming, policy.buffer_bytes);
+                let first = RequestBody::Replay(replayable.body());
+                (
+                    Some(Replay::of(parts, ReplaySource::Streamed(replayable))),
+                    first,
+                )
+            }
+            streaming => (None, streaming),
+        }
     })
 }
 
@@ -324,7 +376,14 @@ enum TryResult {
 impl TryResult {
     fn of(result: Result<Result<Sent, SendError>, tokio::time::error::Elapsed>) -> (Tried, Self) {
         match result {
-            Ok(Ok(sent)) => (Tried::Response(sent.response.status()), Self::Sent(sent)),
+            Ok(Ok(sent)) => {
+                let status = sent.response.status();
+                let tried = match grpc::trailers_only_status(sent.response.headers()) {
+                    Some(code) => Tried::GrpcResponse(status, code),
+                    None => Tried::Response(status),
+                };
+                (tried, Self::Sent(sent))
+            }
             Ok(Err(SendError::NotSent { request, error })) => {
                 (Tried::NotSent, Self::NotSent(*request, error))
             }
@@ -342,9 +401,11 @@ impl TryResult {
 }
 
 /// Records a try against its endpoint (and whether it was a gRPC server
-/// failure, see `headers::grpc_failure`): the outcome into the in-flight guard
-/// (RTT into the EWMA, histogram, status counter) and the outlier streak.
-/// A failure that was not the endpoint's (the client's body, a stale pooled
+/// failure, a trailers-only status in `grpc.failure_statuses`): the outcome
+/// into the in-flight guard (RTT into the EWMA, histogram, status counter)
+/// and the outlier streak. A response handed to the client has only its
+/// headers recorded here; the rest waits for its end (`accounting`). A
+/// failure that was not the endpoint's (the client's body, a stale pooled
 /// connection sent again) records nothing.
 fn account(
     service: &Service,
@@ -355,23 +416,28 @@ fn account(
     next: Next,
     now: Instant,
 ) {
-    match tried {
+    let outcome = match tried {
         // A gRPC server failure under HTTP 200 counts as the endpoint's
         // failure everywhere a 5xx does.
-        Tried::Response(_) if grpc_failed => {
-            in_flight.finish(Outcome::GrpcFailure, now);
-            record_outlier(service, group, endpoint, true, now);
-        }
-        Tried::Response(status) => {
-            in_flight.finish(Outcome::Response(status), now);
-            record_outlier(service, group, endpoint, status.is_server_error(), now);
-        }
-        Tried::ClientBody => in_flight.cancel(),
-        Tried::Stale if next == Next::TryOther(Retry::Stale) => in_flight.cancel(),
-        Tried::NotSent | Tried::Stale | Tried::Reset | Tried::TimedOut => {
-            in_flight.finish(Outcome::Failed, now);
-            record_outlier(service, group, endpoint, true, now);
-        }
+        Tried::Response(_) | Tried::GrpcResponse(..) if grpc_failed => Outcome::GrpcFailure,
+        Tried::Response(status) | Tried::GrpcResponse(status, _) => Outcome::Response(status),
+        Tried::ClientBody => return in_flight.cancel(),
+        Tried::Stale if next == Next::TryOther(Retry::Stale) => return in_flight.cancel(),
+        Tried::NotSent | Tried::Stale | Tried::Reset | Tried::TimedOut => Outcome::Failed,
+    };
+    if next == Next::Respond {
+        in_flight.respond(outcome, now);
+    } else {
+        in_flight.finish(outcome, now);
+        let failed = outcome.is_failure();
+        record_outlier(
+            service,
+            group,
+            endpoint.address,
+            &endpoint.stats,
+            failed,
+            now,
+        );
     }
 }
 
@@ -383,67 +449,25 @@ fn tried_distinct(tried: &[SocketAddr]) -> usize {
         .count()
 }
 
-fn record_outlier(
-    service: &Service,
-    group: &Group,
-    endpoint: &Endpoint,
-    failed: bool,
-    now: Instant,
-) {
-    match outlier::record(&service.outlier, endpoint, &group.endpoints, failed, now) {
-        Verdict::Ejected(length) => {
-            let metrics = &endpoint.stats.metrics;
-            metrics.ejections.inc();
-            metrics.healthy.set(0);
-            tracing::warn!(
-                service = %service.name,
-                group = %group.name,
-                endpoint = %endpoint.address,
-                ejection = ?length,
-                "endpoint ejected after {} consecutive failures",
-                service.outlier.consecutive_failures
-            );
-        }
-        Verdict::KeptByShareLimit => tracing::warn!(
-            service = %service.name,
-            group = %group.name,
-            endpoint = %endpoint.address,
-            "endpoint keeps failing but is not ejected: {} % of the group is out already",
-            service.outlier.max_ejected_percent
-        ),
-        Verdict::Nothing => {}
-    }
-}
-
-/// Logs panic mode once when it starts and once when it ends.
-fn note_panic(service: &Service, group: &Group, panic: bool) {
-    if panic {
-        if !group.in_panic.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
-                service = %service.name,
-                group = %group.name,
-                "no endpoint is eligible: trying all of them (panic mode)"
-            );
-        }
-    } else if group.in_panic.load(Ordering::Relaxed)
-        && group.in_panic.swap(false, Ordering::Relaxed)
-    {
-        tracing::info!(service = %service.name, group = %group.name, "endpoints eligible again: panic mode over");
-    }
-}
-
 /// The backend's response on its way to the client, or the splice of a 101.
+/// Its accounting goes with it, to record the response when it ends.
 fn respond(
     connection: &Connection,
     sent: Sent,
-    in_flight: InFlight,
+    (in_flight, target): (InFlight, Target),
     client_upgrade: Option<OnUpgrade>,
+    response_idle: Option<std::time::Duration>,
 ) -> Response<ResponseBody> {
     let Sent {
         mut response,
         release,
         ..
     } = sent;
+    // A gRPC response without `grpc-status` in its headers brings it in
+    // its trailers: the accounting reads them there.
+    let grpc_trailers =
+        grpc::has_content_type(response.headers()) && grpc::status(response.headers()).is_none();
+    let accounting = Accounting::new(in_flight, target, grpc_trailers);
     if let (StatusCode::SWITCHING_PROTOCOLS, Some(client_upgrade)) =
         (response.status(), client_upgrade)
     {
@@ -453,7 +477,7 @@ fn respond(
         upgrade::spawn_tunnel(
             client_upgrade,
             upstream_upgrade,
-            in_flight,
+            accounting.settle(),
             connection.drain.clone(),
         );
         let (mut parts, _empty) = response.into_parts();
@@ -462,7 +486,8 @@ fn respond(
     }
     let (mut parts, body) = response.into_parts();
     headers::prepare_response(&mut parts.headers, parts.version, false);
-    Response::from_parts(parts, ResponseBody::upstream(body, in_flight, release))
+    let body = ResponseBody::upstream(body, accounting, release, response_idle);
+    Response::from_parts(parts, body)
 }
 
 /// What a request needs to be sent again: its head and its whole body.
@@ -471,11 +496,26 @@ struct Replay {
     uri: http::Uri,
     version: http::Version,
     headers: http::HeaderMap,
-    body: Bytes,
+    body: ReplaySource,
+}
+
+enum ReplaySource {
+    /// Read whole before the first try.
+    Kept(Bytes),
+    /// Kept as the first try streamed it, while it fits the buffer.
+    Streamed(Replayable),
 }
 
 impl Replay {
-    fn of(parts: &http::request::Parts, body: Bytes) -> Self {
+    /// The request can be sent again, whole.
+    fn is_ready(&self) -> bool {
+        match &self.body {
+            ReplaySource::Kept(_) => true,
+            ReplaySource::Streamed(replayable) => replayable.is_replayable(),
+        }
+    }
+
+    fn of(parts: &http::request::Parts, body: ReplaySource) -> Self {
         Self {
             method: parts.method.clone(),
             uri: parts.uri.clone(),
@@ -485,13 +525,20 @@ impl Replay {
         }
     }
 
-    fn request(&self) -> Request<RequestBody> {
-        let mut request = Request::new(RequestBody::buffered(self.body.clone()));
+    fn request(&self) -> Option<Request<RequestBody>> {
+        let body = match &self.body {
+            ReplaySource::Kept(body) => RequestBody::buffered(body.clone()),
+            ReplaySource::Streamed(replayable) if replayable.is_replayable() => {
+                RequestBody::Replay(replayable.body())
+            }
+            ReplaySource::Streamed(_) => return None,
+        };
+        let mut request = Request::new(body);
         *request.method_mut() = self.method.clone();
         *request.uri_mut() = self.uri.clone();
         *request.version_mut() = self.version;
         *request.headers_mut() = self.headers.clone();
-        request
+        Some(request)
     }
 }
 

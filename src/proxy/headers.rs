@@ -89,60 +89,7 @@ pub(crate) fn use_absolute_form_authority(request: &mut request::Parts) {
 /// True for a gRPC request (`content-type: application/grpc`, `+proto`,
 /// `+json`, …), whose failures luas answers as gRPC statuses.
 pub(crate) fn is_grpc(request: &request::Parts) -> bool {
-    has_grpc_content_type(&request.headers)
-}
-
-/// The gRPC content type, `application/grpc` with an optional `+format`
-/// or parameters, on a request or a response.
-fn has_grpc_content_type(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| {
-            let value = value.trim_start();
-            value.len() >= 16
-                && value[..16].eq_ignore_ascii_case("application/grpc")
-                && matches!(value.as_bytes().get(16), None | Some(b'+' | b';'))
-        })
-}
-
-/// gRPC statuses that are the server's failure: UNKNOWN, DEADLINE_EXCEEDED,
-/// RESOURCE_EXHAUSTED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS.
-/// Client errors (INVALID_ARGUMENT, NOT_FOUND, …) are not the backend's fault.
-const GRPC_SERVER_FAILURES: [&[u8]; 7] = [b"2", b"4", b"8", b"12", b"13", b"14", b"15"];
-
-/// True for a gRPC response that failed on the server's side, as far as
-/// its headers tell: a trailers-only response (the form a gRPC server
-/// answers an error with before any message) carries `grpc-status` there.
-/// A status in trailers after a body is not seen here.
-pub(crate) fn grpc_failure(headers: &HeaderMap) -> bool {
-    // `grpc-status` first: almost every response lacks it, so this is one
-    // header lookup on the request path.
-    headers
-        .get("grpc-status")
-        .is_some_and(|status| GRPC_SERVER_FAILURES.contains(&status.as_bytes()))
-        && has_grpc_content_type(headers)
-}
-
-/// The deadline a gRPC client sent in `grpc-timeout` (up to 8 digits and a
-/// unit: H, M, S, m, u or n), if it sent a valid one.
-pub(crate) fn grpc_timeout(request: &request::Parts) -> Option<std::time::Duration> {
-    let text = request.headers.get("grpc-timeout")?.to_str().ok()?;
-    let (digits, unit) = text.split_at(text.len().checked_sub(1)?);
-    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let value: u64 = digits.parse().ok()?;
-    use std::time::Duration;
-    Some(match unit {
-        "H" => Duration::from_secs(value * 3600),
-        "M" => Duration::from_secs(value * 60),
-        "S" => Duration::from_secs(value),
-        "m" => Duration::from_millis(value),
-        "u" => Duration::from_micros(value),
-        "n" => Duration::from_nanos(value),
-        _ => return None,
-    })
+    crate::grpc::has_content_type(&request.headers)
 }
 
 /// True for an HTTP/1.1 request asking to switch protocols (WebSocket and others).
@@ -396,75 +343,6 @@ mod tests {
         origin.uri = "/path".parse().unwrap();
         use_absolute_form_authority(&mut origin);
         assert_eq!(origin.headers[header::HOST], "127.0.0.1:8080");
-    }
-
-    #[test]
-    fn grpc_requests_are_known_by_their_content_type() {
-        for (content_type, grpc) in [
-            ("application/grpc", true),
-            ("application/grpc+proto", true),
-            ("Application/GRPC; charset=utf-8", true),
-            ("application/grpc-web", false),
-            ("application/grpcx", false),
-            ("application/json", false),
-        ] {
-            let request = parts(Version::HTTP_2, &[("content-type", content_type)]);
-            assert_eq!(is_grpc(&request), grpc, "{content_type}");
-        }
-        assert!(!is_grpc(&parts(Version::HTTP_2, &[])));
-    }
-
-    #[test]
-    fn grpc_timeouts_parse_as_the_grpc_spec_writes_them() {
-        use std::time::Duration;
-        for (text, expected) in [
-            ("1H", Some(Duration::from_secs(3600))),
-            ("2M", Some(Duration::from_secs(120))),
-            ("3S", Some(Duration::from_secs(3))),
-            ("250m", Some(Duration::from_millis(250))),
-            ("99999999u", Some(Duration::from_micros(99_999_999))),
-            ("5n", Some(Duration::from_nanos(5))),
-            ("123456789S", None),
-            ("1s", None),
-            ("S", None),
-            ("-1S", None),
-            ("", None),
-        ] {
-            let request = parts(Version::HTTP_2, &[("grpc-timeout", text)]);
-            assert_eq!(grpc_timeout(&request), expected, "{text:?}");
-        }
-    }
-
-    #[test]
-    fn grpc_server_failures_are_known_by_their_status() {
-        let headers = |pairs: &[(&str, &str)]| {
-            let mut map = HeaderMap::new();
-            for (name, value) in pairs {
-                map.insert(
-                    HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                    HeaderValue::from_str(value).unwrap(),
-                );
-            }
-            map
-        };
-        let grpc = |status: &str| {
-            headers(&[
-                ("content-type", "application/grpc"),
-                ("grpc-status", status),
-            ])
-        };
-        for status in ["2", "4", "8", "12", "13", "14", "15"] {
-            assert!(grpc_failure(&grpc(status)), "{status}");
-        }
-        for status in ["0", "1", "3", "5", "6", "7", "9", "10", "11", "16"] {
-            assert!(!grpc_failure(&grpc(status)), "{status}");
-        }
-        // Not gRPC, or no status in the headers (it comes in trailers).
-        assert!(!grpc_failure(&headers(&[("grpc-status", "14")])));
-        assert!(!grpc_failure(&headers(&[(
-            "content-type",
-            "application/grpc"
-        )])));
     }
 
     #[test]

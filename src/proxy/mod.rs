@@ -8,15 +8,19 @@
 //!          → loop: endpoint by balancer, skipping tried and ineligible (503)
 //!                  1. send: InFlight guard, per-try timeout
 //!                  2. decide: retry::next → respond, try again, or fail
-//!                  3. account: outcome into EWMA, metrics, outlier detection
+//!                  3. account: latency into EWMA and histogram; a try that
+//!                     ends here also into counters and outlier detection
 //!                  4. act on the decision
 //!          → rewrite response headers → stream the body back (or splice a 101)
+//! response: body cut after timeouts.response_idle without progress;
+//!          at its end, `accounting` counts it (trailers' grpc-status decides)
 //! ```
 //!
 //! Errors become statuses only in [`error::ProxyError::into_response`]. The
 //! connection handling (accept, h1/h2, limits) is in `server`; sending is in
 //! `client`.
 
+mod accounting;
 pub(crate) mod error;
 mod forward;
 pub(crate) mod headers;
@@ -121,7 +125,8 @@ pub(crate) async fn handle(
         };
         return logged(response, entry.take());
     };
-    let service = &snapshot.services[route.service];
+    let service_index = route.service;
+    let service = &snapshot.services[service_index];
     let limits = &listener.limits;
 
     if let Some(entry) = entry.0.as_deref_mut() {
@@ -130,12 +135,17 @@ pub(crate) async fn handle(
     }
     let mut counted = RouteCount::new(&route.metrics, started);
     let trace = entry.0.as_deref_mut().map(|entry| &mut entry.trace);
-    let forwarded =
-        forward::forward(connection, service, limits, parts, body, started, trace).await;
+    let to = forward::ServiceRef {
+        snapshot: &snapshot,
+        index: service_index,
+    };
+    let forwarded = forward::forward(connection, to, limits, parts, body, started, trace).await;
     let (response, status) = match forwarded {
         Ok(response) => {
             // A backend's gRPC failure under 200 counts as one for the route too.
-            if headers::grpc_failure(response.headers()) {
+            if crate::grpc::trailers_only_status(response.headers())
+                .is_some_and(|code| service.grpc.failure_statuses.contains(code))
+            {
                 counted.count(CodeClass::GrpcError);
             }
             let status = response.status();
@@ -188,13 +198,17 @@ fn access_entry(
         ),
         version: parts.version,
         trace: Trace::default(),
+        grpc_status: None,
     }
 }
 
 fn logged(response: Response<ResponseBody>, entry: Option<Box<Entry>>) -> Response<ResponseBody> {
-    let Some(entry) = entry else {
+    let Some(mut entry) = entry else {
         return response;
     };
+    // A trailers-only gRPC response; a status in trailers is read as the
+    // body ends.
+    entry.grpc_status = crate::grpc::trailers_only_status(response.headers());
     let status = response.status();
     response.map(|body| ResponseBody::logged(body, *entry, status))
 }

@@ -1,35 +1,89 @@
 //! The response on its way back to the client, streamed, never buffered.
 //!
-//! [`ResponseBody`] carries the endpoint's in-flight guard and, for
-//! HTTP/1.1, the pooled connection, which goes back to the pool only when
-//! the response has been read to its end; with the access log on, it writes
-//! the request's line when it ends. The body sent to backends is
-//! `crate::body`.
+//! [`ResponseBody`] carries the try's [`Accounting`] (which records the
+//! response when it ends: a gRPC status in the trailers, a body that broke
+//! off) and, for HTTP/1.1, the pooled connection, which goes back to the
+//! pool only when the response has been read to its end. It cuts a body
+//! that makes no progress for `timeouts.response_idle`: the time counted is
+//! only time spent waiting for the endpoint, not for a slow client. With the
+//! access log on, it writes the request's line when it ends. The body sent
+//! to backends is `crate::body`.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::StatusCode;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
+use tokio::time::{Instant, Sleep};
+
+use super::accounting::Accounting;
 use crate::access_log::Entry;
-use crate::endpoint::{InFlight, Release};
+use crate::client::BoxError;
+use crate::endpoint::Release;
 
 #[derive(Debug)]
 pub(crate) enum ResponseBody {
-    Upstream {
-        body: Incoming,
-        /// Dropped at end of stream (or when the client goes away), which ends
-        /// the request's in-flight accounting.
-        in_flight: Option<InFlight>,
-        /// The HTTP/1.1 connection, back to its pool at the end of the stream.
-        release: Option<Release>,
-    },
+    Upstream(UpstreamBody),
     Full(Option<Bytes>),
     /// Any of the above, written to the access log when it ends.
     Logged(Box<LoggedBody>),
+}
+
+/// An endpoint's response body on its way to the client.
+#[derive(Debug)]
+pub(crate) struct UpstreamBody {
+    body: Incoming,
+    /// Dropped at end of stream (or when the client goes away), which
+    /// records the response and ends its in-flight accounting.
+    accounting: Option<Accounting>,
+    /// The HTTP/1.1 connection, back to its pool at the end of the stream.
+    release: Option<Release>,
+    idle: IdleTimer,
+    /// Set when the body was cut: nothing more is read from it.
+    cut: bool,
+}
+
+/// Why luas cut a response body short.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CutShort {
+    #[error("the endpoint sent no response bytes for {0:?} (timeouts.response_idle)")]
+    Idle(Duration),
+}
+
+/// Bounds the time a body waits for the endpoint. Armed only when the body
+/// makes luas wait, so a body that is ready at once costs no timer.
+#[derive(Debug)]
+struct IdleTimer {
+    limit: Option<Duration>,
+    sleep: Option<Pin<Box<Sleep>>>,
+    /// A frame arrived since the timer was last armed.
+    progressed: bool,
+}
+
+impl IdleTimer {
+    /// Called when the body is pending: true once it has waited `limit`
+    /// since it last made progress, or since it started waiting.
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(limit) = self.limit else {
+            return false;
+        };
+        let sleep = match &mut self.sleep {
+            Some(sleep) => {
+                if self.progressed {
+                    sleep.as_mut().reset(Instant::now() + limit);
+                }
+                sleep
+            }
+            None => self.sleep.insert(Box::pin(tokio::time::sleep(limit))),
+        };
+        self.progressed = false;
+        sleep.as_mut().poll(cx).is_ready()
+    }
 }
 
 /// A response body and its access log entry, written once: at the end of
@@ -58,12 +112,23 @@ impl Drop for LoggedBody {
 }
 
 impl ResponseBody {
-    pub(crate) fn upstream(body: Incoming, in_flight: InFlight, release: Option<Release>) -> Self {
-        Self::Upstream {
+    pub(crate) fn upstream(
+        body: Incoming,
+        accounting: Accounting,
+        release: Option<Release>,
+        idle: Option<Duration>,
+    ) -> Self {
+        Self::Upstream(UpstreamBody {
             body,
-            in_flight: Some(in_flight),
+            accounting: Some(accounting),
             release,
-        }
+            idle: IdleTimer {
+                limit: idle,
+                sleep: None,
+                progressed: false,
+            },
+            cut: false,
+        })
     }
 
     pub(crate) fn full(data: Bytes) -> Self {
@@ -84,15 +149,70 @@ impl ResponseBody {
     }
 }
 
-impl Drop for ResponseBody {
+impl Drop for UpstreamBody {
     fn drop(&mut self) {
         // An empty body (204, HEAD, content-length 0) may never be polled:
         // its connection is still fit for reuse.
-        if let Self::Upstream { body, release, .. } = self {
-            if body.is_end_stream() {
-                if let Some(release) = release.take() {
+        if self.body.is_end_stream() {
+            if let Some(release) = self.release.take() {
+                release.reuse();
+            }
+        }
+    }
+}
+
+impl UpstreamBody {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if self.cut {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut self.body).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                self.idle.progressed = true;
+                if let (Some(trailers), Some(accounting)) =
+                    (frame.trailers_ref(), self.accounting.as_mut())
+                {
+                    accounting.trailers(trailers);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(None) => {
+                self.accounting.take();
+                if let Some(release) = self.release.take() {
                     release.reuse();
                 }
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(error))) => {
+                if let Some(accounting) = self.accounting.as_mut() {
+                    accounting.fail();
+                    tracing::warn!(endpoint = %accounting.endpoint(), %error, "the endpoint's response body broke off");
+                }
+                self.accounting.take();
+                self.release.take();
+                Poll::Ready(Some(Err(error.into())))
+            }
+            Poll::Pending => {
+                if !self.idle.expired(cx) {
+                    return Poll::Pending;
+                }
+                let limit = self.idle.limit.unwrap_or_default();
+                if let Some(accounting) = self.accounting.as_mut() {
+                    accounting.fail();
+                    tracing::warn!(
+                        endpoint = %accounting.endpoint(),
+                        idle = ?limit,
+                        "cut a response whose body made no progress (timeouts.response_idle)"
+                    );
+                }
+                self.accounting.take();
+                // The connection is mid-response: it cannot be reused.
+                self.release.take();
+                self.cut = true;
+                // An error, not an end: hyper then closes an HTTP/1.1
+                // connection without the last chunk and resets an HTTP/2
+                // stream, so the client sees the body is incomplete.
+                Poll::Ready(Some(Err(CutShort::Idle(limit).into())))
             }
         }
     }
@@ -100,34 +220,14 @@ impl Drop for ResponseBody {
 
 impl Body for ResponseBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
-            Self::Upstream {
-                body,
-                in_flight,
-                release,
-            } => {
-                let polled = Pin::new(body).poll_frame(cx);
-                match &polled {
-                    Poll::Ready(None) => {
-                        in_flight.take();
-                        if let Some(release) = release.take() {
-                            release.reuse();
-                        }
-                    }
-                    Poll::Ready(Some(Err(_))) => {
-                        in_flight.take();
-                        release.take();
-                    }
-                    _ => {}
-                }
-                polled
-            }
+            Self::Upstream(upstream) => upstream.poll_frame(cx),
             Self::Full(data) => Poll::Ready(data.take().map(|data| Ok(Frame::data(data)))),
             Self::Logged(logged) => {
                 let polled = Pin::new(&mut logged.body).poll_frame(cx);
@@ -135,6 +235,12 @@ impl Body for ResponseBody {
                     Poll::Ready(Some(Ok(frame))) => {
                         if let Some(data) = frame.data_ref() {
                             logged.bytes_out += data.len() as u64;
+                        } else if let (Some(trailers), Some(entry)) =
+                            (frame.trailers_ref(), logged.entry.as_mut())
+                        {
+                            if let Some(code) = crate::grpc::status(trailers) {
+                                entry.grpc_status = Some(code);
+                            }
                         }
                         if logged.body.is_end_stream() {
                             logged.write();
@@ -150,7 +256,7 @@ impl Body for ResponseBody {
 
     fn is_end_stream(&self) -> bool {
         match self {
-            Self::Upstream { body, .. } => body.is_end_stream(),
+            Self::Upstream(upstream) => upstream.cut || upstream.body.is_end_stream(),
             Self::Full(data) => data.is_none(),
             Self::Logged(logged) => logged.body.is_end_stream(),
         }
@@ -158,7 +264,7 @@ impl Body for ResponseBody {
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            Self::Upstream { body, .. } => body.size_hint(),
+            Self::Upstream(upstream) => upstream.body.size_hint(),
             Self::Full(Some(data)) => SizeHint::with_exact(data.len() as u64),
             Self::Full(None) => SizeHint::with_exact(0),
             Self::Logged(logged) => logged.body.size_hint(),

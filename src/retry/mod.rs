@@ -16,6 +16,10 @@
 //! - A 5xx, a reset or a timeout is retried when the service's policy names
 //!   it, the body was kept for replay, configured attempts remain, the
 //!   request's deadline has not passed and the [`RetryBudget`] pays for it.
+//! - A trailers-only gRPC response whose `grpc-status` the policy names
+//!   (`unavailable`, …) is retried like a 5xx. Only a trailers-only
+//!   response can be: once a gRPC body has started towards the client, its
+//!   status in the trailers comes too late to try again.
 //! - The client's own body failing is the client's fault: no retry.
 //!
 //! [`next`] reads only its arguments and `now`; the budget is the one shared
@@ -48,6 +52,9 @@ pub(crate) fn is_idempotent(method: &Method) -> bool {
 pub(crate) enum Tried {
     /// The endpoint answered with this status.
     Response(StatusCode),
+    /// The endpoint answered a trailers-only gRPC response: this HTTP
+    /// status and this `grpc-status`.
+    GrpcResponse(StatusCode, u32),
     /// The request provably never reached the endpoint.
     NotSent,
     /// A pooled connection closed without a byte of response.
@@ -99,6 +106,8 @@ pub(crate) enum Retry {
     ServerError,
     Reset,
     Timeout,
+    /// A gRPC status `retry.on` names.
+    Grpc,
 }
 
 /// Which error a request fails with.
@@ -123,7 +132,7 @@ impl Attempt {
     pub(crate) fn count(&mut self, retry: Retry) {
         match retry {
             Retry::NotSent | Retry::Stale => self.resends += 1,
-            Retry::ServerError | Retry::Reset | Retry::Timeout => self.retries += 1,
+            Retry::ServerError | Retry::Reset | Retry::Timeout | Retry::Grpc => self.retries += 1,
         }
     }
 }
@@ -160,6 +169,13 @@ pub(crate) fn next(
             configured(Retry::ServerError, Next::Respond)
         }
         Tried::Response(_) => decided(Next::Respond),
+        Tried::GrpcResponse(_, code) if policy.on.grpc.contains(code) => {
+            configured(Retry::Grpc, Next::Respond)
+        }
+        Tried::GrpcResponse(status, _) if status.is_server_error() && policy.on.server_error => {
+            configured(Retry::ServerError, Next::Respond)
+        }
+        Tried::GrpcResponse(..) => decided(Next::Respond),
         Tried::NotSent if attempt.resends < MAX_RESENDS && attempt.untried_left => {
             decided(Next::TryOther(Retry::NotSent))
         }

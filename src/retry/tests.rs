@@ -2,16 +2,22 @@ use std::time::Duration;
 
 use super::*;
 use crate::config::RetryOn;
+use crate::grpc::StatusSet;
 
 const OK: Tried = Tried::Response(StatusCode::OK);
 const UNAVAILABLE: Tried = Tried::Response(StatusCode::SERVICE_UNAVAILABLE);
+/// A trailers-only gRPC UNAVAILABLE under HTTP 200.
+const GRPC_UNAVAILABLE: Tried = Tried::GrpcResponse(StatusCode::OK, 14);
+const GRPC_INVALID: Tried = Tried::GrpcResponse(StatusCode::OK, 3);
+const GRPC_UNDER_503: Tried = Tried::GrpcResponse(StatusCode::SERVICE_UNAVAILABLE, 14);
 
 /// Every outcome; the match makes a new variant fail to compile until the
 /// tables below know it.
-fn every_outcome() -> [Tried; 7] {
+fn every_outcome() -> [Tried; 10] {
     for tried in [OK, Tried::NotSent] {
         match tried {
             Tried::Response(_)
+            | Tried::GrpcResponse(..)
             | Tried::NotSent
             | Tried::Stale
             | Tried::Reset
@@ -22,6 +28,9 @@ fn every_outcome() -> [Tried; 7] {
     [
         OK,
         UNAVAILABLE,
+        GRPC_UNAVAILABLE,
+        GRPC_INVALID,
+        GRPC_UNDER_503,
         Tried::NotSent,
         Tried::Stale,
         Tried::Reset,
@@ -45,11 +54,13 @@ const ALL: RetryOn = RetryOn {
     server_error: true,
     reset: true,
     timeout: true,
+    grpc: StatusSet::of(&[14]),
 };
 const NONE: RetryOn = RetryOn {
     server_error: false,
     reset: false,
     timeout: false,
+    grpc: StatusSet::EMPTY,
 };
 
 /// A first try of a replayable request, with endpoints left.
@@ -97,6 +108,13 @@ fn the_table() {
     let all = policy(2, ALL);
     let none = policy(2, NONE);
     let no_attempts = policy(0, ALL);
+    let five_xx = policy(
+        2,
+        RetryOn {
+            server_error: true,
+            ..NONE
+        },
+    );
     let used_up = Attempt {
         retries: 2,
         ..FIRST
@@ -152,6 +170,13 @@ fn the_table() {
         ("timeout, deadline passed",              Tried::TimedOut, &all,         FIRST,         true,  true,  go(FAIL)),
         ("timeout, budget exhausted",             Tried::TimedOut, &all,         FIRST,         false, false, exhausted(FAIL)),
         ("client body: never retried",            Tried::ClientBody, &all,       FIRST,         false, true,  go(FAIL)),
+        ("gRPC unavailable retried",              GRPC_UNAVAILABLE, &all,        FIRST,         false, true,  go(Next::TryOther(Retry::Grpc))),
+        ("gRPC unavailable not named",            GRPC_UNAVAILABLE, &none,       FIRST,         false, true,  go(RESPOND)),
+        ("gRPC, body streamed",                   GRPC_UNAVAILABLE, &all,        streamed,      false, true,  go(RESPOND)),
+        ("gRPC, budget exhausted",                GRPC_UNAVAILABLE, &all,        FIRST,         false, false, exhausted(RESPOND)),
+        ("gRPC invalid-argument: the client's",   GRPC_INVALID,     &all,        FIRST,         false, true,  go(RESPOND)),
+        ("gRPC under a 503: retried as 5xx",      GRPC_UNDER_503,   &all,        FIRST,         false, true,  go(Next::TryOther(Retry::Grpc))),
+        ("gRPC under a 503, only 5xx named",      GRPC_UNDER_503,   &five_xx,    FIRST,         false, true,  go(Next::TryOther(Retry::ServerError))),
     ];
     for (name, tried, policy, attempt, late, paid, expected) in rows {
         let got = decide(*tried, policy, *attempt, *late, *paid);
@@ -178,50 +203,64 @@ fn every_outcome_under_every_policy() {
             .iter()
             .flat_map(|&a| flags.iter().flat_map(move |&b| flags.map(|c| (a, b, c))))
         {
-            let on = RetryOn {
-                server_error,
-                reset,
-                timeout,
-            };
-            for attempts in [0, 1] {
-                for replayable in flags {
-                    for late in flags {
-                        for paid in flags {
-                            for resends in [0, MAX_RESENDS] {
-                                let attempt = Attempt {
-                                    resends,
-                                    replayable,
-                                    ..FIRST
-                                };
-                                let got = decide(tried, &policy(attempts, on), attempt, late, paid);
-                                let resend_left = resends < MAX_RESENDS;
-                                let named = match tried {
-                                    Tried::Response(status) => {
-                                        status.is_server_error() && server_error
-                                    }
-                                    Tried::Stale => reset && !(replayable && resend_left),
-                                    Tried::Reset => reset,
-                                    Tried::TimedOut => timeout,
-                                    Tried::NotSent | Tried::ClientBody => false,
-                                };
-                                let allowed = named && attempts > 0 && replayable && !late;
-                                let free = match tried {
-                                    Tried::NotSent => resend_left,
-                                    Tried::Stale => replayable && resend_left,
-                                    _ => false,
-                                };
-                                let case = format!(
+            for grpc_unavailable in flags {
+                let on = RetryOn {
+                    server_error,
+                    reset,
+                    timeout,
+                    grpc: if grpc_unavailable {
+                        StatusSet::of(&[14])
+                    } else {
+                        StatusSet::EMPTY
+                    },
+                };
+                for attempts in [0, 1] {
+                    for replayable in flags {
+                        for late in flags {
+                            for paid in flags {
+                                for resends in [0, MAX_RESENDS] {
+                                    let attempt = Attempt {
+                                        resends,
+                                        replayable,
+                                        ..FIRST
+                                    };
+                                    let got =
+                                        decide(tried, &policy(attempts, on), attempt, late, paid);
+                                    let resend_left = resends < MAX_RESENDS;
+                                    let named = match tried {
+                                        Tried::Response(status) => {
+                                            status.is_server_error() && server_error
+                                        }
+                                        Tried::GrpcResponse(status, code) => {
+                                            code == 14 && grpc_unavailable
+                                                || status.is_server_error() && server_error
+                                        }
+                                        Tried::Stale => reset && !(replayable && resend_left),
+                                        Tried::Reset => reset,
+                                        Tried::TimedOut => timeout,
+                                        Tried::NotSent | Tried::ClientBody => false,
+                                    };
+                                    let allowed = named && attempts > 0 && replayable && !late;
+                                    let free = match tried {
+                                        Tried::NotSent => resend_left,
+                                        Tried::Stale => replayable && resend_left,
+                                        _ => false,
+                                    };
+                                    let case = format!(
                                     "{tried:?} {on:?} attempts={attempts} replayable={replayable} late={late} paid={paid} resends={resends}"
                                 );
-                                let retried = matches!(got.next, Next::TryOther(_));
-                                assert_eq!(retried, free || allowed && paid, "{case}");
-                                assert_eq!(got.budget_exhausted, allowed && !paid, "{case}");
-                                if !retried {
-                                    let expected = match tried {
-                                        Tried::Response(_) => Next::Respond,
-                                        _ => FAIL,
-                                    };
-                                    assert_eq!(got.next, expected, "{case}");
+                                    let retried = matches!(got.next, Next::TryOther(_));
+                                    assert_eq!(retried, free || allowed && paid, "{case}");
+                                    assert_eq!(got.budget_exhausted, allowed && !paid, "{case}");
+                                    if !retried {
+                                        let expected = match tried {
+                                            Tried::Response(_) | Tried::GrpcResponse(..) => {
+                                                Next::Respond
+                                            }
+                                            _ => FAIL,
+                                        };
+                                        assert_eq!(got.next, expected, "{case}");
+                                    }
                                 }
                             }
                         }
@@ -268,5 +307,6 @@ fn counting() {
     attempt.count(Retry::ServerError);
     attempt.count(Retry::Reset);
     attempt.count(Retry::Timeout);
-    assert_eq!((attempt.resends, attempt.retries), (2, 3));
+    attempt.count(Retry::Grpc);
+    assert_eq!((attempt.resends, attempt.retries), (2, 4));
 }

@@ -137,6 +137,7 @@ pub(super) fn build(
                 timeouts: service.timeouts,
                 retry: service.retry,
                 outlier: service.outlier,
+                grpc: service.grpc,
                 budget: match old_budgets.get(service.name.as_str()) {
                     Some(budget)
                         if budget.settings()

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::balance::Balancer;
 use crate::client::UpstreamClient;
-use crate::config::{Config, ListenerLimits, OutlierConfig, RetryConfig, Timeouts};
+use crate::config::{Config, GrpcConfig, ListenerLimits, OutlierConfig, RetryConfig, Timeouts};
 use crate::endpoint::Endpoint;
 use crate::metrics::{RouteMetrics, ServiceMetrics};
 use crate::retry::RetryBudget;
@@ -51,6 +51,8 @@ pub struct Service {
     pub timeouts: Timeouts,
     pub retry: RetryConfig,
     pub outlier: OutlierConfig,
+    /// Which gRPC statuses count as the endpoint's failure.
+    pub grpc: GrpcConfig,
     /// Carried over across snapshots while its settings stay the same.
     pub budget: Arc<RetryBudget>,
     pub metrics: ServiceMetrics,

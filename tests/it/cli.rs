@@ -264,6 +264,25 @@ async fn access_log_writes_one_json_line_per_request_to_stdout() {
     assert!(entry["duration_ms"].as_f64().unwrap() >= 0.0);
     assert!(entry["time"].as_str().unwrap().ends_with('Z'));
 
+    // A gRPC status in the trailers is logged as `grpc_status`; other
+    // lines have none.
+    assert!(entry.get("grpc_status").is_none(), "{line}");
+    let request = http::Request::post(format!("http://{listen}/trailers?status=14"))
+        .header("te", "trailers")
+        .header("content-type", "application/grpc")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let answer = Answer::from(client().request(request).await.unwrap()).await;
+    assert_eq!(answer.status, 200);
+    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("a log line for the gRPC call within 10 s")
+        .unwrap()
+        .expect("stdout open");
+    let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(entry["path"], "/trailers?status=14", "{line}");
+    assert_eq!(entry["grpc_status"], 14, "{line}");
+
     // A client that gives up before the response headers: logged as 499.
     backend.set_latency(Duration::from_secs(5));
     let request = http::Request::get(format!("http://{listen}/slow"))

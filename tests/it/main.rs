@@ -33,6 +33,7 @@ mod retries;
 mod rollout;
 mod routing;
 mod shutdown;
+mod stalls;
 mod state_file;
 mod streaming;
 mod support;

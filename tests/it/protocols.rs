@@ -311,3 +311,70 @@ async fn a_grpc_deadline_bounds_the_request_timeout() {
         "{took:?}"
     );
 }
+
+/// A gRPC response that streams its body and then fails in its trailers
+/// (`grpc-status: 14` after the messages) counts as the endpoint's gRPC
+/// failure, recorded when the trailers arrive; `grpc-status: 0` and a
+/// client error (5 NOT_FOUND) count as 2xx; `grpc.failure_statuses`
+/// replaces the default set.
+#[tokio::test]
+async fn a_grpc_status_in_the_trailers_decides_the_outcome() {
+    let backend = Backend::spawn(BackendOptions::new("grpc")).await.unwrap();
+    let count = |metrics: &str, code: &str| {
+        sample(
+            metrics,
+            &format!(
+                "luas_backend_requests_total{{code=\"{code}\",endpoint=\"{}\",group=\"stable\",service=\"web\"}}",
+                backend.address
+            ),
+        )
+    };
+    for (extra, statuses, failures) in [
+        ("", [14, 0, 5], 1.0),
+        // Only NOT_FOUND fails here; UNAVAILABLE is the operator's choice
+        // to ignore.
+        (
+            "    grpc: { failure_statuses: [not-found] }",
+            [14, 0, 5],
+            1.0,
+        ),
+        (
+            "    grpc: { failure_statuses: [not-found, 14] }",
+            [14, 0, 5],
+            2.0,
+        ),
+    ] {
+        let yaml = one_service_yaml(&[backend.address], &format!("    protocol: http2\n{extra}"));
+        let proxy = start_proxy(&yaml).await;
+        let mut sender = h2_client(edge(&proxy)).await;
+        for status in statuses {
+            let response = sender
+                .send_request(
+                    Request::post(format!("http://grpc.example/trailers?status={status}"))
+                        .header("te", "trailers")
+                        .header("content-type", "application/grpc")
+                        .body(Empty::new())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            let collected = response.into_body().collect().await.unwrap();
+            let trailers = collected.trailers().cloned().expect("trailers");
+            assert_eq!(trailers["grpc-status"], status.to_string().as_str());
+        }
+        let counted = eventually(Duration::from_secs(5), || async {
+            let metrics = metrics_text(&proxy).await;
+            count(&metrics, "grpc_error") == Some(failures)
+                && count(&metrics, "2xx") == Some(3.0 - failures)
+        })
+        .await;
+        let metrics = metrics_text(&proxy).await;
+        assert!(
+            counted,
+            "{extra:?}: grpc_error {:?}, 2xx {:?}",
+            count(&metrics, "grpc_error"),
+            count(&metrics, "2xx")
+        );
+    }
+}

@@ -210,3 +210,108 @@ async fn active_health_checks_take_an_endpoint_out_and_back() {
     assert!(bodies.iter().any(|b| b == "flaky\n"), "{bodies:?}");
     let _ = Method::GET;
 }
+
+/// A gRPC call (an h2c POST whose body streams, with no content-length)
+/// streamed through `ChannelBody` in two parts; the answer's status, its
+/// `grpc-status` header if any, and its body.
+async fn grpc_call(
+    proxy: std::net::SocketAddr,
+    message: &str,
+) -> (StatusCode, Option<String>, String) {
+    use http_body_util::BodyExt;
+    let client: hyper_util::client::legacy::Client<_, ChannelBody> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .http2_only(true)
+            .build_http();
+    let (sender, body) = ChannelBody::new();
+    let request = http::Request::post(format!("http://{proxy}/echo"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(body)
+        .unwrap();
+    let (first, second) = message.split_at(message.len() / 2);
+    sender.send(Bytes::from(first.to_owned())).await.unwrap();
+    sender.send(Bytes::from(second.to_owned())).await.unwrap();
+    drop(sender);
+    let response = tokio::time::timeout(Duration::from_secs(10), client.request(request))
+        .await
+        .expect("an answer within 10 s")
+        .unwrap();
+    let status = response.status();
+    let grpc_status = response
+        .headers()
+        .get("grpc-status")
+        .map(|value| value.to_str().unwrap().to_owned());
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        grpc_status,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
+/// `retry.on: [unavailable]`: a trailers-only UNAVAILABLE is retried on
+/// another endpoint, with the whole streamed body sent again.
+#[tokio::test]
+async fn a_grpc_unavailable_is_retried_with_its_streamed_body() {
+    let unavailable = Backend::spawn(BackendOptions::new("down").grpc_status(14))
+        .await
+        .unwrap();
+    let echo = Backend::spawn(BackendOptions::new("echo")).await.unwrap();
+    let proxy = start_proxy(&one_service_yaml(
+        &[unavailable.address, echo.address],
+        "    balancer: round-robin
+    protocol: http2
+    retry: { attempts: 2, on: [unavailable] }",
+    ))
+    .await;
+    for call in 0..8 {
+        let message = format!("call number {call}");
+        let (status, grpc_status, body) = grpc_call(edge(&proxy), &message).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(grpc_status, None, "call {call} got the failure");
+        assert_eq!(body, message, "call {call}: the retry lost the body");
+    }
+    assert!(unavailable.requests() >= 1);
+    assert_eq!(echo.requests(), 8);
+    let metrics = metrics_text(&proxy).await;
+    assert_eq!(
+        retried(&metrics, "grpc"),
+        unavailable.requests() as f64,
+        "{metrics}"
+    );
+}
+
+/// Without `unavailable` in `retry.on`, or with a body larger than the
+/// replay buffer, the failure goes to the client as it came.
+#[tokio::test]
+async fn a_grpc_failure_is_not_retried_unless_named_and_kept() {
+    let unavailable = Backend::spawn(BackendOptions::new("down").grpc_status(14))
+        .await
+        .unwrap();
+    for (retry, message, retries) in [
+        ("{ attempts: 2, on: [5xx] }", "small", 0.0),
+        (
+            "{ attempts: 2, on: [unavailable], buffer_bytes: 16 }",
+            "a body longer than sixteen bytes",
+            0.0,
+        ),
+        // The only endpoint: the retries go back to it, and fail again.
+        (
+            "{ attempts: 2, on: [unavailable], buffer_bytes: 16 }",
+            "short",
+            2.0,
+        ),
+    ] {
+        let proxy = start_proxy(&one_service_yaml(
+            &[unavailable.address],
+            &format!("    protocol: http2\n    outlier: {{ enabled: false }}\n    retry: {retry}"),
+        ))
+        .await;
+        let (status, grpc_status, _) = grpc_call(edge(&proxy), message).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(grpc_status.as_deref(), Some("14"), "{retry}");
+        let metrics = metrics_text(&proxy).await;
+        assert_eq!(retried(&metrics, "grpc"), retries, "{retry} {message:?}");
+    }
+}

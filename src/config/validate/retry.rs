@@ -13,6 +13,18 @@ use super::values::BUDGET_RATIO_FORM;
 use super::Checker;
 use crate::config::raw::RawRetry;
 use crate::config::{defaults, RetryConfig, RetryOn};
+use crate::grpc::{self, StatusSet};
+
+/// The gRPC statuses `retry.on` accepts, as Envoy's `retry_on` names them:
+/// the ones a server answers before doing the work, or that say to try
+/// again.
+const RETRIED_GRPC_STATUSES: [&str; 5] = [
+    "cancelled",
+    "deadline-exceeded",
+    "internal",
+    "resource-exhausted",
+    "unavailable",
+];
 
 /// Every extra try is another request to an endpoint that may be struggling.
 const RETRY_ATTEMPTS: RangeInclusive<u32> = 0..=10;
@@ -114,21 +126,26 @@ impl Checker {
             server_error: false,
             reset: false,
             timeout: false,
+            grpc: StatusSet::EMPTY,
         };
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for (index, word) in words.iter().enumerate() {
             let word_path = format!("{path}[{index}]");
+            let mut grpc_flag = false;
             let flag = match word.as_str() {
                 "5xx" => &mut on.server_error,
                 "reset" => &mut on.reset,
                 "timeout" => &mut on.timeout,
+                word if RETRIED_GRPC_STATUSES.contains(&word) => &mut grpc_flag,
                 _ => {
                     self.issue(
                         word_path,
                         format!(
                             "unknown retry condition {word:?}; use any of 5xx (a 5xx \
-                             response), reset (the connection broke) and timeout (the try \
-                             timed out); connection failures are always retried"
+                             response), reset (the connection broke), timeout (the try \
+                             timed out) and the gRPC statuses {}; connection failures are \
+                             always retried",
+                            RETRIED_GRPC_STATUSES.join(", ")
                         ),
                     );
                     continue;
@@ -143,6 +160,10 @@ impl Checker {
             }
             seen.insert(word, index);
             *flag = true;
+            if grpc_flag {
+                let grpc::StatusCode(code) = word.parse().expect("a listed gRPC status name");
+                on.grpc = on.grpc.with(code);
+            }
         }
         on
     }

@@ -1,16 +1,21 @@
 //! A service: its balancer, upstream protocol, upstream TLS, timeouts and
 //! EWMA settings, and the walk over everything below it (groups, split,
-//! health check, outlier detection, retry, rollout), each in its own module.
+//! health check, outlier detection, retry, rollout), each in its own module,
+//! and the gRPC failure statuses.
 //!
 //! Called from [`super::Checker::config`] with the whole `services` list.
 
 use std::collections::HashMap;
 
 use super::Checker;
-use crate::config::raw::{RawBalancer, RawService, RawUpstreamProtocol, RawUpstreamTls};
-use crate::config::{
-    defaults, BalancerKind, EwmaConfig, ServiceConfig, Timeouts, UpstreamProtocol, UpstreamTls,
+use crate::config::raw::{
+    RawBalancer, RawGrpc, RawGrpcStatus, RawService, RawUpstreamProtocol, RawUpstreamTls,
 };
+use crate::config::{
+    defaults, BalancerKind, EwmaConfig, GrpcConfig, ServiceConfig, Timeouts, UpstreamProtocol,
+    UpstreamTls,
+};
+use crate::grpc::{self, StatusSet};
 
 impl Checker {
     pub(super) fn services(
@@ -77,6 +82,15 @@ impl Checker {
                 defaults::IDLE_TIMEOUT,
                 Some("pooled connections would be closed as soon as they are released"),
             ),
+            // Zero turns it off, for server-sent events and other streams
+            // that may stay quiet longer than any request takes.
+            response_idle: match timeouts.and_then(|t| t.response_idle.as_deref()) {
+                Some("0") => None,
+                Some(text) => self
+                    .checked_duration(&format!("{path}.timeouts.response_idle"), text, None)
+                    .filter(|idle| !idle.is_zero()),
+                None => Some(request.unwrap_or(defaults::REQUEST_TIMEOUT)),
+            },
         };
         let ewma = raw.ewma.as_ref();
         let ewma = EwmaConfig {
@@ -119,6 +133,10 @@ impl Checker {
             }
             None => defaults::RETRY,
         };
+        let grpc = match &raw.grpc {
+            Some(grpc) => self.grpc(&format!("{path}.grpc"), grpc),
+            None => defaults::GRPC,
+        };
         let mut service = ServiceConfig {
             name: raw.name.clone(),
             balancer,
@@ -132,6 +150,7 @@ impl Checker {
             health_check,
             outlier,
             retry,
+            grpc,
         };
         // Checked against the built service so the stable group is found by
         // the very rule the rollout driver uses.
@@ -174,5 +193,27 @@ impl Checker {
             client_certificate,
             insecure_skip_verify,
         }
+    }
+
+    fn grpc(&mut self, path: &str, raw: &RawGrpc) -> GrpcConfig {
+        let Some(statuses) = &raw.failure_statuses else {
+            return defaults::GRPC;
+        };
+        let mut failure_statuses = StatusSet::EMPTY;
+        for (index, status) in statuses.iter().enumerate() {
+            let parsed = match status {
+                RawGrpcStatus::Code(code) => code.to_string().parse::<grpc::StatusCode>(),
+                RawGrpcStatus::Name(name) => name.parse(),
+            };
+            match parsed {
+                Ok(grpc::StatusCode(0)) => self.issue(
+                    format!("{path}.failure_statuses[{index}]"),
+                    "ok (0) is success and cannot be a failure; remove it".to_owned(),
+                ),
+                Ok(grpc::StatusCode(code)) => failure_statuses = failure_statuses.with(code),
+                Err(message) => self.issue(format!("{path}.failure_statuses[{index}]"), message),
+            }
+        }
+        GrpcConfig { failure_statuses }
     }
 }

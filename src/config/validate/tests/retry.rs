@@ -24,6 +24,7 @@ fn retry_values_and_defaults() {
                 server_error: false,
                 reset: false,
                 timeout: true,
+                grpc: crate::grpc::StatusSet::EMPTY,
             },
             // Equal to the default request timeout is fine.
             per_try_timeout: Some(Duration::from_secs(30)),

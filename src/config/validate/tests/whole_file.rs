@@ -2,7 +2,8 @@
 //! and every problem in a file is collected, not just the first.
 
 use super::*;
-use crate::config::KubernetesConfig;
+use crate::config::{GrpcConfig, KubernetesConfig};
+use crate::grpc::StatusSet;
 
 const FULL: &str = "\
 admin:
@@ -37,7 +38,8 @@ services:
   - name: loadapi
     balancer: least-request
     protocol: http2
-    timeouts: { connect: 250ms, request: 5s, idle: 2m }
+    timeouts: { connect: 250ms, request: 5s, idle: 2m, response_idle: 0 }
+    grpc: { failure_statuses: [unavailable, 13, DATA_LOSS] }
     ewma: { decay: 5s, default_rtt: 10ms, failure_penalty: 2s }
     health_check:
       path: /healthz?deep=1
@@ -53,7 +55,7 @@ services:
       max_ejected_percent: 30
     retry:
       attempts: 3
-      on: [reset, 5xx]
+      on: [reset, 5xx, unavailable, resource-exhausted]
       per_try_timeout: 1s
       buffer_bytes: 1024
       budget: { ratio: 10%, min_per_second: 5 }
@@ -150,6 +152,7 @@ fn full_config_becomes_the_expected_values() {
                     connect: Duration::from_millis(250),
                     request: Duration::from_secs(5),
                     idle: Duration::from_secs(120),
+                    response_idle: None,
                 },
                 ewma: EwmaConfig {
                     decay: Duration::from_secs(5),
@@ -215,11 +218,15 @@ fn full_config_becomes_the_expected_values() {
                         server_error: true,
                         reset: true,
                         timeout: false,
+                        grpc: StatusSet::of(&[8, 14]),
                     },
                     per_try_timeout: Some(Duration::from_secs(1)),
                     buffer_bytes: 1024,
                     budget_ratio: 0.1,
                     budget_min_per_second: 5,
+                },
+                grpc: GrpcConfig {
+                    failure_statuses: StatusSet::of(&[13, 14, 15]),
                 },
             },
             ServiceConfig {
@@ -231,6 +238,7 @@ fn full_config_becomes_the_expected_values() {
                     connect: defaults::CONNECT_TIMEOUT,
                     request: defaults::REQUEST_TIMEOUT,
                     idle: defaults::IDLE_TIMEOUT,
+                    response_idle: Some(defaults::REQUEST_TIMEOUT),
                 },
                 ewma: EwmaConfig {
                     decay: defaults::EWMA_DECAY,
@@ -253,6 +261,7 @@ fn full_config_becomes_the_expected_values() {
                 health_check: None,
                 outlier: defaults::OUTLIER,
                 retry: defaults::RETRY,
+                grpc: defaults::GRPC,
             },
         ],
         metrics: MetricsConfig {
@@ -339,6 +348,7 @@ fn minimal_config_gets_every_default() {
                 server_error: true,
                 reset: true,
                 timeout: true,
+                grpc: StatusSet::EMPTY,
             },
             per_try_timeout: None,
             buffer_bytes: 64 * 1024,

@@ -3,7 +3,8 @@
 //!
 //! [`RequestBody`] is the client's body streamed through with the listener's
 //! size limit and stall timeout applied, or a small copy kept for replay when
-//! a request may be retried. It sits below everything that sends: `proxy`
+//! a request may be retried, or (for a gRPC call that may be retried) the
+//! streamed body kept as it goes by, in [`replay`]. It sits below everything that sends: `proxy`
 //! builds it, `client` and the pooled connections in `endpoint` carry it, and
 //! `health_check` sends an empty one. The body going back to the client
 //! carries the endpoint's in-flight guard and pooled connection, so it lives
@@ -21,6 +22,10 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::Sleep;
 
+mod replay;
+pub(crate) use replay::ReplayBody;
+pub(crate) use replay::Replayable;
+
 /// Why a request body could not be passed on.
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
@@ -30,6 +35,10 @@ pub enum BodyError {
     Stalled { after: Duration },
     #[error("reading the request body failed: {0}")]
     Client(#[source] hyper::Error),
+    /// A retry of a body too large to keep (a bug if ever seen: retries
+    /// check first).
+    #[error("the request body was larger than the retry buffer and cannot be sent again")]
+    NotReplayable,
 }
 
 /// The body sent to a backend.
@@ -38,6 +47,8 @@ pub enum RequestBody {
     Streaming(StreamingBody),
     /// A complete copy, cheap to clone for a retry.
     Buffered(Option<Bytes>),
+    /// Streamed, and kept as it goes for a retry (gRPC).
+    Replay(ReplayBody),
 }
 
 /// A client's body passed through as it arrives, with limits.
@@ -87,6 +98,7 @@ impl Body for RequestBody {
         match self.get_mut() {
             Self::Buffered(data) => Poll::Ready(data.take().map(|data| Ok(Frame::data(data)))),
             Self::Streaming(streaming) => streaming.poll_frame(cx),
+            Self::Replay(replay) => Pin::new(replay).poll_frame(cx),
         }
     }
 
@@ -94,6 +106,7 @@ impl Body for RequestBody {
         match self {
             Self::Buffered(data) => data.is_none(),
             Self::Streaming(streaming) => streaming.body.is_end_stream(),
+            Self::Replay(replay) => replay.is_end_stream(),
         }
     }
 
@@ -102,6 +115,7 @@ impl Body for RequestBody {
             Self::Buffered(Some(data)) => SizeHint::with_exact(data.len() as u64),
             Self::Buffered(None) => SizeHint::with_exact(0),
             Self::Streaming(streaming) => streaming.body.size_hint(),
+            Self::Replay(_) => SizeHint::default(),
         }
     }
 }

@@ -1,0 +1,191 @@
+//! What a try costs its endpoint once it is over: the outcome into the
+//! endpoint's counters (through its [`InFlight`] guard) and its outlier
+//! streak, and the log line when that ejects it.
+//!
+//! A try that ends at its headers (it failed, or it is retried) is recorded
+//! at once by `forward`, with [`record_outlier`]. A response handed to the
+//! client is recorded when it ends: [`Accounting`] rides in the response
+//! body, which tells it what the end was (a gRPC status in the trailers, a
+//! body that broke off or stalled) and drops it when the body is done. It
+//! holds the snapshot the request was routed in, so the outlier decision sees
+//! the group as it was. Making responses is `response`'s, not this.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use http::HeaderMap;
+use tokio::time::Instant;
+
+use crate::endpoint::{EndpointStats, InFlight, Outcome};
+use crate::grpc::{self, StatusSet};
+use crate::health::outlier::{self, Verdict};
+use crate::state::{Group, Service, Snapshot};
+
+/// Where a try went: the snapshot it was routed in, its service and group
+/// (by index) and the endpoint's address.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    pub snapshot: Arc<Snapshot>,
+    pub service: usize,
+    pub group: usize,
+    pub endpoint: SocketAddr,
+}
+
+impl Target {
+    fn service(&self) -> &Service {
+        &self.snapshot.services[self.service]
+    }
+
+    fn group(&self) -> &Group {
+        &self.service().groups[self.group]
+    }
+}
+
+/// The accounting of a response on its way to the client; see the module
+/// docs. Dropping it records the response with what is known by then.
+#[derive(Debug)]
+pub(crate) struct Accounting {
+    /// Taken only by [`Accounting::settle`].
+    in_flight: Option<InFlight>,
+    target: Target,
+    /// What the response has come to so far: its headers' outcome, until
+    /// the trailers or a failure of the body say otherwise.
+    outcome: Outcome,
+    /// gRPC statuses that fail the response, when its status is still to
+    /// come in the trailers; empty for every other response.
+    grpc_failures: StatusSet,
+    recorded: bool,
+}
+
+impl Accounting {
+    /// `in_flight` has recorded the response headers (`InFlight::respond`).
+    /// `grpc_trailers` says the response is gRPC with its status still to
+    /// come in the trailers.
+    pub(crate) fn new(in_flight: InFlight, target: Target, grpc_trailers: bool) -> Self {
+        let outcome = in_flight
+            .outcome_at_headers()
+            .expect("the response headers were recorded");
+        let grpc_failures = if grpc_trailers {
+            target.service().grpc.failure_statuses
+        } else {
+            StatusSet::EMPTY
+        };
+        Self {
+            in_flight: Some(in_flight),
+            target,
+            outcome,
+            grpc_failures,
+            recorded: false,
+        }
+    }
+
+    pub(crate) fn endpoint(&self) -> SocketAddr {
+        self.target.endpoint
+    }
+
+    /// The response's trailers arrived.
+    pub(crate) fn trailers(&mut self, trailers: &HeaderMap) {
+        if self.grpc_failures.is_empty() {
+            return;
+        }
+        if grpc::status(trailers).is_some_and(|code| self.grpc_failures.contains(code)) {
+            self.outcome = Outcome::GrpcFailure;
+        }
+    }
+
+    /// The body broke off or stalled: the endpoint's failure.
+    pub(crate) fn fail(&mut self) {
+        self.outcome = Outcome::Failed;
+    }
+
+    /// Records the response now and hands back the guard, which keeps the
+    /// request in flight for as long as it is held (a WebSocket tunnel).
+    pub(crate) fn settle(mut self) -> InFlight {
+        self.record();
+        self.in_flight.take().expect("taken only here, once")
+    }
+
+    fn record(&mut self) {
+        let Some(in_flight) = self.in_flight.as_mut() else {
+            return;
+        };
+        if self.recorded {
+            return;
+        }
+        self.recorded = true;
+        let now = Instant::now();
+        in_flight.end(self.outcome, now);
+        record_outlier(
+            self.target.service(),
+            self.target.group(),
+            self.target.endpoint,
+            in_flight.stats(),
+            self.outcome.is_failure(),
+            now,
+        );
+    }
+}
+
+impl Drop for Accounting {
+    fn drop(&mut self) {
+        self.record();
+    }
+}
+
+/// Records one outcome in the endpoint's outlier streak, and says so in the
+/// log when that ejects it or would but for the share limit.
+pub(crate) fn record_outlier(
+    service: &Service,
+    group: &Group,
+    endpoint: SocketAddr,
+    stats: &EndpointStats,
+    failed: bool,
+    now: Instant,
+) {
+    match outlier::record(
+        &service.outlier,
+        &stats.health,
+        &group.endpoints,
+        failed,
+        now,
+    ) {
+        Verdict::Ejected(length) => {
+            stats.metrics.ejections.inc();
+            stats.metrics.healthy.set(0);
+            tracing::warn!(
+                service = %service.name,
+                group = %group.name,
+                endpoint = %endpoint,
+                ejection = ?length,
+                "endpoint ejected after {} consecutive failures",
+                service.outlier.consecutive_failures
+            );
+        }
+        Verdict::KeptByShareLimit => tracing::warn!(
+            service = %service.name,
+            group = %group.name,
+            endpoint = %endpoint,
+            "endpoint keeps failing but is not ejected: {} % of the group is out already",
+            service.outlier.max_ejected_percent
+        ),
+        Verdict::Nothing => {}
+    }
+}
+
+/// Logs panic mode once when it starts and once when it ends.
+pub(crate) fn note_panic(service: &Service, group: &Group, panic: bool) {
+    if panic {
+        if !group.in_panic.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                service = %service.name,
+                group = %group.name,
+                "no endpoint is eligible: trying all of them (panic mode)"
+            );
+        }
+    } else if group.in_panic.load(Ordering::Relaxed)
+        && group.in_panic.swap(false, Ordering::Relaxed)
+    {
+        tracing::info!(service = %service.name, group = %group.name, "endpoints eligible again: panic mode over");
+    }
+}
