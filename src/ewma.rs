@@ -4,12 +4,13 @@
 //! at once when a response is slower than the estimate ("peak") and decays
 //! back with a time constant otherwise. This is the estimator of Finagle,
 //! linkerd and tower's `PeakEwma`, with three deliberate differences:
-//! - A response's peak at most doubles the estimate (or adds 1 ms, the
-//!   balancer's resolution, when that is more). With sub-millisecond
-//!   latencies an unbounded peak let one noisy sample take a replica out of
-//!   rotation until it decayed, tens of seconds at τ = 10 s; bounded, an
-//!   endpoint that stays slow still gets there within a few samples.
-//!   Failures (charged the failure penalty) and hung requests still jump.
+//! - A peak takes two responses in a row slower than the estimate, and one
+//!   peak at most doubles it (or adds 1 ms, the balancer's resolution, when
+//!   that is more). With sub-millisecond latencies a peak taken whole from
+//!   one sample let a scheduler hiccup take a replica out of rotation until
+//!   it decayed, tens of seconds at τ = 10 s; an endpoint that stays slow
+//!   still gets there within a few responses. Failures (charged the failure
+//!   penalty) and hung requests still jump at once.
 //! - The configured default RTT is only a prior: the first real sample replaces
 //!   it rather than being blended in, so a fresh proxy does not spend one decay
 //!   period ranking fast and slow endpoints alike. Like any idle estimate, the
@@ -30,18 +31,23 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// Marks an estimator that has not seen a sample yet.
-const UNMEASURED: u32 = u32::MAX;
-/// Estimates are kept in microseconds in 32 bits; cap just below the marker.
-const MAX_ESTIMATE_MICROS: u32 = u32::MAX - 1;
+const UNMEASURED: u32 = ESTIMATE_BITS;
+/// Estimates are kept in microseconds in 31 bits (35 minutes); cap just
+/// below the marker.
+const MAX_ESTIMATE_MICROS: u32 = ESTIMATE_BITS - 1;
+const ESTIMATE_BITS: u32 = (1 << 31) - 1;
+/// The 32nd bit: the last response was slower than the estimate, so the
+/// next one that is too confirms a peak.
+const ABOVE: u32 = 1 << 31;
 
 #[derive(Debug)]
 pub struct PeakEwma {
     epoch: Instant,
     decay_millis: f64,
     default_rtt_micros: f64,
-    /// High 32 bits: estimate in microseconds (or UNMEASURED). Low 32 bits:
-    /// time of the last sample in milliseconds since `epoch`, wrapping after
-    /// 49 days; only differences are used.
+    /// High 32 bits: [`ABOVE`] and the estimate in microseconds (or
+    /// UNMEASURED). Low 32 bits: time of the last sample in milliseconds
+    /// since `epoch`, wrapping after 49 days; only differences are used.
     state: AtomicU64,
 }
 
@@ -51,14 +57,14 @@ impl PeakEwma {
             epoch: now,
             decay_millis: (decay.as_secs_f64() * 1000.0).max(1.0),
             default_rtt_micros: default_rtt.as_secs_f64() * 1e6,
-            state: AtomicU64::new(pack(UNMEASURED, 0)),
+            state: AtomicU64::new(pack(UNMEASURED, false, 0)),
         }
     }
 
     /// The current estimate in microseconds. `idle` means nothing is in
     /// flight to this endpoint, which lets the estimate decay.
     pub fn estimate_micros(&self, now: Instant, idle: bool) -> f64 {
-        let (estimate, stamp) = unpack(self.state.load(Ordering::Relaxed));
+        let (estimate, _, stamp) = unpack(self.state.load(Ordering::Relaxed));
         // An endpoint never measured decays from the default like any idle
         // one (its stamp is its creation), so a new replica next to faster
         // ones is still tried after a while, even under light load.
@@ -79,11 +85,12 @@ impl PeakEwma {
         unpack(self.state.load(Ordering::Relaxed)).0 != UNMEASURED
     }
 
-    /// Records the round-trip time of a response. A peak raises the
-    /// estimate at most to [`peak_limit`]: one slow sample among fast
-    /// ones (a pause, a cold cache) must not take the endpoint out of
+    /// Records the round-trip time of a response. A peak takes two
+    /// responses in a row slower than the estimate, and raises it at most
+    /// to [`peak_limit`]: one slow sample among fast ones (a pause, a
+    /// scheduler hiccup, a cold cache) must not take the endpoint out of
     /// rotation for tens of seconds, while an endpoint that stays slow
-    /// reaches its real estimate within a few samples.
+    /// reaches its real estimate within a few responses.
     pub fn observe(&self, rtt: Duration, now: Instant) {
         self.update(rtt, now, true);
     }
@@ -100,21 +107,27 @@ impl PeakEwma {
         let now_millis = self.millis_since_epoch(now);
         let mut current = self.state.load(Ordering::Relaxed);
         loop {
-            let (estimate, stamp) = unpack(current);
-            let next = if estimate == UNMEASURED {
-                rtt_micros
-            } else if rtt_micros > f64::from(estimate) {
-                if bounded_peak {
-                    rtt_micros.min(peak_limit(f64::from(estimate)))
-                } else {
-                    rtt_micros
-                }
-            } else {
+            let (estimate, above, stamp) = unpack(current);
+            let blend = || {
                 let elapsed = f64::from(now_millis.wrapping_sub(stamp));
                 let weight = (-elapsed / self.decay_millis).exp();
                 f64::from(estimate) * weight + rtt_micros * (1.0 - weight)
             };
-            let next = pack(next.round() as u32, now_millis);
+            let (next, next_above) = if estimate == UNMEASURED {
+                (rtt_micros, false)
+            } else if rtt_micros > f64::from(estimate) {
+                if !bounded_peak {
+                    (rtt_micros, false)
+                } else if above {
+                    (rtt_micros.min(peak_limit(f64::from(estimate))), false)
+                } else {
+                    // The first slow one: blended in, and remembered.
+                    (blend(), true)
+                }
+            } else {
+                (blend(), false)
+            };
+            let next = pack(next.round() as u32, next_above, now_millis);
             match self.state.compare_exchange_weak(
                 current,
                 next,
@@ -144,12 +157,14 @@ fn peak_limit(estimate_micros: f64) -> f64 {
 /// The smallest step a peak may take: the balancer's resolution.
 const PEAK_STEP_MICROS: f64 = 1000.0;
 
-fn pack(estimate_micros: u32, stamp_millis: u32) -> u64 {
-    (u64::from(estimate_micros) << 32) | u64::from(stamp_millis)
+fn pack(estimate_micros: u32, above: bool, stamp_millis: u32) -> u64 {
+    let high = estimate_micros.min(ESTIMATE_BITS) | if above { ABOVE } else { 0 };
+    (u64::from(high) << 32) | u64::from(stamp_millis)
 }
 
-fn unpack(state: u64) -> (u32, u32) {
-    ((state >> 32) as u32, state as u32)
+fn unpack(state: u64) -> (u32, bool, u32) {
+    let high = (state >> 32) as u32;
+    (high & ESTIMATE_BITS, high & ABOVE != 0, state as u32)
 }
 
 #[cfg(test)]
@@ -183,18 +198,33 @@ mod tests {
     }
 
     #[test]
-    fn a_slower_sample_raises_the_estimate_at_once_but_at_most_to_double() {
+    fn two_slower_responses_in_a_row_raise_the_estimate_at_most_to_double() {
         let now = Instant::now();
         let ewma = estimator(now);
-        ewma.observe(Duration::from_millis(4), now);
         ewma.observe(Duration::from_millis(6), now);
         assert_eq!(ewma.estimate_micros(now, false), 6_000.0);
-        // 40 ms after 6 ms: one sample doubles the estimate, no more; an
-        // endpoint that stays slow gets there in a few.
-        for expected in [12_000.0, 24_000.0, 40_000.0, 40_000.0] {
+        // 40 ms after 6 ms: one response alone changes nothing (it is
+        // blended in, with no time passed: no weight)...
+        ewma.observe(Duration::from_millis(40), now);
+        assert_eq!(ewma.estimate_micros(now, false), 6_000.0);
+        // ...a second confirms the peak, which doubles the estimate, no
+        // more; an endpoint that stays slow gets there in a few.
+        for expected in [12_000.0, 12_000.0, 24_000.0, 24_000.0, 40_000.0] {
             ewma.observe(Duration::from_millis(40), now);
             assert_eq!(ewma.estimate_micros(now, false), expected);
         }
+    }
+
+    #[test]
+    fn a_faster_response_between_two_slow_ones_cancels_the_peak() {
+        let now = Instant::now();
+        let ewma = estimator(now);
+        ewma.observe(Duration::from_micros(300), now);
+        for _ in 0..10 {
+            ewma.observe(Duration::from_millis(50), now);
+            ewma.observe(Duration::from_micros(300), now);
+        }
+        assert_eq!(ewma.estimate_micros(now, false), 300.0);
     }
 
     #[test]
@@ -202,6 +232,7 @@ mod tests {
         let now = Instant::now();
         let ewma = estimator(now);
         ewma.observe(Duration::from_micros(300), now);
+        ewma.observe(Duration::from_millis(50), now);
         ewma.observe(Duration::from_millis(50), now);
         assert_eq!(ewma.estimate_micros(now, false), 1_300.0);
     }

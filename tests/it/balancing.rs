@@ -111,4 +111,59 @@ async fn bench_identical_replicas_share_the_traffic_evenly() {
     for share in identical_shares(3).await {
         assert!((0.20..=0.47).contains(&share), "{share}");
     }
+    for share in identical_h2_shares_at_a_steady_rate().await {
+        assert!((0.35..=0.65).contains(&share), "{share}");
+    }
+}
+
+/// Two identical replicas behind a `protocol: http2` service, one h2c
+/// client calling at a steady 200 calls/s for 3 s (the case where one
+/// server used to get 3 calls of 1 000); returns each replica's share.
+async fn identical_h2_shares_at_a_steady_rate() -> Vec<f64> {
+    use http_body_util::Empty;
+    use hyper::client::conn::http2;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let mut backends = Vec::new();
+    for index in 0..2 {
+        backends.push(
+            Backend::spawn(BackendOptions::new(&format!("h2-{index}")))
+                .await
+                .unwrap(),
+        );
+    }
+    let addresses: Vec<_> = backends.iter().map(|backend| backend.address).collect();
+    let proxy = start_proxy(&one_service_yaml(&addresses, "    protocol: http2")).await;
+    let stream = tokio::net::TcpStream::connect(edge(&proxy)).await.unwrap();
+    let (sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let mut ticks = tokio::time::interval(Duration::from_millis(5));
+    let mut calls = Vec::with_capacity(600);
+    for _ in 0..600 {
+        ticks.tick().await;
+        let mut sender = sender.clone();
+        calls.push(tokio::spawn(async move {
+            let request = http::Request::post("http://grpc.test/pkg.Service/Call")
+                .header("content-type", "application/grpc")
+                .body(Empty::<bytes::Bytes>::new())
+                .unwrap();
+            sender
+                .send_request(request)
+                .await
+                .map(|response| response.status())
+        }));
+    }
+    for call in join_all(calls).await {
+        assert_eq!(call.unwrap().unwrap(), 200);
+    }
+    let total: u64 = backends.iter().map(Backend::requests).sum();
+    assert_eq!(total, 600);
+    let shares: Vec<f64> = backends
+        .iter()
+        .map(|backend| backend.requests() as f64 / total as f64)
+        .collect();
+    eprintln!("2 identical h2 replicas at 200 calls/s: shares {shares:.3?}");
+    shares
 }
