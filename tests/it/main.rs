@@ -21,6 +21,7 @@ mod endpoint_slices;
 mod errors;
 mod faults;
 mod fleet;
+mod grpc;
 mod headers;
 mod kube_api;
 mod kubernetes;

@@ -30,7 +30,7 @@ async fn rollout_of(proxy: &Running) -> serde_json::Value {
     api(proxy, Method::GET, "/api/v1/services/web", "").await.1["rollout"].clone()
 }
 
-const ROLLOUT: &str = "    rollout:
+pub(crate) const ROLLOUT: &str = "    rollout:
       group: canary
       steps: [10, 50, 100]
       interval: 400ms
