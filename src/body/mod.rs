@@ -63,6 +63,34 @@ pub struct StreamingBody {
     stall: Option<Pin<Box<Sleep>>>,
     /// The access log's byte count, when it is on.
     counted: Option<Arc<AtomicU64>>,
+    progress: RequestProgress,
+}
+
+/// How far the client's streamed body has come, for the response's
+/// accounting: an endpoint that goes quiet while the request is still
+/// streaming (a bidirectional gRPC call) or whose stream breaks because the
+/// client's body failed is not at fault.
+#[derive(Debug, Clone, Default)]
+pub struct RequestProgress(Arc<std::sync::atomic::AtomicU8>);
+
+// 0: still streaming.
+const ENDED: u8 = 1;
+const FAILED: u8 = 2;
+
+impl RequestProgress {
+    /// The whole body was read from the client.
+    pub fn ended(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == ENDED
+    }
+
+    /// The client's body failed: too large, stalled or broken off.
+    pub fn failed(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == FAILED
+    }
+
+    fn set(&self, state: u8) {
+        self.0.store(state, Ordering::Relaxed);
+    }
 }
 
 impl RequestBody {
@@ -79,7 +107,17 @@ impl RequestBody {
             stall_timeout,
             stall: None,
             counted,
+            progress: RequestProgress::default(),
         })
+    }
+
+    /// How far a streamed body has come; None for a body held whole.
+    pub fn progress(&self) -> Option<RequestProgress> {
+        match self {
+            Self::Streaming(streaming) => Some(streaming.progress.clone()),
+            Self::Replay(replay) => Some(replay.progress()),
+            Self::Buffered(_) => None,
+        }
     }
 
     pub fn buffered(data: Bytes) -> Self {
@@ -122,6 +160,20 @@ impl Body for RequestBody {
 
 impl StreamingBody {
     fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let polled = self.poll_inner(cx);
+        match &polled {
+            Poll::Ready(Some(Err(_))) => self.progress.set(FAILED),
+            Poll::Ready(None) => self.progress.set(ENDED),
+            Poll::Ready(Some(Ok(_))) if self.body.is_end_stream() => self.progress.set(ENDED),
+            _ => {}
+        }
+        polled
+    }
+
+    fn poll_inner(
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {

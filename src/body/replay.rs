@@ -92,6 +92,12 @@ fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+impl ReplayBody {
+    pub(crate) fn progress(&self) -> super::RequestProgress {
+        lock(&self.shared).rest.progress.clone()
+    }
+}
+
 impl Body for ReplayBody {
     type Data = Bytes;
     type Error = BodyError;

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use http::HeaderMap;
 use tokio::time::Instant;
 
+use crate::body::RequestProgress;
 use crate::endpoint::{EndpointStats, InFlight, Outcome};
 use crate::grpc::{self, StatusSet};
 use crate::health::outlier::{self, Verdict};
@@ -55,6 +56,9 @@ pub(crate) struct Accounting {
     /// gRPC statuses that fail the response, when its status is still to
     /// come in the trailers; empty for every other response.
     grpc_failures: StatusSet,
+    /// The client's streamed body, if it streams: a failure while it is
+    /// still open or after it failed is not (only) the endpoint's.
+    request: Option<RequestProgress>,
     recorded: bool,
 }
 
@@ -62,7 +66,12 @@ impl Accounting {
     /// `in_flight` has recorded the response headers (`InFlight::respond`).
     /// `grpc_trailers` says the response is gRPC with its status still to
     /// come in the trailers.
-    pub(crate) fn new(in_flight: InFlight, target: Target, grpc_trailers: bool) -> Self {
+    pub(crate) fn new(
+        in_flight: InFlight,
+        target: Target,
+        grpc_trailers: bool,
+        request: Option<RequestProgress>,
+    ) -> Self {
         let outcome = in_flight
             .outcome_at_headers()
             .expect("the response headers were recorded");
@@ -76,6 +85,7 @@ impl Accounting {
             target,
             outcome,
             grpc_failures,
+            request,
             recorded: false,
         }
     }
@@ -94,9 +104,26 @@ impl Accounting {
         }
     }
 
-    /// The body broke off or stalled: the endpoint's failure.
+    /// The body broke off or stalled: the endpoint's failure, unless the
+    /// client's own body failed first (the stream broke because of it).
     pub(crate) fn fail(&mut self) {
-        self.outcome = Outcome::Failed;
+        if !self.client_body_failed() {
+            self.outcome = Outcome::Failed;
+        }
+    }
+
+    /// The client's body failed (too large, stalled, broken off).
+    pub(crate) fn client_body_failed(&self) -> bool {
+        self.request.as_ref().is_some_and(RequestProgress::failed)
+    }
+
+    /// The client is still sending its body: the exchange goes both ways
+    /// (a bidirectional gRPC call), so the endpoint may be quiet waiting
+    /// for it.
+    pub(crate) fn request_streaming(&self) -> bool {
+        self.request
+            .as_ref()
+            .is_some_and(|request| !request.ended() && !request.failed())
     }
 
     /// Records the response now and hands back the guard, which keeps the

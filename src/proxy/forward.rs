@@ -21,7 +21,7 @@ use super::error::ProxyError;
 use super::response::ResponseBody;
 use super::{headers, upgrade, Connection};
 use crate::access_log::Trace;
-use crate::body::{Replayable, RequestBody};
+use crate::body::{Replayable, RequestBody, RequestProgress};
 use crate::client::{BoxError, SendError, Sent};
 use crate::config::{ListenerLimits, RetryConfig};
 use crate::endpoint::{Endpoint, InFlight, Outcome};
@@ -98,7 +98,9 @@ pub(super) async fn forward(
         trace.as_deref_mut(),
     )
     .await?;
+    let progress = first_body.progress();
     let outgoing = Outgoing {
+        progress,
         first: Request::from_parts(parts, first_body),
         replay,
         timeout: request_timeout,
@@ -118,6 +120,8 @@ pub(super) async fn forward(
 /// next ones replay when the body was kept.
 struct Outgoing {
     first: Request<RequestBody>,
+    /// How far the client's body has come, when it streams.
+    progress: Option<RequestProgress>,
     replay: Option<Replay>,
     /// `timeouts.request`, or the gRPC client's shorter deadline.
     timeout: std::time::Duration,
@@ -141,6 +145,7 @@ async fn send_with_retries(
     let policy = &service.retry;
     let Outgoing {
         first,
+        progress,
         replay,
         timeout: request_timeout,
     } = outgoing;
@@ -243,7 +248,7 @@ async fn send_with_retries(
                     return Ok(respond(
                         connection,
                         sent,
-                        (in_flight, target),
+                        (in_flight, target, progress),
                         upgrade,
                         idle,
                     ));
@@ -454,7 +459,7 @@ fn tried_distinct(tried: &[SocketAddr]) -> usize {
 fn respond(
     connection: &Connection,
     sent: Sent,
-    (in_flight, target): (InFlight, Target),
+    (in_flight, target, progress): (InFlight, Target, Option<RequestProgress>),
     client_upgrade: Option<OnUpgrade>,
     response_idle: Option<std::time::Duration>,
 ) -> Response<ResponseBody> {
@@ -467,7 +472,7 @@ fn respond(
     // its trailers: the accounting reads them there.
     let grpc_trailers =
         grpc::has_content_type(response.headers()) && grpc::status(response.headers()).is_none();
-    let accounting = Accounting::new(in_flight, target, grpc_trailers);
+    let accounting = Accounting::new(in_flight, target, grpc_trailers, progress);
     if let (StatusCode::SWITCHING_PROTOCOLS, Some(client_upgrade)) =
         (response.status(), client_upgrade)
     {
@@ -486,7 +491,7 @@ fn respond(
     }
     let (mut parts, body) = response.into_parts();
     headers::prepare_response(&mut parts.headers, parts.version, false);
-    let body = ResponseBody::upstream(body, accounting, release, response_idle);
+    let body = ResponseBody::upstream(body, accounting, release, response_idle, grpc_trailers);
     Response::from_parts(parts, body)
 }
 

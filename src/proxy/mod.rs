@@ -157,6 +157,11 @@ pub(crate) async fn handle(
                 tracing::info!(listener = %listener.name, route = %route.name, service = %service.name, status = status.as_u16(), error = %error, "request refused");
             } else {
                 tracing::warn!(listener = %listener.name, route = %route.name, service = %service.name, status = status.as_u16(), error = %error, "request failed");
+                if grpc && service.client.protocol() == crate::config::UpstreamProtocol::Http1 {
+                    // gRPC servers speak HTTP/2 only: a misconfiguration
+                    // that otherwise reads as an outage.
+                    tracing::warn!(service = %service.name, "a gRPC request went to a service that speaks HTTP/1.1 to its endpoints; gRPC servers need `protocol: http2` on the service");
+                }
             }
             // Counted by the failure's HTTP status either way: a gRPC
             // client's 200 with grpc-status 14 is still a 503 of luas's.

@@ -44,6 +44,10 @@ pub(crate) struct UpstreamBody {
     /// The HTTP/1.1 connection, back to its pool at the end of the stream.
     release: Option<Release>,
     idle: IdleTimer,
+    /// A gRPC response whose status is still to come: cut short, it ends
+    /// with a `grpc-status` in trailers rather than a reset, so the client
+    /// reads a status.
+    grpc: bool,
     /// Set when the body was cut: nothing more is read from it.
     cut: bool,
 }
@@ -117,6 +121,7 @@ impl ResponseBody {
         accounting: Accounting,
         release: Option<Release>,
         idle: Option<Duration>,
+        grpc: bool,
     ) -> Self {
         Self::Upstream(UpstreamBody {
             body,
@@ -127,6 +132,7 @@ impl ResponseBody {
                 sleep: None,
                 progressed: false,
             },
+            grpc,
             cut: false,
         })
     }
@@ -184,17 +190,42 @@ impl UpstreamBody {
                 Poll::Ready(None)
             }
             Poll::Ready(Some(Err(error))) => {
+                let mut client_side = false;
                 if let Some(accounting) = self.accounting.as_mut() {
                     accounting.fail();
-                    tracing::warn!(endpoint = %accounting.endpoint(), %error, "the endpoint's response body broke off");
+                    client_side = accounting.client_body_failed();
+                    if !client_side {
+                        tracing::warn!(endpoint = %accounting.endpoint(), %error, "the endpoint's response body broke off");
+                    }
                 }
                 self.accounting.take();
                 self.release.take();
+                self.cut = true;
+                if self.grpc {
+                    let (status, message) = if client_side {
+                        (1, "the request stream stalled or broke off")
+                    } else {
+                        (14, "the backend reset the stream")
+                    };
+                    return Poll::Ready(Some(Ok(grpc_trailers(status, message))));
+                }
                 Poll::Ready(Some(Err(error.into())))
             }
             Poll::Pending => {
                 if !self.idle.expired(cx) {
                     return Poll::Pending;
+                }
+                // While the client is still sending (a bidirectional call),
+                // the endpoint may be waiting for it: the clock starts over.
+                if self
+                    .accounting
+                    .as_ref()
+                    .is_some_and(Accounting::request_streaming)
+                {
+                    self.idle.progressed = true;
+                    if !self.idle.expired(cx) {
+                        return Poll::Pending;
+                    }
                 }
                 let limit = self.idle.limit.unwrap_or_default();
                 if let Some(accounting) = self.accounting.as_mut() {
@@ -209,6 +240,11 @@ impl UpstreamBody {
                 // The connection is mid-response: it cannot be reused.
                 self.release.take();
                 self.cut = true;
+                if self.grpc {
+                    let message =
+                        format!("the backend sent nothing for {limit:?} (timeouts.response_idle)");
+                    return Poll::Ready(Some(Ok(grpc_trailers(14, &message))));
+                }
                 // An error, not an end: hyper then closes an HTTP/1.1
                 // connection without the last chunk and resets an HTTP/2
                 // stream, so the client sees the body is incomplete.
@@ -216,6 +252,16 @@ impl UpstreamBody {
             }
         }
     }
+}
+
+/// The trailers that end a gRPC response luas cut short.
+fn grpc_trailers(status: u16, message: &str) -> Frame<Bytes> {
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", http::HeaderValue::from(status));
+    if let Ok(message) = http::HeaderValue::from_str(message) {
+        trailers.insert("grpc-message", message);
+    }
+    Frame::trailers(trailers)
 }
 
 impl Body for ResponseBody {

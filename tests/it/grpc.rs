@@ -40,6 +40,7 @@ use crate::support::*;
 const UNARY: &str = "/test.Echo/Unary";
 const STREAM: &str = "/test.Echo/Stream";
 const SLOW: &str = "/test.Echo/Slow";
+const CHAT: &str = "/test.Echo/Chat";
 
 // ---- the codec: a message is its bytes ----
 
@@ -175,6 +176,7 @@ impl tower::Service<http::Request<Body>> for Echo {
                 UNARY => grpc.unary(UnaryMethod(echo), request).await,
                 STREAM => grpc.server_streaming(StreamMethod(echo), request).await,
                 SLOW => grpc.unary(SlowMethod(echo), request).await,
+                CHAT => grpc.streaming(ChatMethod, request).await,
                 _ => Status::unimplemented("test.Echo has no such method").into_http(),
             })
         })
@@ -184,6 +186,8 @@ impl tower::Service<http::Request<Body>> for Echo {
 struct UnaryMethod(Echo);
 struct StreamMethod(Echo);
 struct SlowMethod(Echo);
+/// Bidirectional: echoes each message as it comes.
+struct ChatMethod;
 
 impl UnaryService<Bytes> for UnaryMethod {
     type Response = Bytes;
@@ -244,6 +248,16 @@ impl UnaryService<Bytes> for SlowMethod {
             tokio::time::sleep(slow).await;
             Ok(tonic::Response::new(request.into_inner()))
         })
+    }
+}
+
+impl tonic::server::StreamingService<Bytes> for ChatMethod {
+    type Response = Bytes;
+    type ResponseStream = Messages;
+    type Future = BoxFuture<Result<tonic::Response<Messages>, Status>>;
+
+    fn call(&mut self, request: tonic::Request<tonic::Streaming<Bytes>>) -> Self::Future {
+        Box::pin(async move { Ok(tonic::Response::new(request.into_inner().boxed())) })
     }
 }
 
@@ -930,4 +944,87 @@ async fn a_tonic_canary_answering_unavailable_is_rolled_back() {
         canary.calls() <= canary_calls,
         "the canary still gets calls"
     );
+}
+
+// ---- quiet streams ----
+
+/// A bidirectional call whose client is quiet for longer than
+/// `listeners[].limits.body_timeout` (30 s by default, 300 ms here) after
+/// the server has started answering is cut by luas (the client's body
+/// stalled), but that is not counted as the endpoint's failure.
+#[tokio::test]
+async fn a_quiet_bidi_client_is_not_the_endpoints_failure() {
+    let echo = Echo::new();
+    let server = serve(&echo, None).await;
+    let proxy = start_proxy(&format!(
+        r#"admin: {{ listen: "127.0.0.1:0" }}
+listeners:
+  - name: edge
+    listen: "127.0.0.1:0"
+    limits: {{ body_timeout: 300ms }}
+    routes:
+      - {{ name: all, service: web }}
+services:
+  - {{ name: web, protocol: http2, endpoints: ["{server}"] }}
+"#
+    ))
+    .await;
+    let channel = channel(edge(&proxy)).await;
+    let mut client = tonic::client::Grpc::new(channel.clone());
+    client.ready().await.unwrap();
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(4);
+    let outbound = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|message| (message, receiver))
+    });
+    sender.send(Bytes::from_static(b"one")).await.unwrap();
+    let mut inbound = client
+        .streaming(
+            tonic::Request::new(outbound),
+            PathAndQuery::from_static(CHAT),
+            Raw,
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    let first = tokio::time::timeout(Duration::from_secs(5), inbound.message()).await;
+    assert_eq!(first.unwrap().unwrap().unwrap(), "one");
+    // The client thinks for a second before its next message.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _ = sender.send(Bytes::from_static(b"two")).await;
+    let second = tokio::time::timeout(Duration::from_secs(5), inbound.message())
+        .await
+        .expect("an answer within 5 s");
+    eprintln!("after a 1 s pause (body_timeout 300 ms) the client got {second:?}");
+    drop(sender);
+    let _ = tokio::time::timeout(Duration::from_secs(5), inbound.message()).await;
+
+    let metrics = metrics_text(&proxy).await;
+    assert_eq!(
+        backend_requests(&metrics, "error", server, "stable"),
+        Some(0.0),
+        "the client's stall was counted against the endpoint:\n{}",
+        backend_lines(&metrics, server)
+    );
+}
+
+/// A server stream quiet for longer than `timeouts.response_idle` (by
+/// default `timeouts.request`, 30 s; 500 ms here) is cut by luas, and ends
+/// with a gRPC status in trailers (14 UNAVAILABLE and a message) rather
+/// than a reset the client would read as a protocol error.
+#[tokio::test]
+async fn a_quiet_server_stream_cut_by_luas_ends_with_a_grpc_status() {
+    let echo = Echo::new()
+        .streaming(3, None)
+        .stream_interval(Duration::from_millis(800));
+    let server = serve(&echo, None).await;
+    let proxy = proxy_to(&[server], "    timeouts: { request: 500ms }").await;
+    let channel = channel(edge(&proxy)).await;
+
+    let (messages, status) = stream(&channel, "quiet").await;
+    eprintln!("a quiet stream cut by luas: {messages:?} then {status:?}");
+    assert!(
+        matches!(status.code(), Code::DeadlineExceeded | Code::Unavailable),
+        "{status:?}"
+    );
+    assert!(status.message().starts_with("the backend"), "{status:?}");
 }
