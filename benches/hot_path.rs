@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use http::{HeaderName, HeaderValue, Request};
+use http::{HeaderName, Request};
 use luas::balance::Balancer;
-use luas::config::{BalancerKind, EwmaConfig, HostMatch, RouteMatch};
+use luas::config::{BalancerKind, EwmaConfig, HostMatch, PathMatch, RouteMatch, TextMatch};
 use luas::endpoint::{Endpoint, EndpointStats, InFlight, Outcome, StatsSettings};
 use luas::metrics::Metrics;
 use luas::route::{Route, RouteTable};
@@ -48,36 +48,32 @@ fn route_match(c: &mut Criterion) {
     let metrics = Metrics::new(&luas::config::defaults::BUCKETS);
     let route = |name: &str, matches: RouteMatch| Route {
         name: name.into(),
-        matches,
+        matches: vec![matches],
         service: 0,
         metrics: metrics.route("edge", name),
     };
-    let table = RouteTable {
-        routes: vec![
-            route(
-                "api",
-                RouteMatch {
-                    host: Some(HostMatch::WildcardSuffix(".example.com".into())),
-                    path_prefix: Some("/v1".into()),
-                    headers: vec![(
-                        HeaderName::from_static("x-env"),
-                        HeaderValue::from_static("staging"),
-                    )],
-                    client_identity: None,
-                },
-            ),
-            route(
-                "web",
-                RouteMatch {
-                    host: Some(HostMatch::Exact("web.example.com".into())),
-                    path_prefix: None,
-                    headers: vec![],
-                    client_identity: None,
-                },
-            ),
-            route("all", RouteMatch::default()),
-        ],
-    };
+    let table = RouteTable::new(vec![
+        route(
+            "api",
+            RouteMatch {
+                host: Some(HostMatch::WildcardSuffix(".example.com".into())),
+                path: Some(PathMatch::Prefix("/v1".into())),
+                headers: vec![(
+                    HeaderName::from_static("x-env"),
+                    TextMatch::Exact("staging".into()),
+                )],
+                ..RouteMatch::default()
+            },
+        ),
+        route(
+            "web",
+            RouteMatch {
+                host: Some(HostMatch::Exact("web.example.com".into())),
+                ..RouteMatch::default()
+            },
+        ),
+        route("all", RouteMatch::default()),
+    ]);
     let request = Request::get("/static/app.js")
         .header("host", "web.example.com")
         .header("user-agent", "bench")

@@ -1,30 +1,41 @@
-//! Matching a request to a route: the ordered route table of one listener.
+//! Matching a request to a route: the route table of one listener.
 //!
-//! [`RouteTable::find`] is pure: it reads the request head and returns the
-//! first route whose every condition holds, or `None` (a 404). Conditions:
+//! A route has one or more matches (Gateway API's HTTPRouteMatch); each
+//! match's conditions must all hold:
 //! - host: exact (`api.example.com`) or wildcard (`*.example.com`, one or more
 //!   labels), case-insensitive, port ignored. The host is the URI authority
 //!   (HTTP/2 `:authority`, absolute-form) or else the `Host` header.
-//! - path prefix: whole segments, so `/v1` matches `/v1` and `/v1/users` but
-//!   not `/v10` (the Gateway API's `PathPrefix`).
-//! - headers: each named header has exactly the given value.
+//! - path: exact; prefix by whole segments, so `/v1` matches `/v1` and
+//!   `/v1/users` but not `/v10`; or a regex the whole path matches.
+//! - method.
+//! - headers: each named header has a value equal to the given one (or
+//!   matching the regex).
+//! - query: each named parameter (percent-decoded) has a matching value.
 //! - client identity: the verified client certificate (mTLS) carries the
 //!   given DNS or URI name.
+//!
+//! When several routes match, the most specific match wins, in Gateway
+//! API's order ([`Specificity`]), then the earlier route in the file.
+//! [`RouteTable::new`] sorts the matches once; [`RouteTable::find`] is pure
+//! and returns the first that holds, or `None` (a 404).
 //!
 //! This module does not know about services beyond their index, nor about
 //! metrics beyond holding the route's pre-bound handles.
 
-use http::request::Parts;
-use http::HeaderMap;
+use std::cmp::Reverse;
 
-use crate::config::{HostMatch, RouteMatch};
+use http::request::Parts;
+use http::{HeaderMap, Method};
+
+use crate::config::{HostMatch, PathMatch, RouteMatch, TextMatch};
 use crate::metrics::RouteMetrics;
 use crate::tls::ClientIdentity;
 
 #[derive(Debug)]
 pub struct Route {
     pub name: String,
-    pub matches: RouteMatch,
+    /// Any of these selects the route.
+    pub matches: Vec<RouteMatch>,
     /// Index into the snapshot's services.
     pub service: usize,
     pub metrics: RouteMetrics,
@@ -33,16 +44,93 @@ pub struct Route {
 #[derive(Debug, Default)]
 pub struct RouteTable {
     pub routes: Vec<Route>,
+    /// Every (route, match) pair, most specific first.
+    order: Vec<(usize, usize)>,
+}
+
+/// How specific a match is, in Gateway API's order of precedence; a
+/// smaller value wins.
+/// 1. host: exact, then wildcard with the longer suffix, then none;
+/// 2. path: exact, then regex (the longer pattern first), then prefix (the
+///    longer first), then none;
+/// 3. a method;
+/// 4. more header conditions;
+/// 5. more query conditions;
+/// 6. a client identity.
+///
+/// Ties go to the earlier route in the file, then the earlier match.
+type Specificity = (
+    u8,
+    Reverse<usize>,
+    u8,
+    Reverse<usize>,
+    bool,
+    Reverse<usize>,
+    Reverse<usize>,
+    bool,
+);
+
+fn specificity(conditions: &RouteMatch) -> Specificity {
+    let (host_rank, host_length) = match &conditions.host {
+        Some(HostMatch::Exact(host)) => (0, host.len()),
+        Some(HostMatch::WildcardSuffix(suffix)) => (1, suffix.len()),
+        None => (2, 0),
+    };
+    let (path_rank, path_length) = match &conditions.path {
+        Some(PathMatch::Exact(path)) => (0, path.len()),
+        Some(PathMatch::Regex(pattern)) => (1, pattern.as_str().len()),
+        Some(PathMatch::Prefix(prefix)) => (2, prefix.len()),
+        None => (3, 0),
+    };
+    (
+        host_rank,
+        Reverse(host_length),
+        path_rank,
+        Reverse(path_length),
+        conditions.method.is_none(),
+        Reverse(conditions.headers.len()),
+        Reverse(conditions.query.len()),
+        conditions.client_identity.is_none(),
+    )
 }
 
 impl RouteTable {
-    pub fn find(&self, request: &Parts, client: Option<&ClientIdentity>) -> Option<&Route> {
-        let host = request_host(request);
-        let path = request.uri.path();
-        self.routes
+    pub fn new(routes: Vec<Route>) -> Self {
+        let mut order: Vec<(usize, usize)> = routes
             .iter()
-            .find(|route| matches(&route.matches, host, path, &request.headers, client))
+            .enumerate()
+            .flat_map(|(route, each)| (0..each.matches.len()).map(move |index| (route, index)))
+            .collect();
+        // Stable: equal specificity keeps file order.
+        order.sort_by_key(|&(route, index)| specificity(&routes[route].matches[index]));
+        Self { routes, order }
     }
+
+    pub fn find(&self, request: &Parts, client: Option<&ClientIdentity>) -> Option<&Route> {
+        let seen = Request {
+            host: request_host(request),
+            path: request.uri.path(),
+            query: request.uri.query(),
+            method: &request.method,
+            headers: &request.headers,
+            client,
+        };
+        self.order
+            .iter()
+            .find(|&&(route, index)| matches(&self.routes[route].matches[index], &seen))
+            .map(|&(route, _)| &self.routes[route])
+    }
+}
+
+/// What matching reads of a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub host: Option<&'a str>,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub method: &'a Method,
+    pub headers: &'a HeaderMap,
+    pub client: Option<&'a ClientIdentity>,
 }
 
 /// The host a request is for, without port; `None` when it names none.
@@ -68,33 +156,56 @@ fn strip_port(authority: &str) -> &str {
     }
 }
 
-pub fn matches(
-    conditions: &RouteMatch,
-    host: Option<&str>,
-    path: &str,
-    headers: &HeaderMap,
-    client: Option<&ClientIdentity>,
-) -> bool {
+/// True when every condition of `conditions` holds for `request`. The
+/// cheap ones are checked first; regexes and the query last.
+pub fn matches(conditions: &RouteMatch, request: &Request<'_>) -> bool {
     if let Some(identity) = &conditions.client_identity {
-        if !client.is_some_and(|client| client.has(identity)) {
+        if !request.client.is_some_and(|client| client.has(identity)) {
+            return false;
+        }
+    }
+    if let Some(method) = &conditions.method {
+        if method != request.method {
             return false;
         }
     }
     if let Some(pattern) = &conditions.host {
-        let Some(host) = host else { return false };
+        let Some(host) = request.host else {
+            return false;
+        };
         if !host_matches(pattern, host) {
             return false;
         }
     }
-    if let Some(prefix) = &conditions.path_prefix {
-        if !path_prefix_matches(prefix, path) {
+    if let Some(path) = &conditions.path {
+        let holds = match path {
+            PathMatch::Exact(expected) => request.path == expected,
+            PathMatch::Prefix(prefix) => path_prefix_matches(prefix, request.path),
+            PathMatch::Regex(pattern) => pattern.is_match(request.path),
+        };
+        if !holds {
             return false;
         }
     }
-    conditions
-        .headers
-        .iter()
-        .all(|(name, value)| headers.get_all(name).iter().any(|present| present == value))
+    let headers_hold = conditions.headers.iter().all(|(name, value)| {
+        request
+            .headers
+            .get_all(name)
+            .iter()
+            .any(|present| value.matches(present.as_bytes()))
+    });
+    headers_hold
+        && conditions
+            .query
+            .iter()
+            .all(|(name, value)| query_holds(request.query, name, value))
+}
+
+/// Some parameter named `name` in the query has a value `value` matches.
+fn query_holds(query: Option<&str>, name: &str, value: &TextMatch) -> bool {
+    let Some(query) = query else { return false };
+    form_urlencoded::parse(query.as_bytes())
+        .any(|(key, found)| key == name && value.matches(found.as_bytes()))
 }
 
 fn host_matches(pattern: &HostMatch, host: &str) -> bool {
@@ -122,10 +233,10 @@ fn path_prefix_matches(prefix: &str, path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::{HeaderName, HeaderValue, Request};
+    use http::HeaderName;
 
     fn parts(uri: &str, host: Option<&str>, headers: &[(&str, &str)]) -> Parts {
-        let mut builder = Request::builder().uri(uri);
+        let mut builder = http::Request::builder().uri(uri);
         if let Some(host) = host {
             builder = builder.header("host", host);
         }
@@ -142,28 +253,33 @@ mod tests {
     ) -> RouteMatch {
         RouteMatch {
             host,
-            path_prefix: prefix.map(str::to_owned),
+            path: prefix.map(|prefix| PathMatch::Prefix(prefix.to_owned())),
             headers: headers
                 .iter()
                 .map(|(n, v)| {
                     (
                         HeaderName::from_bytes(n.as_bytes()).unwrap(),
-                        HeaderValue::from_str(v).unwrap(),
+                        TextMatch::Exact((*v).to_owned()),
                     )
                 })
                 .collect(),
-            client_identity: None,
+            ..RouteMatch::default()
+        }
+    }
+
+    fn seen<'a>(request: &'a Parts, client: Option<&'a ClientIdentity>) -> Request<'a> {
+        Request {
+            host: request_host(request),
+            path: request.uri.path(),
+            query: request.uri.query(),
+            method: &request.method,
+            headers: &request.headers,
+            client,
         }
     }
 
     fn check(cond: &RouteMatch, request: &Parts) -> bool {
-        matches(
-            cond,
-            request_host(request),
-            request.uri.path(),
-            &request.headers,
-            None,
-        )
+        matches(cond, &seen(request, None))
     }
 
     #[test]
@@ -173,7 +289,6 @@ mod tests {
             ..RouteMatch::default()
         };
         let request = parts("/", None, &[]);
-        let host = request_host(&request);
         let web = ClientIdentity {
             uris: vec!["spiffe://cluster.local/ns/shop/sa/web".into()],
             dns_names: Vec::new(),
@@ -182,10 +297,9 @@ mod tests {
             uris: vec!["spiffe://cluster.local/ns/shop/sa/batch".into()],
             dns_names: Vec::new(),
         };
-        let headers = &request.headers;
-        assert!(matches(&cond, host, "/", headers, Some(&web)));
-        assert!(!matches(&cond, host, "/", headers, Some(&other)));
-        assert!(!matches(&cond, host, "/", headers, None));
+        assert!(matches(&cond, &seen(&request, Some(&web))));
+        assert!(!matches(&cond, &seen(&request, Some(&other))));
+        assert!(!matches(&cond, &seen(&request, None)));
     }
 
     #[test]
@@ -254,33 +368,190 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn first_match_wins() {
+    fn route(name: &str, matches: Vec<RouteMatch>) -> Route {
         let metrics = crate::metrics::Metrics::new(&[1.0]);
-        let table = RouteTable {
-            routes: vec![
-                Route {
-                    name: "api".into(),
-                    matches: conditions(None, Some("/api"), &[]),
-                    service: 0,
-                    metrics: metrics.route("edge", "api"),
-                },
-                Route {
-                    name: "rest".into(),
-                    matches: RouteMatch::default(),
-                    service: 1,
-                    metrics: metrics.route("edge", "rest"),
-                },
-            ],
+        Route {
+            name: name.into(),
+            matches,
+            service: 0,
+            metrics: metrics.route("edge", name),
+        }
+    }
+
+    fn regex(text: &str) -> crate::config::Pattern {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn methods_query_exact_and_regex_paths() {
+        let cond = RouteMatch {
+            path: Some(PathMatch::Regex(regex("/api/v[0-9]+/users/[0-9]+"))),
+            method: Some(Method::GET),
+            query: vec![("debug".into(), TextMatch::Regex(regex("1|true")))],
+            ..RouteMatch::default()
         };
-        let find = |path| {
-            table
-                .find(&parts(path, None, &[]), None)
-                .unwrap()
-                .name
-                .clone()
+        assert!(check(
+            &cond,
+            &parts("/api/v2/users/7?debug=true", None, &[])
+        ));
+        assert!(check(
+            &cond,
+            &parts("/api/v2/users/7?a=b&debug=1", None, &[])
+        ));
+        assert!(!check(
+            &cond,
+            &parts("/api/v2/users/7?debug=yes", None, &[])
+        ));
+        assert!(!check(&cond, &parts("/api/v2/users/7", None, &[])));
+        assert!(!check(&cond, &parts("/api/v2/users/x?debug=1", None, &[])));
+        let mut post = parts("/api/v2/users/7?debug=1", None, &[]);
+        post.method = Method::POST;
+        assert!(!check(&cond, &post));
+        // Query values are percent-decoded before they are compared.
+        let spaced = RouteMatch {
+            query: vec![("q".into(), TextMatch::Exact("a b/c".into()))],
+            ..RouteMatch::default()
         };
-        assert_eq!(find("/api/x"), "api");
-        assert_eq!(find("/web"), "rest");
+        assert!(check(&spaced, &parts("/?q=a+b%2Fc", None, &[])));
+        let exact = RouteMatch {
+            path: Some(PathMatch::Exact("/v1".into())),
+            ..RouteMatch::default()
+        };
+        assert!(check(&exact, &parts("/v1?x=1", None, &[])));
+        assert!(!check(&exact, &parts("/v1/", None, &[])));
+        let header_regex = RouteMatch {
+            headers: vec![(
+                HeaderName::from_static("x-version"),
+                TextMatch::Regex(regex("v[0-9]+")),
+            )],
+            ..RouteMatch::default()
+        };
+        assert!(check(
+            &header_regex,
+            &parts("/", None, &[("x-version", "v12")])
+        ));
+        assert!(!check(
+            &header_regex,
+            &parts("/", None, &[("x-version", "v1x")])
+        ));
+    }
+
+    /// Gateway API's precedence, as a table: each request goes to the most
+    /// specific route that matches it, whatever the order in the file.
+    #[test]
+    fn the_most_specific_match_wins() {
+        let prefix = |text: &str| RouteMatch {
+            path: Some(PathMatch::Prefix(text.into())),
+            ..RouteMatch::default()
+        };
+        let table = RouteTable::new(vec![
+            route("catch-all", vec![RouteMatch::default()]),
+            route("prefix-api", vec![prefix("/api")]),
+            route("prefix-api-v1", vec![prefix("/api/v1")]),
+            route(
+                "exact-api-v1-users",
+                vec![RouteMatch {
+                    path: Some(PathMatch::Exact("/api/v1/users".into())),
+                    ..RouteMatch::default()
+                }],
+            ),
+            route(
+                "regex-api-users",
+                vec![RouteMatch {
+                    path: Some(PathMatch::Regex(regex("/api/v[0-9]+/users/[0-9]+"))),
+                    ..RouteMatch::default()
+                }],
+            ),
+            route(
+                "prefix-api-post",
+                vec![RouteMatch {
+                    method: Some(Method::POST),
+                    ..prefix("/api")
+                }],
+            ),
+            route(
+                "prefix-api-one-header",
+                vec![conditions(None, Some("/api"), &[("x-tester", "yes")])],
+            ),
+            route(
+                "prefix-api-two-headers",
+                vec![conditions(
+                    None,
+                    Some("/api"),
+                    &[("x-tester", "yes"), ("x-team", "a")],
+                )],
+            ),
+            route(
+                "prefix-api-header-and-query",
+                vec![RouteMatch {
+                    query: vec![("debug".into(), TextMatch::Exact("1".into()))],
+                    ..conditions(None, Some("/api"), &[("x-tester", "yes")])
+                }],
+            ),
+            route(
+                "host-wildcard",
+                vec![RouteMatch {
+                    host: Some(HostMatch::WildcardSuffix(".example.com".into())),
+                    ..RouteMatch::default()
+                }],
+            ),
+            route(
+                "host-exact",
+                vec![RouteMatch {
+                    host: Some(HostMatch::Exact("shop.example.com".into())),
+                    ..RouteMatch::default()
+                }],
+            ),
+            // Equal to prefix-api, later in the file: never chosen.
+            route("prefix-api-again", vec![prefix("/api")]),
+            // Two matches, either selects it.
+            route("either", vec![prefix("/either-a"), prefix("/either-b")]),
+        ]);
+        /// Path, method, host, headers, and the route it must reach.
+        type Row<'a> = (
+            &'a str,
+            Method,
+            Option<&'a str>,
+            &'a [(&'a str, &'a str)],
+            &'a str,
+        );
+        #[rustfmt::skip]
+        let table_rows: &[Row<'_>] = &[
+            // path                       method        host                  headers                                  route
+            ("/",                         Method::GET,  None,                 &[],                                     "catch-all"),
+            ("/api",                      Method::GET,  None,                 &[],                                     "prefix-api"),
+            ("/api/v10",                  Method::GET,  None,                 &[],                                     "prefix-api"),
+            ("/api/v1/orders",            Method::GET,  None,                 &[],                                     "prefix-api-v1"),
+            ("/api/v1/users",             Method::GET,  None,                 &[],                                     "exact-api-v1-users"),
+            ("/api/v1/users/7",           Method::GET,  None,                 &[],                                     "regex-api-users"),
+            ("/api/v2/users/7",           Method::GET,  None,                 &[],                                     "regex-api-users"),
+            ("/api/v2/things",            Method::POST, None,                 &[],                                     "prefix-api-post"),
+            ("/api/v2/things",            Method::POST, None,                 &[("x-tester", "yes")],                  "prefix-api-post"),
+            ("/api/v2/things",            Method::GET,  None,                 &[("x-tester", "yes")],                  "prefix-api-one-header"),
+            ("/api/v2/things",            Method::GET,  None,                 &[("x-tester", "yes"), ("x-team", "a")], "prefix-api-two-headers"),
+            ("/api/v2/things?debug=1",    Method::GET,  None,                 &[("x-tester", "yes")],                  "prefix-api-header-and-query"),
+            ("/api",                      Method::GET,  Some("a.example.com"), &[],                                    "host-wildcard"),
+            ("/api",                      Method::GET,  Some("shop.example.com"), &[],                                 "host-exact"),
+            ("/either-b/x",               Method::GET,  None,                 &[],                                     "either"),
+        ];
+        for (path, method, host, headers, expected) in table_rows {
+            let mut request = parts(path, *host, headers);
+            request.method = method.clone();
+            let found = table.find(&request, None).map(|route| route.name.as_str());
+            assert_eq!(
+                found,
+                Some(*expected),
+                "{method} {path} host={host:?} {headers:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_match_is_none() {
+        let table = RouteTable::new(vec![route(
+            "api",
+            vec![conditions(None, Some("/api"), &[])],
+        )]);
+        assert!(table.find(&parts("/web", None, &[]), None).is_none());
     }
 }

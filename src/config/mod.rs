@@ -34,7 +34,7 @@ use http::HeaderName;
 pub use dns::DnsConfig;
 pub use duration::parse_duration;
 pub use health_check::HealthCheckConfig;
-pub use route_match::{HostMatch, RouteMatch};
+pub use route_match::{HostMatch, PathMatch, Pattern, RouteMatch, TextMatch};
 pub use sticky::StickyKey;
 pub(crate) use validate::replica_name_problem;
 
@@ -216,7 +216,9 @@ pub enum ListenerProtocol {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RouteConfig {
     pub name: String,
-    pub matches: RouteMatch,
+    /// Any of these selects the route; never empty (a route without
+    /// conditions has one empty match, the catch-all).
+    pub matches: Vec<RouteMatch>,
     /// Index into [`Config::services`]; validation guarantees it exists.
     pub service: usize,
 }

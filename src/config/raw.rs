@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use serde::de::{MapAccess, Visitor};
+use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::ConfigError;
@@ -193,8 +193,11 @@ pub(crate) enum RawListenerProtocol {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRoute {
     pub(crate) name: String,
+    /// One match: the shorthand of a one-element `matches`.
     #[serde(rename = "match")]
-    pub(crate) matches: Option<RawMatch>,
+    pub(crate) single: Option<RawMatch>,
+    /// Several matches, any of which selects the route.
+    pub(crate) matches: Option<Vec<RawMatch>>,
     pub(crate) service: String,
 }
 
@@ -202,17 +205,46 @@ pub(crate) struct RawRoute {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawMatch {
     pub(crate) host: Option<String>,
+    /// The first form of a prefix condition, kept: `path: { prefix }`.
     pub(crate) path_prefix: Option<String>,
+    pub(crate) path: Option<RawPathMatch>,
+    pub(crate) method: Option<String>,
     #[serde(default)]
     pub(crate) headers: RawHeaders,
+    pub(crate) query: Option<Vec<RawValueMatch>>,
     pub(crate) client_identity: Option<String>,
 }
 
-/// Header conditions in file order. A plain map would lose the order and
-/// silently keep only one of two spellings of the same name (`X-Env` and
-/// `x-env`); keeping every entry lets `validate` report the duplicate.
+/// `path: { exact | prefix | regex }`; exactly one, which `validate` checks.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPathMatch {
+    pub(crate) exact: Option<String>,
+    pub(crate) prefix: Option<String>,
+    pub(crate) regex: Option<String>,
+}
+
+/// A header or query condition: `{ name, value | regex }`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawValueMatch {
+    pub(crate) name: String,
+    pub(crate) value: Option<String>,
+    pub(crate) regex: Option<String>,
+}
+
+/// Header conditions in file order: a list of `{ name, value | regex }`
+/// (Gateway API's form), or a map of name to exact value (the first form).
+/// A plain map would lose the order and silently keep only one of two
+/// spellings of the same name (`X-Env` and `x-env`); keeping every entry
+/// lets `validate` report the duplicate.
 #[derive(Debug, Default)]
-pub(crate) struct RawHeaders(pub(crate) Vec<(String, String)>);
+pub(crate) struct RawHeaders {
+    pub(crate) entries: Vec<RawValueMatch>,
+    /// Written as a list, whose entries are named by index in key paths
+    /// (a map's by header name).
+    pub(crate) listed: bool,
+}
 
 impl<'de> Deserialize<'de> for RawHeaders {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -222,7 +254,21 @@ impl<'de> Deserialize<'de> for RawHeaders {
             type Value = RawHeaders;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a map of header name to exact header value")
+                f.write_str(
+                    "a list of { name, value } or { name, regex }, or a map of header name to \
+                     exact header value",
+                )
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawHeaders, A::Error> {
+                let mut entries = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(entry) = seq.next_element::<RawValueMatch>()? {
+                    entries.push(entry);
+                }
+                Ok(RawHeaders {
+                    entries,
+                    listed: true,
+                })
             }
 
             fn visit_unit<E: serde::de::Error>(self) -> Result<RawHeaders, E> {
@@ -231,14 +277,21 @@ impl<'de> Deserialize<'de> for RawHeaders {
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawHeaders, A::Error> {
                 let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
-                while let Some(entry) = map.next_entry::<String, String>()? {
-                    entries.push(entry);
+                while let Some((name, value)) = map.next_entry::<String, String>()? {
+                    entries.push(RawValueMatch {
+                        name,
+                        value: Some(value),
+                        regex: None,
+                    });
                 }
-                Ok(RawHeaders(entries))
+                Ok(RawHeaders {
+                    entries,
+                    listed: false,
+                })
             }
         }
 
-        deserializer.deserialize_map(HeadersVisitor)
+        deserializer.deserialize_any(HeadersVisitor)
     }
 }
 
@@ -546,6 +599,7 @@ services:
         assert_eq!(listener.listen, "0.0.0.0:8080");
         assert_eq!(listener.protocol, None);
         assert_eq!(listener.routes[0].name, "all");
+        assert!(listener.routes[0].single.is_none());
         assert!(listener.routes[0].matches.is_none());
         assert_eq!(listener.routes[0].service, "web");
         let service = &raw.services[0];
@@ -594,17 +648,46 @@ listeners:
 ";
         let raw = parse(text).unwrap();
         let headers = &raw.listeners[0].routes[0]
-            .matches
+            .single
             .as_ref()
             .unwrap()
             .headers
-            .0;
+            .entries;
         let expected = [("X-Env", "staging"), ("a-num", "2"), ("x-env", "prod")];
-        let expected: Vec<(String, String)> = expected
+        let got: Vec<(&str, &str)> = headers
             .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .map(|entry| (entry.name.as_str(), entry.value.as_deref().unwrap()))
             .collect();
-        assert_eq!(headers, &expected);
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn header_matches_may_also_be_a_gateway_api_list() {
+        let text = "\
+listeners:
+  - name: a
+    listen: 0.0.0.0:1
+    routes:
+      - name: r
+        matches:
+          - headers: [ { name: x-tester, value: 'yes' }, { name: x-v, regex: '[0-9]+' } ]
+            query: [ { name: debug, regex: '^(1|true)$' } ]
+            path: { regex: '/api/.*' }
+            method: GET
+        service: s
+";
+        let raw = parse(text).unwrap();
+        let matches = raw.listeners[0].routes[0].matches.as_ref().unwrap();
+        let headers = &matches[0].headers.entries;
+        assert_eq!(headers[0].name, "x-tester");
+        assert_eq!(headers[0].value.as_deref(), Some("yes"));
+        assert_eq!(headers[1].regex.as_deref(), Some("[0-9]+"));
+        assert_eq!(matches[0].query.as_ref().unwrap()[0].name, "debug");
+        assert_eq!(
+            matches[0].path.as_ref().unwrap().regex.as_deref(),
+            Some("/api/.*")
+        );
+        assert_eq!(matches[0].method.as_deref(), Some("GET"));
     }
 
     #[test]

@@ -1,16 +1,18 @@
-//! The `match` of a route: [`RouteMatch`], its host pattern ([`HostMatch`])
-//! and its path prefix ([`PathPrefix`]), the last two parsed from their text
-//! with `FromStr`.
+//! One `matches` entry of a route, as Gateway API's HTTPRouteMatch has it:
+//! [`RouteMatch`], with its host pattern ([`HostMatch`]), path condition
+//! ([`PathMatch`]: exact, whole-segment prefix, or regex), header and query
+//! conditions ([`TextMatch`]: exact or regex) and method. Host patterns,
+//! paths and regexes ([`Pattern`]) parse from their text with `FromStr`.
 //!
-//! This module owns the syntax of one host pattern or path prefix and the
-//! canonical form it is stored in (lower-case host, prefix without a
-//! trailing `/`). It does not know where the value sits in the file
-//! (`validate::routes` adds the key path to the error) and does not match
-//! requests (`route.rs` does).
+//! This module owns the syntax of each condition and the canonical form it
+//! is stored in (lower-case host, prefix without a trailing `/`, a regex
+//! compiled once, anchored to the whole text). It does not know where the
+//! value sits in the file (`validate::routes` adds the key path to the
+//! error) and does not match requests (`route.rs` does).
 
 use std::str::FromStr;
 
-use http::{HeaderName, HeaderValue};
+use http::HeaderName;
 
 use super::InvalidValue;
 
@@ -18,10 +20,13 @@ use super::InvalidValue;
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RouteMatch {
     pub host: Option<HostMatch>,
-    /// Matched segment by segment: `/v1` matches `/v1` and `/v1/x`, not `/v10`.
-    pub path_prefix: Option<String>,
-    /// Exact value match, header names lower-case.
-    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub path: Option<PathMatch>,
+    /// Upper-case, as methods are written (`GET`).
+    pub method: Option<http::Method>,
+    /// Each header present with a matching value; names lower-case.
+    pub headers: Vec<(HeaderName, TextMatch)>,
+    /// Each query parameter present (percent-decoded) with a matching value.
+    pub query: Vec<(String, TextMatch)>,
     /// A name the verified client certificate carries (a DNS or URI subject
     /// alternative name, e.g. `spiffe://cluster.local/ns/shop/sa/web`).
     pub client_identity: Option<String>,
@@ -33,6 +38,137 @@ pub enum HostMatch {
     Exact(String),
     /// `*.example.com`: stores `.example.com`; matches one or more labels before it.
     WildcardSuffix(String),
+}
+
+/// The path condition of a match.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PathMatch {
+    /// The whole path, exactly (Gateway API `Exact`).
+    Exact(String),
+    /// Whole segments: `/v1` matches `/v1` and `/v1/x`, not `/v10`
+    /// (Gateway API `PathPrefix`). Stored without a trailing `/`.
+    Prefix(String),
+    /// A regex the whole path must match (Gateway API `RegularExpression`).
+    Regex(Pattern),
+}
+
+/// A header or query value condition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TextMatch {
+    /// Exactly this value, case-sensitive.
+    Exact(String),
+    /// A regex the whole value must match.
+    Regex(Pattern),
+}
+
+impl TextMatch {
+    pub fn matches(&self, value: &[u8]) -> bool {
+        match self {
+            Self::Exact(expected) => expected.as_bytes() == value,
+            Self::Regex(pattern) => {
+                std::str::from_utf8(value).is_ok_and(|text| pattern.is_match(text))
+            }
+        }
+    }
+}
+
+/// A regular expression (the `regex` crate's syntax: no look-around or
+/// back-references, so matching is linear in the input), compiled once at
+/// load and anchored: it must match the whole text, as Envoy's `safe_regex`
+/// does.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    regex: regex::Regex,
+    source: String,
+}
+
+/// The compiled size a pattern may take: enough for any sane route
+/// pattern, not for one that would make every request slow.
+const MAX_PATTERN_BYTES: usize = 256 * 1024;
+
+impl Pattern {
+    pub fn is_match(&self, text: &str) -> bool {
+        self.regex.is_match(text)
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl FromStr for Pattern {
+    type Err = InvalidValue;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let refuse = |error| match error {
+            regex::Error::CompiledTooBig(limit) => InvalidValue(format!(
+                "regex {text:?} compiles to more than {} KiB; simplify it (fewer repetitions \
+                 or character classes)",
+                limit / 1024
+            )),
+            other => InvalidValue(format!("invalid regex {text:?}: {other}")),
+        };
+        // Compiled as written first, so a syntax error points into the
+        // user's text rather than into the anchors added below.
+        regex::RegexBuilder::new(text)
+            .size_limit(MAX_PATTERN_BYTES)
+            .build()
+            .map_err(refuse)?;
+        let regex = regex::RegexBuilder::new(&format!("^(?:{text})$"))
+            .size_limit(MAX_PATTERN_BYTES)
+            .build()
+            .map_err(refuse)?;
+        Ok(Self {
+            regex,
+            source: text.to_owned(),
+        })
+    }
+}
+
+/// An exact path: starts with `/`, no query, fragment, space or control
+/// character.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ExactPath(String);
+
+impl ExactPath {
+    pub(crate) fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl FromStr for ExactPath {
+    type Err = InvalidValue;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        check_path("path.exact", text)?;
+        Ok(Self(text.to_owned()))
+    }
+}
+
+/// The rules every written path shares; `key` names it in the message.
+fn check_path(key: &str, text: &str) -> Result<(), InvalidValue> {
+    if !text.starts_with('/') {
+        return Err(InvalidValue(format!(
+            "{key} {text:?} must start with '/', e.g. /api"
+        )));
+    }
+    if let Some(bad) = text
+        .chars()
+        .find(|&c| matches!(c, '?' | '#') || c.is_whitespace() || c.is_control())
+    {
+        return Err(InvalidValue(format!(
+            "{key} {text:?} contains {bad:?}; it is compared with the request path only (no \
+             query or fragment), so it would never match"
+        )));
+    }
+    Ok(())
 }
 
 /// A `path_prefix` that starts with `/`, holds no query, fragment, space or
@@ -111,20 +247,7 @@ impl FromStr for PathPrefix {
     type Err = InvalidValue;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        if !text.starts_with('/') {
-            return Err(InvalidValue(format!(
-                "path_prefix {text:?} must start with '/', e.g. /api"
-            )));
-        }
-        if let Some(bad) = text
-            .chars()
-            .find(|&c| matches!(c, '?' | '#') || c.is_whitespace() || c.is_control())
-        {
-            return Err(InvalidValue(format!(
-                "path_prefix {text:?} contains {bad:?}; it is compared with the request path \
-                 only (no query or fragment), so it would never match"
-            )));
-        }
+        check_path("path_prefix", text)?;
         // `/v1/` and `/v1` would mean the same under segment-wise matching; one
         // canonical spelling keeps the matcher simple.
         let trimmed = text.trim_end_matches('/');
@@ -182,6 +305,50 @@ mod tests {
                 ),
             }
         }
+    }
+
+    #[test]
+    fn patterns_match_the_whole_text_and_big_ones_are_refused() {
+        let pattern: Pattern = "/api/v[0-9]+/users/[0-9]+".parse().unwrap();
+        assert!(pattern.is_match("/api/v2/users/42"));
+        assert!(!pattern.is_match("/api/v2/users/42/extra"));
+        assert!(!pattern.is_match("/x/api/v2/users/42"));
+        assert!("(1|true)".parse::<Pattern>().unwrap().is_match("true"));
+        assert!("a("
+            .parse::<Pattern>()
+            .unwrap_err()
+            .to_string()
+            .contains("invalid regex"));
+        assert!(r"(\w{100}){100}"
+            .parse::<Pattern>()
+            .unwrap_err()
+            .to_string()
+            .contains("KiB; simplify it"));
+        let exact = TextMatch::Exact("yes".into());
+        assert!(exact.matches(b"yes"));
+        assert!(!exact.matches(b"Yes"));
+        let regex = TextMatch::Regex("1|true".parse().unwrap());
+        assert!(regex.matches(b"1"));
+        assert!(!regex.matches(b"10"));
+        assert!(!regex.matches(&[0xff]));
+    }
+
+    #[test]
+    fn exact_paths() {
+        assert_eq!(
+            "/v1/users".parse::<ExactPath>().map(ExactPath::into_string),
+            Ok("/v1/users".to_owned())
+        );
+        assert!("v1"
+            .parse::<ExactPath>()
+            .unwrap_err()
+            .to_string()
+            .contains("path.exact"));
+        assert!("/a?b"
+            .parse::<ExactPath>()
+            .unwrap_err()
+            .to_string()
+            .contains("'?'"));
     }
 
     #[test]

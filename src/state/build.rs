@@ -165,8 +165,8 @@ pub(super) fn build(
         .map(|listener| Listener {
             name: listener.name.clone(),
             limits: listener.limits,
-            routes: RouteTable {
-                routes: listener
+            routes: RouteTable::new(
+                listener
                     .routes
                     .iter()
                     .map(|route| Route {
@@ -176,7 +176,7 @@ pub(super) fn build(
                         metrics: metrics.route(&listener.name, &route.name),
                     })
                     .collect(),
-            },
+            ),
             unmatched: metrics.route(&listener.name, NO_ROUTE),
         })
         .collect();

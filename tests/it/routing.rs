@@ -1,5 +1,5 @@
-//! Routing end to end: host, path prefix and header conditions pick the
-//! service, first match wins, and no match is a 404.
+//! Routing end to end: host, path, method, header and query conditions
+//! pick the service, the most specific match wins, and no match is a 404.
 
 use crate::support::*;
 use http::StatusCode;
@@ -100,4 +100,104 @@ services:
         Some(3.0),
         "{metrics}"
     );
+}
+
+/// Gateway API matches end to end (the issue's example shape): regex path,
+/// header, query and method conditions, several matches per route, and the
+/// most specific match winning whatever the file order.
+#[tokio::test]
+async fn gateway_api_matches_pick_the_most_specific_route() {
+    let testers = Backend::spawn(BackendOptions::new("testers"))
+        .await
+        .unwrap();
+    let api = Backend::spawn(BackendOptions::new("api")).await.unwrap();
+    let web = Backend::spawn(BackendOptions::new("web")).await.unwrap();
+    let proxy = start_proxy(&format!(
+        r#"
+admin: {{ listen: "127.0.0.1:0" }}
+listeners:
+  - name: edge
+    listen: "127.0.0.1:0"
+    routes:
+      - name: everything
+        service: web
+      - name: api
+        matches: [ {{ path: {{ prefix: /api }} }}, {{ path: {{ exact: /v2-api }} }} ]
+        service: api
+      - name: api-v2-testers
+        matches:
+          - path: {{ regex: "^/api/v[0-9]+/users/[0-9]+$" }}
+            headers: [ {{ name: x-tester, value: "yes" }} ]
+            query: [ {{ name: debug, regex: "^(1|true)$" }} ]
+            method: GET
+        service: testers
+services:
+  - {{ name: testers, endpoints: ["{}"] }}
+  - {{ name: api, endpoints: ["{}"] }}
+  - {{ name: web, endpoints: ["{}"] }}
+"#,
+        testers.address, api.address, web.address
+    ))
+    .await;
+    let edge = edge(&proxy);
+    let client = client();
+    let tester = [("x-tester", "yes")];
+    /// Method, path and query, request headers, and the backend that answers.
+    type Row<'a> = (http::Method, &'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Row<'_>] = &[
+        (
+            http::Method::GET,
+            "/api/v2/users/42?debug=true",
+            &tester,
+            "testers",
+        ),
+        (
+            http::Method::GET,
+            "/api/v2/users/42?x=1&debug=1",
+            &tester,
+            "testers",
+        ),
+        // Each condition missing in turn: the next most specific route.
+        (http::Method::GET, "/api/v2/users/42?debug=true", &[], "api"),
+        (
+            http::Method::GET,
+            "/api/v2/users/42?debug=no",
+            &tester,
+            "api",
+        ),
+        (
+            http::Method::GET,
+            "/api/v2/users/abc?debug=1",
+            &tester,
+            "api",
+        ),
+        (
+            http::Method::POST,
+            "/api/v2/users/42?debug=1",
+            &tester,
+            "api",
+        ),
+        (http::Method::GET, "/v2-api", &[], "api"),
+        (http::Method::GET, "/v2-api/x", &[], "web"),
+        (http::Method::GET, "/apix", &[], "web"),
+        (http::Method::GET, "/", &[], "web"),
+    ];
+    for (method, path, headers, expected) in cases {
+        let mut request = http::Request::builder()
+            .method(method.clone())
+            .uri(format!("http://{edge}{path}"));
+        for (name, value) in *headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        let answer = Answer::from(client.request(request).await.unwrap()).await;
+        assert_eq!(answer.status, StatusCode::OK, "{method} {path} {headers:?}");
+        assert_eq!(
+            answer.header("x-backend"),
+            Some(*expected),
+            "{method} {path} {headers:?}"
+        );
+    }
 }

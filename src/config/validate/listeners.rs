@@ -98,9 +98,18 @@ impl Checker {
                 .and_then(|tls| self.listener_tls(&format!("{path}.tls"), tls));
             let verifies_clients = tls.as_ref().is_some_and(|tls| tls.client_ca.is_some());
             for (index, route) in routes.iter().enumerate() {
-                if route.matches.client_identity.is_some() && !verifies_clients {
+                let written = &listener.routes[index];
+                for (match_index, conditions) in route.matches.iter().enumerate() {
+                    if conditions.client_identity.is_none() || verifies_clients {
+                        continue;
+                    }
+                    let at = if written.matches.is_some() {
+                        format!("{path}.routes[{index}].matches[{match_index}].client_identity")
+                    } else {
+                        format!("{path}.routes[{index}].match.client_identity")
+                    };
                     self.issue(
-                        format!("{path}.routes[{index}].match.client_identity"),
+                        at,
                         "this listener does not verify client certificates, so no request on \
                          it has a client identity and the route could never match; set \
                          `tls.client_ca` on the listener or remove the condition",

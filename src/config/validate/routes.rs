@@ -1,6 +1,7 @@
-//! The routes of a listener: unique names, no route hidden behind a
-//! catch-all, a service that exists, and `match` conditions that are
-//! well-formed (host pattern, path prefix, headers, client identity).
+//! The routes of a listener: unique names, no match hidden behind an equal
+//! one, a service that exists, and `match`/`matches` conditions that are
+//! well-formed (host pattern, path, method, headers, query, client identity;
+//! regexes compiled here, once).
 //!
 //! The syntax of a host pattern and of a path prefix belongs to `HostMatch` and
 //! `PathPrefix` (`config/route_match.rs`); this module attaches the key path to
@@ -8,12 +9,12 @@
 
 use std::collections::HashMap;
 
-use http::{HeaderName, HeaderValue};
+use http::HeaderName;
 
 use super::Checker;
-use crate::config::raw::{RawMatch, RawRoute};
-use crate::config::route_match::PathPrefix;
-use crate::config::{HostMatch, RouteConfig, RouteMatch};
+use crate::config::raw::{RawMatch, RawPathMatch, RawRoute, RawValueMatch};
+use crate::config::route_match::{ExactPath, PathPrefix};
+use crate::config::{HostMatch, PathMatch, Pattern, RouteConfig, RouteMatch, TextMatch};
 
 impl Checker {
     pub(super) fn routes(
@@ -31,8 +32,10 @@ impl Checker {
         }
 
         let mut names: HashMap<&str, usize> = HashMap::new();
-        let mut catch_all: Option<(usize, &str)> = None;
-        let mut routes = Vec::with_capacity(raw.len());
+        let mut routes: Vec<RouteConfig> = Vec::with_capacity(raw.len());
+        // Routes whose conditions all parsed: a malformed condition is left
+        // out, which must not make its match look equal to another.
+        let mut well_formed: Vec<bool> = Vec::with_capacity(raw.len());
         for (index, route) in raw.iter().enumerate() {
             let path = format!("{listener_path}.routes[{index}]");
             self.unique_name(
@@ -44,34 +47,59 @@ impl Checker {
                 |i| format!("{listener_path}.routes[{i}]"),
             );
 
-            // First match wins, so anything after a catch-all is dead
-            // configuration that the author almost certainly did not intend.
-            if let Some((first, first_name)) = catch_all {
-                self.issue(
-                    path.clone(),
-                    format!(
-                        "route {:?} can never match: {listener_path}.routes[{first}] \
-                         ({first_name:?}) has no `match` and takes every request first; \
-                         move the catch-all route to the end",
-                        route.name
-                    ),
-                );
-            }
-
-            let matches = match &route.matches {
-                Some(raw_match) => self.route_match(&format!("{path}.match"), raw_match),
-                None => RouteMatch::default(),
+            let issues_before = self.issues.len();
+            let matches = match (&route.single, &route.matches) {
+                (Some(_), Some(_)) => {
+                    self.issue(
+                        format!("{path}.matches"),
+                        "give either `match` (one set of conditions) or `matches` (a list, any \
+                         of which selects the route), not both",
+                    );
+                    vec![RouteMatch::default()]
+                }
+                (Some(single), None) => vec![self.route_match(&format!("{path}.match"), single)],
+                (None, Some(list)) if list.is_empty() => {
+                    self.issue(
+                        format!("{path}.matches"),
+                        "the list is empty, so the route could never match; remove `matches` \
+                         to match every request",
+                    );
+                    vec![RouteMatch::default()]
+                }
+                (None, Some(list)) => list
+                    .iter()
+                    .enumerate()
+                    .map(|(i, raw_match)| {
+                        self.route_match(&format!("{path}.matches[{i}]"), raw_match)
+                    })
+                    .collect(),
+                (None, None) => vec![RouteMatch::default()],
             };
-            // Judged on what was written, not on what parsed: a route whose
-            // only condition is malformed is not a catch-all.
-            let unconditional = route.matches.as_ref().is_none_or(|m| {
-                m.host.is_none()
-                    && m.path_prefix.is_none()
-                    && m.headers.0.is_empty()
-                    && m.client_identity.is_none()
-            });
-            if unconditional && catch_all.is_none() {
-                catch_all = Some((index, &route.name));
+            // The most specific match wins, then file order: a match equal to
+            // one before it could never be chosen.
+            let parsed = self.issues.len() == issues_before;
+            well_formed.push(parsed);
+            for (match_index, conditions) in matches.iter().enumerate().filter(|_| parsed) {
+                let earlier = routes.iter().enumerate().find_map(|(i, earlier)| {
+                    (well_formed[i] && earlier.matches.contains(conditions))
+                        .then_some((i, &earlier.name))
+                });
+                if let Some((first, first_name)) = earlier {
+                    let written = if route.matches.is_some() {
+                        format!("{path}.matches[{match_index}]")
+                    } else {
+                        path.clone()
+                    };
+                    self.issue(
+                        written,
+                        format!(
+                            "route {:?} can never match these conditions: \
+                             {listener_path}.routes[{first}] ({first_name:?}) has the same ones \
+                             and comes first; remove one or make them differ",
+                            route.name
+                        ),
+                    );
+                }
             }
 
             let service = service_names.iter().position(|name| *name == route.service);
@@ -102,29 +130,53 @@ impl Checker {
                 .map_err(|why| self.issue(format!("{path}.host"), why.to_string()))
                 .ok()
         });
-        let path_prefix = raw.path_prefix.as_deref().and_then(|text| {
+        let prefix = raw.path_prefix.as_deref().and_then(|text| {
             text.parse::<PathPrefix>()
-                .map(PathPrefix::into_string)
+                .map(|prefix| PathMatch::Prefix(prefix.into_string()))
                 .map_err(|why| self.issue(format!("{path}.path_prefix"), why.to_string()))
                 .ok()
         });
-
-        let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::with_capacity(raw.headers.0.len());
-        for (name_text, value_text) in &raw.headers.0 {
-            let header_path = format!("{path}.headers.{name_text}");
-            let name = self.header_name(&header_path, name_text, "x-env");
-            let value = if let Ok(value) = HeaderValue::from_str(value_text) {
-                Some(value)
-            } else {
+        let path_match = match (&raw.path, prefix) {
+            (Some(_), Some(prefix)) => {
                 self.issue(
-                    header_path.clone(),
-                    format!(
-                        "{value_text:?} is not a valid HTTP header value; control \
-                         characters (such as newlines) are not allowed"
-                    ),
+                    format!("{path}.path"),
+                    "give either `path_prefix` or `path`, not both; `path: { prefix: /api }` \
+                     is the same as `path_prefix: /api`",
                 );
-                None
+                Some(prefix)
+            }
+            (Some(written), None) => self.path_match(&format!("{path}.path"), written),
+            (None, prefix) => prefix,
+        };
+        let method = raw.method.as_deref().and_then(|text| {
+            let upper = text.to_ascii_uppercase();
+            match http::Method::from_bytes(upper.as_bytes()) {
+                Ok(method) if !text.is_empty() => Some(method),
+                _ => {
+                    self.issue(
+                        format!("{path}.method"),
+                        format!("{text:?} is not an HTTP method; use e.g. GET, POST or DELETE"),
+                    );
+                    None
+                }
+            }
+        });
+
+        let mut headers: Vec<(HeaderName, TextMatch)> =
+            Vec::with_capacity(raw.headers.entries.len());
+        for (index, entry) in raw.headers.entries.iter().enumerate() {
+            let header_path = if raw.headers.listed {
+                format!("{path}.headers[{index}]")
+            } else {
+                format!("{path}.headers.{}", entry.name)
             };
+            let name_path = if raw.headers.listed {
+                format!("{header_path}.name")
+            } else {
+                header_path.clone()
+            };
+            let name = self.header_name(&name_path, &entry.name, "x-env");
+            let value = self.text_match(&header_path, entry, raw.headers.listed);
             if let Some(name) = &name {
                 if headers.iter().any(|(seen, _)| seen == name) {
                     self.issue(
@@ -142,6 +194,29 @@ impl Checker {
             }
         }
 
+        let mut query: Vec<(String, TextMatch)> = Vec::new();
+        for (index, entry) in raw.query.iter().flatten().enumerate() {
+            let query_path = format!("{path}.query[{index}]");
+            if entry.name.is_empty() {
+                self.issue(
+                    format!("{query_path}.name"),
+                    "the query parameter name is empty; give the name as it appears before '='",
+                );
+            }
+            if query.iter().any(|(seen, _)| *seen == entry.name) {
+                self.issue(
+                    query_path.clone(),
+                    format!(
+                        "query parameter {:?} is listed twice; keep one entry",
+                        entry.name
+                    ),
+                );
+            }
+            if let Some(value) = self.text_match(&query_path, entry, true) {
+                query.push((entry.name.clone(), value));
+            }
+        }
+
         let client_identity = raw.client_identity.as_ref().and_then(|identity| {
             if identity.is_empty() {
                 self.issue(
@@ -156,9 +231,77 @@ impl Checker {
 
         RouteMatch {
             host,
-            path_prefix,
+            path: path_match,
+            method,
             headers,
+            query,
             client_identity,
+        }
+    }
+
+    /// `path: { exact | prefix | regex }`, exactly one.
+    fn path_match(&mut self, path: &str, raw: &RawPathMatch) -> Option<PathMatch> {
+        match (&raw.exact, &raw.prefix, &raw.regex) {
+            (Some(exact), None, None) => exact
+                .parse::<ExactPath>()
+                .map(|exact| PathMatch::Exact(exact.into_string()))
+                .map_err(|why| self.issue(format!("{path}.exact"), why.to_string()))
+                .ok(),
+            (None, Some(prefix), None) => prefix
+                .parse::<PathPrefix>()
+                .map(|prefix| PathMatch::Prefix(prefix.into_string()))
+                .map_err(|why| self.issue(format!("{path}.prefix"), why.to_string()))
+                .ok(),
+            (None, None, Some(regex)) => regex
+                .parse::<Pattern>()
+                .map(PathMatch::Regex)
+                .map_err(|why| self.issue(format!("{path}.regex"), why.to_string()))
+                .ok(),
+            _ => {
+                self.issue(
+                    path,
+                    "give exactly one of `exact`, `prefix` and `regex`, e.g. \
+                     `path: { prefix: /api }`",
+                );
+                None
+            }
+        }
+    }
+
+    /// A header or query condition's `value` or `regex`, exactly one. In
+    /// the map form of headers the entry is the value itself.
+    fn text_match(&mut self, path: &str, raw: &RawValueMatch, listed: bool) -> Option<TextMatch> {
+        match (&raw.value, &raw.regex) {
+            (Some(value), None) => {
+                if value.chars().any(|c| c.is_control() && c != '\t') {
+                    let at = if listed {
+                        format!("{path}.value")
+                    } else {
+                        path.to_owned()
+                    };
+                    self.issue(
+                        at,
+                        format!(
+                            "{value:?} is not a valid HTTP header value; control characters \
+                             (such as newlines) are not allowed"
+                        ),
+                    );
+                    return None;
+                }
+                Some(TextMatch::Exact(value.clone()))
+            }
+            (None, Some(regex)) => regex
+                .parse::<Pattern>()
+                .map(TextMatch::Regex)
+                .map_err(|why| self.issue(format!("{path}.regex"), why.to_string()))
+                .ok(),
+            _ => {
+                self.issue(
+                    path,
+                    "give exactly one of `value` (an exact match) and `regex`",
+                );
+                None
+            }
         }
     }
 }

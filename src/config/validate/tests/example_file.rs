@@ -28,12 +28,12 @@ fn example_file_is_valid() {
     let first = &config.listeners[0].routes[0];
     assert_eq!(
         first.matches,
-        RouteMatch {
+        [RouteMatch {
             host: Some(HostMatch::WildcardSuffix(".example.com".into())),
-            path_prefix: Some("/v1".into()),
+            path: Some(PathMatch::Prefix("/v1".into())),
             headers: vec![header("x-env", "staging")],
-            client_identity: None,
-        }
+            ..RouteMatch::default()
+        }]
     );
     assert_eq!(config.services[first.service].name, "loadapi");
     let loadapi = &config.services[0];
@@ -109,14 +109,17 @@ fn example_file_uses_every_key() {
         .listeners
         .iter()
         .flat_map(|l| &l.routes)
-        .filter_map(|r| r.matches.as_ref())
+        .filter_map(|r| r.single.as_ref())
         .collect();
     assert!(matches.iter().any(|m| m.host.is_some()), "match.host");
     assert!(
         matches.iter().any(|m| m.path_prefix.is_some()),
         "path_prefix"
     );
-    assert!(matches.iter().any(|m| !m.headers.0.is_empty()), "headers");
+    assert!(
+        matches.iter().any(|m| !m.headers.entries.is_empty()),
+        "headers"
+    );
     let limits = raw
         .listeners
         .iter()
@@ -242,7 +245,7 @@ fn example_file_uses_every_tls_and_admin_key() {
         raw.listeners
             .iter()
             .flat_map(|l| &l.routes)
-            .filter_map(|r| r.matches.as_ref())
+            .filter_map(|r| r.single.as_ref())
             .any(|m| m.client_identity.is_some()),
         "client_identity"
     );

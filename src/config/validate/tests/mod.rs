@@ -24,7 +24,7 @@ mod whole_file;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use http::{HeaderName, HeaderValue};
+use http::HeaderName;
 
 use super::values::{
     k8s_name_problem, parse_percent, show_size, BUDGET_RATIO_FORM, ERROR_RATE_FORM,
@@ -34,9 +34,9 @@ use crate::config::raw;
 use crate::config::{
     AdminConfig, BalancerKind, CertificateFiles, Config, ConfigIssue, DiscoveryConfig, DnsConfig,
     EwmaConfig, GroupConfig, HealthCheckConfig, HostMatch, ListenerConfig, ListenerLimits,
-    ListenerProtocol, MetricsConfig, OutlierConfig, RetryConfig, RetryOn, RolloutConfig,
-    RouteConfig, RouteMatch, ServiceConfig, ShutdownConfig, SplitConfig, StickyKey, Timeouts,
-    UpstreamProtocol, UpstreamTls,
+    ListenerProtocol, MetricsConfig, OutlierConfig, PathMatch, RetryConfig, RetryOn, RolloutConfig,
+    RouteConfig, RouteMatch, ServiceConfig, ShutdownConfig, SplitConfig, StickyKey, TextMatch,
+    Timeouts, UpstreamProtocol, UpstreamTls,
 };
 
 const EXAMPLE: &str = include_str!("../../../../config/example.yaml");
@@ -76,10 +76,10 @@ fn addr(text: &str) -> SocketAddr {
     text.parse().unwrap()
 }
 
-fn header(name: &'static str, value: &str) -> (HeaderName, HeaderValue) {
+fn header(name: &'static str, value: &str) -> (HeaderName, TextMatch) {
     (
         HeaderName::from_static(name),
-        HeaderValue::from_str(value).unwrap(),
+        TextMatch::Exact(value.to_owned()),
     )
 }
 

@@ -78,7 +78,7 @@ fn header_names_are_stored_lower_case() {
     );
     let config = load(&text);
     assert_eq!(
-        config.listeners[0].routes[0].matches.headers,
+        config.listeners[0].routes[0].matches[0].headers,
         vec![header("x-env", "Staging"), header("accept", "*/*")]
     );
 }
@@ -107,19 +107,90 @@ fn bad_path_prefix_has_its_path() {
 }
 
 #[test]
-fn routes_after_a_catch_all_are_unreachable() {
+fn a_route_after_a_catch_all_is_fine_but_an_equal_match_is_not() {
+    // The most specific match wins, so a catch-all may come first...
     let text = with_routes(
         "      - { name: api, match: { path_prefix: /api }, service: web }
       - { name: all, match: {}, service: web }
       - { name: late, match: { path_prefix: /late }, service: web }
 ",
     );
+    assert_eq!(load(&text).listeners[0].routes.len(), 3);
+    // ...but conditions equal to earlier ones could never be chosen.
+    let text = with_routes(
+        "      - { name: api, match: { path_prefix: /api }, service: web }
+      - name: again
+        matches: [ { path: { prefix: /api/ } }, { path: { exact: /x } } ]
+        service: web
+",
+    );
     let found = issues(&text);
-    let message = issue_at(&found, "listeners[0].routes[2]");
-    assert!(message.contains("\"late\" can never match"), "{message}");
+    let message = issue_at(&found, "listeners[0].routes[1].matches[0]");
+    assert!(message.contains("\"again\" can never match"), "{message}");
     assert!(
-        message.contains("listeners[0].routes[1] (\"all\")"),
+        message.contains("listeners[0].routes[0] (\"api\")"),
         "{message}"
     );
     assert_eq!(found.len(), 1, "{found:#?}");
+}
+
+#[test]
+fn gateway_api_matches_are_checked_with_their_key_paths() {
+    let text = with_routes(
+        r#"      - name: r
+        matches:
+          - path: { regex: "/api/(v[0-9]+" }
+            headers: [ { name: "bad name", value: x }, { name: x-a, value: a, regex: b } ]
+            query: [ { name: debug, regex: "(" }, { name: "", value: "1" } ]
+            method: "G T"
+          - path: { exact: /a, prefix: /b }
+          - path: { exact: nope }
+          - path_prefix: /a
+            path: { prefix: /a }
+        service: web
+      - { name: both, match: {}, matches: [ {} ], service: web }
+      - { name: none, matches: [], service: web }
+"#,
+    );
+    let found = issues(&text);
+    let at = |path: &str| issue_at(&found, &format!("listeners[0].routes[0].{path}"));
+    assert!(at("matches[0].path.regex").contains("invalid regex"));
+    assert!(at("matches[0].headers[0].name").contains("not a valid HTTP header name"));
+    assert!(at("matches[0].headers[1]").contains("exactly one of `value`"));
+    assert!(at("matches[0].query[0].regex").contains("invalid regex"));
+    assert!(at("matches[0].query[1].name").contains("empty"));
+    assert!(at("matches[0].method").contains("not an HTTP method"));
+    assert!(at("matches[1].path").contains("exactly one of `exact`, `prefix` and `regex`"));
+    assert!(at("matches[2].path.exact").contains("must start with '/'"));
+    assert!(at("matches[3].path").contains("either `path_prefix` or `path`"));
+    assert!(issue_at(&found, "listeners[0].routes[1].matches").contains("not both"));
+    assert!(issue_at(&found, "listeners[0].routes[2].matches").contains("empty"));
+    assert_eq!(found.len(), 11, "{found:#?}");
+}
+
+#[test]
+fn gateway_api_matches_parse() {
+    let text = with_routes(
+        r#"      - name: r
+        matches:
+          - path: { regex: "/api/v[0-9]+/users/[0-9]+" }
+            headers: [ { name: X-Tester, value: "yes" }, { name: x-v, regex: "v[0-9]+" } ]
+            query: [ { name: debug, regex: "1|true" } ]
+            method: get
+          - path: { exact: /health }
+        service: web
+"#,
+    );
+    let config = load(&text);
+    let matches = &config.listeners[0].routes[0].matches;
+    assert_eq!(matches.len(), 2);
+    let first = &matches[0];
+    assert!(
+        matches!(&first.path, Some(PathMatch::Regex(p)) if p.as_str() == "/api/v[0-9]+/users/[0-9]+")
+    );
+    assert_eq!(first.method, Some(http::Method::GET));
+    assert_eq!(first.headers[0], header("x-tester", "yes"));
+    assert!(matches!(&first.headers[1].1, TextMatch::Regex(p) if p.as_str() == "v[0-9]+"));
+    assert_eq!(first.query[0].0, "debug");
+    assert_eq!(matches[1].path, Some(PathMatch::Exact("/health".into())));
 }

@@ -72,8 +72,7 @@ fn client_identity_needs_a_listener_that_verifies_clients() {
     );
     let config = load(&verified);
     assert_eq!(
-        config.listeners[0].routes[0]
-            .matches
+        config.listeners[0].routes[0].matches[0]
             .client_identity
             .as_deref(),
         Some("spiffe://cluster.local/ns/a/sa/web")

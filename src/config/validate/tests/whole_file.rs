@@ -103,17 +103,17 @@ fn full_config_becomes_the_expected_values() {
                 routes: vec![
                     RouteConfig {
                         name: "api".into(),
-                        matches: RouteMatch {
+                        matches: vec![RouteMatch {
                             host: Some(HostMatch::WildcardSuffix(".example.com".into())),
-                            path_prefix: Some("/v1".into()),
+                            path: Some(PathMatch::Prefix("/v1".into())),
                             headers: vec![header("x-env", "staging")],
-                            client_identity: None,
-                        },
+                            ..RouteMatch::default()
+                        }],
                         service: 0,
                     },
                     RouteConfig {
                         name: "rest".into(),
-                        matches: RouteMatch::default(),
+                        matches: vec![RouteMatch::default()],
                         service: 1,
                     },
                 ],
@@ -135,7 +135,7 @@ fn full_config_becomes_the_expected_values() {
                 protocol: ListenerProtocol::Auto,
                 routes: vec![RouteConfig {
                     name: "all".into(),
-                    matches: RouteMatch::default(),
+                    matches: vec![RouteMatch::default()],
                     service: 0,
                 }],
                 limits: defaults::LIMITS,
