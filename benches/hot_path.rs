@@ -49,7 +49,8 @@ fn route_match(c: &mut Criterion) {
     let route = |name: &str, matches: RouteMatch| Route {
         name: name.into(),
         matches: vec![matches],
-        service: 0,
+        filters: Vec::new(),
+        service: Some(0),
         metrics: metrics.route("edge", name),
     };
     let table = RouteTable::new(vec![

@@ -86,6 +86,9 @@ pub(crate) mod state;
 /// Route matching.
 pub mod route;
 
+/// A route's filters: header edits, redirects, rewrites.
+pub(crate) mod filter;
+
 /// Group pick: override header, sticky key, weights.
 pub mod split;
 

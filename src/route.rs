@@ -27,7 +27,7 @@ use std::cmp::Reverse;
 use http::request::Parts;
 use http::{HeaderMap, Method};
 
-use crate::config::{HostMatch, PathMatch, RouteMatch, TextMatch};
+use crate::config::{HostMatch, PathMatch, RouteFilter, RouteMatch, TextMatch};
 use crate::metrics::RouteMetrics;
 use crate::tls::ClientIdentity;
 
@@ -36,8 +36,11 @@ pub struct Route {
     pub name: String,
     /// Any of these selects the route.
     pub matches: Vec<RouteMatch>,
-    /// Index into the snapshot's services.
-    pub service: usize,
+    /// Applied around forwarding, in order (`filter`).
+    pub filters: Vec<RouteFilter>,
+    /// Index into the snapshot's services; None for a route a redirect
+    /// answers.
+    pub service: Option<usize>,
     pub metrics: RouteMetrics,
 }
 
@@ -107,6 +110,16 @@ impl RouteTable {
     }
 
     pub fn find(&self, request: &Parts, client: Option<&ClientIdentity>) -> Option<&Route> {
+        self.find_match(request, client).map(|(route, _)| route)
+    }
+
+    /// The route and which of its matches selected the request (a filter's
+    /// prefix replacement replaces what that match's prefix matched).
+    pub fn find_match(
+        &self,
+        request: &Parts,
+        client: Option<&ClientIdentity>,
+    ) -> Option<(&Route, &RouteMatch)> {
         let seen = Request {
             host: request_host(request),
             path: request.uri.path(),
@@ -118,7 +131,7 @@ impl RouteTable {
         self.order
             .iter()
             .find(|&&(route, index)| matches(&self.routes[route].matches[index], &seen))
-            .map(|&(route, _)| &self.routes[route])
+            .map(|&(route, index)| (&self.routes[route], &self.routes[route].matches[index]))
     }
 }
 
@@ -373,7 +386,8 @@ mod tests {
         Route {
             name: name.into(),
             matches,
-            service: 0,
+            filters: Vec::new(),
+            service: Some(0),
             metrics: metrics.route("edge", name),
         }
     }

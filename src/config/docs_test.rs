@@ -12,7 +12,13 @@ use std::path::{Component, Path, PathBuf};
 
 /// Maps in the example whose keys are the user's own names (header names),
 /// not config keys, so the walk records the map but not what is inside.
-const USER_KEYED: &[&str] = &["listeners[].routes[].match.headers"];
+const USER_KEYED: &[&str] = &[
+    "listeners[].routes[].match.headers",
+    "listeners[].routes[].filters[].request_headers.set",
+    "listeners[].routes[].filters[].request_headers.add",
+    "listeners[].routes[].filters[].response_headers.set",
+    "listeners[].routes[].filters[].response_headers.add",
+];
 
 /// The Markdown files whose links must resolve, relative to the repository.
 const LINKED_FILES: &[&str] = &[

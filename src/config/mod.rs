@@ -17,6 +17,7 @@ mod duration;
 mod health_check;
 mod percent;
 mod raw;
+mod route_filter;
 mod route_match;
 mod sticky;
 mod validate;
@@ -34,6 +35,9 @@ use http::HeaderName;
 pub use dns::DnsConfig;
 pub use duration::parse_duration;
 pub use health_check::HealthCheckConfig;
+pub use route_filter::{
+    HeaderEdits, Hostname, PathReplace, Redirect, RedirectScheme, Rewrite, RouteFilter,
+};
 pub use route_match::{HostMatch, PathMatch, Pattern, RouteMatch, TextMatch};
 pub use sticky::StickyKey;
 pub(crate) use validate::replica_name_problem;
@@ -219,8 +223,11 @@ pub struct RouteConfig {
     /// Any of these selects the route; never empty (a route without
     /// conditions has one empty match, the catch-all).
     pub matches: Vec<RouteMatch>,
+    /// Applied in order: header edits, a redirect, a rewrite.
+    pub filters: Vec<RouteFilter>,
     /// Index into [`Config::services`]; validation guarantees it exists.
-    pub service: usize,
+    /// None only for a route that answers with a redirect.
+    pub service: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

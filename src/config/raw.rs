@@ -198,7 +198,56 @@ pub(crate) struct RawRoute {
     pub(crate) single: Option<RawMatch>,
     /// Several matches, any of which selects the route.
     pub(crate) matches: Option<Vec<RawMatch>>,
-    pub(crate) service: String,
+    pub(crate) filters: Option<Vec<RawFilter>>,
+    /// Required unless a redirect answers the route's requests.
+    pub(crate) service: Option<String>,
+}
+
+/// One filter: exactly one of the keys, which `validate` checks. An unknown
+/// filter name is refused by `deny_unknown_fields`, with its line.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFilter {
+    pub(crate) request_headers: Option<RawHeaderEdits>,
+    pub(crate) response_headers: Option<RawHeaderEdits>,
+    pub(crate) redirect: Option<RawRedirect>,
+    pub(crate) rewrite: Option<RawRewrite>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHeaderEdits {
+    #[serde(default)]
+    pub(crate) set: RawHeaders,
+    #[serde(default)]
+    pub(crate) add: RawHeaders,
+    #[serde(default)]
+    pub(crate) remove: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRedirect {
+    pub(crate) scheme: Option<String>,
+    pub(crate) hostname: Option<String>,
+    pub(crate) port: Option<u32>,
+    pub(crate) path: Option<RawPathReplace>,
+    pub(crate) status: Option<u16>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRewrite {
+    pub(crate) hostname: Option<String>,
+    pub(crate) path: Option<RawPathReplace>,
+}
+
+/// `{ replace_full | replace_prefix }`; exactly one, which `validate` checks.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPathReplace {
+    pub(crate) replace_full: Option<String>,
+    pub(crate) replace_prefix: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -601,7 +650,7 @@ services:
         assert_eq!(listener.routes[0].name, "all");
         assert!(listener.routes[0].single.is_none());
         assert!(listener.routes[0].matches.is_none());
-        assert_eq!(listener.routes[0].service, "web");
+        assert_eq!(listener.routes[0].service.as_deref(), Some("web"));
         let service = &raw.services[0];
         assert_eq!(service.name, "web");
         assert_eq!(

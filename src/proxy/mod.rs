@@ -35,6 +35,7 @@ use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::access_log::{AccessLog, Entry, Trace};
+use crate::filter;
 use crate::metrics::{CodeClass, RouteMetrics};
 use crate::shutdown::DrainToken;
 use crate::state::State;
@@ -101,9 +102,9 @@ pub(crate) async fn handle(
     }
     headers::use_absolute_form_authority(&mut parts);
     let grpc = headers::is_grpc(&parts);
-    let Some(route) = listener
+    let Some((route, matched)) = listener
         .routes
-        .find(&parts, connection.client_identity.as_deref())
+        .find_match(&parts, connection.client_identity.as_deref())
     else {
         let error = ProxyError::NoRoute;
         tracing::info!(
@@ -125,15 +126,34 @@ pub(crate) async fn handle(
         };
         return logged(response, entry.take());
     };
-    let service_index = route.service;
-    let service = &snapshot.services[service_index];
-    let limits = &listener.limits;
-
     if let Some(entry) = entry.0.as_deref_mut() {
         entry.route = Some(route.name.clone());
-        entry.service = Some(service.name.clone());
     }
     let mut counted = RouteCount::new(&route.metrics, started);
+    if !route.filters.is_empty() {
+        let decision = filter::on_request(&route.filters, &mut parts, matched, connection.scheme);
+        if let filter::Decision::Redirect { status, location } = decision {
+            let mut response = Response::new(ResponseBody::empty());
+            *response.status_mut() = status;
+            response
+                .headers_mut()
+                .insert(http::header::LOCATION, location);
+            filter::on_response(&route.filters, response.headers_mut());
+            counted.finish(status);
+            return logged(response, entry.take());
+        }
+    }
+    let Some(service_index) = route.service else {
+        // A redirect route, and the request named no host to redirect to.
+        let error = ProxyError::Malformed("no host to redirect to");
+        counted.finish(error.status());
+        return logged(error.into_response(), entry.take());
+    };
+    let service = &snapshot.services[service_index];
+    let limits = &listener.limits;
+    if let Some(entry) = entry.0.as_deref_mut() {
+        entry.service = Some(service.name.clone());
+    }
     let trace = entry.0.as_deref_mut().map(|entry| &mut entry.trace);
     let to = forward::ServiceRef {
         snapshot: &snapshot,
@@ -173,6 +193,10 @@ pub(crate) async fn handle(
             (response, status)
         }
     };
+    let mut response = response;
+    if !route.filters.is_empty() {
+        filter::on_response(&route.filters, response.headers_mut());
+    }
     counted.finish(status);
     logged(response, entry.take())
 }

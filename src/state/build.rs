@@ -172,6 +172,7 @@ pub(super) fn build(
                     .map(|route| Route {
                         name: route.name.clone(),
                         matches: route.matches.clone(),
+                        filters: route.filters.clone(),
                         service: route.service,
                         metrics: metrics.route(&listener.name, &route.name),
                     })

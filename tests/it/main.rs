@@ -20,6 +20,7 @@ mod discovery;
 mod endpoint_slices;
 mod errors;
 mod faults;
+mod filters;
 mod fleet;
 mod grpc;
 mod headers;

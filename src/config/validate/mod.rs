@@ -36,6 +36,7 @@
 //! file (ranges, uniqueness, agreement with other keys) stays here.
 
 mod admin;
+mod filters;
 mod groups;
 mod health;
 mod kubernetes;

@@ -14,7 +14,9 @@ use http::HeaderName;
 use super::Checker;
 use crate::config::raw::{RawMatch, RawPathMatch, RawRoute, RawValueMatch};
 use crate::config::route_match::{ExactPath, PathPrefix};
-use crate::config::{HostMatch, PathMatch, Pattern, RouteConfig, RouteMatch, TextMatch};
+use crate::config::{
+    HostMatch, PathMatch, Pattern, RouteConfig, RouteFilter, RouteMatch, TextMatch,
+};
 
 impl Checker {
     pub(super) fn routes(
@@ -102,23 +104,54 @@ impl Checker {
                 }
             }
 
-            let service = service_names.iter().position(|name| *name == route.service);
-            if service.is_none() {
-                let known = if service_names.is_empty() {
-                    "no services are defined; add one under `services`".to_owned()
-                } else {
-                    format!("known services: {}", service_names.join(", "))
-                };
-                self.issue(
-                    format!("{path}.service"),
-                    format!("unknown service {:?}; {known}", route.service),
-                );
-            }
+            let filters = self.filters(
+                &format!("{path}.filters"),
+                route.filters.as_deref().unwrap_or_default(),
+                &matches,
+            );
+            let redirects = filters
+                .iter()
+                .any(|filter| matches!(filter, RouteFilter::Redirect(_)));
+            let service = match (&route.service, redirects) {
+                (Some(_), true) => {
+                    self.issue(
+                        format!("{path}.service"),
+                        "the route's redirect answers every request itself, so `service` is \
+                         never used; remove it",
+                    );
+                    None
+                }
+                (None, true) => None,
+                (None, false) => {
+                    self.issue(
+                        path.clone(),
+                        "the route has no `service`; name the service it sends requests to \
+                         (only a route with a `redirect` filter needs none)",
+                    );
+                    Some(0)
+                }
+                (Some(name), false) => {
+                    let found = service_names.iter().position(|known| known == name);
+                    if found.is_none() {
+                        let known = if service_names.is_empty() {
+                            "no services are defined; add one under `services`".to_owned()
+                        } else {
+                            format!("known services: {}", service_names.join(", "))
+                        };
+                        self.issue(
+                            format!("{path}.service"),
+                            format!("unknown service {name:?}; {known}"),
+                        );
+                    }
+                    Some(found.unwrap_or(0))
+                }
+            };
 
             routes.push(RouteConfig {
                 name: route.name.clone(),
                 matches,
-                service: service.unwrap_or(0),
+                filters,
+                service,
             });
         }
         routes

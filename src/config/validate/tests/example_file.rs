@@ -35,7 +35,7 @@ fn example_file_is_valid() {
             ..RouteMatch::default()
         }]
     );
-    assert_eq!(config.services[first.service].name, "loadapi");
+    assert_eq!(config.services[first.service.unwrap()].name, "loadapi");
     let loadapi = &config.services[0];
     let weights: Vec<u32> = loadapi.groups.iter().map(|g| g.weight).collect();
     assert_eq!(weights, [95, 5]);

@@ -5,6 +5,7 @@
 mod admin;
 mod dns;
 mod example_file;
+mod filters;
 mod fleet;
 mod health;
 mod limits;

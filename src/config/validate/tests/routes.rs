@@ -17,8 +17,8 @@ listeners:
       - { name: r2, service: a }
 ";
     let config = load(text);
-    assert_eq!(config.listeners[0].routes[0].service, 1);
-    assert_eq!(config.listeners[0].routes[1].service, 0);
+    assert_eq!(config.listeners[0].routes[0].service, Some(1));
+    assert_eq!(config.listeners[0].routes[1].service, Some(0));
 }
 
 #[test]

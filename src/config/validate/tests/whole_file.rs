@@ -109,12 +109,14 @@ fn full_config_becomes_the_expected_values() {
                             headers: vec![header("x-env", "staging")],
                             ..RouteMatch::default()
                         }],
-                        service: 0,
+                        filters: Vec::new(),
+                        service: Some(0),
                     },
                     RouteConfig {
                         name: "rest".into(),
                         matches: vec![RouteMatch::default()],
-                        service: 1,
+                        filters: Vec::new(),
+                        service: Some(1),
                     },
                 ],
                 limits: ListenerLimits {
@@ -136,7 +138,8 @@ fn full_config_becomes_the_expected_values() {
                 routes: vec![RouteConfig {
                     name: "all".into(),
                     matches: vec![RouteMatch::default()],
-                    service: 0,
+                    filters: Vec::new(),
+                    service: Some(0),
                 }],
                 limits: defaults::LIMITS,
                 tls: None,

@@ -1,0 +1,282 @@
+//! `routes[].filters`: one filter per entry, header edits that name valid
+//! headers luas does not manage itself, redirect and rewrite targets, and
+//! the rules that span the route (a prefix replacement needs a prefix match;
+//! a redirect and a rewrite exclude each other, and a redirect needs no
+//! service).
+//!
+//! Called from `routes` with the route's parsed matches; the syntax of a
+//! host name or a replacement path is `config/route_filter.rs`'s.
+
+use http::{HeaderName, HeaderValue, StatusCode};
+
+use super::Checker;
+use crate::config::raw::{RawFilter, RawHeaderEdits, RawHeaders, RawPathReplace};
+use crate::config::route_filter::ReplacementPath;
+use crate::config::{
+    HeaderEdits, Hostname, PathMatch, PathReplace, Redirect, RedirectScheme, Rewrite, RouteFilter,
+    RouteMatch,
+};
+
+/// Headers luas writes itself, or that frame the message: a filter that
+/// edited them would break the exchange or be overwritten.
+const MANAGED_HEADERS: [&str; 9] = [
+    "host",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "content-length",
+];
+
+const REDIRECT_STATUSES: [u16; 5] = [301, 302, 303, 307, 308];
+
+impl Checker {
+    pub(super) fn filters(
+        &mut self,
+        path: &str,
+        raw: &[RawFilter],
+        matches: &[RouteMatch],
+    ) -> Vec<RouteFilter> {
+        let mut filters = Vec::with_capacity(raw.len());
+        for (index, entry) in raw.iter().enumerate() {
+            let at = format!("{path}[{index}]");
+            let given = [
+                entry.request_headers.is_some(),
+                entry.response_headers.is_some(),
+                entry.redirect.is_some(),
+                entry.rewrite.is_some(),
+            ]
+            .into_iter()
+            .filter(|&given| given)
+            .count();
+            if given != 1 {
+                self.issue(
+                    at,
+                    "give exactly one filter per entry: request_headers, response_headers, \
+                     redirect or rewrite (list several filters as several entries)",
+                );
+                continue;
+            }
+            let filter = if let Some(edits) = &entry.request_headers {
+                RouteFilter::RequestHeaders(
+                    self.header_edits(&format!("{at}.request_headers"), edits),
+                )
+            } else if let Some(edits) = &entry.response_headers {
+                RouteFilter::ResponseHeaders(
+                    self.header_edits(&format!("{at}.response_headers"), edits),
+                )
+            } else if let Some(redirect) = &entry.redirect {
+                let at = format!("{at}.redirect");
+                let scheme = redirect.scheme.as_deref().and_then(|scheme| match scheme {
+                    "http" => Some(RedirectScheme::Http),
+                    "https" => Some(RedirectScheme::Https),
+                    other => {
+                        self.issue(
+                            format!("{at}.scheme"),
+                            format!("unknown scheme {other:?}; use http or https"),
+                        );
+                        None
+                    }
+                });
+                let port = redirect.port.and_then(|port| match u16::try_from(port) {
+                    Ok(port) if port > 0 => Some(port),
+                    _ => {
+                        self.issue(
+                            format!("{at}.port"),
+                            format!("port {port} is out of range; use 1 to 65535"),
+                        );
+                        None
+                    }
+                });
+                let status = match redirect.status {
+                    None => StatusCode::FOUND,
+                    Some(code) if REDIRECT_STATUSES.contains(&code) => {
+                        StatusCode::from_u16(code).expect("a listed redirect status")
+                    }
+                    Some(code) => {
+                        self.issue(
+                            format!("{at}.status"),
+                            format!(
+                                "status {code} is not a redirect; use 301, 302, 303, 307 or 308"
+                            ),
+                        );
+                        StatusCode::FOUND
+                    }
+                };
+                RouteFilter::Redirect(Redirect {
+                    scheme,
+                    hostname: self
+                        .hostname(&format!("{at}.hostname"), redirect.hostname.as_deref()),
+                    port,
+                    path: self.path_replace(&format!("{at}.path"), redirect.path.as_ref(), matches),
+                    status,
+                })
+            } else if let Some(rewrite) = &entry.rewrite {
+                let at = format!("{at}.rewrite");
+                RouteFilter::Rewrite(Rewrite {
+                    hostname: self.hostname(&format!("{at}.hostname"), rewrite.hostname.as_deref()),
+                    path: self.path_replace(&format!("{at}.path"), rewrite.path.as_ref(), matches),
+                })
+            } else {
+                unreachable!("exactly one filter was given")
+            };
+            filters.push(filter);
+        }
+        let redirects = filters
+            .iter()
+            .filter(|filter| matches!(filter, RouteFilter::Redirect(_)))
+            .count();
+        let rewrites = filters
+            .iter()
+            .filter(|filter| matches!(filter, RouteFilter::Rewrite(_)))
+            .count();
+        if redirects > 1 || rewrites > 1 || redirects + rewrites > 1 {
+            self.issue(
+                path,
+                "a route takes at most one redirect or one rewrite, not both (as Gateway API \
+                 allows): a redirect answers the request, a rewrite forwards it",
+            );
+        }
+        filters
+    }
+
+    fn header_edits(&mut self, path: &str, raw: &RawHeaderEdits) -> HeaderEdits {
+        let set = self.header_values(&format!("{path}.set"), &raw.set);
+        let add = self.header_values(&format!("{path}.add"), &raw.add);
+        let mut remove = Vec::with_capacity(raw.remove.len());
+        for (index, name) in raw.remove.iter().enumerate() {
+            let at = format!("{path}.remove[{index}]");
+            if let Some(name) = self.header_name(&at, name, "x-internal") {
+                if self.managed(&at, &name) {
+                    remove.push(name);
+                }
+            }
+        }
+        // Judged on what was written: entries that were wrong are reported
+        // already.
+        if raw.set.entries.is_empty() && raw.add.entries.is_empty() && raw.remove.is_empty() {
+            self.issue(
+                path,
+                "the filter changes nothing; give `set`, `add` or `remove`",
+            );
+        }
+        HeaderEdits { set, add, remove }
+    }
+
+    fn header_values(&mut self, path: &str, raw: &RawHeaders) -> Vec<(HeaderName, HeaderValue)> {
+        let mut values = Vec::with_capacity(raw.entries.len());
+        for (index, entry) in raw.entries.iter().enumerate() {
+            let at = if raw.listed {
+                format!("{path}[{index}]")
+            } else {
+                format!("{path}.{}", entry.name)
+            };
+            let Some(name) = self.header_name(&at, &entry.name, "x-env") else {
+                continue;
+            };
+            if !self.managed(&at, &name) {
+                continue;
+            }
+            if values
+                .iter()
+                .any(|(seen, _): &(HeaderName, HeaderValue)| *seen == name)
+            {
+                self.issue(
+                    at.clone(),
+                    format!("header {:?} is listed twice; keep one entry", name.as_str()),
+                );
+            }
+            let (Some(value), None) = (&entry.value, &entry.regex) else {
+                self.issue(at, "give the header's value (a regex has no place here)");
+                continue;
+            };
+            match HeaderValue::from_str(value) {
+                Ok(value) => values.push((name, value)),
+                Err(_) => self.issue(
+                    at,
+                    format!(
+                        "{value:?} is not a valid HTTP header value; control characters (such \
+                         as newlines) are not allowed"
+                    ),
+                ),
+            }
+        }
+        values
+    }
+
+    /// True when a filter may edit `name`; reports it otherwise.
+    fn managed(&mut self, path: &str, name: &HeaderName) -> bool {
+        if MANAGED_HEADERS.contains(&name.as_str()) {
+            let hint = if name == http::header::HOST {
+                "; to change the host the endpoint sees, use `rewrite: { hostname }`"
+            } else {
+                ""
+            };
+            self.issue(
+                path,
+                format!(
+                    "{:?} frames the message or is managed by luas and cannot be edited by a \
+                     filter{hint}",
+                    name.as_str()
+                ),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn hostname(&mut self, path: &str, text: Option<&str>) -> Option<Hostname> {
+        text.and_then(|text| {
+            text.parse::<Hostname>()
+                .map_err(|why| self.issue(path, why.to_string()))
+                .ok()
+        })
+    }
+
+    /// `{ replace_full | replace_prefix }`: a prefix replacement replaces
+    /// what the route's prefix matched, so every match must be a prefix.
+    fn path_replace(
+        &mut self,
+        path: &str,
+        raw: Option<&RawPathReplace>,
+        matches: &[RouteMatch],
+    ) -> Option<PathReplace> {
+        let raw = raw?;
+        let (key, text, full) = match (&raw.replace_full, &raw.replace_prefix) {
+            (Some(text), None) => ("replace_full", text, true),
+            (None, Some(text)) => ("replace_prefix", text, false),
+            _ => {
+                self.issue(
+                    path,
+                    "give exactly one of `replace_full` (the whole path) and `replace_prefix` \
+                     (the part the route's prefix matched)",
+                );
+                return None;
+            }
+        };
+        let at = format!("{path}.{key}");
+        let ReplacementPath(text) = text
+            .parse::<ReplacementPath>()
+            .map_err(|why| self.issue(at.clone(), why.to_string()))
+            .ok()?;
+        if full {
+            return Some(PathReplace::Full(text));
+        }
+        if !matches
+            .iter()
+            .all(|conditions| matches!(conditions.path, Some(PathMatch::Prefix(_))))
+        {
+            self.issue(
+                at,
+                "replace_prefix replaces the part of the path the route's prefix matched, so \
+                 every match of the route needs a path prefix (`path: { prefix: /docs }`); use \
+                 `replace_full` otherwise",
+            );
+            return None;
+        }
+        Some(PathReplace::Prefix(text))
+    }
+}

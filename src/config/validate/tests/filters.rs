@@ -1,0 +1,113 @@
+//! `routes[].filters`: the issue's example shape parses; every bad filter is
+//! reported at its key path; unknown filter names are refused with a line.
+
+use super::*;
+use crate::config::{HeaderEdits, PathReplace, RedirectScheme, RouteFilter};
+use http::{HeaderValue, StatusCode};
+
+#[test]
+fn the_documented_filters_parse() {
+    let text = with_routes(
+        r#"      - name: api
+        match: { path_prefix: /api }
+        filters:
+          - request_headers: { set: { x-env: prod }, add: { x-via-route: api }, remove: [x-internal] }
+          - response_headers: { set: { cache-control: no-store } }
+        service: web
+      - name: old-docs
+        matches: [ { path: { prefix: /docs } } ]
+        filters:
+          - redirect: { scheme: https, hostname: docs.example.com, path: { replace_prefix: /manual }, status: 301 }
+      - name: legacy
+        matches: [ { path: { prefix: /legacy } } ]
+        filters: [ { rewrite: { path: { replace_prefix: / } } } ]
+        service: web
+"#,
+    );
+    let config = load(&text);
+    let routes = &config.listeners[0].routes;
+    assert_eq!(
+        routes[0].filters[0],
+        RouteFilter::RequestHeaders(HeaderEdits {
+            set: vec![(
+                HeaderName::from_static("x-env"),
+                HeaderValue::from_static("prod")
+            )],
+            add: vec![(
+                HeaderName::from_static("x-via-route"),
+                HeaderValue::from_static("api")
+            )],
+            remove: vec![HeaderName::from_static("x-internal")],
+        })
+    );
+    assert!(matches!(
+        &routes[0].filters[1],
+        RouteFilter::ResponseHeaders(_)
+    ));
+    let RouteFilter::Redirect(redirect) = &routes[1].filters[0] else {
+        panic!("{:?}", routes[1].filters);
+    };
+    assert_eq!(redirect.scheme, Some(RedirectScheme::Https));
+    assert_eq!(
+        redirect.hostname.as_ref().unwrap().as_str(),
+        "docs.example.com"
+    );
+    assert_eq!(redirect.path, Some(PathReplace::Prefix("/manual".into())));
+    assert_eq!(redirect.status, StatusCode::MOVED_PERMANENTLY);
+    assert_eq!(routes[1].service, None);
+    assert!(matches!(&routes[2].filters[0], RouteFilter::Rewrite(_)));
+}
+
+#[test]
+fn bad_filters_have_their_key_paths() {
+    let text = with_routes(
+        r#"      - name: a
+        match: { path_prefix: /a }
+        filters:
+          - request_headers: { set: { host: x }, add: { "bad name": v }, remove: [content-length] }
+          - response_headers: {}
+          - { request_headers: { set: { x-a: "1" } }, response_headers: { set: { x-b: "2" } } }
+          - redirect: { scheme: ftp, port: 70000, status: 200, path: { replace_full: nope } }
+        service: web
+      - name: b
+        matches: [ { path: { exact: /b } } ]
+        filters: [ { rewrite: { hostname: "b.example.com:80", path: { replace_prefix: /x } } } ]
+        service: web
+      - name: c
+        match: { path_prefix: /c }
+        filters: [ { redirect: {} } ]
+        service: web
+      - name: d
+        match: { path_prefix: /d }
+"#,
+    );
+    let found = issues(&text);
+    let at = |path: &str| issue_at(&found, &format!("listeners[0].routes[{path}"));
+    assert!(at("0].filters[0].request_headers.set.host").contains("rewrite: { hostname }"));
+    assert!(
+        at("0].filters[0].request_headers.add.bad name").contains("not a valid HTTP header name")
+    );
+    assert!(at("0].filters[0].request_headers.remove[0]").contains("frames the message"));
+    assert!(at("0].filters[1].response_headers").contains("changes nothing"));
+    assert!(at("0].filters[2]").contains("exactly one filter per entry"));
+    assert!(at("0].filters[3].redirect.scheme").contains("http or https"));
+    assert!(at("0].filters[3].redirect.port").contains("out of range"));
+    assert!(at("0].filters[3].redirect.status").contains("not a redirect"));
+    assert!(at("0].filters[3].redirect.path.replace_full").contains("must start with '/'"));
+    assert!(at("0].service").contains("never used"));
+    assert!(at("1].filters[0].rewrite.hostname").contains("without a port"));
+    assert!(at("1].filters[0].rewrite.path.replace_prefix").contains("needs a path prefix"));
+    assert!(at("2].service").contains("never used"));
+    assert!(at("3]").contains("has no `service`"));
+    assert_eq!(found.len(), 14, "{found:#?}");
+}
+
+#[test]
+fn an_unknown_filter_is_refused_with_its_line() {
+    let text = with_routes(
+        "      - name: a\n        filters: [ { mirror: { service: shadow } } ]\n        service: web\n",
+    );
+    let error = Config::from_yaml(&text).unwrap_err().to_string();
+    assert!(error.contains("unknown field `mirror`"), "{error}");
+    assert!(error.contains("line 6"), "{error}");
+}
