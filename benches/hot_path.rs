@@ -46,12 +46,8 @@ fn endpoints(metrics: &Metrics, count: usize, now: Instant) -> Vec<Endpoint> {
 
 fn route_match(c: &mut Criterion) {
     let metrics = Metrics::new(&luas::config::defaults::BUCKETS);
-    let route = |name: &str, matches: RouteMatch| Route {
-        name: name.into(),
-        matches: vec![matches],
-        filters: Vec::new(),
-        service: Some(0),
-        metrics: metrics.route("edge", name),
+    let route = |name: &str, matches: RouteMatch| {
+        Route::new(name, vec![matches], 0, metrics.route("edge", name))
     };
     let table = RouteTable::new(vec![
         route(

@@ -28,6 +28,7 @@ use http::request::Parts;
 use http::{HeaderMap, Method};
 
 use crate::config::{HostMatch, PathMatch, RouteFilter, RouteMatch, TextMatch};
+use crate::filter::RateLimiter;
 use crate::metrics::RouteMetrics;
 use crate::tls::ClientIdentity;
 
@@ -38,10 +39,31 @@ pub struct Route {
     pub matches: Vec<RouteMatch>,
     /// Applied around forwarding, in order (`filter`).
     pub filters: Vec<RouteFilter>,
+    /// One per `rate_limit` filter, in order: their bucket tables.
+    pub(crate) rate_limiters: Vec<RateLimiter>,
     /// Index into the snapshot's services; None for a route a redirect
     /// answers.
     pub service: Option<usize>,
     pub metrics: RouteMetrics,
+}
+
+impl Route {
+    /// A route without filters (the config's routes are built by `state`).
+    pub fn new(
+        name: &str,
+        matches: Vec<RouteMatch>,
+        service: usize,
+        metrics: RouteMetrics,
+    ) -> Self {
+        Self {
+            name: name.to_owned(),
+            matches,
+            filters: Vec::new(),
+            rate_limiters: Vec::new(),
+            service: Some(service),
+            metrics,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -383,13 +405,7 @@ mod tests {
 
     fn route(name: &str, matches: Vec<RouteMatch>) -> Route {
         let metrics = crate::metrics::Metrics::new(&[1.0]);
-        Route {
-            name: name.into(),
-            matches,
-            filters: Vec::new(),
-            service: Some(0),
-            metrics: metrics.route("edge", name),
-        }
+        Route::new(name, matches, 0, metrics.route("edge", name))
     }
 
     fn regex(text: &str) -> crate::config::Pattern {

@@ -212,6 +212,25 @@ pub(crate) struct RawFilter {
     pub(crate) response_headers: Option<RawHeaderEdits>,
     pub(crate) redirect: Option<RawRedirect>,
     pub(crate) rewrite: Option<RawRewrite>,
+    pub(crate) rate_limit: Option<RawRateLimit>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRateLimit {
+    pub(crate) requests: Option<u64>,
+    pub(crate) per: Option<String>,
+    pub(crate) burst: Option<u64>,
+    pub(crate) key: Option<RawRateKey>,
+    pub(crate) max_keys: Option<u64>,
+}
+
+/// `client_address`, `client_identity` or `{ header: NAME }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawRateKey {
+    Word(String),
+    Header { header: String },
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -20,6 +20,32 @@ pub enum RouteFilter {
     ResponseHeaders(HeaderEdits),
     Redirect(Redirect),
     Rewrite(Rewrite),
+    RateLimit(RateLimit),
+}
+
+/// A local token bucket per key: `burst` requests at once, refilled at
+/// `requests` per `per`; a request finding the bucket empty gets 429.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimit {
+    pub requests: u32,
+    pub per: std::time::Duration,
+    /// The bucket's size. Default: `requests`.
+    pub burst: u32,
+    pub key: RateKey,
+    /// Most keys remembered; the least recently used go first.
+    pub max_keys: usize,
+}
+
+/// What a rate limit counts requests by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateKey {
+    /// The client's IP address (not its port).
+    ClientAddress,
+    /// The verified client certificate's first name (mTLS); clients
+    /// without one share a bucket.
+    ClientIdentity,
+    /// This request header's value; requests without it share a bucket.
+    Header(HeaderName),
 }
 
 /// Gateway API's HeaderModifier: `set` replaces every value of a header,

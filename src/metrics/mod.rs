@@ -113,6 +113,7 @@ pub struct Metrics {
     retries: IntCounterVec,
     retry_budget_exhausted: IntCounterVec,
     connections_rejected: IntCounterVec,
+    rate_limited: IntCounterVec,
     tls_reloads: IntCounterVec,
     tls_handshake_failures: IntCounterVec,
     access_log_dropped: IntCounter,
@@ -216,6 +217,11 @@ impl Metrics {
                 "luas_connections_rejected_total",
                 "Client connections closed at once because the listener had max_connections open.",
                 &["listener"],
+            ),
+            rate_limited: register.counter(
+                "luas_rate_limited_total",
+                "Requests a route's rate_limit filter answered with 429.",
+                &["listener", "route"],
             ),
             tls_reloads: register.counter(
                 "luas_tls_reloads_total",
@@ -345,6 +351,7 @@ impl Metrics {
         let _ = self
             .request_duration
             .remove_label_values(&[listener, route]);
+        let _ = self.rate_limited.remove_label_values(&[listener, route]);
         for code in CodeClass::ALL {
             let _ = self
                 .requests
@@ -409,6 +416,12 @@ impl Metrics {
             duration: self.request_duration.with_label_values(&labels),
             requests: CodeCounters::bind(&self.requests, &labels),
         }
+    }
+
+    /// The 429 counter of a route with a rate limit (only such routes get
+    /// the series).
+    pub fn rate_limited(&self, listener: &str, route: &str) -> IntCounter {
+        self.rate_limited.with_label_values(&[listener, route])
     }
 
     pub fn listener(&self, listener: &str) -> ListenerMetrics {

@@ -53,6 +53,9 @@ pub(crate) enum ProxyError {
     /// luas does not tunnel: CONNECT is answered at once, never forwarded.
     #[error("CONNECT is not supported: luas does not tunnel")]
     TunnelRefused,
+    /// The route's rate limit: the client's bucket is empty this long.
+    #[error("rate limited; a request is allowed again in {retry_after:?}")]
+    RateLimited { retry_after: Duration },
 }
 
 const GRPC_DEADLINE_EXCEEDED: u16 = 4;
@@ -109,6 +112,7 @@ impl ProxyError {
             Self::BodyStalled { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::ClientBody(_) => StatusCode::BAD_REQUEST,
             Self::TunnelRefused => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -130,6 +134,9 @@ impl ProxyError {
             Self::BodyStalled { .. } => "luas: the request body stopped arriving\n",
             Self::ClientBody(_) => "luas: the request body could not be read\n",
             Self::TunnelRefused => "luas: CONNECT is not supported: this proxy does not tunnel\n",
+            Self::RateLimited { .. } => {
+                "luas: too many requests; retry after Retry-After seconds\n"
+            }
         }
     }
 
@@ -144,7 +151,7 @@ impl ProxyError {
             | Self::Connect { .. }
             | Self::Reset { .. } => GRPC_UNAVAILABLE,
             Self::Timeout { .. } | Self::BodyStalled { .. } => GRPC_DEADLINE_EXCEEDED,
-            Self::BodyTooLarge { .. } => GRPC_RESOURCE_EXHAUSTED,
+            Self::BodyTooLarge { .. } | Self::RateLimited { .. } => GRPC_RESOURCE_EXHAUSTED,
         }
     }
 
@@ -176,6 +183,12 @@ impl ProxyError {
     pub(crate) fn into_response(self) -> Response<ResponseBody> {
         let close = matches!(self, Self::Malformed(_));
         let allow = matches!(self, Self::TunnelRefused);
+        let retry_after = match &self {
+            Self::RateLimited { retry_after } => {
+                Some(crate::filter::rate_limit::retry_after_seconds(*retry_after))
+            }
+            _ => None,
+        };
         let mut response = Response::new(ResponseBody::full(Bytes::from_static(
             self.client_message().as_bytes(),
         )));
@@ -194,6 +207,11 @@ impl ProxyError {
             response
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+        }
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -277,6 +295,9 @@ mod tests {
             },
             ProxyError::ClientBody("broken off".into()),
             ProxyError::TunnelRefused,
+            ProxyError::RateLimited {
+                retry_after: Duration::from_millis(1_500),
+            },
         ];
         let mut listed = Vec::new();
         for error in every {
@@ -292,10 +313,12 @@ mod tests {
                 ProxyError::BodyStalled { .. } => (8, StatusCode::REQUEST_TIMEOUT),
                 ProxyError::ClientBody(_) => (9, StatusCode::BAD_REQUEST),
                 ProxyError::TunnelRefused => (10, StatusCode::METHOD_NOT_ALLOWED),
+                ProxyError::RateLimited { .. } => (11, StatusCode::TOO_MANY_REQUESTS),
             };
             listed.push(variant);
             assert_eq!(error.status(), expected, "{error}");
             let allow = matches!(error, ProxyError::TunnelRefused);
+            let retry_after = matches!(error, ProxyError::RateLimited { .. });
             assert_eq!(
                 error.is_client_side(),
                 expected.is_client_error(),
@@ -310,8 +333,16 @@ mod tests {
                 "only a malformed request closes the connection"
             );
             assert_eq!(response.headers().contains_key(header::ALLOW), allow);
+            assert_eq!(
+                response
+                    .headers()
+                    .get(header::RETRY_AFTER)
+                    .map(|v| v.to_str().unwrap()),
+                retry_after.then_some("2"),
+                "Retry-After rounds up to whole seconds"
+            );
         }
         // Each arm above has an example.
-        assert_eq!(listed, (0..11).collect::<Vec<_>>());
+        assert_eq!(listed, (0..12).collect::<Vec<_>>());
     }
 }

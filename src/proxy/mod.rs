@@ -131,13 +131,38 @@ pub(crate) async fn handle(
     }
     let mut counted = RouteCount::new(&route.metrics, started);
     if !route.filters.is_empty() {
-        let decision = filter::on_request(&route.filters, &mut parts, matched, connection.scheme);
-        if let filter::Decision::Redirect { status, location } = decision {
-            let mut response = Response::new(ResponseBody::empty());
-            *response.status_mut() = status;
-            response
-                .headers_mut()
-                .insert(http::header::LOCATION, location);
+        let client = filter::Client {
+            address: connection.remote.ip(),
+            identity: connection.client_identity.as_deref(),
+            scheme: connection.scheme,
+        };
+        let filters = (&route.filters[..], &route.rate_limiters[..]);
+        let decision = filter::on_request(filters, &mut parts, matched, &client, started);
+        let answer = match decision {
+            filter::Decision::Forward => None,
+            filter::Decision::Redirect { status, location } => {
+                let mut response = Response::new(ResponseBody::empty());
+                *response.status_mut() = status;
+                response
+                    .headers_mut()
+                    .insert(http::header::LOCATION, location);
+                Some((response, status))
+            }
+            filter::Decision::RateLimited { retry_after } => {
+                let error = ProxyError::RateLimited { retry_after };
+                tracing::debug!(listener = %listener.name, route = %route.name, remote = %connection.remote, "{error}");
+                // Counted by the HTTP status even when a gRPC client gets
+                // it as RESOURCE_EXHAUSTED under 200.
+                let status = error.status();
+                let response = if grpc {
+                    error.into_grpc_response()
+                } else {
+                    error.into_response()
+                };
+                Some((response, status))
+            }
+        };
+        if let Some((mut response, status)) = answer {
             filter::on_response(&route.filters, response.headers_mut());
             counted.finish(status);
             return logged(response, entry.take());

@@ -15,8 +15,9 @@ use std::sync::atomic::AtomicBool;
 use super::{Group, Listener, Overrides, Service, Snapshot, UpstreamTlsSet};
 use crate::balance::Balancer;
 use crate::client::UpstreamClient;
-use crate::config::Config;
+use crate::config::{Config, RouteFilter};
 use crate::endpoint::{Endpoint, EndpointStats, StatsSettings};
+use crate::filter::RateLimiter;
 use crate::metrics::{EndpointMetrics, Metrics, NO_ROUTE};
 use crate::retry::RetryBudget;
 use crate::route::{Route, RouteTable};
@@ -173,6 +174,17 @@ pub(super) fn build(
                         name: route.name.clone(),
                         matches: route.matches.clone(),
                         filters: route.filters.clone(),
+                        rate_limiters: route
+                            .filters
+                            .iter()
+                            .filter_map(|filter| match filter {
+                                RouteFilter::RateLimit(limit) => Some(RateLimiter::new(
+                                    limit.clone(),
+                                    metrics.rate_limited(&listener.name, &route.name),
+                                )),
+                                _ => None,
+                            })
+                            .collect(),
                         service: route.service,
                         metrics: metrics.route(&listener.name, &route.name),
                     })

@@ -112,3 +112,59 @@ services:
     );
     assert_eq!(legacy.requests(), 1);
 }
+
+/// `rate_limit` keyed by a header: a client's burst goes through, the next
+/// request gets 429 with Retry-After, another key is untouched, and the
+/// refusals are counted.
+#[tokio::test]
+async fn a_rate_limit_answers_429_with_retry_after_per_key() {
+    let api = Backend::spawn(BackendOptions::new("api")).await.unwrap();
+    let proxy = start_proxy(&format!(
+        r#"
+admin: {{ listen: "127.0.0.1:0" }}
+listeners:
+  - name: edge
+    listen: "127.0.0.1:0"
+    routes:
+      - name: api
+        filters:
+          - rate_limit: {{ requests: 3, per: 1m, burst: 3, key: {{ header: x-api-key }} }}
+        service: api
+services:
+  - {{ name: api, endpoints: ["{}"] }}
+"#,
+        api.address
+    ))
+    .await;
+    let edge = edge(&proxy);
+    let key_a = [("x-api-key", "a")];
+    for _ in 0..3 {
+        assert_eq!(get(edge, "/", &key_a).await.status, StatusCode::OK);
+    }
+    let refused = get(edge, "/", &key_a).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    // One token every 20 s.
+    let retry_after: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!((19..=20).contains(&retry_after), "{retry_after}");
+    assert_eq!(api.requests(), 3);
+    assert_eq!(
+        get(edge, "/", &[("x-api-key", "b")]).await.status,
+        StatusCode::OK
+    );
+    let metrics = metrics_text(&proxy).await;
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"luas_rate_limited_total{listener="edge",route="api"}"#
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"luas_requests_total{code="4xx",listener="edge",route="api"}"#
+        ),
+        Some(1.0)
+    );
+}

@@ -10,11 +10,15 @@
 use http::{HeaderName, HeaderValue, StatusCode};
 
 use super::Checker;
-use crate::config::raw::{RawFilter, RawHeaderEdits, RawHeaders, RawPathReplace};
+use std::time::Duration;
+
+use crate::config::raw::{
+    RawFilter, RawHeaderEdits, RawHeaders, RawPathReplace, RawRateKey, RawRateLimit,
+};
 use crate::config::route_filter::ReplacementPath;
 use crate::config::{
-    HeaderEdits, Hostname, PathMatch, PathReplace, Redirect, RedirectScheme, Rewrite, RouteFilter,
-    RouteMatch,
+    HeaderEdits, Hostname, PathMatch, PathReplace, RateKey, RateLimit, Redirect, RedirectScheme,
+    Rewrite, RouteFilter, RouteMatch,
 };
 
 /// Headers luas writes itself, or that frame the message: a filter that
@@ -33,6 +37,12 @@ const MANAGED_HEADERS: [&str; 9] = [
 
 const REDIRECT_STATUSES: [u16; 5] = [301, 302, 303, 307, 308];
 
+/// A rate or burst above this is no limit at all.
+const MAX_RATE: u64 = 1_000_000_000;
+/// About 100 bytes a key: 10 MB by default, 1 GB at most.
+const DEFAULT_MAX_KEYS: u64 = 100_000;
+const MAX_KEYS: u64 = 10_000_000;
+
 impl Checker {
     pub(super) fn filters(
         &mut self,
@@ -48,6 +58,7 @@ impl Checker {
                 entry.response_headers.is_some(),
                 entry.redirect.is_some(),
                 entry.rewrite.is_some(),
+                entry.rate_limit.is_some(),
             ]
             .into_iter()
             .filter(|&given| given)
@@ -56,7 +67,7 @@ impl Checker {
                 self.issue(
                     at,
                     "give exactly one filter per entry: request_headers, response_headers, \
-                     redirect or rewrite (list several filters as several entries)",
+                     redirect, rewrite or rate_limit (list several filters as several entries)",
                 );
                 continue;
             }
@@ -120,6 +131,8 @@ impl Checker {
                     hostname: self.hostname(&format!("{at}.hostname"), rewrite.hostname.as_deref()),
                     path: self.path_replace(&format!("{at}.path"), rewrite.path.as_ref(), matches),
                 })
+            } else if let Some(limit) = &entry.rate_limit {
+                RouteFilter::RateLimit(self.rate_limit(&format!("{at}.rate_limit"), limit))
             } else {
                 unreachable!("exactly one filter was given")
             };
@@ -141,6 +154,70 @@ impl Checker {
             );
         }
         filters
+    }
+
+    fn rate_limit(&mut self, path: &str, raw: &RawRateLimit) -> RateLimit {
+        if raw.requests.is_none() {
+            self.issue(
+                format!("{path}.requests"),
+                "required: the requests allowed per `per`, e.g. `requests: 100, per: 1s`",
+            );
+        }
+        let requests = self.int_in_range(
+            &format!("{path}.requests"),
+            raw.requests,
+            1,
+            1..=MAX_RATE,
+            "give the requests allowed per `per`, from 1, e.g. 100",
+        );
+        let per = self.duration(
+            &format!("{path}.per"),
+            raw.per.as_deref(),
+            Duration::from_secs(1),
+            Some("a rate per no time at all means nothing"),
+        );
+        let burst = self.int_in_range(
+            &format!("{path}.burst"),
+            raw.burst,
+            requests,
+            1..=MAX_RATE,
+            "give the requests a client may send at once, from 1, e.g. 20",
+        );
+        let max_keys = self.int_in_range(
+            &format!("{path}.max_keys"),
+            raw.max_keys,
+            DEFAULT_MAX_KEYS,
+            1..=MAX_KEYS,
+            "give the most keys remembered, e.g. 100000 (about 100 bytes each)",
+        );
+        let key = match &raw.key {
+            None => RateKey::ClientAddress,
+            Some(RawRateKey::Word(word)) => match word.as_str() {
+                "client_address" => RateKey::ClientAddress,
+                "client_identity" => RateKey::ClientIdentity,
+                other => {
+                    self.issue(
+                        format!("{path}.key"),
+                        format!(
+                            "unknown key {other:?}; use client_address, client_identity or \
+                             {{ header: NAME }}"
+                        ),
+                    );
+                    RateKey::ClientAddress
+                }
+            },
+            Some(RawRateKey::Header { header }) => self
+                .header_name(&format!("{path}.key.header"), header, "x-api-key")
+                .map_or(RateKey::ClientAddress, RateKey::Header),
+        };
+        RateLimit {
+            // In range, so they fit.
+            requests: u32::try_from(requests).unwrap_or(u32::MAX),
+            per,
+            burst: u32::try_from(burst).unwrap_or(u32::MAX),
+            key,
+            max_keys: usize::try_from(max_keys).unwrap_or(usize::MAX),
+        }
     }
 
     fn header_edits(&mut self, path: &str, raw: &RawHeaderEdits) -> HeaderEdits {
