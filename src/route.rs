@@ -27,7 +27,9 @@ use std::cmp::Reverse;
 use http::request::Parts;
 use http::{HeaderMap, Method};
 
-use crate::config::{HostMatch, PathMatch, RouteFilter, RouteMatch, TextMatch};
+use crate::config::{
+    HostMatch, PathMatch, RetryConfig, RouteFilter, RouteMatch, RouteTimeouts, TextMatch,
+};
 use crate::filter::RateLimiter;
 use crate::metrics::RouteMetrics;
 use crate::tls::ClientIdentity;
@@ -44,6 +46,10 @@ pub struct Route {
     /// Index into the snapshot's services; None for a route a redirect
     /// answers.
     pub service: Option<usize>,
+    /// Overrides of the service's request timeout and per-try timeout.
+    pub timeouts: RouteTimeouts,
+    /// Replaces the service's retry policy.
+    pub retry: Option<RetryConfig>,
     pub metrics: RouteMetrics,
 }
 
@@ -61,6 +67,8 @@ impl Route {
             filters: Vec::new(),
             rate_limiters: Vec::new(),
             service: Some(service),
+            timeouts: RouteTimeouts::default(),
+            retry: None,
             metrics,
         }
     }

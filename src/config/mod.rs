@@ -229,6 +229,19 @@ pub struct RouteConfig {
     /// Index into [`Config::services`]; validation guarantees it exists.
     /// None only for a route that answers with a redirect.
     pub service: Option<usize>,
+    /// Overrides of the service's timeouts for this route's requests.
+    pub timeouts: RouteTimeouts,
+    /// Replaces the service's `retry` for this route's requests.
+    pub retry: Option<RetryConfig>,
+}
+
+/// `routes[].timeouts`, as Gateway API's HTTPRouteTimeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RouteTimeouts {
+    /// The service's `timeouts.request` for this route: every try together.
+    pub request: Option<Duration>,
+    /// One try: the retry policy's `per_try_timeout` for this route.
+    pub backend_request: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

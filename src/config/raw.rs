@@ -201,6 +201,15 @@ pub(crate) struct RawRoute {
     pub(crate) filters: Option<Vec<RawFilter>>,
     /// Required unless a redirect answers the route's requests.
     pub(crate) service: Option<String>,
+    pub(crate) timeouts: Option<RawRouteTimeouts>,
+    pub(crate) retry: Option<RawRetry>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRouteTimeouts {
+    pub(crate) request: Option<String>,
+    pub(crate) backend_request: Option<String>,
 }
 
 /// One filter: exactly one of the keys, which `validate` checks. An unknown

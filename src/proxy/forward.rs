@@ -23,22 +23,35 @@ use super::{headers, upgrade, Connection};
 use crate::access_log::Trace;
 use crate::body::{Replayable, RequestBody, RequestProgress};
 use crate::client::{BoxError, SendError, Sent};
-use crate::config::{ListenerLimits, RetryConfig};
+use crate::config::{ListenerLimits, RetryConfig, RouteTimeouts};
 use crate::endpoint::{Endpoint, InFlight, Outcome};
 use crate::grpc;
 use crate::retry::{self, Attempt, Failure, Next, Retry, Tried};
 use crate::state::{Group, Service, Snapshot};
 
 /// Where a request is forwarded: its service, by index into the snapshot it
-/// was routed in (kept by the response for its accounting).
+/// was routed in (kept by the response for its accounting), and the route's
+/// overrides of the service's timeouts and retry policy.
 pub(super) struct ServiceRef<'a> {
     pub snapshot: &'a Arc<Snapshot>,
     pub index: usize,
+    pub timeouts: RouteTimeouts,
+    pub retry: Option<RetryConfig>,
 }
 
 impl ServiceRef<'_> {
     fn service(&self) -> &Service {
         &self.snapshot.services[self.index]
+    }
+
+    /// The retry policy in force: the route's, else the service's, with
+    /// the route's per-try timeout.
+    fn retry_policy(&self) -> RetryConfig {
+        let mut policy = self.retry.unwrap_or(self.service().retry);
+        if let Some(per_try) = self.timeouts.backend_request {
+            policy.per_try_timeout = Some(per_try);
+        }
+        policy
     }
 }
 
@@ -64,11 +77,12 @@ pub(super) async fn forward(
     let no_endpoint = || ProxyError::NoEndpoint {
         service: service.name.clone(),
     };
-    // A gRPC client's deadline bounds the request timeout from above.
-    let request_timeout = grpc::timeout(&parts.headers)
-        .map_or(service.timeouts.request, |deadline| {
-            deadline.min(service.timeouts.request)
-        });
+    // The route's request timeout, else the service's; a gRPC client's
+    // deadline bounds it from above.
+    let configured = to.timeouts.request.unwrap_or(service.timeouts.request);
+    let request_timeout =
+        grpc::timeout(&parts.headers).map_or(configured, |deadline| deadline.min(configured));
+    let policy = to.retry_policy();
     let group_index = service.split.pick_for(&parts).ok_or_else(no_endpoint)?;
     let group = &service.groups[group_index];
 
@@ -89,21 +103,15 @@ pub(super) async fn forward(
         None
     };
 
-    let (replay, first_body) = body_for_tries(
-        &parts,
-        body,
-        upgrade,
-        &service.retry,
-        limits,
-        trace.as_deref_mut(),
-    )
-    .await?;
+    let (replay, first_body) =
+        body_for_tries(&parts, body, upgrade, &policy, limits, trace.as_deref_mut()).await?;
     let progress = first_body.progress();
     let outgoing = Outgoing {
         progress,
         first: Request::from_parts(parts, first_body),
         replay,
         timeout: request_timeout,
+        policy,
     };
     send_with_retries(
         connection,
@@ -125,6 +133,8 @@ struct Outgoing {
     replay: Option<Replay>,
     /// `timeouts.request`, or the gRPC client's shorter deadline.
     timeout: std::time::Duration,
+    /// The retry policy in force for this request.
+    policy: RetryConfig,
 }
 
 /// Sends the request to the group's endpoints until one answers or the
@@ -142,13 +152,14 @@ async fn send_with_retries(
     let no_endpoint = || ProxyError::NoEndpoint {
         service: service.name.clone(),
     };
-    let policy = &service.retry;
     let Outgoing {
         first,
         progress,
         replay,
         timeout: request_timeout,
+        policy,
     } = outgoing;
+    let policy = &policy;
     let mut pending = Some(first);
 
     service.budget.deposit(started);

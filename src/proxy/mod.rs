@@ -183,6 +183,8 @@ pub(crate) async fn handle(
     let to = forward::ServiceRef {
         snapshot: &snapshot,
         index: service_index,
+        timeouts: route.timeouts,
+        retry: route.retry,
     };
     let forwarded = forward::forward(connection, to, limits, parts, body, started, trace).await;
     let (response, status) = match forwarded {

@@ -186,6 +186,8 @@ pub(super) fn build(
                             })
                             .collect(),
                         service: route.service,
+                        timeouts: route.timeouts,
+                        retry: route.retry,
                         metrics: metrics.route(&listener.name, &route.name),
                     })
                     .collect(),

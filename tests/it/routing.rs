@@ -201,3 +201,71 @@ services:
         );
     }
 }
+
+/// A route's `timeouts` and `retry` replace its service's for the requests
+/// it matches, and only for those.
+#[tokio::test]
+async fn a_route_overrides_the_service_timeouts_and_retry() {
+    let slow =
+        Backend::spawn(BackendOptions::new("slow").latency(std::time::Duration::from_secs(2)))
+            .await
+            .unwrap();
+    let good = Backend::spawn(BackendOptions::new("good")).await.unwrap();
+    let bad = Backend::spawn(BackendOptions::new("bad").status(StatusCode::INTERNAL_SERVER_ERROR))
+        .await
+        .unwrap();
+    let proxy = start_proxy(&format!(
+        r#"
+admin: {{ listen: "127.0.0.1:0" }}
+listeners:
+  - name: edge
+    listen: "127.0.0.1:0"
+    routes:
+      - name: hurried
+        match: {{ path_prefix: /hurried }}
+        timeouts: {{ request: 300ms }}
+        service: slow
+      - name: patient
+        match: {{ path_prefix: /patient }}
+        service: slow
+      - name: retried
+        match: {{ path_prefix: /retried }}
+        retry: {{ attempts: 2, on: [5xx] }}
+        service: mixed
+      - name: plain
+        service: mixed
+services:
+  - {{ name: slow, timeouts: {{ request: 10s }}, endpoints: ["{}"] }}
+  - name: mixed
+    balancer: round-robin
+    outlier: {{ enabled: false }}
+    endpoints: ["{}", "{}"]
+"#,
+        slow.address, good.address, bad.address
+    ))
+    .await;
+    let edge = edge(&proxy);
+
+    let started = std::time::Instant::now();
+    let answer = get(edge, "/hurried", &[]).await;
+    let took = started.elapsed();
+    assert_eq!(answer.status, StatusCode::GATEWAY_TIMEOUT);
+    assert!(took < std::time::Duration::from_millis(1500), "{took:?}");
+    assert_eq!(get(edge, "/patient", &[]).await.status, StatusCode::OK);
+
+    // With the route's retry every request ends well; without it, the bad
+    // endpoint's 500s reach the client.
+    for _ in 0..6 {
+        assert_eq!(get(edge, "/retried", &[]).await.status, StatusCode::OK);
+    }
+    let plain: Vec<StatusCode> =
+        futures_util::future::join_all((0..6).map(|_| get(edge, "/", &[])))
+            .await
+            .into_iter()
+            .map(|answer| answer.status)
+            .collect();
+    assert!(
+        plain.contains(&StatusCode::INTERNAL_SERVER_ERROR),
+        "{plain:?}"
+    );
+}

@@ -15,7 +15,7 @@ use super::Checker;
 use crate::config::raw::{RawMatch, RawPathMatch, RawRoute, RawValueMatch};
 use crate::config::route_match::{ExactPath, PathPrefix};
 use crate::config::{
-    HostMatch, PathMatch, Pattern, RouteConfig, RouteFilter, RouteMatch, TextMatch,
+    HostMatch, PathMatch, Pattern, RouteConfig, RouteFilter, RouteMatch, RouteTimeouts, TextMatch,
 };
 
 impl Checker {
@@ -147,11 +147,55 @@ impl Checker {
                 }
             };
 
+            let raw_timeouts = route.timeouts.as_ref();
+            let request = raw_timeouts
+                .and_then(|t| t.request.as_deref())
+                .and_then(|text| {
+                    self.checked_duration(
+                        &format!("{path}.timeouts.request"),
+                        text,
+                        Some("a zero request timeout would fail every request"),
+                    )
+                });
+            let backend_request = raw_timeouts
+                .and_then(|t| t.backend_request.as_deref())
+                .and_then(|text| {
+                    self.checked_duration(
+                        &format!("{path}.timeouts.backend_request"),
+                        text,
+                        Some("every try would time out at once"),
+                    )
+                });
+            if let (Some(request), Some(backend)) = (request, backend_request) {
+                if backend > request {
+                    self.issue(
+                        format!("{path}.timeouts.backend_request"),
+                        format!(
+                            "backend_request {backend:?} is longer than the route's request \
+                             timeout {request:?}, which bounds every try together, so it would \
+                             never fire; set it to at most {request:?}"
+                        ),
+                    );
+                }
+            }
+            let retry = route.retry.as_ref().map(|raw_retry| {
+                self.retry(
+                    &format!("{path}.retry"),
+                    raw_retry,
+                    request.map(|r| (r, true)),
+                )
+            });
+
             routes.push(RouteConfig {
                 name: route.name.clone(),
                 matches,
                 filters,
                 service,
+                timeouts: RouteTimeouts {
+                    request,
+                    backend_request,
+                },
+                retry,
             });
         }
         routes

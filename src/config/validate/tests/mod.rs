@@ -36,8 +36,8 @@ use crate::config::{
     AdminConfig, BalancerKind, CertificateFiles, Config, ConfigIssue, DiscoveryConfig, DnsConfig,
     EwmaConfig, GroupConfig, HealthCheckConfig, HostMatch, ListenerConfig, ListenerLimits,
     ListenerProtocol, MetricsConfig, OutlierConfig, PathMatch, RetryConfig, RetryOn, RolloutConfig,
-    RouteConfig, RouteMatch, ServiceConfig, ShutdownConfig, SplitConfig, StickyKey, TextMatch,
-    Timeouts, UpstreamProtocol, UpstreamTls,
+    RouteConfig, RouteMatch, RouteTimeouts, ServiceConfig, ShutdownConfig, SplitConfig, StickyKey,
+    TextMatch, Timeouts, UpstreamProtocol, UpstreamTls,
 };
 
 const EXAMPLE: &str = include_str!("../../../../config/example.yaml");

@@ -194,3 +194,48 @@ fn gateway_api_matches_parse() {
     assert_eq!(first.query[0].0, "debug");
     assert_eq!(matches[1].path, Some(PathMatch::Exact("/health".into())));
 }
+
+#[test]
+fn a_route_overrides_timeouts_and_retry() {
+    let text = with_routes(
+        "      - name: slow
+        timeouts: { request: 300ms, backend_request: 100ms }
+        retry: { attempts: 2, on: [5xx] }
+        service: web
+      - name: bad
+        match: { path_prefix: /bad }
+        timeouts: { request: 0s, backend_request: 2s }
+        service: web
+      - name: worse
+        match: { path_prefix: /worse }
+        timeouts: { request: 1s, backend_request: 2s }
+        retry: { attempts: 2, per_try_timeout: 5s }
+        service: web
+",
+    );
+    let found = issues(&text);
+    assert!(issue_at(&found, "listeners[0].routes[1].timeouts.request").contains("greater than 0"));
+    assert!(
+        issue_at(&found, "listeners[0].routes[2].timeouts.backend_request").contains("never fire")
+    );
+    assert!(
+        issue_at(&found, "listeners[0].routes[2].retry.per_try_timeout").contains("never fire")
+    );
+    assert_eq!(found.len(), 3, "{found:#?}");
+    let config = load(&with_routes(
+        "      - name: slow
+        timeouts: { request: 300ms, backend_request: 100ms }
+        retry: { attempts: 2, on: [5xx] }
+        service: web
+",
+    ));
+    let route = &config.listeners[0].routes[0];
+    assert_eq!(
+        route.timeouts,
+        RouteTimeouts {
+            request: Some(Duration::from_millis(300)),
+            backend_request: Some(Duration::from_millis(100)),
+        }
+    );
+    assert_eq!(route.retry.unwrap().attempts, 2);
+}
