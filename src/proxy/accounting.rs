@@ -24,23 +24,32 @@ use crate::health::outlier::{self, Verdict};
 use crate::state::{Group, Service, Snapshot};
 
 /// Where a try went: the snapshot it was routed in, its service and group
-/// (by index) and the endpoint's address.
+/// (by index). Kept small: it rides in every response body, and the
+/// endpoint's address is looked up only for a log line.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
     pub snapshot: Arc<Snapshot>,
-    pub service: usize,
-    pub group: usize,
-    pub endpoint: SocketAddr,
+    pub service: u32,
+    pub group: u32,
 }
 
 impl Target {
     fn service(&self) -> &Service {
-        &self.snapshot.services[self.service]
+        &self.snapshot.services[self.service as usize]
     }
 
     fn group(&self) -> &Group {
-        &self.service().groups[self.group]
+        &self.service().groups[self.group as usize]
     }
+}
+
+/// The address of the endpoint whose statistics these are, for a log line.
+fn address_of(group: &Group, stats: &EndpointStats) -> Option<SocketAddr> {
+    group
+        .endpoints
+        .iter()
+        .find(|endpoint| std::ptr::eq(&*endpoint.stats, stats))
+        .map(|endpoint| endpoint.address)
 }
 
 /// The accounting of a response on its way to the client; see the module
@@ -90,8 +99,12 @@ impl Accounting {
         }
     }
 
-    pub(crate) fn endpoint(&self) -> SocketAddr {
-        self.target.endpoint
+    /// The endpoint's address, for a log line.
+    pub(crate) fn endpoint(&self) -> String {
+        self.in_flight
+            .as_ref()
+            .and_then(|in_flight| address_of(self.target.group(), in_flight.stats()))
+            .map_or_else(|| "?".to_owned(), |address| address.to_string())
     }
 
     /// The response's trailers arrived.
@@ -146,7 +159,6 @@ impl Accounting {
         record_outlier(
             self.target.service(),
             self.target.group(),
-            self.target.endpoint,
             in_flight.stats(),
             self.outcome.is_failure(),
             now,
@@ -165,11 +177,11 @@ impl Drop for Accounting {
 pub(crate) fn record_outlier(
     service: &Service,
     group: &Group,
-    endpoint: SocketAddr,
     stats: &EndpointStats,
     failed: bool,
     now: Instant,
 ) {
+    let endpoint = || address_of(group, stats).map_or_else(|| "?".to_owned(), |a| a.to_string());
     match outlier::record(
         &service.outlier,
         &stats.health,
@@ -183,7 +195,7 @@ pub(crate) fn record_outlier(
             tracing::warn!(
                 service = %service.name,
                 group = %group.name,
-                endpoint = %endpoint,
+                endpoint = %endpoint(),
                 ejection = ?length,
                 "endpoint ejected after {} consecutive failures",
                 service.outlier.consecutive_failures
@@ -192,7 +204,7 @@ pub(crate) fn record_outlier(
         Verdict::KeptByShareLimit => tracing::warn!(
             service = %service.name,
             group = %group.name,
-            endpoint = %endpoint,
+            endpoint = %endpoint(),
             "endpoint keeps failing but is not ejected: {} % of the group is out already",
             service.outlier.max_ejected_percent
         ),

@@ -248,11 +248,11 @@ async fn send_with_retries(
         match result {
             TryResult::Sent(sent) => {
                 if decision.next == Next::Respond {
+                    // Indices of a snapshot's lists: far below u32::MAX.
                     let target = Target {
                         snapshot: to.snapshot.clone(),
-                        service: to.index,
-                        group: group_index,
-                        endpoint: endpoint.address,
+                        service: to.index as u32,
+                        group: group_index as u32,
                     };
                     let upgrade = client_upgrade.take();
                     let idle = service.timeouts.response_idle;
@@ -446,14 +446,7 @@ fn account(
     } else {
         in_flight.finish(outcome, now);
         let failed = outcome.is_failure();
-        record_outlier(
-            service,
-            group,
-            endpoint.address,
-            &endpoint.stats,
-            failed,
-            now,
-        );
+        record_outlier(service, group, &endpoint.stats, failed, now);
     }
 }
 
