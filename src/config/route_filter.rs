@@ -154,20 +154,11 @@ impl FromStr for ReplacementPath {
     type Err = InvalidValue;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        if !text.starts_with('/') {
-            return Err(InvalidValue(format!(
-                "{text:?} must start with '/', e.g. /manual"
-            )));
-        }
-        if let Some(bad) = text
-            .chars()
-            .find(|&c| matches!(c, '?' | '#') || c.is_whitespace() || c.is_control())
-        {
-            return Err(InvalidValue(format!(
-                "{text:?} contains {bad:?}; a replacement is a path only (the request's query \
-                 is kept)"
-            )));
-        }
+        super::route_match::check_path(
+            "the replacement",
+            text,
+            "a replacement is a path only (the request's query is kept)",
+        )?;
         Ok(Self(text.to_owned()))
     }
 }

@@ -147,13 +147,19 @@ impl FromStr for ExactPath {
     type Err = InvalidValue;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        check_path("path.exact", text)?;
+        check_path("path.exact", text, MATCHED_PATH_ONLY)?;
         Ok(Self(text.to_owned()))
     }
 }
 
-/// The rules every written path shares; `key` names it in the message.
-fn check_path(key: &str, text: &str) -> Result<(), InvalidValue> {
+/// What a condition's path may not contain, and why.
+const MATCHED_PATH_ONLY: &str =
+    "it is compared with the request path only (no query or fragment), so it would never match";
+
+/// The rules every written path shares: it starts with `/` and has no
+/// query, fragment, whitespace or control character. `key` names it in the
+/// message, `why` says why a bad character is wrong here.
+pub(crate) fn check_path(key: &str, text: &str, why: &str) -> Result<(), InvalidValue> {
     if !text.starts_with('/') {
         return Err(InvalidValue(format!(
             "{key} {text:?} must start with '/', e.g. /api"
@@ -164,8 +170,7 @@ fn check_path(key: &str, text: &str) -> Result<(), InvalidValue> {
         .find(|&c| matches!(c, '?' | '#') || c.is_whitespace() || c.is_control())
     {
         return Err(InvalidValue(format!(
-            "{key} {text:?} contains {bad:?}; it is compared with the request path only (no \
-             query or fragment), so it would never match"
+            "{key} {text:?} contains {bad:?}; {why}"
         )));
     }
     Ok(())
@@ -247,7 +252,7 @@ impl FromStr for PathPrefix {
     type Err = InvalidValue;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        check_path("path_prefix", text)?;
+        check_path("path_prefix", text, MATCHED_PATH_ONLY)?;
         // `/v1/` and `/v1` would mean the same under segment-wise matching; one
         // canonical spelling keeps the matcher simple.
         let trimmed = text.trim_end_matches('/');
