@@ -161,6 +161,17 @@ pub fn trailers_only_status(headers: &HeaderMap) -> Option<u32> {
     has_content_type(headers).then_some(code)
 }
 
+/// Writes a status luas itself gives, `grpc-status` and `grpc-message`,
+/// into a trailers-only response's headers or a response's trailers.
+/// luas's messages are plain ASCII without '%', so they need no
+/// percent-encoding.
+pub fn insert_status(headers: &mut HeaderMap, code: u16, message: &str) {
+    headers.insert("grpc-status", http::HeaderValue::from(code));
+    if let Ok(message) = http::HeaderValue::from_str(message) {
+        headers.insert("grpc-message", message);
+    }
+}
+
 /// The deadline a gRPC client sent in `grpc-timeout` (up to 8 digits and a
 /// unit: H, M, S, m, u or n), if it sent a valid one.
 pub fn timeout(headers: &HeaderMap) -> Option<Duration> {

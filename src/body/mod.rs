@@ -4,7 +4,9 @@
 //! [`RequestBody`] is the client's body streamed through with the listener's
 //! size limit and stall timeout applied, or a small copy kept for replay when
 //! a request may be retried, or (for a gRPC call that may be retried) the
-//! streamed body kept as it goes by, in [`replay`]. It sits below everything that sends: `proxy`
+//! streamed body kept as it goes by, in [`replay`]. [`IdleTimer`], the
+//! bound on a body that stops making progress, serves the response body
+//! (`proxy::response`) too. It sits below everything that sends: `proxy`
 //! builds it, `client` and the pooled connections in `endpoint` carry it, and
 //! `health_check` sends an empty one. The body going back to the client
 //! carries the endpoint's in-flight guard and pooled connection, so it lives
@@ -57,10 +59,8 @@ pub struct StreamingBody {
     body: Incoming,
     limit: Option<u64>,
     seen: u64,
-    stall_timeout: Duration,
-    // Created only when the client makes us wait, so bodies that arrive
-    // at once cost no timer.
-    stall: Option<Pin<Box<Sleep>>>,
+    /// Bounds the time the client keeps us waiting for its next bytes.
+    stall: IdleTimer,
     /// The access log's byte count, when it is on.
     counted: Option<Arc<AtomicU64>>,
     progress: RequestProgress,
@@ -104,8 +104,7 @@ impl RequestBody {
             body,
             limit,
             seen: 0,
-            stall_timeout,
-            stall: None,
+            stall: IdleTimer::new(Some(stall_timeout)),
             counted,
             progress: RequestProgress::default(),
         })
@@ -188,27 +187,68 @@ impl StreamingBody {
                         return Poll::Ready(Some(Err(BodyError::TooLarge { limit })));
                     }
                 }
-                if let Some(stall) = self.stall.as_mut() {
-                    stall
-                        .as_mut()
-                        .reset(tokio::time::Instant::now() + self.stall_timeout);
-                }
+                self.stall.progressed();
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(BodyError::Client(error)))),
             Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => {
-                let timeout = self.stall_timeout;
-                let stall = self
-                    .stall
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
-                match stall.as_mut().poll(cx) {
-                    Poll::Ready(()) => {
-                        Poll::Ready(Some(Err(BodyError::Stalled { after: timeout })))
-                    }
-                    Poll::Pending => Poll::Pending,
-                }
-            }
+            Poll::Pending if self.stall.expired(cx) => Poll::Ready(Some(Err(BodyError::Stalled {
+                after: self.stall.limit().unwrap_or_default(),
+            }))),
+            Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+/// Bounds the time a body keeps luas waiting for its next bytes, in either
+/// direction: the clock runs from the moment the body is found pending
+/// with no progress since, so time luas spends passing bytes on (a slow
+/// reader on the other side) does not count. The timer is created only
+/// when a body first makes luas wait, so one that is ready at once costs
+/// none.
+#[derive(Debug)]
+pub(crate) struct IdleTimer {
+    limit: Option<Duration>,
+    sleep: Option<Pin<Box<Sleep>>>,
+    /// A frame arrived since the timer was last armed.
+    progressed: bool,
+}
+
+impl IdleTimer {
+    /// `None`: never expires.
+    pub(crate) fn new(limit: Option<Duration>) -> Self {
+        Self {
+            limit,
+            sleep: None,
+            progressed: false,
+        }
+    }
+
+    pub(crate) fn limit(&self) -> Option<Duration> {
+        self.limit
+    }
+
+    /// A frame went through.
+    pub(crate) fn progressed(&mut self) {
+        self.progressed = true;
+    }
+
+    /// Called when the body is pending: true once it has waited `limit`
+    /// since it last made progress, or since it started waiting.
+    pub(crate) fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(limit) = self.limit else {
+            return false;
+        };
+        let sleep = match &mut self.sleep {
+            Some(sleep) => {
+                if self.progressed {
+                    sleep.as_mut().reset(tokio::time::Instant::now() + limit);
+                }
+                sleep
+            }
+            None => self.sleep.insert(Box::pin(tokio::time::sleep(limit))),
+        };
+        self.progressed = false;
+        sleep.as_mut().poll(cx).is_ready()
     }
 }

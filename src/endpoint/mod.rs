@@ -221,17 +221,28 @@ impl InFlight {
         let elapsed = now.saturating_duration_since(self.started);
         let metrics = &self.stats.metrics;
         if outcome.is_failure() {
-            self.stats
-                .ewma
-                .observe_failure(elapsed.max(self.stats.failure_penalty), now);
+            self.charge_failure(now);
         } else {
             self.stats.ewma.observe(elapsed, now);
+            metrics
+                .ewma_seconds
+                .set(self.stats.ewma.estimate_micros(now, false) / 1e6);
         }
         metrics.duration.observe(elapsed.as_secs_f64());
         if let Some(linkerd) = &metrics.linkerd {
             linkerd.latency(elapsed);
         }
-        metrics
+    }
+
+    /// Charges a failure into the estimate: the time it took, at least the
+    /// failure penalty.
+    fn charge_failure(&self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.started);
+        self.stats
+            .ewma
+            .observe_failure(elapsed.max(self.stats.failure_penalty), now);
+        self.stats
+            .metrics
             .ewma_seconds
             .set(self.stats.ewma.estimate_micros(now, false) / 1e6);
     }
@@ -247,13 +258,7 @@ impl InFlight {
         let metrics = &self.stats.metrics;
         let failed = outcome.is_failure();
         if failed && !at_headers.is_failure() {
-            let elapsed = now.saturating_duration_since(self.started);
-            self.stats
-                .ewma
-                .observe_failure(elapsed.max(self.stats.failure_penalty), now);
-            metrics
-                .ewma_seconds
-                .set(self.stats.ewma.estimate_micros(now, false) / 1e6);
+            self.charge_failure(now);
         }
         metrics.requests.inc(outcome.code());
         if let Some(linkerd) = &metrics.linkerd {

@@ -56,7 +56,8 @@ fn address_of(group: &Group, stats: &EndpointStats) -> Option<SocketAddr> {
 /// docs. Dropping it records the response with what is known by then.
 #[derive(Debug)]
 pub(crate) struct Accounting {
-    /// Taken only by [`Accounting::settle`].
+    /// Taken when the response is recorded (at the end, or by
+    /// [`Accounting::settle`]).
     in_flight: Option<InFlight>,
     target: Target,
     /// What the response has come to so far: its headers' outcome, until
@@ -65,10 +66,11 @@ pub(crate) struct Accounting {
     /// gRPC statuses that fail the response, when its status is still to
     /// come in the trailers; empty for every other response.
     grpc_failures: StatusSet,
+    /// A gRPC response whose status is still to come in the trailers.
+    grpc_trailers: bool,
     /// The client's streamed body, if it streams: a failure while it is
     /// still open or after it failed is not (only) the endpoint's.
     request: Option<RequestProgress>,
-    recorded: bool,
 }
 
 impl Accounting {
@@ -94,8 +96,8 @@ impl Accounting {
             target,
             outcome,
             grpc_failures,
+            grpc_trailers,
             request,
-            recorded: false,
         }
     }
 
@@ -105,6 +107,12 @@ impl Accounting {
             .as_ref()
             .and_then(|in_flight| address_of(self.target.group(), in_flight.stats()))
             .map_or_else(|| "?".to_owned(), |address| address.to_string())
+    }
+
+    /// A gRPC response whose status is still to come in the trailers: cut
+    /// short, it ends with a status there rather than a reset.
+    pub(crate) fn grpc_trailers(&self) -> bool {
+        self.grpc_trailers
     }
 
     /// The response's trailers arrived.
@@ -142,18 +150,12 @@ impl Accounting {
     /// Records the response now and hands back the guard, which keeps the
     /// request in flight for as long as it is held (a WebSocket tunnel).
     pub(crate) fn settle(mut self) -> InFlight {
-        self.record();
-        self.in_flight.take().expect("taken only here, once")
+        self.record().expect("recorded only once, here or on drop")
     }
 
-    fn record(&mut self) {
-        let Some(in_flight) = self.in_flight.as_mut() else {
-            return;
-        };
-        if self.recorded {
-            return;
-        }
-        self.recorded = true;
+    /// Records the response, once: the guard is taken out as it is.
+    fn record(&mut self) -> Option<InFlight> {
+        let mut in_flight = self.in_flight.take()?;
         let now = Instant::now();
         in_flight.end(self.outcome, now);
         record_outlier(
@@ -163,6 +165,7 @@ impl Accounting {
             self.outcome.is_failure(),
             now,
         );
+        Some(in_flight)
     }
 }
 

@@ -155,6 +155,16 @@ impl ProxyError {
         }
     }
 
+    /// The answer to the client: a gRPC status for a gRPC request, an HTTP
+    /// status otherwise.
+    pub(crate) fn into_response_for(self, grpc: bool) -> Response<ResponseBody> {
+        if grpc {
+            self.into_grpc_response()
+        } else {
+            self.into_response()
+        }
+    }
+
     /// The answer to a gRPC request (`content-type: application/grpc…`): a
     /// trailers-only response, HTTP 200 with `grpc-status` and
     /// `grpc-message` in its only headers, so a gRPC client sees a status
@@ -166,17 +176,11 @@ impl ProxyError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/grpc"),
         );
-        headers.insert("grpc-status", HeaderValue::from(self.grpc_status()));
         let message = self
             .client_message()
             .trim_end()
             .trim_start_matches("luas: ");
-        // grpc-message is percent-encoded; these messages are plain ASCII
-        // without '%', so only spaces need no encoding at all.
-        headers.insert(
-            "grpc-message",
-            HeaderValue::from_str(message).unwrap_or(HeaderValue::from_static("luas")),
-        );
+        crate::grpc::insert_status(headers, self.grpc_status(), message);
         response
     }
 

@@ -55,6 +55,14 @@ impl ServiceRef<'_> {
     }
 }
 
+/// The response forwarded to the client, and what the try found in its
+/// headers that the route's count needs too.
+pub(super) struct Forwarded {
+    pub response: Response<ResponseBody>,
+    /// A trailers-only gRPC status in `grpc.failure_statuses`.
+    pub grpc_failed: bool,
+}
+
 pub(super) async fn forward(
     connection: &Connection,
     to: ServiceRef<'_>,
@@ -63,7 +71,7 @@ pub(super) async fn forward(
     body: Incoming,
     started: Instant,
     mut trace: Option<&mut Trace>,
-) -> Result<Response<ResponseBody>, ProxyError> {
+) -> Result<Forwarded, ProxyError> {
     let service = to.service();
     if let Some(limit) = limits.max_body_bytes {
         let declared = parts
@@ -146,7 +154,7 @@ async fn send_with_retries(
     mut client_upgrade: Option<OnUpgrade>,
     started: Instant,
     mut trace: Option<&mut Trace>,
-) -> Result<Response<ResponseBody>, ProxyError> {
+) -> Result<Forwarded, ProxyError> {
     let service = to.service();
     let group = &service.groups[group_index];
     let no_endpoint = || ProxyError::NoEndpoint {
@@ -256,13 +264,15 @@ async fn send_with_retries(
                     };
                     let upgrade = client_upgrade.take();
                     let idle = service.timeouts.response_idle;
-                    return Ok(respond(
-                        connection,
-                        sent,
-                        (in_flight, target, progress),
-                        upgrade,
-                        idle,
-                    ));
+                    // A gRPC response without `grpc-status` in its headers
+                    // brings it in its trailers: the accounting reads them.
+                    let grpc_trailers = !matches!(outcome, Tried::GrpcResponse(..))
+                        && grpc::has_content_type(sent.response.headers());
+                    let accounting = Accounting::new(in_flight, target, grpc_trailers, progress);
+                    return Ok(Forwarded {
+                        response: respond(connection, sent, accounting, upgrade, idle),
+                        grpc_failed,
+                    });
                 }
                 let status = sent.response.status();
                 tracing::debug!(service = %service.name, endpoint = %endpoint.address, %status, "retrying a 5xx");
@@ -463,7 +473,7 @@ fn tried_distinct(tried: &[SocketAddr]) -> usize {
 fn respond(
     connection: &Connection,
     sent: Sent,
-    (in_flight, target, progress): (InFlight, Target, Option<RequestProgress>),
+    accounting: Accounting,
     client_upgrade: Option<OnUpgrade>,
     response_idle: Option<std::time::Duration>,
 ) -> Response<ResponseBody> {
@@ -472,11 +482,6 @@ fn respond(
         release,
         ..
     } = sent;
-    // A gRPC response without `grpc-status` in its headers brings it in
-    // its trailers: the accounting reads them there.
-    let grpc_trailers =
-        grpc::has_content_type(response.headers()) && grpc::status(response.headers()).is_none();
-    let accounting = Accounting::new(in_flight, target, grpc_trailers, progress);
     if let (StatusCode::SWITCHING_PROTOCOLS, Some(client_upgrade)) =
         (response.status(), client_upgrade)
     {
@@ -495,7 +500,7 @@ fn respond(
     }
     let (mut parts, body) = response.into_parts();
     headers::prepare_response(&mut parts.headers, parts.version, false);
-    let body = ResponseBody::upstream(body, accounting, release, response_idle, grpc_trailers);
+    let body = ResponseBody::upstream(body, accounting, release, response_idle);
     Response::from_parts(parts, body)
 }
 

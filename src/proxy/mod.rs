@@ -119,12 +119,7 @@ pub(crate) async fn handle(
             .unmatched
             .duration
             .observe(started.elapsed().as_secs_f64());
-        let response = if grpc {
-            error.into_grpc_response()
-        } else {
-            error.into_response()
-        };
-        return logged(response, entry.take());
+        return logged(error.into_response_for(grpc), entry.take());
     };
     if let Some(entry) = entry.0.as_deref_mut() {
         entry.route = Some(route.name.clone());
@@ -154,12 +149,7 @@ pub(crate) async fn handle(
                 // Counted by the HTTP status even when a gRPC client gets
                 // it as RESOURCE_EXHAUSTED under 200.
                 let status = error.status();
-                let response = if grpc {
-                    error.into_grpc_response()
-                } else {
-                    error.into_response()
-                };
-                Some((response, status))
+                Some((error.into_response_for(grpc), status))
             }
         };
         if let Some((mut response, status)) = answer {
@@ -187,12 +177,13 @@ pub(crate) async fn handle(
         retry: route.retry,
     };
     let forwarded = forward::forward(connection, to, limits, parts, body, started, trace).await;
-    let (response, status) = match forwarded {
-        Ok(response) => {
+    let (mut response, status) = match forwarded {
+        Ok(forward::Forwarded {
+            response,
+            grpc_failed,
+        }) => {
             // A backend's gRPC failure under 200 counts as one for the route too.
-            if crate::grpc::trailers_only_status(response.headers())
-                .is_some_and(|code| service.grpc.failure_statuses.contains(code))
-            {
+            if grpc_failed {
                 counted.count(CodeClass::GrpcError);
             }
             let status = response.status();
@@ -212,15 +203,9 @@ pub(crate) async fn handle(
             }
             // Counted by the failure's HTTP status either way: a gRPC
             // client's 200 with grpc-status 14 is still a 503 of luas's.
-            let response = if grpc {
-                error.into_grpc_response()
-            } else {
-                error.into_response()
-            };
-            (response, status)
+            (error.into_response_for(grpc), status)
         }
     };
-    let mut response = response;
     if !route.filters.is_empty() {
         filter::on_response(&route.filters, response.headers_mut());
     }

@@ -9,7 +9,6 @@
 //! access log on, it writes the request's line when it ends. The body sent
 //! to backends is `crate::body`.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -19,10 +18,9 @@ use http::StatusCode;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
-use tokio::time::{Instant, Sleep};
-
 use super::accounting::Accounting;
 use crate::access_log::Entry;
+use crate::body::IdleTimer;
 use crate::client::BoxError;
 use crate::endpoint::Release;
 
@@ -44,10 +42,6 @@ pub(crate) struct UpstreamBody {
     /// The HTTP/1.1 connection, back to its pool at the end of the stream.
     release: Option<Release>,
     idle: IdleTimer,
-    /// A gRPC response whose status is still to come: cut short, it ends
-    /// with a `grpc-status` in trailers rather than a reset, so the client
-    /// reads a status.
-    grpc: bool,
     /// Set when the body was cut: nothing more is read from it.
     cut: bool,
 }
@@ -57,37 +51,6 @@ pub(crate) struct UpstreamBody {
 pub(crate) enum CutShort {
     #[error("the endpoint sent no response bytes for {0:?} (timeouts.response_idle)")]
     Idle(Duration),
-}
-
-/// Bounds the time a body waits for the endpoint. Armed only when the body
-/// makes luas wait, so a body that is ready at once costs no timer.
-#[derive(Debug)]
-struct IdleTimer {
-    limit: Option<Duration>,
-    sleep: Option<Pin<Box<Sleep>>>,
-    /// A frame arrived since the timer was last armed.
-    progressed: bool,
-}
-
-impl IdleTimer {
-    /// Called when the body is pending: true once it has waited `limit`
-    /// since it last made progress, or since it started waiting.
-    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(limit) = self.limit else {
-            return false;
-        };
-        let sleep = match &mut self.sleep {
-            Some(sleep) => {
-                if self.progressed {
-                    sleep.as_mut().reset(Instant::now() + limit);
-                }
-                sleep
-            }
-            None => self.sleep.insert(Box::pin(tokio::time::sleep(limit))),
-        };
-        self.progressed = false;
-        sleep.as_mut().poll(cx).is_ready()
-    }
 }
 
 /// A response body and its access log entry, written once: at the end of
@@ -121,18 +84,12 @@ impl ResponseBody {
         accounting: Accounting,
         release: Option<Release>,
         idle: Option<Duration>,
-        grpc: bool,
     ) -> Self {
         Self::Upstream(UpstreamBody {
             body,
             accounting: Some(accounting),
             release,
-            idle: IdleTimer {
-                limit: idle,
-                sleep: None,
-                progressed: false,
-            },
-            grpc,
+            idle: IdleTimer::new(idle),
             cut: false,
         })
     }
@@ -174,7 +131,7 @@ impl UpstreamBody {
         }
         match Pin::new(&mut self.body).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                self.idle.progressed = true;
+                self.idle.progressed();
                 if let (Some(trailers), Some(accounting)) =
                     (frame.trailers_ref(), self.accounting.as_mut())
                 {
@@ -190,26 +147,21 @@ impl UpstreamBody {
                 Poll::Ready(None)
             }
             Poll::Ready(Some(Err(error))) => {
-                let mut client_side = false;
-                if let Some(accounting) = self.accounting.as_mut() {
-                    accounting.fail();
-                    client_side = accounting.client_body_failed();
-                    if !client_side {
+                let client_side = self
+                    .accounting
+                    .as_ref()
+                    .is_some_and(Accounting::client_body_failed);
+                if !client_side {
+                    if let Some(accounting) = &self.accounting {
                         tracing::warn!(endpoint = %accounting.endpoint(), %error, "the endpoint's response body broke off");
                     }
                 }
-                self.accounting.take();
-                self.release.take();
-                self.cut = true;
-                if self.grpc {
-                    let (status, message) = if client_side {
-                        (1, "the request stream stalled or broke off")
-                    } else {
-                        (14, "the backend reset the stream")
-                    };
-                    return Poll::Ready(Some(Ok(grpc_trailers(status, message))));
-                }
-                Poll::Ready(Some(Err(error.into())))
+                let status = if client_side {
+                    (1, "the request stream stalled or broke off")
+                } else {
+                    (14, "the backend reset the stream")
+                };
+                Poll::Ready(Some(self.cut_short(status, error.into())))
             }
             Poll::Pending => {
                 if !self.idle.expired(cx) {
@@ -222,46 +174,53 @@ impl UpstreamBody {
                     .as_ref()
                     .is_some_and(Accounting::request_streaming)
                 {
-                    self.idle.progressed = true;
+                    self.idle.progressed();
                     if !self.idle.expired(cx) {
                         return Poll::Pending;
                     }
                 }
-                let limit = self.idle.limit.unwrap_or_default();
-                if let Some(accounting) = self.accounting.as_mut() {
-                    accounting.fail();
+                let limit = self.idle.limit().unwrap_or_default();
+                if let Some(accounting) = &self.accounting {
                     tracing::warn!(
                         endpoint = %accounting.endpoint(),
                         idle = ?limit,
                         "cut a response whose body made no progress (timeouts.response_idle)"
                     );
                 }
-                self.accounting.take();
-                // The connection is mid-response: it cannot be reused.
-                self.release.take();
-                self.cut = true;
-                if self.grpc {
-                    let message =
-                        format!("the backend sent nothing for {limit:?} (timeouts.response_idle)");
-                    return Poll::Ready(Some(Ok(grpc_trailers(14, &message))));
-                }
-                // An error, not an end: hyper then closes an HTTP/1.1
-                // connection without the last chunk and resets an HTTP/2
-                // stream, so the client sees the body is incomplete.
-                Poll::Ready(Some(Err(CutShort::Idle(limit).into())))
+                let message =
+                    format!("the backend sent nothing for {limit:?} (timeouts.response_idle)");
+                Poll::Ready(Some(
+                    self.cut_short((14, &message), CutShort::Idle(limit).into()),
+                ))
             }
         }
     }
-}
 
-/// The trailers that end a gRPC response luas cut short.
-fn grpc_trailers(status: u16, message: &str) -> Frame<Bytes> {
-    let mut trailers = http::HeaderMap::new();
-    trailers.insert("grpc-status", http::HeaderValue::from(status));
-    if let Ok(message) = http::HeaderValue::from_str(message) {
-        trailers.insert("grpc-message", message);
+    /// Ends the body early: the response is recorded as failed (unless the
+    /// client's own body failed first), the connection is not reused, and
+    /// nothing more is read. A gRPC response ends with `grpc_status` in
+    /// trailers so its client reads a status; any other ends with `error`:
+    /// hyper then closes an HTTP/1.1 connection without the last chunk and
+    /// resets an HTTP/2 stream, so the client sees the body is incomplete.
+    fn cut_short(
+        &mut self,
+        (code, message): (u16, &str),
+        error: BoxError,
+    ) -> Result<Frame<Bytes>, BoxError> {
+        let mut grpc = false;
+        if let Some(mut accounting) = self.accounting.take() {
+            grpc = accounting.grpc_trailers();
+            accounting.fail();
+        }
+        self.release.take();
+        self.cut = true;
+        if grpc {
+            let mut trailers = http::HeaderMap::new();
+            crate::grpc::insert_status(&mut trailers, code, message);
+            return Ok(Frame::trailers(trailers));
+        }
+        Err(error)
     }
-    Frame::trailers(trailers)
 }
 
 impl Body for ResponseBody {
