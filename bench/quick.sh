@@ -3,7 +3,7 @@
 # worker thread forwards, and what it adds to latency, against a trivial
 # backend on the same machine.
 #
-#   bash bench/quick.sh            # 3 rounds
+#   bash bench/quick.sh            # 3 rounds (bench/ab.sh compares two builds)
 #   ROUNDS=5 bash bench/quick.sh
 #
 # Layout (needs 2 CPUs, loopback only):
