@@ -27,10 +27,8 @@ use std::cmp::Reverse;
 use http::request::Parts;
 use http::{HeaderMap, Method};
 
-use crate::config::{
-    HostMatch, PathMatch, RetryConfig, RouteFilter, RouteMatch, RouteTimeouts, TextMatch,
-};
-use crate::filter::RateLimiter;
+use crate::config::{HostMatch, PathMatch, RetryConfig, RouteMatch, RouteTimeouts, TextMatch};
+use crate::filter::RouteFilters;
 use crate::metrics::RouteMetrics;
 use crate::tls::ClientIdentity;
 
@@ -40,9 +38,7 @@ pub struct Route {
     /// Any of these selects the route.
     pub matches: Vec<RouteMatch>,
     /// Applied around forwarding, in order (`filter`).
-    pub filters: Vec<RouteFilter>,
-    /// One per `rate_limit` filter, in order: their bucket tables.
-    pub(crate) rate_limiters: Vec<RateLimiter>,
+    pub(crate) filters: RouteFilters,
     /// Index into the snapshot's services; None for a route a redirect
     /// answers.
     pub service: Option<usize>,
@@ -64,8 +60,7 @@ impl Route {
         Self {
             name: name.to_owned(),
             matches,
-            filters: Vec::new(),
-            rate_limiters: Vec::new(),
+            filters: RouteFilters::default(),
             service: Some(service),
             timeouts: RouteTimeouts::default(),
             retry: None,

@@ -24,7 +24,9 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::Sleep;
 
+mod copy;
 mod replay;
+pub(crate) use copy::{BodyCopy, CopiedBody, CopyReceiver};
 pub(crate) use replay::ReplayBody;
 pub(crate) use replay::Replayable;
 
@@ -64,6 +66,8 @@ pub struct StreamingBody {
     /// The access log's byte count, when it is on.
     counted: Option<Arc<AtomicU64>>,
     progress: RequestProgress,
+    /// A mirror's copy, kept as the body goes by.
+    copy: Option<Box<BodyCopy>>,
 }
 
 /// How far the client's streamed body has come, for the response's
@@ -107,7 +111,19 @@ impl RequestBody {
             stall: IdleTimer::new(Some(stall_timeout)),
             counted,
             progress: RequestProgress::default(),
+            copy: None,
         })
+    }
+
+    /// Gives a mirror a copy of this body: kept as a streamed body goes by,
+    /// at once for a body held whole.
+    pub(crate) fn copy_to(&mut self, mut copy: Box<BodyCopy>) {
+        match self {
+            Self::Streaming(streaming) => streaming.copy = Some(copy),
+            Self::Buffered(data) => copy.finish_with(data.as_ref().unwrap_or(&Bytes::new())),
+            // Built from a streamed body that has its copy already.
+            Self::Replay(_) => {}
+        }
     }
 
     /// How far a streamed body has come; None for a body held whole.
@@ -164,12 +180,29 @@ impl StreamingBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let polled = self.poll_inner(cx);
         match &polled {
-            Poll::Ready(Some(Err(_))) => self.progress.set(FAILED),
-            Poll::Ready(None) => self.progress.set(ENDED),
-            Poll::Ready(Some(Ok(_))) if self.body.is_end_stream() => self.progress.set(ENDED),
-            _ => {}
+            Poll::Ready(Some(Err(_))) => {
+                self.progress.set(FAILED);
+                self.copy = None;
+            }
+            Poll::Ready(None) => self.ended(),
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(copy), Some(data)) = (self.copy.as_deref_mut(), frame.data_ref()) {
+                    copy.keep(data);
+                }
+                if self.body.is_end_stream() {
+                    self.ended();
+                }
+            }
+            Poll::Pending => {}
         }
         polled
+    }
+
+    fn ended(&mut self) {
+        self.progress.set(ENDED);
+        if let Some(mut copy) = self.copy.take() {
+            copy.finish();
+        }
     }
 
     fn poll_inner(

@@ -36,8 +36,8 @@ pub use dns::DnsConfig;
 pub use duration::parse_duration;
 pub use health_check::HealthCheckConfig;
 pub use route_filter::{
-    HeaderEdits, Hostname, PathReplace, RateKey, RateLimit, Redirect, RedirectScheme, Rewrite,
-    RouteFilter,
+    HeaderEdits, Hostname, Mirror, PathReplace, RateKey, RateLimit, Redirect, RedirectScheme,
+    Rewrite, RouteFilter,
 };
 pub use route_match::{HostMatch, PathMatch, Pattern, RouteMatch, TextMatch};
 pub use sticky::StickyKey;

@@ -1,6 +1,7 @@
 //! The `filters` of a route, as Gateway API's HTTPRouteFilter names them:
 //! header edits on the request and on the response, a redirect answered by
-//! luas itself, and a rewrite of the request's host and path.
+//! luas itself, a rewrite of the request's host and path, a rate limit and
+//! a mirror.
 //!
 //! This module owns the filters' shapes and the syntax of their values
 //! (a redirect target's host, a replacement path); `validate::filters` adds
@@ -21,6 +22,27 @@ pub enum RouteFilter {
     Redirect(Redirect),
     Rewrite(Rewrite),
     RateLimit(RateLimit),
+    Mirror(Mirror),
+}
+
+/// Gateway API's RequestMirror: a copy of the request (or of `percent` of
+/// them) goes to another service in the background; its answer is read and
+/// dropped, and the client never waits for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mirror {
+    /// Index into the config's services.
+    pub service: usize,
+    /// One group of that service; None splits the copies by the service's
+    /// own weights.
+    pub group: Option<String>,
+    /// The fraction of requests copied, 0 to 1. Default 1.
+    pub fraction: f64,
+    /// Copies on their way at once; more are shed. Default 1024, Envoy's
+    /// default circuit-breaker limit of a cluster's requests.
+    pub max_in_flight: usize,
+    /// A request body larger than this is not copied (the copy is shed).
+    /// Default 64 KiB.
+    pub max_body_bytes: u64,
 }
 
 /// A local token bucket per key: `burst` requests at once, refilled at

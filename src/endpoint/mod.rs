@@ -35,7 +35,7 @@ use http::uri::Authority;
 use tokio::time::Instant;
 
 use crate::ewma::PeakEwma;
-use crate::metrics::{CodeClass, EndpointMetrics};
+use crate::metrics::{CodeClass, EndpointMetrics, MirrorSeries};
 pub use health::Health;
 pub use pool::{H2Slot, Pool, Release};
 
@@ -53,6 +53,9 @@ pub struct Endpoint {
 pub struct EndpointStats {
     pub ewma: PeakEwma,
     pub metrics: EndpointMetrics,
+    /// The series of mirrored copies, bound when a snapshot first makes the
+    /// endpoint a mirror's target.
+    pub mirror: std::sync::OnceLock<MirrorSeries>,
     /// Latency charged for a failed request, so a replica that fails fast does
     /// not look fast.
     pub failure_penalty: Duration,
@@ -78,6 +81,7 @@ impl EndpointStats {
         Self {
             ewma: PeakEwma::new(settings.ewma.decay, settings.ewma.default_rtt, now),
             metrics,
+            mirror: std::sync::OnceLock::new(),
             failure_penalty: settings.ewma.failure_penalty,
             pool: Pool::default(),
             h2: H2Slot::default(),
@@ -161,6 +165,9 @@ pub struct InFlight {
     stats: Arc<EndpointStats>,
     started: Instant,
     phase: Phase,
+    /// A mirrored copy: counted in the endpoint's mirror series, not in the
+    /// series of its own traffic (nor the linkerd-compatible ones).
+    mirror: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,6 +206,45 @@ impl InFlight {
             stats: endpoint.stats.clone(),
             started: now,
             phase: Phase::Waiting,
+            mirror: false,
+        }
+    }
+
+    /// [`Self::start`] for a mirrored copy. Its latency and failures still
+    /// move the endpoint's estimate and in-flight count: they are load the
+    /// endpoint carries.
+    pub fn start_mirror(endpoint: &Endpoint, now: Instant) -> Self {
+        let mut in_flight = Self::start(endpoint, now);
+        in_flight.mirror = true;
+        in_flight
+    }
+
+    /// Where this request's latency and status are counted.
+    fn series(
+        &self,
+    ) -> (
+        Option<&prometheus::Histogram>,
+        Option<&crate::metrics::CodeCounters>,
+    ) {
+        if self.mirror {
+            let series = self.stats.mirror.get();
+            (
+                series.map(|series| &series.duration),
+                series.map(|series| &series.requests),
+            )
+        } else {
+            (
+                Some(&self.stats.metrics.duration),
+                Some(&self.stats.metrics.requests),
+            )
+        }
+    }
+
+    fn linkerd(&self) -> Option<&crate::metrics::LinkerdMetrics> {
+        if self.mirror {
+            None
+        } else {
+            self.stats.metrics.linkerd.as_ref()
         }
     }
 
@@ -228,8 +274,10 @@ impl InFlight {
                 .ewma_seconds
                 .set(self.stats.ewma.estimate_micros(now, false) / 1e6);
         }
-        metrics.duration.observe(elapsed.as_secs_f64());
-        if let Some(linkerd) = &metrics.linkerd {
+        if let (Some(duration), _) = self.series() {
+            duration.observe(elapsed.as_secs_f64());
+        }
+        if let Some(linkerd) = self.linkerd() {
             linkerd.latency(elapsed);
         }
     }
@@ -255,13 +303,14 @@ impl InFlight {
             return;
         };
         self.phase = Phase::Done;
-        let metrics = &self.stats.metrics;
         let failed = outcome.is_failure();
         if failed && !at_headers.is_failure() {
             self.charge_failure(now);
         }
-        metrics.requests.inc(outcome.code());
-        if let Some(linkerd) = &metrics.linkerd {
+        if let (_, Some(requests)) = self.series() {
+            requests.inc(outcome.code());
+        }
+        if let Some(linkerd) = self.linkerd() {
             linkerd.response(failed);
         }
     }

@@ -1,8 +1,9 @@
 //! A route's filters applied to the request and the response:
 //! header edits ([`headers`]), a redirect luas answers itself
-//! ([`redirect`]), a rewrite of host and path ([`rewrite`]) and a rate
-//! limit ([`rate_limit`], whose bucket table is the one piece of state, kept
-//! in the snapshot's route).
+//! ([`redirect`]), a rewrite of host and path ([`rewrite`]), a rate limit
+//! ([`rate_limit`], with its bucket table) and a mirror ([`mirror`], which
+//! takes a copy of the request head). The rate limits' and mirrors' state
+//! is kept in the snapshot's route, in [`RouteFilters`].
 //!
 //! Plain functions over the request head and the response headers, called
 //! by `proxy::handle` around forwarding, in the route's order; a route
@@ -10,6 +11,7 @@
 //! `config`'s; making the redirect's response is `proxy`'s.
 
 pub(crate) mod headers;
+pub(crate) mod mirror;
 pub(crate) mod rate_limit;
 pub(crate) mod redirect;
 pub(crate) mod rewrite;
@@ -23,7 +25,23 @@ use tokio::time::Instant;
 
 use crate::config::{PathMatch, RouteFilter, RouteMatch};
 use crate::tls::ClientIdentity;
+pub(crate) use mirror::{MirrorCopy, MirrorFilter};
 pub(crate) use rate_limit::RateLimiter;
+
+/// A route's filters as a snapshot holds them: the config's list, and the
+/// state of its rate limits and mirrors, one each per such filter, in order.
+#[derive(Debug, Default)]
+pub(crate) struct RouteFilters {
+    pub list: Vec<RouteFilter>,
+    pub rate_limiters: Vec<RateLimiter>,
+    pub mirrors: Vec<MirrorFilter>,
+}
+
+impl RouteFilters {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
 
 /// Who sent the request, as the filters need it.
 #[derive(Debug, Clone, Copy)]
@@ -50,22 +68,28 @@ pub(crate) enum Decision {
 
 /// Applies the request side of `filters` in order. `matched` is the route
 /// match that selected the request (its path prefix is what a
-/// `replace_prefix` replaces); `limiters` are the route's rate limiters, one
-/// per `rate_limit` filter, in the same order.
+/// `replace_prefix` replaces). A mirror that copies the request adds its
+/// copy to `copies`, to be sent if the request is forwarded.
 pub(crate) fn on_request(
-    (filters, limiters): (&[RouteFilter], &[RateLimiter]),
+    filters: &RouteFilters,
     parts: &mut Parts,
     matched: &RouteMatch,
     client: &Client<'_>,
     now: Instant,
+    copies: &mut Vec<MirrorCopy>,
 ) -> Decision {
-    let mut limiters = limiters.iter();
+    let mut limiters = filters.rate_limiters.iter();
+    let mut mirrors = filters.mirrors.iter();
     let prefix = match &matched.path {
         Some(PathMatch::Prefix(prefix)) => Some(prefix.as_str()),
         _ => None,
     };
-    for filter in filters {
+    for filter in &filters.list {
         match filter {
+            RouteFilter::Mirror(_) => {
+                let mirror = mirrors.next().expect("one mirror per mirror filter");
+                copies.extend(mirror.capture(parts));
+            }
             RouteFilter::RequestHeaders(edits) => headers::apply(edits, &mut parts.headers),
             RouteFilter::Rewrite(rewrite) => rewrite::apply(rewrite, parts, prefix),
             RouteFilter::RateLimit(_) => {
@@ -90,8 +114,8 @@ pub(crate) fn on_request(
 }
 
 /// Applies the response side of `filters` in order.
-pub(crate) fn on_response(filters: &[RouteFilter], response_headers: &mut HeaderMap) {
-    for filter in filters {
+pub(crate) fn on_response(filters: &RouteFilters, response_headers: &mut HeaderMap) {
+    for filter in &filters.list {
         if let RouteFilter::ResponseHeaders(edits) = filter {
             headers::apply(edits, response_headers);
         }

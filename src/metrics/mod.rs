@@ -14,6 +14,7 @@
 //! - `handles.rs`: the bound handles ([`EndpointMetrics`], [`CodeClass`], …).
 //! - `linkerd.rs`: the optional linkerd-compatible families.
 //! - `fleet.rs`: fleet mode's and the Kubernetes client's families.
+//! - `mirror.rs`: the series of mirrored copies (`mirror="true"`).
 //! - `histogram.rs`: bucket arithmetic and quantiles.
 //! - `window.rs`: [`Reading`] and [`Window`], what the rollout judge and the
 //!   dashboard history read from the counters, and the one error rule.
@@ -22,6 +23,7 @@ mod fleet;
 mod handles;
 mod histogram;
 mod linkerd;
+mod mirror;
 mod window;
 
 use prometheus::core::Collector;
@@ -36,11 +38,13 @@ pub use handles::{
     ServiceMetrics, TlsReloadMetrics,
 };
 pub use linkerd::LinkerdMetrics;
+pub use mirror::{MirrorSeries, MirrorShed};
 pub(crate) use window::Reading;
 pub use window::{ReadingWire, Window};
 
 use fleet::FleetFamilies;
 use linkerd::LinkerdFamilies;
+use mirror::MirrorFamilies;
 
 /// The route label of requests that matched no route.
 pub const NO_ROUTE: &str = "no_route";
@@ -120,6 +124,7 @@ pub struct Metrics {
     discovery_lookups: IntCounterVec,
     discovery_endpoints: IntGaugeVec,
     fleet: FleetFamilies,
+    mirror: MirrorFamilies,
     /// Registered only by [`Metrics::with_linkerd`].
     linkerd: Option<LinkerdFamilies>,
 }
@@ -250,6 +255,7 @@ impl Metrics {
                 &["service", "group"],
             ),
             fleet: FleetFamilies::register(register),
+            mirror: MirrorFamilies::register(register, buckets),
             linkerd: None,
             registry,
         }
@@ -332,6 +338,7 @@ impl Metrics {
         let _ = self.backend_ewma.remove_label_values(&labels);
         let _ = self.backend_healthy.remove_label_values(&labels);
         let _ = self.backend_ejections.remove_label_values(&labels);
+        self.mirror.remove_endpoint(service, group, endpoint);
         for code in CodeClass::ALL {
             let _ = self.backend_requests.remove_label_values(&[
                 service,
@@ -340,6 +347,16 @@ impl Metrics {
                 code.label(),
             ]);
         }
+    }
+
+    /// The series of the mirrored copies one endpoint gets.
+    pub fn mirror_series(&self, service: &str, group: &str, endpoint: &str) -> MirrorSeries {
+        self.mirror.series(service, group, endpoint)
+    }
+
+    /// The shed counters of one mirror filter.
+    pub fn mirror_shed(&self, listener: &str, route: &str, service: &str) -> MirrorShed {
+        self.mirror.shed(listener, route, service)
     }
 
     pub fn remove_group(&self, service: &str, group: &str) {
@@ -352,6 +369,7 @@ impl Metrics {
             .request_duration
             .remove_label_values(&[listener, route]);
         let _ = self.rate_limited.remove_label_values(&[listener, route]);
+        self.mirror.remove_route(listener, route);
         for code in CodeClass::ALL {
             let _ = self
                 .requests
@@ -443,8 +461,10 @@ impl Metrics {
     /// The Prometheus text exposition of every family.
     pub fn render(&self) -> Vec<u8> {
         let mut buffer = Vec::with_capacity(16 * 1024);
+        let mut families = self.registry.gather();
+        self.mirror.merge_into(&mut families);
         TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buffer)
+            .encode(&families, &mut buffer)
             .expect("encoding into a Vec cannot fail");
         buffer
     }

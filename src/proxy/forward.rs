@@ -21,7 +21,7 @@ use super::error::ProxyError;
 use super::response::ResponseBody;
 use super::{headers, upgrade, Connection};
 use crate::access_log::Trace;
-use crate::body::{Replayable, RequestBody, RequestProgress};
+use crate::body::{BodyCopy, Replayable, RequestBody, RequestProgress};
 use crate::client::{BoxError, SendError, Sent};
 use crate::config::{ListenerLimits, RetryConfig, RouteTimeouts};
 use crate::endpoint::{Endpoint, InFlight, Outcome};
@@ -63,21 +63,25 @@ pub(super) struct Forwarded {
     pub grpc_failed: bool,
 }
 
+/// The client's request body, and the copy a mirror waits for, if any.
+pub(super) struct ClientBody {
+    pub incoming: Incoming,
+    /// Boxed: requests without a mirror carry one pointer, not the copy.
+    pub mirror: Option<Box<BodyCopy>>,
+}
+
 pub(super) async fn forward(
     connection: &Connection,
     to: ServiceRef<'_>,
     limits: &ListenerLimits,
     mut parts: http::request::Parts,
-    body: Incoming,
+    body: ClientBody,
     started: Instant,
     mut trace: Option<&mut Trace>,
 ) -> Result<Forwarded, ProxyError> {
     let service = to.service();
     if let Some(limit) = limits.max_body_bytes {
-        let declared = parts
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+        let declared = headers::content_length(&parts.headers);
         if declared.is_some_and(|length| length > limit) {
             return Err(ProxyError::BodyTooLarge { limit });
         }
@@ -336,7 +340,10 @@ async fn send_with_retries(
 /// buffer), so a request that meets a stale pooled connection can go again.
 async fn body_for_tries(
     parts: &http::request::Parts,
-    body: Incoming,
+    ClientBody {
+        incoming: body,
+        mirror,
+    }: ClientBody,
     upgrade: bool,
     policy: &RetryConfig,
     limits: &ListenerLimits,
@@ -368,11 +375,18 @@ async fn body_for_tries(
             trace.bytes_in.store(data.len() as u64, Ordering::Relaxed);
         }
         let replay = Replay::of(parts, ReplaySource::Kept(data.clone()));
-        (Some(replay), RequestBody::buffered(data))
+        let mut first = RequestBody::buffered(data);
+        if let Some(copy) = mirror {
+            first.copy_to(copy);
+        }
+        (Some(replay), first)
     } else {
         let counted = trace.map(|trace| trace.bytes_in.clone());
-        let streaming =
+        let mut streaming =
             RequestBody::streaming(body, limits.max_body_bytes, limits.body_timeout, counted);
+        if let Some(copy) = mirror {
+            streaming.copy_to(copy);
+        }
         match streaming {
             RequestBody::Streaming(streaming) if grpc_retry => {
                 let replayable = Replayable::new(streaming, policy.buffer_bytes);

@@ -99,6 +99,13 @@ pub(crate) fn is_upgrade_request(request: &request::Parts) -> bool {
         && connection_has_token(&request.headers, "upgrade")
 }
 
+/// The body length a request declares, when it declares one that parses.
+pub(crate) fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
+}
+
 /// Rewrites a request's headers for forwarding. `proto` is the scheme the
 /// client used (`http` or `https`).
 pub(crate) fn prepare_request(

@@ -24,6 +24,7 @@ mod accounting;
 pub(crate) mod error;
 mod forward;
 pub(crate) mod headers;
+mod mirror;
 pub(crate) mod response;
 mod upgrade;
 
@@ -31,6 +32,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::{Request, Response, StatusCode};
+use http_body::Body as _;
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
@@ -125,14 +127,22 @@ pub(crate) async fn handle(
         entry.route = Some(route.name.clone());
     }
     let mut counted = RouteCount::new(&route.metrics, started);
+    // Mirrored copies of this request, sent only if it is forwarded.
+    let mut copies = Vec::new();
     if !route.filters.is_empty() {
         let client = filter::Client {
             address: connection.remote.ip(),
             identity: connection.client_identity.as_deref(),
             scheme: connection.scheme,
         };
-        let filters = (&route.filters[..], &route.rate_limiters[..]);
-        let decision = filter::on_request(filters, &mut parts, matched, &client, started);
+        let decision = filter::on_request(
+            &route.filters,
+            &mut parts,
+            matched,
+            &client,
+            started,
+            &mut copies,
+        );
         let answer = match decision {
             filter::Decision::Forward => None,
             filter::Decision::Redirect { status, location } => {
@@ -175,6 +185,23 @@ pub(crate) async fn handle(
         index: service_index,
         timeouts: route.timeouts,
         retry: route.retry,
+    };
+    // WebSocket and other upgrades are not mirrored: a copy of a tunnel's
+    // opening is no tunnel.
+    let mirror_body = if copies.is_empty() || headers::is_upgrade_request(&parts) {
+        None
+    } else {
+        mirror::start(
+            &snapshot,
+            copies,
+            body.is_end_stream(),
+            headers::content_length(&parts.headers),
+            (connection.remote.ip(), connection.scheme),
+        )
+    };
+    let body = forward::ClientBody {
+        incoming: body,
+        mirror: mirror_body,
     };
     let forwarded = forward::forward(connection, to, limits, parts, body, started, trace).await;
     let (mut response, status) = match forwarded {

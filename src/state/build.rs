@@ -17,7 +17,7 @@ use crate::balance::Balancer;
 use crate::client::UpstreamClient;
 use crate::config::{Config, RouteFilter};
 use crate::endpoint::{Endpoint, EndpointStats, StatsSettings};
-use crate::filter::RateLimiter;
+use crate::filter::{MirrorFilter, RateLimiter, RouteFilters};
 use crate::metrics::{EndpointMetrics, Metrics, NO_ROUTE};
 use crate::retry::RetryBudget;
 use crate::route::{Route, RouteTable};
@@ -50,7 +50,7 @@ pub(super) fn build(
         }
     }
 
-    let services = config
+    let services: Vec<Service> = config
         .services
         .iter()
         .map(|service| {
@@ -173,18 +173,7 @@ pub(super) fn build(
                     .map(|route| Route {
                         name: route.name.clone(),
                         matches: route.matches.clone(),
-                        filters: route.filters.clone(),
-                        rate_limiters: route
-                            .filters
-                            .iter()
-                            .filter_map(|filter| match filter {
-                                RouteFilter::RateLimit(limit) => Some(RateLimiter::new(
-                                    limit.clone(),
-                                    metrics.rate_limited(&listener.name, &route.name),
-                                )),
-                                _ => None,
-                            })
-                            .collect(),
+                        filters: route_filters(&listener.name, route, &services, metrics),
                         service: route.service,
                         timeouts: route.timeouts,
                         retry: route.retry,
@@ -249,4 +238,52 @@ fn forget_removed_series(previous: &Snapshot, next: &Snapshot, metrics: &Metrics
             }
         }
     }
+}
+
+/// A route's filters with their state: a bucket table per rate limit, and
+/// per mirror its target resolved to indices, with the mirror series of the
+/// target's endpoints bound now rather than on the first copy.
+fn route_filters(
+    listener: &str,
+    route: &crate::config::RouteConfig,
+    services: &[Service],
+    metrics: &Metrics,
+) -> RouteFilters {
+    let mut filters = RouteFilters {
+        list: route.filters.clone(),
+        ..RouteFilters::default()
+    };
+    for filter in &route.filters {
+        match filter {
+            RouteFilter::RateLimit(limit) => filters.rate_limiters.push(RateLimiter::new(
+                limit.clone(),
+                metrics.rate_limited(listener, &route.name),
+            )),
+            RouteFilter::Mirror(mirror) => {
+                let service = &services[mirror.service];
+                let group = mirror
+                    .group
+                    .as_deref()
+                    .and_then(|name| service.groups.iter().position(|group| group.name == name));
+                for (index, target) in service.groups.iter().enumerate() {
+                    if group.is_some_and(|group| group != index) {
+                        continue;
+                    }
+                    for endpoint in &target.endpoints {
+                        endpoint.stats.mirror.get_or_init(|| {
+                            metrics.mirror_series(
+                                &service.name,
+                                &target.name,
+                                &endpoint.address.to_string(),
+                            )
+                        });
+                    }
+                }
+                let shed = metrics.mirror_shed(listener, &route.name, &service.name);
+                filters.mirrors.push(MirrorFilter::new(mirror, group, shed));
+            }
+            _ => {}
+        }
+    }
+    filters
 }

@@ -29,6 +29,7 @@ mod kubernetes;
 mod limits;
 mod log_format;
 mod metrics;
+mod mirror;
 mod protocols;
 mod reload;
 mod retries;

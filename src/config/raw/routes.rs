@@ -43,6 +43,18 @@ pub(crate) struct RawFilter {
     pub(crate) redirect: Option<RawRedirect>,
     pub(crate) rewrite: Option<RawRewrite>,
     pub(crate) rate_limit: Option<RawRateLimit>,
+    pub(crate) mirror: Option<RawMirror>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMirror {
+    pub(crate) service: Option<String>,
+    pub(crate) group: Option<String>,
+    /// Gateway API's integer percent; fractions are taken too.
+    pub(crate) percent: Option<f64>,
+    pub(crate) max_in_flight: Option<u64>,
+    pub(crate) max_body_bytes: Option<super::RawSize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

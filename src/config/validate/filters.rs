@@ -13,12 +13,12 @@ use super::Checker;
 use std::time::Duration;
 
 use crate::config::raw::{
-    RawFilter, RawHeaderEdits, RawHeaders, RawPathReplace, RawRateKey, RawRateLimit,
+    RawFilter, RawHeaderEdits, RawHeaders, RawMirror, RawPathReplace, RawRateKey, RawRateLimit,
 };
 use crate::config::route_filter::ReplacementPath;
 use crate::config::{
-    HeaderEdits, Hostname, PathMatch, PathReplace, RateKey, RateLimit, Redirect, RedirectScheme,
-    Rewrite, RouteFilter, RouteMatch,
+    HeaderEdits, Hostname, ListenerConfig, Mirror, PathMatch, PathReplace, RateKey, RateLimit,
+    Redirect, RedirectScheme, Rewrite, RouteFilter, RouteMatch, ServiceConfig,
 };
 
 /// Headers luas writes itself, or that frame the message: a filter that
@@ -42,6 +42,10 @@ const MAX_RATE: u64 = 1_000_000_000;
 /// About 100 bytes a key: 10 MB by default, 1 GB at most.
 const DEFAULT_MAX_KEYS: u64 = 100_000;
 const MAX_KEYS: u64 = 10_000_000;
+const DEFAULT_MIRROR_IN_FLIGHT: u64 = 1024;
+const DEFAULT_MIRROR_BODY_BYTES: u64 = 64 * 1024;
+/// A copy is held whole until it is sent: bounded per copy.
+const MAX_MIRROR_BODY_BYTES: u64 = 64 * 1024 * 1024;
 
 impl Checker {
     pub(super) fn filters(
@@ -49,6 +53,7 @@ impl Checker {
         path: &str,
         raw: &[RawFilter],
         matches: &[RouteMatch],
+        service_names: &[&str],
     ) -> Vec<RouteFilter> {
         let mut filters = Vec::with_capacity(raw.len());
         for (index, entry) in raw.iter().enumerate() {
@@ -59,6 +64,7 @@ impl Checker {
                 entry.redirect.is_some(),
                 entry.rewrite.is_some(),
                 entry.rate_limit.is_some(),
+                entry.mirror.is_some(),
             ]
             .into_iter()
             .filter(|&given| given)
@@ -67,7 +73,8 @@ impl Checker {
                 self.issue(
                     at,
                     "give exactly one filter per entry: request_headers, response_headers, \
-                     redirect, rewrite or rate_limit (list several filters as several entries)",
+                     redirect, rewrite, rate_limit or mirror (list several filters as several \
+                     entries)",
                 );
                 continue;
             }
@@ -133,6 +140,8 @@ impl Checker {
                 })
             } else if let Some(limit) = &entry.rate_limit {
                 RouteFilter::RateLimit(self.rate_limit(&format!("{at}.rate_limit"), limit))
+            } else if let Some(mirror) = &entry.mirror {
+                RouteFilter::Mirror(self.mirror(&format!("{at}.mirror"), mirror, service_names))
             } else {
                 unreachable!("exactly one filter was given")
             };
@@ -146,6 +155,17 @@ impl Checker {
             .iter()
             .filter(|filter| matches!(filter, RouteFilter::Rewrite(_)))
             .count();
+        let mirrors = filters
+            .iter()
+            .filter(|filter| matches!(filter, RouteFilter::Mirror(_)))
+            .count();
+        if redirects > 0 && mirrors > 0 {
+            self.issue(
+                path,
+                "a route with a redirect forwards nothing, so it has nothing to mirror; \
+                 remove the mirror or the redirect",
+            );
+        }
         if redirects > 1 || rewrites > 1 || redirects + rewrites > 1 {
             self.issue(
                 path,
@@ -154,6 +174,113 @@ impl Checker {
             );
         }
         filters
+    }
+
+    /// A mirror with an unknown service is reported and kept (at service 0,
+    /// without a group), so later issues keep their filter indices.
+    fn mirror(&mut self, path: &str, raw: &RawMirror, service_names: &[&str]) -> Mirror {
+        let service = match raw.service.as_deref() {
+            None => {
+                self.issue(
+                    format!("{path}.service"),
+                    "required: the service that gets the copies, e.g. `service: shadow`",
+                );
+                None
+            }
+            Some(name) => {
+                let found = service_names.iter().position(|known| *known == name);
+                if found.is_none() {
+                    self.issue(
+                        format!("{path}.service"),
+                        format!(
+                            "unknown service {name:?}; known services: {}",
+                            service_names.join(", ")
+                        ),
+                    );
+                }
+                found
+            }
+        };
+        let fraction = match raw.percent {
+            None => 1.0,
+            Some(percent) if (0.0..=100.0).contains(&percent) => percent / 100.0,
+            Some(percent) => {
+                self.issue(
+                    format!("{path}.percent"),
+                    format!(
+                        "percent {percent} is out of range; give the share of requests copied, \
+                         0 to 100, e.g. 10"
+                    ),
+                );
+                1.0
+            }
+        };
+        let max_in_flight = self.int_in_range(
+            &format!("{path}.max_in_flight"),
+            raw.max_in_flight,
+            DEFAULT_MIRROR_IN_FLIGHT,
+            1..=MAX_RATE,
+            "give the most copies on their way at once, from 1, e.g. 1024",
+        );
+        let max_body_bytes =
+            raw.max_body_bytes
+                .as_ref()
+                .map_or(Some(DEFAULT_MIRROR_BODY_BYTES), |size| {
+                    self.size(
+                        &format!("{path}.max_body_bytes"),
+                        size,
+                        0..=MAX_MIRROR_BODY_BYTES,
+                        "give the largest request body copied, e.g. 64KiB (0 copies only requests \
+                     without a body)",
+                    )
+                });
+        Mirror {
+            service: service.unwrap_or(0),
+            group: raw.group.clone().filter(|_| service.is_some()),
+            fraction,
+            max_in_flight: usize::try_from(max_in_flight).unwrap_or(usize::MAX),
+            max_body_bytes: max_body_bytes.unwrap_or(DEFAULT_MIRROR_BODY_BYTES),
+        }
+    }
+
+    /// A mirror's `group` names a group of its service: checked once the
+    /// services are read, since routes come first in the file.
+    pub(super) fn mirror_groups(
+        &mut self,
+        listeners: &[ListenerConfig],
+        services: &[ServiceConfig],
+    ) {
+        for (listener_index, listener) in listeners.iter().enumerate() {
+            for (route_index, route) in listener.routes.iter().enumerate() {
+                for (filter_index, filter) in route.filters.iter().enumerate() {
+                    let RouteFilter::Mirror(mirror) = filter else {
+                        continue;
+                    };
+                    let (Some(group), Some(service)) =
+                        (mirror.group.as_deref(), services.get(mirror.service))
+                    else {
+                        continue;
+                    };
+                    if service.groups.iter().all(|known| known.name != group) {
+                        let known: Vec<&str> = service
+                            .groups
+                            .iter()
+                            .map(|known| known.name.as_str())
+                            .collect();
+                        self.issue(
+                            format!(
+                                "listeners[{listener_index}].routes[{route_index}].filters[{filter_index}].mirror.group"
+                            ),
+                            format!(
+                                "service {:?} has no group {group:?}; its groups: {}",
+                                service.name,
+                                known.join(", ")
+                            ),
+                        );
+                    }
+                }
+            }
+        }
     }
 
     fn rate_limit(&mut self, path: &str, raw: &RawRateLimit) -> RateLimit {

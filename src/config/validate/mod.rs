@@ -101,6 +101,7 @@ impl Checker {
         // must be valid Kubernetes names depends on it.
         let linkerd_compatible = raw_metrics.linkerd_compatible.unwrap_or(false);
         let services = self.services(&raw.services, linkerd_compatible);
+        self.mirror_groups(&listeners, &services);
 
         let metrics = MetricsConfig {
             buckets: self.buckets(raw_metrics.buckets),

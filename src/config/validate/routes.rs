@@ -108,6 +108,7 @@ impl Checker {
                 &format!("{path}.filters"),
                 route.filters.as_deref().unwrap_or_default(),
                 &matches,
+                service_names,
             );
             let redirects = filters
                 .iter()

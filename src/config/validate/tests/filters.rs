@@ -105,9 +105,63 @@ fn bad_filters_have_their_key_paths() {
 #[test]
 fn an_unknown_filter_is_refused_with_its_line() {
     let text = with_routes(
-        "      - name: a\n        filters: [ { mirror: { service: shadow } } ]\n        service: web\n",
+        "      - name: a\n        filters: [ { cors: { allow_origins: ['*'] } } ]\n        service: web\n",
     );
     let error = Config::from_yaml(&text).unwrap_err().to_string();
-    assert!(error.contains("unknown field `mirror`"), "{error}");
+    assert!(error.contains("unknown field `cors`"), "{error}");
     assert!(error.contains("line 6"), "{error}");
+}
+
+#[test]
+fn a_mirror_names_a_service_and_group_that_exist() {
+    let text = with_routes(
+        r#"      - name: a
+        filters:
+          - mirror: { service: web, percent: 10, max_in_flight: 8, max_body_bytes: 1KiB }
+          - mirror: { service: web, group: stable }
+        service: web
+"#,
+    );
+    let config = load(&text);
+    let RouteFilter::Mirror(mirror) = &config.listeners[0].routes[0].filters[0] else {
+        panic!("a mirror filter");
+    };
+    assert_eq!(mirror.service, 0);
+    assert_eq!(mirror.fraction, 0.1);
+    assert_eq!(mirror.max_in_flight, 8);
+    assert_eq!(mirror.max_body_bytes, 1024);
+    let RouteFilter::Mirror(defaults) = &config.listeners[0].routes[0].filters[1] else {
+        panic!("a mirror filter");
+    };
+    assert_eq!(defaults.group.as_deref(), Some("stable"));
+    assert_eq!(defaults.fraction, 1.0);
+    assert_eq!(defaults.max_in_flight, 1024);
+    assert_eq!(defaults.max_body_bytes, 64 * 1024);
+}
+
+#[test]
+fn bad_mirrors_are_reported_at_their_key_paths() {
+    let text = with_routes(
+        r#"      - name: a
+        filters:
+          - mirror: { service: shadow }
+          - mirror: { service: web, group: canary, percent: 150 }
+          - mirror: { percent: 5, max_in_flight: 0 }
+        service: web
+      - name: b
+        match: { path_prefix: /b }
+        filters:
+          - redirect: { hostname: example.com }
+          - mirror: { service: web }
+"#,
+    );
+    let found = issues(&text);
+    let at = |path: &str| issue_at(&found, &format!("listeners[0].routes[{path}"));
+    assert!(at("0].filters[0].mirror.service").contains("unknown service \"shadow\""));
+    assert!(at("0].filters[1].mirror.percent").contains("out of range"));
+    assert!(at("0].filters[1].mirror.group").contains("no group \"canary\""));
+    assert!(at("0].filters[2].mirror.service").contains("required"));
+    assert!(at("0].filters[2].mirror.max_in_flight").contains("out of range"));
+    assert!(at("1].filters").contains("nothing to mirror"));
+    assert_eq!(found.len(), 6, "{found:#?}");
 }
