@@ -23,6 +23,7 @@ use crate::admin::auth::AdminAuth;
 use crate::admin::names::EndpointNames;
 use crate::admin::{spawn_admin, Admin};
 use crate::config::Config;
+use crate::embed::MakeProxy;
 use crate::fleet::Fleet;
 use crate::history::{self, History};
 use crate::kubernetes::Kubernetes;
@@ -291,6 +292,24 @@ impl Running {
             .iter()
             .find(|(listener, _)| listener == name)
             .map(|(_, address)| *address)
+    }
+
+    /// Listener `name`'s routing as a `tower::Service`, for a program that
+    /// embeds luas and serves it to its own clients (see [`MakeProxy`]). It
+    /// reads the live state: reloads, rollouts and discovery apply to it.
+    /// luas keeps serving that listener on its own address too (port 0 on
+    /// loopback if nothing else should reach it).
+    pub fn proxy(&self, name: &str) -> Option<MakeProxy> {
+        let index = self
+            .listeners
+            .iter()
+            .position(|(listener, _)| listener == name)?;
+        Some(MakeProxy::new(
+            self.state.clone(),
+            self.access_log.clone(),
+            index,
+            self.shutdown.token().downgrade(),
+        ))
     }
 
     pub fn listener_addresses(&self) -> &[(String, SocketAddr)] {

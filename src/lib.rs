@@ -43,6 +43,12 @@ pub mod demo;
 /// Builds and serves everything; owns the state, the history and the access log.
 pub mod app;
 
+/// luas as a `tower::Service`, for programs that embed it.
+pub mod embed;
+
+pub use embed::{MakeProxy, Proxy};
+pub use proxy::response::ResponseBody;
+
 // --- Control: every writer of the state, and what watches it
 
 /// Admin API, dashboard, /metrics, /live, /ready.

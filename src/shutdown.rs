@@ -24,6 +24,12 @@ pub struct Shutdown {
 #[derive(Debug, Clone)]
 pub struct DrainToken(#[allow(dead_code)] mpsc::Sender<()>);
 
+/// A [`DrainToken`] that shutdown does not wait for: held by what hands out
+/// tokens for as long as it lives (an embedding program's
+/// [`crate::MakeProxy`]), so only the work it starts holds real ones.
+#[derive(Debug, Clone)]
+pub struct WeakDrainToken(mpsc::WeakSender<()>);
+
 /// A cheap handle to learn that shutdown has begun.
 #[derive(Debug, Clone)]
 pub struct ShutdownSignal(watch::Receiver<bool>);
@@ -67,6 +73,19 @@ impl Shutdown {
 impl Default for Shutdown {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+impl DrainToken {
+    pub fn downgrade(&self) -> WeakDrainToken {
+        WeakDrainToken(self.0.downgrade())
+    }
+}
+
+impl WeakDrainToken {
+    /// A token shutdown waits for, or `None` once the drain is over.
+    pub fn upgrade(&self) -> Option<DrainToken> {
+        self.0.upgrade().map(DrainToken)
     }
 }
 

@@ -24,8 +24,21 @@ use crate::body::IdleTimer;
 use crate::client::BoxError;
 use crate::endpoint::Release;
 
+/// The body of a response luas sends to its client: an endpoint's body
+/// streamed through (never buffered), or one luas wrote itself (an error,
+/// a redirect). Its end is what records the response in luas's metrics,
+/// returns an HTTP/1.1 connection to its pool and writes the access log
+/// line, so poll it to its end or drop it.
+///
+/// An embedding program's own layers can answer with [`ResponseBody::full`]
+/// or [`ResponseBody::empty`] (see [`crate::Proxy`]).
 #[derive(Debug)]
-pub(crate) enum ResponseBody {
+pub struct ResponseBody(Kind);
+
+// A newtype over the kinds so they stay private to the crate: the wrapper
+// has the enum's size and layout, so luas's own path pays nothing for it.
+#[derive(Debug)]
+enum Kind {
     Upstream(UpstreamBody),
     Full(Option<Bytes>),
     /// Any of the above, written to the access log when it ends.
@@ -85,30 +98,32 @@ impl ResponseBody {
         release: Option<Release>,
         idle: Option<Duration>,
     ) -> Self {
-        Self::Upstream(UpstreamBody {
+        Self(Kind::Upstream(UpstreamBody {
             body,
             accounting: Some(accounting),
             release,
             idle: IdleTimer::new(idle),
             cut: false,
-        })
+        }))
     }
 
-    pub(crate) fn full(data: Bytes) -> Self {
-        Self::Full(Some(data))
+    /// A body of `data`, sent in one frame.
+    pub fn full(data: impl Into<Bytes>) -> Self {
+        Self(Kind::Full(Some(data.into())))
     }
 
-    pub(crate) fn empty() -> Self {
-        Self::Full(None)
+    /// A body with nothing in it.
+    pub fn empty() -> Self {
+        Self(Kind::Full(None))
     }
 
     pub(crate) fn logged(body: Self, entry: Entry, status: StatusCode) -> Self {
-        Self::Logged(Box::new(LoggedBody {
+        Self(Kind::Logged(Box::new(LoggedBody {
             body,
             entry: Some(entry),
             status,
             bytes_out: 0,
-        }))
+        })))
     }
 }
 
@@ -231,10 +246,10 @@ impl Body for ResponseBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match self.get_mut() {
-            Self::Upstream(upstream) => upstream.poll_frame(cx),
-            Self::Full(data) => Poll::Ready(data.take().map(|data| Ok(Frame::data(data)))),
-            Self::Logged(logged) => {
+        match &mut self.get_mut().0 {
+            Kind::Upstream(upstream) => upstream.poll_frame(cx),
+            Kind::Full(data) => Poll::Ready(data.take().map(|data| Ok(Frame::data(data)))),
+            Kind::Logged(logged) => {
                 let polled = Pin::new(&mut logged.body).poll_frame(cx);
                 match &polled {
                     Poll::Ready(Some(Ok(frame))) => {
@@ -260,19 +275,19 @@ impl Body for ResponseBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        match self {
-            Self::Upstream(upstream) => upstream.cut || upstream.body.is_end_stream(),
-            Self::Full(data) => data.is_none(),
-            Self::Logged(logged) => logged.body.is_end_stream(),
+        match &self.0 {
+            Kind::Upstream(upstream) => upstream.cut || upstream.body.is_end_stream(),
+            Kind::Full(data) => data.is_none(),
+            Kind::Logged(logged) => logged.body.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self {
-            Self::Upstream(upstream) => upstream.body.size_hint(),
-            Self::Full(Some(data)) => SizeHint::with_exact(data.len() as u64),
-            Self::Full(None) => SizeHint::with_exact(0),
-            Self::Logged(logged) => logged.body.size_hint(),
+        match &self.0 {
+            Kind::Upstream(upstream) => upstream.body.size_hint(),
+            Kind::Full(Some(data)) => SizeHint::with_exact(data.len() as u64),
+            Kind::Full(None) => SizeHint::with_exact(0),
+            Kind::Logged(logged) => logged.body.size_hint(),
         }
     }
 }

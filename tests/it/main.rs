@@ -17,6 +17,7 @@ mod cli;
 mod ctl;
 mod dashboard;
 mod discovery;
+mod embed;
 mod endpoint_slices;
 mod errors;
 mod faults;
