@@ -60,9 +60,10 @@ enum Kind {
 
 /// Picks redrawn at most, after the first, when slow start turns a pick
 /// down; then the last one stands. Enough that the cap hardly bends the
-/// shares (a ramping endpoint at 10 % in a group of two keeps its 10 % share,
-/// where 4 redraws would give it 11 %), few enough that a group in which
-/// every endpoint is ramping (all new at start) pays little for it.
+/// shares (an endpoint ramping at 0.1 next to one sibling gets 9.2 % of the
+/// picks for the 9.1 % of 0.1 / 1.1, where 4 redraws would give it 10.8 %),
+/// few enough that a group in which every endpoint is ramping (all new at
+/// start) pays little for it.
 const MAX_REDRAWS: usize = 8;
 
 impl Balancer {

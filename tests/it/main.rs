@@ -35,6 +35,7 @@ mod retries;
 mod rollout;
 mod routing;
 mod shutdown;
+mod slow_start;
 mod stalls;
 mod state_file;
 mod streaming;

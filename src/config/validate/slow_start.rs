@@ -12,21 +12,20 @@ use crate::config::{defaults, SlowStartConfig};
 impl Checker {
     /// None, with the issue recorded, when the window is missing or invalid.
     pub(super) fn slow_start(&mut self, path: &str, raw: &RawSlowStart) -> Option<SlowStartConfig> {
-        let window = match raw.window.as_deref() {
-            Some(text) => self.checked_duration(
+        let window = if let Some(text) = raw.window.as_deref() {
+            self.checked_duration(
                 &format!("{path}.window"),
                 text,
                 Some("an endpoint would get its full share at once, as without slow start"),
-            ),
-            None => {
-                self.issue(
-                    format!("{path}.window"),
-                    "slow_start needs a `window`: how long a new endpoint's share takes to \
-                     ramp up to its full share, e.g. `window: 30s` (remove `slow_start` to \
-                     give new endpoints their full share at once)",
-                );
-                None
-            }
+            )
+        } else {
+            self.issue(
+                format!("{path}.window"),
+                "slow_start needs a `window`: how long a new endpoint's share takes to ramp up \
+                 to its full share, e.g. `window: 30s` (remove `slow_start` to give new \
+                 endpoints their full share at once)",
+            );
+            None
         };
         let aggression = raw.aggression.unwrap_or(defaults::SLOW_START_AGGRESSION);
         if !(aggression.is_finite() && aggression > 0.0) {
