@@ -127,8 +127,9 @@ impl Balancer {
     ///   would lose every comparison and get nothing, whatever f.
     ///
     /// When every endpoint is ramping at the same factor (all new at start)
-    /// the shares are unchanged, as in Envoy. Without slow start all this is
-    /// one branch; past its window, one atomic load per endpoint looked at.
+    /// the shares are unchanged: there is no warmer endpoint to send the
+    /// traffic to. Without slow start all this costs one branch per
+    /// endpoint looked at; past its window, one atomic load more.
     pub fn pick_with<'a>(
         &self,
         endpoints: &'a [Endpoint],
