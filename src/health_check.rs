@@ -73,7 +73,7 @@ pub(crate) fn spawn_driver(state: Arc<State>) -> JoinHandle<()> {
                         tokio::spawn(async move {
                             let passed = probe(&client, &endpoint, &check).await;
                             if let Some(healthy) =
-                                apply_probe(&endpoint.stats.health, &check, passed)
+                                apply_probe(&endpoint.stats.health, &check, passed, Instant::now())
                             {
                                 let endpoint_address = endpoint.address;
                                 if healthy {

@@ -3,6 +3,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::*;
+use crate::config::SlowStartConfig;
 use crate::endpoint::{InFlight, Outcome};
 use crate::metrics::Metrics;
 
@@ -358,4 +359,230 @@ fn a_replica_five_milliseconds_slower_still_gets_nothing() {
         .filter(|_| pick(&balancer, &group, now, &mut rng).unwrap().address == group[1].address)
         .count();
     assert_eq!(slow, 0);
+}
+
+const KINDS: [BalancerKind; 3] = [
+    BalancerKind::P2cEwma,
+    BalancerKind::LeastRequest,
+    BalancerKind::RoundRobin,
+];
+
+const WINDOW: Duration = Duration::from_secs(100);
+
+fn slow_start(aggression: f64, min_weight_percent: u32) -> Option<SlowStartConfig> {
+    Some(SlowStartConfig {
+        window: WINDOW,
+        aggression,
+        min_weight_percent,
+    })
+}
+
+/// Three endpoints that started long ago and one (the last) that starts at
+/// the returned instant; all four as fast, so that p2c-ewma's choice
+/// between them is even.
+fn three_old_and_a_new_one() -> (Vec<Endpoint>, Instant) {
+    let start = Instant::now();
+    let added = start + Duration::from_secs(1_000);
+    let mut group = crate::endpoint::test_endpoints(3, start);
+    let new = crate::endpoint::test_endpoints(4, added).pop().unwrap();
+    group.push(new);
+    for endpoint in &group {
+        observe(endpoint, Duration::from_millis(1), added);
+    }
+    (group, added)
+}
+
+/// Each endpoint's share of 20 000 picks at `now`.
+fn shares(
+    kind: BalancerKind,
+    slow_start: Option<SlowStartConfig>,
+    group: &[Endpoint],
+    now: Instant,
+) -> Vec<f64> {
+    const PICKS: u32 = 20_000;
+    let balancer = Balancer::new(kind).with_slow_start(slow_start);
+    let mut rng = fastrand::Rng::with_seed(17);
+    let mut counts = vec![0u32; group.len()];
+    for _ in 0..PICKS {
+        let picked = pick(&balancer, group, now, &mut rng).unwrap();
+        counts[group
+            .iter()
+            .position(|e| e.address == picked.address)
+            .unwrap()] += 1;
+    }
+    counts
+        .iter()
+        .map(|&c| f64::from(c) / f64::from(PICKS))
+        .collect()
+}
+
+/// The share of one endpoint at `factor` next to three at full weight, as
+/// Envoy's weights give it.
+fn expected_share(factor: f64) -> f64 {
+    factor / (3.0 + factor)
+}
+
+/// Within 20 % of `expected`: at least 5 standard deviations of 20 000
+/// picks for the smallest share here (3 %), so a correct balancer never
+/// fails it, while a share that ignores the factor is far outside it.
+fn assert_near(share: f64, expected: f64, what: &str) {
+    assert!(
+        (share - expected).abs() <= 0.2 * expected,
+        "{what}: share {share:.4}, expected {expected:.4}"
+    );
+}
+
+#[test]
+fn a_new_endpoints_share_rises_over_the_window() {
+    let (group, added) = three_old_and_a_new_one();
+    for kind in KINDS {
+        let share_at = |percent: u64| {
+            let now = added + WINDOW * percent as u32 / 100;
+            shares(kind, slow_start(1.0, 10), &group, now)[3]
+        };
+        let rising: Vec<f64> = [0, 25, 50, 100].into_iter().map(share_at).collect();
+        assert!(
+            rising.windows(2).all(|pair| pair[0] < pair[1]),
+            "{kind:?}: {rising:?}"
+        );
+        // 10 % (the minimum weight) at 0, then linear.
+        for (share, factor) in rising.iter().zip([0.1, 0.25, 0.5, 1.0]) {
+            assert_near(
+                *share,
+                expected_share(factor),
+                &format!("{kind:?} at {factor}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn past_the_window_a_new_endpoint_gets_what_its_siblings_get() {
+    let (group, added) = three_old_and_a_new_one();
+    for kind in KINDS {
+        for now in [added + WINDOW, added + WINDOW * 3] {
+            for (index, share) in shares(kind, slow_start(1.0, 10), &group, now)
+                .into_iter()
+                .enumerate()
+            {
+                assert_near(share, 0.25, &format!("{kind:?}, endpoint {index}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn without_slow_start_a_new_endpoint_gets_its_full_share_at_once() {
+    let (group, added) = three_old_and_a_new_one();
+    for kind in KINDS {
+        assert_near(
+            shares(kind, None, &group, added)[3],
+            0.25,
+            &format!("{kind:?}"),
+        );
+    }
+}
+
+#[test]
+fn the_minimum_weight_holds_at_the_start() {
+    let (group, added) = three_old_and_a_new_one();
+    for kind in KINDS {
+        for (min_weight_percent, factor) in [(1, 0.01), (10, 0.1), (50, 0.5)] {
+            // A tenth into the window the linear ramp is at 0.1: below the
+            // floor of 50 %, at that of 10 %, above that of 1 %.
+            let now = added + WINDOW / 10;
+            let share = shares(kind, slow_start(1.0, min_weight_percent), &group, now)[3];
+            let factor = f64::max(factor, 0.1);
+            assert_near(
+                share,
+                expected_share(factor),
+                &format!("{kind:?}, min_weight_percent {min_weight_percent}"),
+            );
+        }
+        // At the very start, the floor alone.
+        let share = shares(kind, slow_start(1.0, 10), &group, added)[3];
+        assert_near(share, expected_share(0.1), &format!("{kind:?} at 0"));
+    }
+}
+
+#[test]
+fn aggression_bends_the_ramp() {
+    let (group, added) = three_old_and_a_new_one();
+    for kind in KINDS {
+        let quarter = added + WINDOW / 4;
+        // Aggression 2: (1/4)^(1/2) = 1/2, twice the linear ramp's 1/4.
+        let eager = shares(kind, slow_start(2.0, 1), &group, quarter)[3];
+        assert_near(
+            eager,
+            expected_share(0.5),
+            &format!("{kind:?}, aggression 2"),
+        );
+        // Aggression 0.5: (1/4)^2 = 1/16.
+        let shy = shares(kind, slow_start(0.5, 1), &group, quarter)[3];
+        assert_near(
+            shy,
+            expected_share(1.0 / 16.0),
+            &format!("{kind:?}, aggression 0.5"),
+        );
+        let linear = shares(kind, slow_start(1.0, 1), &group, quarter)[3];
+        assert!(
+            shy < linear && linear < eager,
+            "{kind:?}: {shy} {linear} {eager}"
+        );
+    }
+}
+
+#[test]
+fn endpoints_that_all_start_together_share_evenly() {
+    let start = Instant::now();
+    let group = crate::endpoint::test_endpoints(4, start);
+    for kind in KINDS {
+        for now in [start, start + WINDOW / 2] {
+            for (index, share) in shares(kind, slow_start(1.0, 10), &group, now)
+                .into_iter()
+                .enumerate()
+            {
+                assert_near(share, 0.25, &format!("{kind:?}, endpoint {index}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn under_load_a_new_endpoints_share_still_follows_the_ramp() {
+    // Closed loop: 16 requests in flight, the oldest ends as a new one starts,
+    // so in-flight counts drive the comparisons as they do under real load.
+    let (group, added) = three_old_and_a_new_one();
+    for kind in [BalancerKind::LeastRequest, BalancerKind::P2cEwma] {
+        let share_at = |percent: u32| {
+            let now = added + WINDOW * percent / 100;
+            let balancer = Balancer::new(kind).with_slow_start(slow_start(1.0, 10));
+            let mut rng = fastrand::Rng::with_seed(23);
+            let mut in_flight = std::collections::VecDeque::new();
+            let mut new = 0u32;
+            for _ in 0..20_000 {
+                let picked = pick(&balancer, &group, now, &mut rng).unwrap();
+                new += u32::from(picked.address == group[3].address);
+                in_flight.push_back(InFlight::start(picked, now));
+                if in_flight.len() > 16 {
+                    in_flight.pop_front();
+                }
+            }
+            f64::from(new) / 20_000.0
+        };
+        let rising: Vec<f64> = [0, 25, 50, 100].into_iter().map(share_at).collect();
+        assert!(
+            rising.windows(2).all(|pair| pair[0] < pair[1]),
+            "{kind:?}: {rising:?}"
+        );
+        // Fewer requests in flight win a ramping endpoint more comparisons;
+        // counting them 1/f times keeps that small (without it: 9 % at 0.1).
+        for (share, factor) in rising.iter().zip([0.1, 0.25, 0.5, 1.0]) {
+            let expected = expected_share(factor);
+            assert!(
+                (share - expected).abs() <= 0.35 * expected,
+                "{kind:?} at {factor}: {rising:?}"
+            );
+        }
+    }
 }

@@ -19,6 +19,7 @@ mod percent;
 mod raw;
 mod route_filter;
 mod route_match;
+mod slow_start;
 mod sticky;
 mod validate;
 
@@ -40,6 +41,7 @@ pub use route_filter::{
     Rewrite, RouteFilter,
 };
 pub use route_match::{HostMatch, PathMatch, Pattern, RouteMatch, TextMatch};
+pub use slow_start::SlowStartConfig;
 pub use sticky::StickyKey;
 pub(crate) use validate::replica_name_problem;
 
@@ -262,6 +264,9 @@ pub struct ServiceConfig {
     pub health_check: Option<HealthCheckConfig>,
     /// Passive outlier detection; on by default.
     pub outlier: OutlierConfig,
+    /// Ramping a new endpoint's share up; None (the default) gives every
+    /// endpoint its full share at once.
+    pub slow_start: Option<SlowStartConfig>,
     pub retry: RetryConfig,
     /// How gRPC responses are classified.
     pub grpc: GrpcConfig,
@@ -455,6 +460,8 @@ pub mod defaults {
     pub const BASE_EJECTION: Duration = Duration::from_secs(30);
     pub const MAX_EJECTION: Duration = Duration::from_secs(300);
     pub const MAX_EJECTED_PERCENT: u32 = 50;
+    pub const SLOW_START_AGGRESSION: f64 = 1.0;
+    pub const SLOW_START_MIN_WEIGHT_PERCENT: u32 = 10;
     pub const RETRY_BUFFER_BYTES: usize = 64 * 1024;
     pub const RETRY_BUDGET_RATIO: f64 = 0.2;
     pub const RETRY_BUDGET_MIN_PER_SECOND: u32 = 10;

@@ -1,10 +1,13 @@
-//! The health cells of one endpoint: whether active checks pass and whether
-//! outlier detection ejected it, as atomics.
+//! The health cells of one endpoint: whether active checks pass, whether
+//! outlier detection ejected it, and since when it is back in service (for
+//! slow start), as atomics.
 //!
 //! Only storage and reads: the rules that write these cells (thresholds,
-//! ejection lengths, the share limit) are in `health`.
+//! ejection lengths, the share limit) are in `health`, and the ramp that
+//! reads the start is in `balance`.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -23,6 +26,13 @@ pub struct Health {
     pub(crate) consecutive_failures: AtomicU32,
     /// Ejections so far; each one lasts longer.
     pub(crate) ejections: AtomicU32,
+    /// Milliseconds since `epoch` (+1, as `ejected_until`) at which the
+    /// endpoint last started taking traffic: its creation, the end of its
+    /// latest ejection (set when it is ejected, so nothing has to run when
+    /// the ejection ends), or its return to passing active checks. Slow
+    /// start ramps its share from here; one atomic, so reading it costs a
+    /// pick one load.
+    pub(crate) started: AtomicU64,
 }
 
 impl Health {
@@ -34,7 +44,21 @@ impl Health {
             ejected_until: AtomicU64::new(0),
             consecutive_failures: AtomicU32::new(0),
             ejections: AtomicU32::new(0),
+            started: AtomicU64::new(1),
         }
+    }
+
+    /// How long the endpoint has been in service since it last started
+    /// (see `started`); zero while an ejection is still running.
+    pub fn since_start(&self, now: Instant) -> Duration {
+        let started = self.started.load(Ordering::Relaxed);
+        Duration::from_millis(self.millis(now).saturating_sub(started))
+    }
+
+    /// The endpoint starts taking traffic again at `at` (a value of
+    /// [`Self::millis`]): slow start ramps it up from there.
+    pub(crate) fn restart_at(&self, at: u64) {
+        self.started.store(at, Ordering::Relaxed);
     }
 
     /// May the balancer pick this endpoint now?

@@ -7,7 +7,8 @@
 //! unless that would eject more than `max_ejected_percent` of its group. When
 //! the time is up it is eligible again; its next failure streak starts from
 //! zero but its ejection count does not, so a flapping endpoint stays out
-//! longer each time.
+//! longer each time. With `slow_start`, its share ramps up again from the
+//! end of the ejection.
 //!
 //! [`record`] is the whole decision; it takes the group's endpoints so the
 //! share check sees its siblings. The proxy calls it once per outcome.
@@ -64,10 +65,10 @@ pub(crate) fn record(
     let previous = health.ejections.fetch_add(1, Ordering::Relaxed);
     let length = ejection_length(config, previous);
     health.consecutive_failures.store(0, Ordering::Relaxed);
-    health.ejected_until.store(
-        health.millis(now) + length.as_millis() as u64,
-        Ordering::Relaxed,
-    );
+    let until = health.millis(now) + length.as_millis() as u64;
+    health.ejected_until.store(until, Ordering::Relaxed);
+    // Back in service when the ejection ends: slow start ramps it from then.
+    health.restart_at(until);
     Verdict::Ejected(length)
 }
 
@@ -124,6 +125,27 @@ mod tests {
             .stats
             .health
             .is_eligible(now + Duration::from_secs(31)));
+    }
+
+    #[test]
+    fn an_endpoint_back_from_ejection_starts_again() {
+        let created = Instant::now();
+        let group = group(4, created);
+        let health = &group[0].stats.health;
+        let now = created + Duration::from_secs(100);
+        assert_eq!(health.since_start(now), Duration::from_secs(100));
+        for _ in 0..5 {
+            record(&defaults::OUTLIER, health, &group, true, now);
+        }
+        // Not started while ejected; counted from the end of the ejection.
+        assert_eq!(health.since_start(now), Duration::ZERO);
+        let back = now + Duration::from_secs(30);
+        assert!(health.is_eligible(back));
+        assert_eq!(health.since_start(back), Duration::ZERO);
+        assert_eq!(
+            health.since_start(back + Duration::from_secs(5)),
+            Duration::from_secs(5)
+        );
     }
 
     #[test]

@@ -106,7 +106,8 @@ pub(super) fn build(
                         name: group.name.clone(),
                         weight: group.weight,
                         endpoints,
-                        balancer: Balancer::new(service.balancer),
+                        balancer: Balancer::new(service.balancer)
+                            .with_slow_start(service.slow_start),
                         in_panic: AtomicBool::new(false),
                         rolled_back: overrides
                             .services

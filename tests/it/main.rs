@@ -37,6 +37,7 @@ mod retries;
 mod rollout;
 mod routing;
 mod shutdown;
+mod slow_start;
 mod stalls;
 mod state_file;
 mod streaming;

@@ -219,6 +219,7 @@ pub(crate) struct RawService {
     pub(crate) rollout: Option<RawRollout>,
     pub(crate) health_check: Option<RawHealthCheck>,
     pub(crate) outlier: Option<RawOutlier>,
+    pub(crate) slow_start: Option<RawSlowStart>,
     pub(crate) retry: Option<RawRetry>,
     pub(crate) grpc: Option<RawGrpc>,
 }
@@ -257,6 +258,16 @@ pub(crate) struct RawOutlier {
     pub(crate) base_ejection: Option<String>,
     pub(crate) max_ejection: Option<String>,
     pub(crate) max_ejected_percent: Option<u32>,
+}
+
+/// `window` is required; it is optional here so `validate` can say so with
+/// the key path.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSlowStart {
+    pub(crate) window: Option<String>,
+    pub(crate) aggression: Option<f64>,
+    pub(crate) min_weight_percent: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -904,6 +915,7 @@ services:
       base_ejection: 30s
       max_ejection: 5m
       max_ejected_percent: 50
+    slow_start: { window: 30s, aggression: 1.5, min_weight_percent: 20 }
     retry:
       attempts: 2
       on: [5xx, reset, timeout]
@@ -914,6 +926,7 @@ services:
     endpoints: []
     health_check: { path: /h }
     outlier: {}
+    slow_start: { aggression: 2 }
     retry: { budget: { ratio: 0.5 } }
 ";
         let raw = parse(text).unwrap();
@@ -941,6 +954,10 @@ services:
         assert_eq!(outlier.base_ejection.as_deref(), Some("30s"));
         assert_eq!(outlier.max_ejection.as_deref(), Some("5m"));
         assert_eq!(outlier.max_ejected_percent, Some(50));
+        let slow_start = s.slow_start.as_ref().unwrap();
+        assert_eq!(slow_start.window.as_deref(), Some("30s"));
+        assert_eq!(slow_start.aggression, Some(1.5));
+        assert_eq!(slow_start.min_weight_percent, Some(20));
         let retry = s.retry.as_ref().unwrap();
         assert_eq!(retry.attempts, Some(2));
         assert_eq!(
@@ -961,6 +978,10 @@ services:
         );
         assert_eq!(check.healthy_threshold, None);
         assert!(t.outlier.as_ref().unwrap().enabled.is_none());
+        // A whole number is read as a number too.
+        let slow_start = t.slow_start.as_ref().unwrap();
+        assert_eq!(slow_start.aggression, Some(2.0));
+        assert_eq!(slow_start.window, None);
         let retry = t.retry.as_ref().unwrap();
         assert!(retry.on.is_none() && retry.attempts.is_none());
         let budget = retry.budget.as_ref().unwrap();

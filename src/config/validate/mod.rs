@@ -22,7 +22,8 @@
 //! (with limits and listener TLS), `routes` (and their matches), `services`
 //! (timeouts, EWMA, upstream TLS), `groups` (endpoints, `dns` groups,
 //! deployments, `discovery`), `split` (override header, sticky key), the
-//! policies `health`, `outlier`, `retry` and `rollout`, and `metrics`.
+//! policies `health`, `outlier`, `slow_start`, `retry` and `rollout`, and
+//! `metrics`.
 //! `values` holds the leaf checks every part shares (durations, sizes,
 //! ranges, addresses, names, rates), `admin` the admin listener, and
 //! `kubernetes` the API access and the `fleet`. The
@@ -47,6 +48,7 @@ mod retry;
 mod rollout;
 mod routes;
 mod services;
+mod slow_start;
 mod split;
 mod values;
 

@@ -1,7 +1,7 @@
 //! A service: its balancer, upstream protocol, upstream TLS, timeouts and
 //! EWMA settings, and the walk over everything below it (groups, split,
-//! health check, outlier detection, retry, rollout), each in its own module,
-//! and the gRPC failure statuses.
+//! health check, outlier detection, slow start, retry, rollout), each in its
+//! own module, and the gRPC failure statuses.
 //!
 //! Called from [`super::Checker::config`] with the whole `services` list.
 
@@ -126,6 +126,10 @@ impl Checker {
             Some(outlier) => self.outlier(&format!("{path}.outlier"), outlier),
             None => defaults::OUTLIER,
         };
+        let slow_start = raw
+            .slow_start
+            .as_ref()
+            .and_then(|slow_start| self.slow_start(&format!("{path}.slow_start"), slow_start));
         let retry = match &raw.retry {
             Some(retry) => {
                 let request = request.map(|timeout| (timeout, request_text.is_some()));
@@ -149,6 +153,7 @@ impl Checker {
             rollout: None,
             health_check,
             outlier,
+            slow_start,
             retry,
             grpc,
         };

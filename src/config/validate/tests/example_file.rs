@@ -56,6 +56,14 @@ fn example_file_is_valid() {
     assert_eq!(check.timeout, defaults::HEALTH_TIMEOUT);
     assert_eq!(loadapi.outlier, defaults::OUTLIER);
     assert_eq!(
+        loadapi.slow_start,
+        Some(SlowStartConfig {
+            window: Duration::from_secs(30),
+            aggression: defaults::SLOW_START_AGGRESSION,
+            min_weight_percent: defaults::SLOW_START_MIN_WEIGHT_PERCENT,
+        })
+    );
+    assert_eq!(
         loadapi.retry,
         RetryConfig {
             attempts: 2,
@@ -199,6 +207,13 @@ fn example_file_uses_every_key() {
     assert!(outlier.base_ejection.is_some(), "base_ejection");
     assert!(outlier.max_ejection.is_some(), "max_ejection");
     assert!(outlier.max_ejected_percent.is_some(), "max_ejected_percent");
+    let slow_start = services.iter().find_map(|s| s.slow_start.as_ref()).unwrap();
+    assert!(slow_start.window.is_some(), "slow_start.window");
+    assert!(slow_start.aggression.is_some(), "slow_start.aggression");
+    assert!(
+        slow_start.min_weight_percent.is_some(),
+        "slow_start.min_weight_percent"
+    );
     let retry = services.iter().find_map(|s| s.retry.as_ref()).unwrap();
     assert!(retry.attempts.is_some(), "attempts");
     assert!(retry.on.is_some(), "retry.on");

@@ -17,6 +17,7 @@ mod retry;
 mod rollout;
 mod routes;
 mod services;
+mod slow_start;
 mod split;
 mod tls;
 mod values;
@@ -36,8 +37,8 @@ use crate::config::{
     AdminConfig, BalancerKind, CertificateFiles, Config, ConfigIssue, DiscoveryConfig, DnsConfig,
     EwmaConfig, GroupConfig, HealthCheckConfig, HostMatch, ListenerConfig, ListenerLimits,
     ListenerProtocol, MetricsConfig, OutlierConfig, PathMatch, RetryConfig, RetryOn, RolloutConfig,
-    RouteConfig, RouteMatch, RouteTimeouts, ServiceConfig, ShutdownConfig, SplitConfig, StickyKey,
-    TextMatch, Timeouts, UpstreamProtocol, UpstreamTls,
+    RouteConfig, RouteMatch, RouteTimeouts, ServiceConfig, ShutdownConfig, SlowStartConfig,
+    SplitConfig, StickyKey, TextMatch, Timeouts, UpstreamProtocol, UpstreamTls,
 };
 
 const EXAMPLE: &str = include_str!("../../../../config/example.yaml");

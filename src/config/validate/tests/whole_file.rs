@@ -53,6 +53,7 @@ services:
       base_ejection: 10s
       max_ejection: 1m
       max_ejected_percent: 30
+    slow_start: { window: 45s, aggression: 2, min_weight_percent: 5 }
     retry:
       attempts: 3
       on: [reset, 5xx, unavailable, resource-exhausted]
@@ -221,6 +222,11 @@ fn full_config_becomes_the_expected_values() {
                     max_ejection: Duration::from_secs(60),
                     max_ejected_percent: 30,
                 },
+                slow_start: Some(SlowStartConfig {
+                    window: Duration::from_secs(45),
+                    aggression: 2.0,
+                    min_weight_percent: 5,
+                }),
                 retry: RetryConfig {
                     attempts: 3,
                     on: RetryOn {
@@ -269,6 +275,7 @@ fn full_config_becomes_the_expected_values() {
                 rollout: None,
                 health_check: None,
                 outlier: defaults::OUTLIER,
+                slow_start: None,
                 retry: defaults::RETRY,
                 grpc: defaults::GRPC,
             },
@@ -475,6 +482,7 @@ services:
     timeouts: { request: 1s, idle: 0s }
     health_check: { path: healthz, interval: 1s, timeout: 2s, unhealthy_threshold: 0 }
     outlier: { consecutive_failures: 0, base_ejection: 1m, max_ejection: 1s }
+    slow_start: { window: 0s, aggression: 0, min_weight_percent: 0 }
     retry:
       attempts: 99
       on: [5xx, gateway]
@@ -495,6 +503,9 @@ services:
             "services[0].health_check.unhealthy_threshold",
             "services[0].outlier.consecutive_failures",
             "services[0].outlier.max_ejection",
+            "services[0].slow_start.window",
+            "services[0].slow_start.aggression",
+            "services[0].slow_start.min_weight_percent",
             "services[0].retry.attempts",
             "services[0].retry.on[1]",
             "services[0].retry.per_try_timeout",
