@@ -11,9 +11,14 @@
 #   cargo build --release --locked --bin luas --example backend
 #   BEFORE=/tmp/luas-base/target/release/luas bash bench/ab.sh
 #
+# The same build under two configs (what a feature costs when it is on):
+#   BEFORE=target/release/luas AFTER_CONFIG=bench/mirror.yaml bash bench/ab.sh
+#
 # Environment: BEFORE (required), AFTER (default target/release/luas),
-# ROUNDS (default 5), DURATION (wrk -d, default 8s). Prints requests/s per
-# round; take the medians. Needs wrk, curl and taskset; loopback only.
+# BEFORE_CONFIG and AFTER_CONFIG (default bench/quick.yaml), ROUNDS (default
+# 5), DURATION (wrk -d, default 8s). A second backend listens on 19002 for
+# configs that need one (a mirror's shadow). Prints requests/s per round;
+# take the medians. Needs wrk, curl and taskset; loopback only.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -21,15 +26,21 @@ BEFORE="${BEFORE:?set BEFORE to the luas binary to compare against}"
 AFTER="${AFTER:-target/release/luas}"
 ROUNDS="${ROUNDS:-5}"
 DURATION="${DURATION:-8s}"
+BEFORE_CONFIG="${BEFORE_CONFIG:-bench/quick.yaml}"
+AFTER_CONFIG="${AFTER_CONFIG:-bench/quick.yaml}"
 
 taskset -c 0 target/release/examples/backend --ports 19001 --delay-ms 0 --threads 1 \
     >/dev/null 2>&1 &
 BACKEND=$!
-trap 'kill $BACKEND 2>/dev/null' EXIT
+taskset -c 0 target/release/examples/backend --ports 19002 --delay-ms 0 --threads 1 \
+    >/dev/null 2>&1 &
+SHADOW=$!
+trap 'kill $BACKEND $SHADOW 2>/dev/null' EXIT
 
-# Requests/s of one build: started afresh, warmed up 2 s, measured, stopped.
+# Requests/s of one build ($1) with one config ($2): started afresh, warmed
+# up 2 s, measured, stopped.
 run() {
-    RUST_LOG=warn taskset -c 1 "$1" run --config bench/quick.yaml --worker-threads 1 \
+    RUST_LOG=warn taskset -c 1 "$1" run --config "$2" --worker-threads 1 \
         >/dev/null 2>&1 &
     local pid=$! tries=0
     until curl -fsS -o /dev/null http://127.0.0.1:18080/ 2>/dev/null; do
@@ -45,5 +56,5 @@ run() {
 }
 
 for round in $(seq "$ROUNDS"); do
-    echo "round $round: before $(run "$BEFORE") after $(run "$AFTER")"
+    echo "round $round: before $(run "$BEFORE" "$BEFORE_CONFIG") after $(run "$AFTER" "$AFTER_CONFIG")"
 done

@@ -107,7 +107,8 @@ impl History {
                 let mut rps = 0.0;
                 let mut recent = Reading::default();
                 for endpoint in &group.endpoints {
-                    let reading = Reading::of(&endpoint.stats.metrics);
+                    let reading =
+                        Reading::served(&endpoint.stats.metrics, endpoint.stats.mirror.get());
                     let key = (group.name.clone(), endpoint.address);
                     let readings = &mut history
                         .endpoints

@@ -103,7 +103,8 @@ fn service_status(admin: &Admin, name: &str) -> Option<ServiceStatus> {
                 .endpoints
                 .iter()
                 .map(|endpoint| {
-                    let totals = Reading::of(&endpoint.stats.metrics);
+                    let totals =
+                        Reading::served(&endpoint.stats.metrics, endpoint.stats.mirror.get());
                     let in_flight = endpoint.in_flight();
                     let recent = history.endpoint_rates(name, &group.name, endpoint.address);
                     EndpointStatus {

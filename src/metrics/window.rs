@@ -13,8 +13,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::handles::{CodeClass, EndpointMetrics};
+use super::handles::{CodeClass, CodeCounters, EndpointMetrics};
 use super::histogram::{add_buckets, bucket_delta, cumulative_buckets, quantile};
+use super::mirror::MirrorSeries;
 
 /// The one error rule: a 5xx response, no response at all (connect
 /// failure, reset, timeout), or a gRPC server-side failure status. A 4xx is
@@ -52,14 +53,29 @@ pub struct Window {
 impl Reading {
     /// One endpoint's counters now.
     pub(crate) fn of(metrics: &EndpointMetrics) -> Self {
+        Self::of_series(&metrics.requests, &metrics.duration)
+    }
+
+    /// One endpoint's counters now, its mirrored copies included: all it
+    /// served, as the dashboard shows it (a shadow version gets only
+    /// copies). Rollouts judge [`Reading::of`], the traffic luas routed.
+    pub(crate) fn served(metrics: &EndpointMetrics, mirror: Option<&MirrorSeries>) -> Self {
+        let mut reading = Self::of(metrics);
+        if let Some(mirror) = mirror {
+            reading.add(&Self::of_series(&mirror.requests, &mirror.duration));
+        }
+        reading
+    }
+
+    fn of_series(requests: &CodeCounters, duration: &prometheus::Histogram) -> Self {
         Self {
-            requests: metrics.requests.total(),
+            requests: requests.total(),
             errors: CodeClass::ALL
                 .into_iter()
                 .filter(|&code| counts_as_error(code))
-                .map(|code| metrics.requests.get(code))
+                .map(|code| requests.get(code))
                 .sum(),
-            buckets: cumulative_buckets(&metrics.duration),
+            buckets: cumulative_buckets(duration),
         }
     }
 

@@ -165,6 +165,12 @@ async fn the_shadow_gets_a_copy_and_the_client_the_primary_answer() {
     let route = "luas_requests_total{code=\"2xx\",listener=\"edge\",route=\"api\"}";
     assert_eq!(sample(&text, route), Some(2.0), "{text}");
     assert_eq!(api.requests(), 2);
+
+    // The dashboard's view of the shadow shows the copies it served.
+    let (_, service) =
+        crate::support::api(&proxy, http::Method::GET, "/api/v1/services/shadow", "").await;
+    let endpoint = &service["groups"][0]["endpoints"][0];
+    assert_eq!(endpoint["requests"], 2, "{service}");
 }
 
 #[tokio::test]
