@@ -187,7 +187,10 @@ impl UpstreamClient {
             }
         }
         let connecting = std::time::Instant::now();
-        let mut sender = match self.connect_http1(endpoint).await {
+        // Boxed: the connect future (TCP, TLS, handshake) is large and
+        // rarely needed, and every request's future would otherwise carry
+        // its space, and copy it when the request's future is boxed.
+        let mut sender = match Box::pin(self.connect_http1(endpoint)).await {
             Ok(sender) => sender,
             Err(error) => {
                 return Err(SendError::NotSent {
@@ -265,10 +268,18 @@ impl UpstreamClient {
         &self,
         endpoint: &Endpoint,
     ) -> Result<http2::SendRequest<RequestBody>, BoxError> {
-        let slot = &endpoint.stats.h2;
-        if let Some(sender) = slot.ready_sender(self.id) {
-            return Ok(sender);
+        match endpoint.stats.h2.ready_sender(self.id) {
+            Some(sender) => Ok(sender),
+            // Boxed for the same reason as HTTP/1.1's connect.
+            None => Box::pin(self.connect_http2(endpoint)).await,
         }
+    }
+
+    async fn connect_http2(
+        &self,
+        endpoint: &Endpoint,
+    ) -> Result<http2::SendRequest<RequestBody>, BoxError> {
+        let slot = &endpoint.stats.h2;
         let _connecting = slot.connecting.lock().await;
         // Someone else may have connected while we waited.
         if let Some(sender) = slot.ready_sender(self.id) {

@@ -369,7 +369,8 @@ async fn body_for_tries(
         let data = if body.is_end_stream() {
             Bytes::new()
         } else {
-            read_whole(body, policy.buffer_bytes, limits).await?
+            // Boxed: rare next to empty bodies, and large.
+            Box::pin(read_whole(body, policy.buffer_bytes, limits)).await?
         };
         if let Some(trace) = trace {
             trace.bytes_in.store(data.len() as u64, Ordering::Relaxed);
