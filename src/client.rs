@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, Uri, Version};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2, TrySendError};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -69,6 +70,25 @@ pub struct Sent {
     /// handshake): not the endpoint's service time, so the latency sample
     /// leaves it out. Zero on a pooled or shared connection.
     pub setup: std::time::Duration,
+}
+
+impl Sent {
+    /// Reads the response body to its end and drops it, handing back its
+    /// trailers; a connection read to the end goes back to the pool. For
+    /// answers luas does not pass on (health probes, mirrored copies).
+    pub async fn drain(self) -> Result<Option<http::HeaderMap>, hyper::Error> {
+        let mut body = self.response.into_body();
+        let mut trailers = None;
+        while let Some(frame) = body.frame().await {
+            if let Ok(found) = frame?.into_trailers() {
+                trailers = Some(found);
+            }
+        }
+        if let Some(release) = self.release {
+            release.reuse();
+        }
+        Ok(trailers)
+    }
 }
 
 #[derive(Debug)]

@@ -33,7 +33,7 @@ use crate::shutdown::{Shutdown, WeakDrainToken};
 use crate::state::State;
 
 /// One listener's routing, to be served to clients of an embedding program:
-/// get it from [`crate::app::Running::proxy`], keep it, and call
+/// get it from `Running::proxy` (in `app`), keep it, and call
 /// [`MakeProxy::for_client`] once per accepted connection.
 ///
 /// Holding it does not hold up luas's shutdown; the [`Proxy`]s it makes do,
@@ -98,7 +98,7 @@ impl MakeProxy {
 ///
 /// Each `Proxy` holds up luas's graceful shutdown (up to its grace period)
 /// as an open connection does, so drop it with the connection; watch
-/// [`crate::app::Running::shutdown_signal`] to close connections gracefully.
+/// `Running::shutdown_signal` (in `app`) to close connections gracefully.
 #[derive(Clone)]
 pub struct Proxy {
     // One Arc, as luas's server shares its connection between requests.

@@ -68,6 +68,11 @@ impl StatusSet {
         code < 32 && self.0 & (1 << code) != 0
     }
 
+    /// A status was given and it is in the set.
+    pub fn failed(self, code: Option<u32>) -> bool {
+        code.is_some_and(|code| self.contains(code))
+    }
+
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }

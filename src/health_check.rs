@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Request;
-use http_body_util::BodyExt;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -120,11 +119,7 @@ async fn probe(client: &UpstreamClient, endpoint: &Endpoint, check: &HealthCheck
         };
         let status = sent.response.status();
         // Read to the end so the connection can go back to the pool.
-        if sent.response.into_body().collect().await.is_ok() {
-            if let Some(release) = sent.release {
-                release.reuse();
-            }
-        }
+        let _ = sent.drain().await;
         Some(status.is_success() || status.is_redirection())
     };
     matches!(

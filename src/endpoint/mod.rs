@@ -219,24 +219,14 @@ impl InFlight {
         in_flight
     }
 
-    /// Where this request's latency and status are counted.
-    fn series(
-        &self,
-    ) -> (
-        Option<&prometheus::Histogram>,
-        Option<&crate::metrics::CodeCounters>,
-    ) {
+    /// Where this request's latency and status are counted: None for a
+    /// copy to an endpoint whose mirror series were never bound.
+    fn series(&self) -> Option<(&prometheus::Histogram, &crate::metrics::CodeCounters)> {
         if self.mirror {
-            let series = self.stats.mirror.get();
-            (
-                series.map(|series| &series.duration),
-                series.map(|series| &series.requests),
-            )
+            let series = self.stats.mirror.get()?;
+            Some((&series.duration, &series.requests))
         } else {
-            (
-                Some(&self.stats.metrics.duration),
-                Some(&self.stats.metrics.requests),
-            )
+            Some((&self.stats.metrics.duration, &self.stats.metrics.requests))
         }
     }
 
@@ -274,7 +264,7 @@ impl InFlight {
                 .ewma_seconds
                 .set(self.stats.ewma.estimate_micros(now, false) / 1e6);
         }
-        if let (Some(duration), _) = self.series() {
+        if let Some((duration, _)) = self.series() {
             duration.observe(elapsed.as_secs_f64());
         }
         if let Some(linkerd) = self.linkerd() {
@@ -307,7 +297,7 @@ impl InFlight {
         if failed && !at_headers.is_failure() {
             self.charge_failure(now);
         }
-        if let (_, Some(requests)) = self.series() {
+        if let Some((_, requests)) = self.series() {
             requests.inc(outcome.code());
         }
         if let Some(linkerd) = self.linkerd() {

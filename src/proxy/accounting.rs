@@ -120,7 +120,7 @@ impl Accounting {
         if self.grpc_failures.is_empty() {
             return;
         }
-        if grpc::status(trailers).is_some_and(|code| self.grpc_failures.contains(code)) {
+        if self.grpc_failures.failed(grpc::status(trailers)) {
             self.outcome = Outcome::GrpcFailure;
         }
     }

@@ -20,13 +20,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::Request;
-use http_body_util::BodyExt;
 use tokio::time::Instant;
 
 use super::accounting::record_outlier;
 use super::headers;
 use crate::body::{BodyCopy, CopiedBody, CopyReceiver, RequestBody};
-use crate::client::Sent;
 use crate::endpoint::{InFlight, Outcome};
 use crate::filter::MirrorCopy;
 use crate::grpc;
@@ -106,39 +104,23 @@ async fn send(
     let request = Request::from_parts(parts, RequestBody::buffered(body));
     let sent = tokio::time::timeout(timeout, service.client.send(endpoint, request)).await;
     let outcome = match sent {
-        Ok(Ok(Sent {
-            response,
-            release,
-            setup,
-        })) => {
-            in_flight.exclude_setup(setup);
-            let at_headers = classify(service, &response);
+        Ok(Ok(sent)) => {
+            in_flight.exclude_setup(sent.setup);
+            let at_headers = classify(service, &sent.response);
             in_flight.respond(at_headers, Instant::now());
-            let mut response_body = response.into_body();
-            let mut outcome = at_headers;
             // Read to the end so the connection can serve again, and so a
             // gRPC status in the trailers is counted.
-            let read = tokio::time::timeout_at(deadline, async {
-                while let Some(frame) = response_body.frame().await {
-                    let frame = frame?;
-                    if let Some(code) = frame.trailers_ref().and_then(grpc::status) {
-                        if service.grpc.failure_statuses.contains(code) {
-                            outcome = Outcome::GrpcFailure;
-                        }
+            match tokio::time::timeout_at(deadline, sent.drain()).await {
+                Ok(Ok(trailers)) => {
+                    let code = trailers.as_ref().and_then(grpc::status);
+                    if service.grpc.failure_statuses.failed(code) {
+                        Outcome::GrpcFailure
+                    } else {
+                        at_headers
                     }
                 }
-                Ok::<(), hyper::Error>(())
-            })
-            .await;
-            match read {
-                Ok(Ok(())) => {
-                    if let Some(release) = release {
-                        release.reuse();
-                    }
-                }
-                Ok(Err(_)) | Err(_) => outcome = Outcome::Failed,
+                Ok(Err(_)) | Err(_) => Outcome::Failed,
             }
-            outcome
         }
         Ok(Err(error)) => {
             tracing::debug!(service = %service.name, endpoint = %endpoint.address, error = ?error, "mirrored copy failed");
@@ -157,8 +139,13 @@ fn classify(
     service: &crate::state::Service,
     response: &http::Response<hyper::body::Incoming>,
 ) -> Outcome {
-    match grpc::trailers_only_status(response.headers()) {
-        Some(code) if service.grpc.failure_statuses.contains(code) => Outcome::GrpcFailure,
-        _ => Outcome::Response(response.status()),
+    if service
+        .grpc
+        .failure_statuses
+        .failed(grpc::trailers_only_status(response.headers()))
+    {
+        Outcome::GrpcFailure
+    } else {
+        Outcome::Response(response.status())
     }
 }
