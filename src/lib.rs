@@ -124,6 +124,9 @@ pub(crate) mod access_log;
 
 // --- Ground
 
+/// luas's HTTP/1.1 codec for client connections (hyper serves HTTP/2).
+pub mod http1;
+
 /// Shutdown signals and drain tokens.
 pub mod shutdown;
 

@@ -1,0 +1,246 @@
+//! A request body read straight from the client's connection, by whichever
+//! task forwards it, without a channel or a task in between.
+//!
+//! The connection's read half, the bytes read ahead and the body's framing
+//! state live in one [`Inbound`] per connection, behind a mutex that only
+//! the connection's task and the current request's body ever take (never
+//! at once for long: each poll locks, reads, unlocks). Each request gets a
+//! new generation: a body that outlives its request (a backend answered
+//! before reading it) reads nothing more, so it can never take the next
+//! request's bytes as its own.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Frame, SizeHint};
+use tokio::sync::Notify;
+
+use super::chunked::{ChunkError, ChunkedDecoder, Decoded};
+use super::io::ClientRead;
+
+/// Bytes asked of the socket per read while a head or a body is read.
+pub const READ_CHUNK: usize = 8 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("the client closed its connection before the request body ended")]
+    Closed,
+    #[error("reading the request body failed: {0}")]
+    Io(#[source] io::Error),
+    #[error("the request body's chunked framing is invalid: {0}")]
+    Chunked(#[source] ChunkError),
+    #[error("the request body was cut off: its request is over")]
+    Abandoned,
+}
+
+/// Where the current request's body stands.
+#[derive(Debug)]
+pub enum BodyState {
+    /// No body, or read to its end.
+    Done,
+    Length(u64),
+    Chunked(ChunkedDecoder),
+    /// It failed; the connection cannot carry another request.
+    Failed,
+}
+
+/// A client connection's inbound side, shared by its task and the body
+/// of its current request.
+#[derive(Debug)]
+pub struct Inbound {
+    state: Mutex<InboundState>,
+    /// The body wants the client told `100 Continue`.
+    continue_wanted: Notify,
+}
+
+#[derive(Debug)]
+pub struct InboundState {
+    /// None once the connection was handed to an upgrade.
+    pub io: Option<ClientRead>,
+    /// Bytes read and not used yet; empty (and unallocated) while idle.
+    pub buffer: BytesMut,
+    pub body: BodyState,
+    /// The current request's generation; bodies of older ones read nothing.
+    pub generation: u64,
+    /// Set by a request with `Expect: 100-continue` until it is asked for.
+    pub expect_continue: bool,
+}
+
+impl Inbound {
+    pub fn new(io: ClientRead, read_ahead: BytesMut) -> Self {
+        Self {
+            state: Mutex::new(InboundState {
+                io: Some(io),
+                buffer: read_ahead,
+                body: BodyState::Done,
+                generation: 0,
+                expect_continue: false,
+            }),
+            continue_wanted: Notify::new(),
+        }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, InboundState> {
+        // A panic while holding it leaves bytes, not broken invariants that
+        // matter more than the connection: go on with what is there.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Resolves once a body asked for `100 Continue`.
+    pub async fn continue_wanted(&self) {
+        self.continue_wanted.notified().await;
+    }
+}
+
+impl InboundState {
+    /// Reads more bytes into the buffer: Ready(Ok(0)) at the end of input.
+    pub fn poll_fill(&mut self, context: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let Some(io) = self.io.as_mut() else {
+            return Poll::Ready(Ok(0));
+        };
+        if self.buffer.capacity() - self.buffer.len() < READ_CHUNK / 4 {
+            self.buffer.reserve(READ_CHUNK);
+        }
+        tokio_util::io::poll_read_buf(Pin::new(io), context, &mut self.buffer)
+    }
+
+    /// The next piece of the current body. Used by [`Body`] and by the
+    /// connection when it drains a body nobody read.
+    pub fn poll_body(
+        &mut self,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        loop {
+            let frame = match &mut self.body {
+                BodyState::Done => return Poll::Ready(None),
+                BodyState::Failed => return Poll::Ready(Some(Err(BodyError::Abandoned))),
+                BodyState::Length(remaining) => {
+                    if self.buffer.is_empty() {
+                        None
+                    } else {
+                        let take = usize::try_from(*remaining)
+                            .map_or(self.buffer.len(), |left| left.min(self.buffer.len()));
+                        *remaining -= take as u64;
+                        if *remaining == 0 {
+                            self.body = BodyState::Done;
+                        }
+                        Some(Frame::data(self.buffer.split_to(take).freeze()))
+                    }
+                }
+                BodyState::Chunked(decoder) => match decoder.decode(&mut self.buffer) {
+                    Ok(None) => None,
+                    Ok(Some(Decoded::Data(data))) => Some(Frame::data(data)),
+                    Ok(Some(Decoded::Trailers(trailers))) => {
+                        self.body = BodyState::Done;
+                        Some(Frame::trailers(trailers))
+                    }
+                    Ok(Some(Decoded::End)) => {
+                        self.body = BodyState::Done;
+                        return Poll::Ready(None);
+                    }
+                    Err(error) => {
+                        self.body = BodyState::Failed;
+                        return Poll::Ready(Some(Err(BodyError::Chunked(error))));
+                    }
+                },
+            };
+            if let Some(frame) = frame {
+                return Poll::Ready(Some(Ok(frame)));
+            }
+            match self.poll_fill(context) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(0)) => {
+                    self.body = BodyState::Failed;
+                    return Poll::Ready(Some(Err(BodyError::Closed)));
+                }
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(error)) => {
+                    self.body = BodyState::Failed;
+                    return Poll::Ready(Some(Err(BodyError::Io(error))));
+                }
+            }
+        }
+    }
+
+    pub fn body_done(&self) -> bool {
+        matches!(self.body, BodyState::Done)
+    }
+}
+
+/// The body of one request on an HTTP/1.1 connection luas serves itself.
+#[derive(Debug)]
+pub struct Body {
+    inbound: Arc<Inbound>,
+    generation: u64,
+    ended: bool,
+    /// What Content-Length says is still to come, for the size hint.
+    remaining: Option<u64>,
+}
+
+impl Body {
+    /// The body of the request of `generation`, whose framing the
+    /// inbound state holds; `declared` is its Content-Length.
+    pub fn new(inbound: Arc<Inbound>, generation: u64, declared: Option<u64>) -> Self {
+        Self {
+            inbound,
+            generation,
+            ended: false,
+            remaining: declared,
+        }
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        let inbound = this.inbound.clone();
+        let mut state = inbound.lock();
+        if state.generation != this.generation {
+            this.ended = true;
+            return Poll::Ready(Some(Err(BodyError::Abandoned)));
+        }
+        if state.expect_continue {
+            state.expect_continue = false;
+            if state.buffer.is_empty() {
+                inbound.continue_wanted.notify_one();
+            }
+        }
+        let polled = state.poll_body(context);
+        match &polled {
+            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => this.ended = true,
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(remaining), Some(data)) = (this.remaining.as_mut(), frame.data_ref()) {
+                    *remaining = remaining.saturating_sub(data.len() as u64);
+                }
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.remaining {
+            _ if self.ended => SizeHint::with_exact(0),
+            Some(remaining) => SizeHint::with_exact(remaining),
+            None => SizeHint::default(),
+        }
+    }
+}

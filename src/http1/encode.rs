@@ -1,0 +1,286 @@
+//! Response heads and body framing on the wire: the status line, the
+//! headers luas passes on, and the framing headers it decides itself.
+
+use std::cell::RefCell;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::{BufMut, BytesMut};
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, StatusCode, Version};
+
+/// How a response's body is delimited on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseFraming {
+    /// No body is sent: HEAD, 1xx, 204, 304.
+    NoBody,
+    Length(u64),
+    Chunked,
+    /// The body runs until the connection closes (an HTTP/1.0 client and a
+    /// body of unknown length).
+    UntilClose,
+}
+
+/// What the response's head needs from its request.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestFacts {
+    pub head: bool,
+    pub version: Version,
+}
+
+impl RequestFacts {
+    pub fn of(method: &Method, version: Version) -> Self {
+        Self {
+            head: *method == Method::HEAD,
+            version,
+        }
+    }
+}
+
+/// Decides the framing from the status, the headers and what the body says
+/// of its length (`exact`, None when unknown).
+pub fn framing(
+    request: RequestFacts,
+    status: StatusCode,
+    headers: &HeaderMap,
+    exact: Option<u64>,
+) -> ResponseFraming {
+    if request.head
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return ResponseFraming::NoBody;
+    }
+    if let Some(length) = content_length(headers) {
+        return ResponseFraming::Length(length);
+    }
+    match exact {
+        Some(length) => ResponseFraming::Length(length),
+        None if request.version == Version::HTTP_11 => ResponseFraming::Chunked,
+        None => ResponseFraming::UntilClose,
+    }
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    let mut values = headers.get_all(header::CONTENT_LENGTH).iter();
+    let first = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    first.to_str().ok()?.trim().parse().ok()
+}
+
+/// Writes the status line and headers. `keep_alive` false adds
+/// `connection: close`; an HTTP/1.0 client kept alive is told so.
+pub fn write_head(
+    out: &mut BytesMut,
+    request: RequestFacts,
+    status: StatusCode,
+    headers: &HeaderMap,
+    framing: ResponseFraming,
+    keep_alive: bool,
+) {
+    out.reserve(64 + headers.len() * 32);
+    out.put_slice(b"HTTP/1.1 ");
+    out.put_slice(status.as_str().as_bytes());
+    out.put_u8(b' ');
+    out.put_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.put_slice(b"\r\n");
+    let no_length = status.is_informational() || status == StatusCode::NO_CONTENT;
+    for (name, value) in headers {
+        if name == header::TRANSFER_ENCODING
+            || name == header::CONNECTION
+            || (no_length && name == header::CONTENT_LENGTH)
+        {
+            continue;
+        }
+        put_field(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    match framing {
+        ResponseFraming::Length(length) if !headers.contains_key(header::CONTENT_LENGTH) => {
+            let mut digits = itoa_buffer();
+            put_field(out, b"content-length", format_u64(length, &mut digits));
+        }
+        ResponseFraming::Chunked => put_field(out, b"transfer-encoding", b"chunked"),
+        _ => {}
+    }
+    if status == StatusCode::SWITCHING_PROTOCOLS {
+        put_field(out, b"connection", b"upgrade");
+    } else if !keep_alive {
+        put_field(out, b"connection", b"close");
+    } else if request.version == Version::HTTP_10 {
+        put_field(out, b"connection", b"keep-alive");
+    }
+    if !headers.contains_key(header::DATE) {
+        DATE.with(|date| put_field(out, b"date", date.borrow_mut().now()));
+    }
+    out.put_slice(b"\r\n");
+}
+
+/// The line before a chunk of `length` bytes.
+pub fn chunk_start(out: &mut BytesMut, length: usize) {
+    let mut hex = [0u8; 16];
+    let mut at = hex.len();
+    let mut left = length;
+    loop {
+        at -= 1;
+        hex[at] = b"0123456789abcdef"[left % 16];
+        left /= 16;
+        if left == 0 {
+            break;
+        }
+    }
+    out.put_slice(&hex[at..]);
+    out.put_slice(b"\r\n");
+}
+
+/// The last chunk, with the trailers when the client accepts them.
+pub fn last_chunk(out: &mut BytesMut, trailers: Option<&HeaderMap>) {
+    out.put_slice(b"0\r\n");
+    for (name, value) in trailers.into_iter().flatten() {
+        put_field(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    out.put_slice(b"\r\n");
+}
+
+fn put_field(out: &mut BytesMut, name: &[u8], value: &[u8]) {
+    out.put_slice(name);
+    out.put_slice(b": ");
+    out.put_slice(value);
+    out.put_slice(b"\r\n");
+}
+
+fn itoa_buffer() -> [u8; 20] {
+    [0u8; 20]
+}
+
+fn format_u64(mut value: u64, digits: &mut [u8; 20]) -> &[u8] {
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    &digits[at..]
+}
+
+/// The IMF-fixdate of the current second, formatted once per second per
+/// thread rather than per response.
+struct CachedDate {
+    second: u64,
+    text: HeaderValue,
+}
+
+impl CachedDate {
+    fn now(&mut self) -> &[u8] {
+        let now = SystemTime::now();
+        let second = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        if second != self.second {
+            self.second = second;
+            self.text = HeaderValue::from_str(&httpdate::fmt_http_date(now))
+                .unwrap_or(HeaderValue::from_static(""));
+        }
+        self.text.as_bytes()
+    }
+}
+
+thread_local! {
+    static DATE: RefCell<CachedDate> = RefCell::new(CachedDate {
+        second: u64::MAX,
+        text: HeaderValue::from_static(""),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GET_11: RequestFacts = RequestFacts {
+        head: false,
+        version: Version::HTTP_11,
+    };
+
+    fn head_text(
+        status: StatusCode,
+        headers: &HeaderMap,
+        framing: ResponseFraming,
+        keep: bool,
+    ) -> String {
+        let mut out = BytesMut::new();
+        write_head(&mut out, GET_11, status, headers, framing, keep);
+        String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn framing_is_decided_by_status_length_and_version() {
+        let empty = HeaderMap::new();
+        let mut sized = HeaderMap::new();
+        sized.insert(header::CONTENT_LENGTH, HeaderValue::from_static("12"));
+        assert_eq!(
+            framing(GET_11, StatusCode::OK, &sized, None),
+            ResponseFraming::Length(12)
+        );
+        assert_eq!(
+            framing(GET_11, StatusCode::OK, &empty, Some(3)),
+            ResponseFraming::Length(3)
+        );
+        assert_eq!(
+            framing(GET_11, StatusCode::OK, &empty, None),
+            ResponseFraming::Chunked
+        );
+        assert_eq!(
+            framing(GET_11, StatusCode::NO_CONTENT, &empty, None),
+            ResponseFraming::NoBody
+        );
+        assert_eq!(
+            framing(GET_11, StatusCode::NOT_MODIFIED, &sized, None),
+            ResponseFraming::NoBody
+        );
+        let head = RequestFacts::of(&Method::HEAD, Version::HTTP_11);
+        assert_eq!(
+            framing(head, StatusCode::OK, &sized, None),
+            ResponseFraming::NoBody
+        );
+        let old = RequestFacts::of(&Method::GET, Version::HTTP_10);
+        assert_eq!(
+            framing(old, StatusCode::OK, &empty, None),
+            ResponseFraming::UntilClose
+        );
+    }
+
+    #[test]
+    fn heads_carry_framing_connection_and_date() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-a", HeaderValue::from_static("1"));
+        headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("gzip"));
+        let text = head_text(StatusCode::OK, &headers, ResponseFraming::Chunked, false);
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\nx-a: 1\r\ntransfer-encoding: chunked\r\nconnection: close\r\ndate: "), "{text}");
+        assert!(text.ends_with(" GMT\r\n\r\n"), "{text}");
+        let text = head_text(
+            StatusCode::NOT_FOUND,
+            &HeaderMap::new(),
+            ResponseFraming::Length(0),
+            true,
+        );
+        assert!(
+            text.starts_with("HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\ndate: "),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn chunk_lines_are_hex() {
+        let mut out = BytesMut::new();
+        chunk_start(&mut out, 0x1a2f);
+        chunk_start(&mut out, 0);
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", HeaderValue::from_static("0"));
+        last_chunk(&mut out, Some(&trailers));
+        assert_eq!(&out[..], b"1a2f\r\n0\r\n0\r\ngrpc-status: 0\r\n\r\n");
+    }
+}

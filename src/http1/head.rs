@@ -1,0 +1,485 @@
+//! Request heads: from bytes to `http::request::Parts`, with the message's
+//! framing decided by RFC 9112 §6 and every ambiguity refused.
+//!
+//! The head is parsed by `httparse` once to find its end, split off the
+//! read buffer, and parsed again over the split bytes so header values and
+//! the target are slices of them (no copy per header).
+
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, Method, StatusCode, Uri, Version};
+
+/// hyper's bound on a request target; a longer one is answered with 414.
+pub const MAX_TARGET_BYTES: usize = 65_534;
+/// Header slots parsed on the stack; more (when a listener allows more)
+/// take a heap slice.
+const STACK_HEADERS: usize = 128;
+
+/// The listener's bounds on a request head.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadLimits {
+    /// The whole head, request line included (431 beyond, or 414 when the
+    /// request line alone does not fit).
+    pub max_bytes: usize,
+    /// Header fields (431 beyond).
+    pub max_headers: usize,
+}
+
+/// How the request's body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body: no Content-Length and no Transfer-Encoding, or a length of 0.
+    Empty,
+    /// Exactly this many bytes follow the head.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// A parsed request head and what it says about the connection.
+#[derive(Debug)]
+pub struct RequestHead {
+    pub parts: http::request::Parts,
+    pub framing: Framing,
+    /// The client lets the connection carry another request after this one.
+    pub keep_alive: bool,
+    /// `Expect: 100-continue`: the client waits for a 100 before its body.
+    pub expect_continue: bool,
+    /// `Transfer-Encoding: trailers` is acceptable to the client (`TE: trailers`).
+    pub accepts_trailers: bool,
+}
+
+/// Why a head was refused; each maps to the status the client gets before
+/// its connection is closed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeadError {
+    #[error("the request head is larger than the listener's max_header_bytes or has more than max_headers fields")]
+    TooLarge,
+    #[error("the request target is too long")]
+    TargetTooLong,
+    #[error("a malformed request: {0}")]
+    Malformed(&'static str),
+    #[error("a transfer coding other than chunked")]
+    UnsupportedTransferCoding,
+}
+
+impl HeadError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::TooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::TargetTooLong => StatusCode::URI_TOO_LONG,
+            Self::Malformed(_) => StatusCode::BAD_REQUEST,
+            Self::UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
+        }
+    }
+}
+
+/// Parses one request head from the front of `buffer`. Returns None when
+/// the head is not complete yet (read more and call again); on success the
+/// head's bytes are gone from `buffer`, which then starts with the body or
+/// the next request.
+pub fn parse_request(
+    buffer: &mut BytesMut,
+    limits: &HeadLimits,
+) -> Result<Option<RequestHead>, HeadError> {
+    let Some(length) = with_slots(limits.max_headers, |slots| {
+        match httparse::Request::new(slots).parse(buffer) {
+            Ok(httparse::Status::Complete(length)) => Ok(Some(length)),
+            Ok(httparse::Status::Partial) => Ok(None),
+            Err(error) => Err(parse_error(error)),
+        }
+    })?
+    else {
+        if buffer.len() > limits.max_bytes {
+            return Err(too_large(buffer, limits));
+        }
+        return Ok(None);
+    };
+    if length > limits.max_bytes {
+        return Err(too_large(buffer, limits));
+    }
+    let bytes = buffer.split_to(length).freeze();
+    with_slots(limits.max_headers, |slots| {
+        let mut request = httparse::Request::new(slots);
+        // The same bytes parsed a moment ago: complete by construction.
+        match request.parse(&bytes) {
+            Ok(httparse::Status::Complete(_)) => build(&bytes, &request).map(Some),
+            Ok(httparse::Status::Partial) => Err(HeadError::Malformed("an incomplete head")),
+            Err(error) => Err(parse_error(error)),
+        }
+    })
+}
+
+/// Runs `parse` with `count` empty header slots, on the stack when they fit.
+fn with_slots<'bytes, T>(
+    count: usize,
+    parse: impl FnOnce(&mut [httparse::Header<'bytes>]) -> T,
+) -> T {
+    if count <= STACK_HEADERS {
+        let mut slots: [httparse::Header<'bytes>; STACK_HEADERS] =
+            [httparse::EMPTY_HEADER; STACK_HEADERS];
+        parse(&mut slots[..count])
+    } else {
+        parse(&mut vec![httparse::EMPTY_HEADER; count])
+    }
+}
+
+fn too_large(buffer: &[u8], limits: &HeadLimits) -> HeadError {
+    let line_ends = buffer[..limits.max_bytes.min(buffer.len())].contains(&b'\n');
+    if line_ends {
+        HeadError::TooLarge
+    } else {
+        HeadError::TargetTooLong
+    }
+}
+
+fn parse_error(error: httparse::Error) -> HeadError {
+    match error {
+        httparse::Error::TooManyHeaders => HeadError::TooLarge,
+        httparse::Error::HeaderName => HeadError::Malformed("an invalid header name"),
+        httparse::Error::HeaderValue => HeadError::Malformed("an invalid header value"),
+        httparse::Error::NewLine => HeadError::Malformed("an invalid line end"),
+        httparse::Error::Status => HeadError::Malformed("an invalid status"),
+        httparse::Error::Token => HeadError::Malformed("an invalid method or target"),
+        httparse::Error::Version => HeadError::Malformed("an unsupported HTTP version"),
+    }
+}
+
+fn build(bytes: &Bytes, request: &httparse::Request<'_, '_>) -> Result<RequestHead, HeadError> {
+    let (Some(method), Some(target), Some(minor)) = (request.method, request.path, request.version)
+    else {
+        return Err(HeadError::Malformed("an incomplete request line"));
+    };
+    let method = Method::from_bytes(method.as_bytes())
+        .map_err(|_| HeadError::Malformed("an invalid method"))?;
+    let version = if minor == 1 {
+        Version::HTTP_11
+    } else {
+        Version::HTTP_10
+    };
+    let uri = target_uri(bytes, &method, target)?;
+
+    let mut headers = HeaderMap::with_capacity(request.headers.len());
+    let mut framing = FramingHeaders::default();
+    let mut tokens = ConnectionTokens::default();
+    let mut expect_continue = false;
+    let mut accepts_trailers = false;
+    for field in request.headers.iter() {
+        let name = HeaderName::from_bytes(field.name.as_bytes())
+            .map_err(|_| HeadError::Malformed("an invalid header name"))?;
+        let value = HeaderValue::from_maybe_shared(bytes.slice_ref(field.value))
+            .map_err(|_| HeadError::Malformed("an invalid header value"))?;
+        if name == header::CONTENT_LENGTH {
+            framing.content_length(value.as_bytes())?;
+        } else if name == header::TRANSFER_ENCODING {
+            framing.transfer_encoding(value.as_bytes())?;
+        } else if name == header::CONNECTION {
+            tokens.read(value.as_bytes());
+        } else if name == header::EXPECT {
+            expect_continue |= trimmed(value.as_bytes()).eq_ignore_ascii_case(b"100-continue");
+        } else if name == header::TE {
+            accepts_trailers |= list(value.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"trailers"));
+        }
+        headers.append(name, value);
+    }
+    let framing = framing.decide(version)?;
+    let keep_alive = match version {
+        Version::HTTP_11 => !tokens.close,
+        _ => tokens.keep_alive && !tokens.close,
+    };
+    let (mut parts, ()) = http::Request::new(()).into_parts();
+    parts.method = method;
+    parts.uri = uri;
+    parts.version = version;
+    parts.headers = headers;
+    Ok(RequestHead {
+        parts,
+        framing,
+        keep_alive,
+        expect_continue: expect_continue && version == Version::HTTP_11,
+        accepts_trailers,
+    })
+}
+
+/// RFC 9112 §3.2: origin form for most requests, absolute form (with a
+/// scheme and an authority) from proxies and some clients, authority form
+/// for CONNECT only and `*` for OPTIONS only.
+fn target_uri(bytes: &Bytes, method: &Method, target: &str) -> Result<Uri, HeadError> {
+    if target.len() > MAX_TARGET_BYTES {
+        return Err(HeadError::TargetTooLong);
+    }
+    let uri = Uri::from_maybe_shared(bytes.slice_ref(target.as_bytes()))
+        .map_err(|_| HeadError::Malformed("an invalid request target"))?;
+    let form_fits = if *method == Method::CONNECT {
+        uri.authority().is_some() && uri.scheme().is_none() && uri.path_and_query().is_none()
+    } else if target == "*" {
+        *method == Method::OPTIONS
+    } else if target.starts_with('/') {
+        true
+    } else {
+        uri.scheme().is_some() && uri.authority().is_some()
+    };
+    if !form_fits {
+        return Err(HeadError::Malformed("a request target in the wrong form"));
+    }
+    Ok(uri)
+}
+
+#[derive(Default)]
+struct FramingHeaders {
+    length: Option<u64>,
+    /// Transfer codings in order, across all Transfer-Encoding fields.
+    chunked_last: bool,
+    codings: usize,
+    chunked_seen: bool,
+}
+
+impl FramingHeaders {
+    /// RFC 9110 §8.6: a list of identical values is one value; values that
+    /// disagree, or are not all digits, make the length unknowable.
+    fn content_length(&mut self, value: &[u8]) -> Result<(), HeadError> {
+        for item in value.split(|&byte| byte == b',') {
+            let item = trimmed(item);
+            if item.is_empty() || item.len() > 19 || !item.iter().all(u8::is_ascii_digit) {
+                return Err(HeadError::Malformed("an invalid Content-Length"));
+            }
+            let length = item
+                .iter()
+                .fold(0u64, |sum, digit| sum * 10 + u64::from(digit - b'0'));
+            match self.length {
+                Some(seen) if seen != length => {
+                    return Err(HeadError::Malformed("Content-Length values that disagree"))
+                }
+                _ => self.length = Some(length),
+            }
+        }
+        Ok(())
+    }
+
+    fn transfer_encoding(&mut self, value: &[u8]) -> Result<(), HeadError> {
+        for coding in value.split(|&byte| byte == b',') {
+            let coding = trimmed(coding);
+            if coding.is_empty() {
+                continue;
+            }
+            let chunked = coding.eq_ignore_ascii_case(b"chunked");
+            if chunked && self.chunked_seen {
+                return Err(HeadError::Malformed("chunked applied twice"));
+            }
+            self.chunked_seen |= chunked;
+            self.chunked_last = chunked;
+            self.codings += 1;
+        }
+        Ok(())
+    }
+
+    fn decide(self, version: Version) -> Result<Framing, HeadError> {
+        if self.codings > 0 {
+            if self.length.is_some() {
+                return Err(HeadError::Malformed(
+                    "both Content-Length and Transfer-Encoding",
+                ));
+            }
+            if version != Version::HTTP_11 {
+                return Err(HeadError::Malformed(
+                    "Transfer-Encoding in an HTTP/1.0 request",
+                ));
+            }
+            if !self.chunked_last {
+                return Err(HeadError::Malformed(
+                    "chunked is not the final transfer coding",
+                ));
+            }
+            if self.codings > 1 {
+                return Err(HeadError::UnsupportedTransferCoding);
+            }
+            return Ok(Framing::Chunked);
+        }
+        Ok(match self.length {
+            None | Some(0) => Framing::Empty,
+            Some(length) => Framing::Length(length),
+        })
+    }
+}
+
+#[derive(Default)]
+struct ConnectionTokens {
+    close: bool,
+    keep_alive: bool,
+}
+
+impl ConnectionTokens {
+    fn read(&mut self, value: &[u8]) {
+        for token in list(value) {
+            self.close |= token.eq_ignore_ascii_case(b"close");
+            self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+        }
+    }
+}
+
+fn list(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    value
+        .split(|&byte| byte == b',')
+        .map(trimmed)
+        .filter(|item| !item.is_empty())
+}
+
+fn trimmed(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|byte| !matches!(byte, b' ' | b'\t'))
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|byte| !matches!(byte, b' ' | b'\t'))
+        .map_or(start, |last| last + 1);
+    &bytes[start..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: HeadLimits = HeadLimits {
+        max_bytes: 1024,
+        max_headers: 8,
+    };
+
+    fn parse(bytes: &[u8]) -> Result<Option<RequestHead>, HeadError> {
+        parse_request(&mut BytesMut::from(bytes), &LIMITS)
+    }
+
+    fn framing(bytes: &[u8]) -> Result<Framing, HeadError> {
+        parse(bytes).map(|head| head.expect("a complete head").framing)
+    }
+
+    #[test]
+    fn a_plain_get_keeps_its_parts_and_leaves_the_rest() {
+        let mut buffer = BytesMut::from(
+            &b"GET /a?b=c HTTP/1.1\r\nHost: x\r\nX-Two: 1\r\nx-two: 2\r\n\r\nNEXT"[..],
+        );
+        let head = parse_request(&mut buffer, &LIMITS).unwrap().unwrap();
+        assert_eq!(head.parts.method, Method::GET);
+        assert_eq!(head.parts.uri, "/a?b=c");
+        assert_eq!(head.parts.version, Version::HTTP_11);
+        assert_eq!(head.parts.headers["host"], "x");
+        let twos: Vec<_> = head.parts.headers.get_all("x-two").iter().collect();
+        assert_eq!(twos, ["1", "2"]);
+        assert_eq!(head.framing, Framing::Empty);
+        assert!(head.keep_alive);
+        assert_eq!(&buffer[..], b"NEXT");
+    }
+
+    #[test]
+    fn an_incomplete_head_waits_and_an_endless_one_is_refused() {
+        assert!(parse(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap().is_none());
+        let long_header = format!("GET / HTTP/1.1\r\nX: {}", "a".repeat(2000));
+        assert_eq!(
+            parse(long_header.as_bytes()).unwrap_err(),
+            HeadError::TooLarge
+        );
+        let long_target = format!("GET /{}", "a".repeat(2000));
+        assert_eq!(
+            parse(long_target.as_bytes()).unwrap_err(),
+            HeadError::TargetTooLong
+        );
+        let many = format!("GET / HTTP/1.1\r\n{}\r\n", "A: b\r\n".repeat(9));
+        assert_eq!(parse(many.as_bytes()).unwrap_err(), HeadError::TooLarge);
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112() {
+        assert_eq!(
+            framing(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n"),
+            Ok(Framing::Length(5))
+        );
+        assert_eq!(
+            framing(b"POST / HTTP/1.1\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n"),
+            Ok(Framing::Length(5))
+        );
+        assert_eq!(
+            framing(b"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),
+            Ok(Framing::Empty)
+        );
+        assert_eq!(
+            framing(b"POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n"),
+            Ok(Framing::Chunked)
+        );
+        let refused: &[&[u8]] = &[
+            b"POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 5x\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ];
+        for head in refused {
+            let error = framing(head).unwrap_err();
+            assert_eq!(
+                error.status(),
+                StatusCode::BAD_REQUEST,
+                "{:?}",
+                String::from_utf8_lossy(head)
+            );
+        }
+        assert_eq!(
+            framing(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+            Err(HeadError::UnsupportedTransferCoding)
+        );
+    }
+
+    #[test]
+    fn malformed_lines_are_refused() {
+        let refused: &[&[u8]] = &[
+            b"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n",
+            b"G(T / HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/9.7\r\n\r\n",
+            b"GET / HTTP/1.1\r\nBad Header: v\r\n\r\n",
+            b"GET / HTTP/1.1\r\nnocolon\r\n\r\n",
+            b"GET not a target HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nX: a\0b\r\n\r\n",
+            b"GET example.com:80 HTTP/1.1\r\n\r\n",
+            b"GET * HTTP/1.1\r\n\r\n",
+            b"CONNECT /path HTTP/1.1\r\n\r\n",
+        ];
+        for head in refused {
+            assert_eq!(
+                parse(head).unwrap_err().status(),
+                StatusCode::BAD_REQUEST,
+                "{:?}",
+                String::from_utf8_lossy(head)
+            );
+        }
+    }
+
+    #[test]
+    fn target_forms_and_connection_semantics() {
+        let head = parse(b"OPTIONS * HTTP/1.1\r\n\r\n").unwrap().unwrap();
+        assert_eq!(head.parts.uri, "*");
+        let head = parse(b"CONNECT example.com:443 HTTP/1.1\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.parts.uri.authority().unwrap(), "example.com:443");
+        let head = parse(b"GET http://a.test/p HTTP/1.1\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.parts.uri.host(), Some("a.test"));
+
+        let head = parse(b"GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
+        assert!(!head.keep_alive);
+        let head = parse(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(head.keep_alive);
+        let head = parse(b"GET / HTTP/1.1\r\nConnection: foo, close\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(!head.keep_alive);
+        let head = parse(b"PUT / HTTP/1.1\r\nExpect: 100-Continue\r\nTE: trailers\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(head.expect_continue && head.accepts_trailers);
+    }
+}

@@ -1,0 +1,187 @@
+//! The two halves of a client connection served by the HTTP/1.1 codec:
+//! plain TCP or TLS, split so the request's body can be read by whichever
+//! task forwards it while the connection's task writes the response.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+
+pub enum ClientRead {
+    Tcp(OwnedReadHalf),
+    Tls(ReadHalf<TlsStream<TcpStream>>),
+}
+
+pub enum ClientWrite {
+    Tcp(OwnedWriteHalf),
+    Tls(WriteHalf<TlsStream<TcpStream>>),
+}
+
+impl std::fmt::Debug for ClientRead {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(match self {
+            Self::Tcp(_) => "ClientRead::Tcp",
+            Self::Tls(_) => "ClientRead::Tls",
+        })
+    }
+}
+
+impl std::fmt::Debug for ClientWrite {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(match self {
+            Self::Tcp(_) => "ClientWrite::Tcp",
+            Self::Tls(_) => "ClientWrite::Tls",
+        })
+    }
+}
+
+pub fn split_tcp(stream: TcpStream) -> (ClientRead, ClientWrite) {
+    let (read, write) = stream.into_split();
+    (ClientRead::Tcp(read), ClientWrite::Tcp(write))
+}
+
+pub fn split_tls(stream: TlsStream<TcpStream>) -> (ClientRead, ClientWrite) {
+    let (read, write) = tokio::io::split(stream);
+    (ClientRead::Tls(read), ClientWrite::Tls(write))
+}
+
+impl ClientRead {
+    /// Ready once bytes (or the end) can be read, without reading them, so
+    /// an idle connection waits without a buffer. TLS decrypts whole
+    /// records into its own buffer, so it is always "ready": its caller
+    /// reads with a buffer.
+    pub fn poll_readable(&mut self, context: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Self::Tcp(read) => {
+                let mut byte = [0u8; 1];
+                let mut peeked = ReadBuf::new(&mut byte);
+                read.poll_peek(context, &mut peeked).map_ok(|_| ())
+            }
+            Self::Tls(_) => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+impl AsyncRead for ClientRead {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        buffer: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(read) => Pin::new(read).poll_read(context, buffer),
+            Self::Tls(read) => Pin::new(read).poll_read(context, buffer),
+        }
+    }
+}
+
+impl AsyncWrite for ClientWrite {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        bytes: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(write) => Pin::new(write).poll_write(context, bytes),
+            Self::Tls(write) => Pin::new(write).poll_write(context, bytes),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        slices: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(write) => Pin::new(write).poll_write_vectored(context, slices),
+            Self::Tls(write) => Pin::new(write).poll_write_vectored(context, slices),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Self::Tcp(write) => write.is_write_vectored(),
+            Self::Tls(write) => write.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(write) => Pin::new(write).poll_flush(context),
+            Self::Tls(write) => Pin::new(write).poll_flush(context),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(write) => Pin::new(write).poll_shutdown(context),
+            Self::Tls(write) => Pin::new(write).poll_shutdown(context),
+        }
+    }
+}
+
+/// A client connection after a 101: the bytes already read past the
+/// request head come first, then the socket.
+#[derive(Debug)]
+pub struct Upgraded {
+    pub(crate) read: ClientRead,
+    pub(crate) write: ClientWrite,
+    pub(crate) read_ahead: Bytes,
+}
+
+impl AsyncRead for Upgraded {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        buffer: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.read_ahead.is_empty() {
+            let take = this.read_ahead.len().min(buffer.remaining());
+            buffer.put_slice(&this.read_ahead[..take]);
+            this.read_ahead.advance(take);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.read).poll_read(context, buffer)
+    }
+}
+
+impl AsyncWrite for Upgraded {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        bytes: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().write).poll_write(context, bytes)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().write).poll_flush(context)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().write).poll_shutdown(context)
+    }
+}
+
+/// The client side of a 101, handed over once the response head is written.
+#[derive(Debug)]
+pub struct OnUpgrade(pub(crate) tokio::sync::oneshot::Receiver<Upgraded>);
+
+impl std::future::Future for OnUpgrade {
+    type Output = Result<Upgraded, io::Error>;
+
+    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.get_mut().0).poll(context).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the client connection closed before the upgrade",
+            )
+        })
+    }
+}
