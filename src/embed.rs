@@ -129,7 +129,7 @@ impl tower::Service<Request<Incoming>> for Proxy {
         // Boxed as luas's server boxes it: the pipeline's future is a few
         // KiB, and an unboxed one would make every layer's future as big.
         ResponseFuture(Box::pin(async move {
-            Ok(proxy::handle(&connection, request).await)
+            Ok(proxy::handle(&connection, request.map(crate::body::Incoming::from)).await)
         }))
     }
 }

@@ -21,12 +21,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 use tokio::time::Sleep;
 
 mod copy;
+mod incoming;
 mod replay;
 pub(crate) use copy::{BodyCopy, CopiedBody, CopyReceiver};
+pub(crate) use incoming::{Incoming, IncomingError};
 pub(crate) use replay::ReplayBody;
 pub(crate) use replay::Replayable;
 
@@ -38,7 +39,7 @@ pub enum BodyError {
     #[error("request body stalled for {after:?}")]
     Stalled { after: Duration },
     #[error("reading the request body failed: {0}")]
-    Client(#[source] hyper::Error),
+    Client(#[source] IncomingError),
     /// A retry of a body too large to keep (a bug if ever seen: retries
     /// check first).
     #[error("the request body was larger than the retry buffer and cannot be sent again")]

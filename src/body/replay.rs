@@ -206,7 +206,12 @@ mod tests {
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
         );
         let incoming = receiver.recv().await.unwrap();
-        match super::super::RequestBody::streaming(incoming, None, Duration::from_secs(5), None) {
+        match super::super::RequestBody::streaming(
+            incoming.into(),
+            None,
+            Duration::from_secs(5),
+            None,
+        ) {
             super::super::RequestBody::Streaming(streaming) => streaming,
             _ => unreachable!("a streaming body"),
         }

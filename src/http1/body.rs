@@ -170,6 +170,47 @@ impl InboundState {
     pub fn body_done(&self) -> bool {
         matches!(self.body, BodyState::Done)
     }
+
+    /// Ready once the client has closed its connection (or it broke),
+    /// while a request whose body is read whole is being handled: the
+    /// handler is then dropped, as hyper drops it. Bytes of a pipelined
+    /// request are left where they are (TLS reads them into the buffer).
+    pub fn poll_client_gone(&mut self, context: &mut Context<'_>) -> Poll<ClientGone> {
+        if !self.body_done() {
+            // Reading the body notices a close on its own.
+            return Poll::Pending;
+        }
+        match self.io.as_mut() {
+            None => Poll::Pending,
+            Some(ClientRead::Tcp(read)) => {
+                let mut byte = [0u8; 1];
+                let mut peeked = tokio::io::ReadBuf::new(&mut byte);
+                match read.poll_peek(context, &mut peeked) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(Ok(0) | Err(_)) => Poll::Ready(ClientGone::Closed),
+                    Poll::Ready(Ok(_)) => Poll::Ready(ClientGone::SentMore),
+                }
+            }
+            Some(ClientRead::Tls(_)) => loop {
+                if self.buffer.len() >= READ_CHUNK {
+                    return Poll::Ready(ClientGone::SentMore);
+                }
+                match self.poll_fill(context) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(ClientGone::Closed),
+                    Poll::Ready(Ok(_)) => {}
+                }
+            },
+        }
+    }
+}
+
+/// What [`InboundState::poll_client_gone`] saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientGone {
+    Closed,
+    /// The client sent more (a pipelined request): nothing more to watch.
+    SentMore,
 }
 
 /// The body of one request on an HTTP/1.1 connection luas serves itself.
@@ -221,11 +262,14 @@ impl http_body::Body for Body {
         }
         let polled = state.poll_body(context);
         match &polled {
-            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => this.ended = true,
+            Poll::Ready(None | Some(Err(_))) => this.ended = true,
             Poll::Ready(Some(Ok(frame))) => {
                 if let (Some(remaining), Some(data)) = (this.remaining.as_mut(), frame.data_ref()) {
                     *remaining = remaining.saturating_sub(data.len() as u64);
                 }
+                // Said at once, as hyper's body does: a sender that stops at
+                // the declared length never polls for the end.
+                this.ended = state.body_done();
             }
             Poll::Pending => {}
         }

@@ -139,9 +139,9 @@ impl ChunkedDecoder {
                     }
                 }
                 None if digits == 0 => return Err(ChunkError::Size),
-                None => self.after_size(size, byte)?,
+                None => Self::after_size(size, byte)?,
             },
-            State::AfterSize { size } => self.after_size(size, byte)?,
+            State::AfterSize { size } => Self::after_size(size, byte)?,
             State::Extension { size } => {
                 self.extension_bytes += 1;
                 if self.extension_bytes > MAX_EXTENSION_BYTES {
@@ -168,7 +168,7 @@ impl ChunkedDecoder {
         })
     }
 
-    fn after_size(&mut self, size: u64, byte: u8) -> Result<State, ChunkError> {
+    fn after_size(size: u64, byte: u8) -> Result<State, ChunkError> {
         Ok(match byte {
             b' ' | b'\t' => State::AfterSize { size },
             b';' => State::Extension { size },

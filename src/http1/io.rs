@@ -4,12 +4,14 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
+use tokio::sync::oneshot;
 use tokio_rustls::server::TlsStream;
 
 pub enum ClientRead {
@@ -160,6 +162,18 @@ impl AsyncWrite for Upgraded {
         Pin::new(&mut self.get_mut().write).poll_write(context, bytes)
     }
 
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        slices: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().write).poll_write_vectored(context, slices)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.write.is_write_vectored()
+    }
+
     fn poll_flush(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().write).poll_flush(context)
     }
@@ -169,19 +183,35 @@ impl AsyncWrite for Upgraded {
     }
 }
 
-/// The client side of a 101, handed over once the response head is written.
-#[derive(Debug)]
-pub struct OnUpgrade(pub(crate) tokio::sync::oneshot::Receiver<Upgraded>);
+/// The client side of a 101, handed over once the response head is
+/// written. Kept in the request's extensions like hyper's `OnUpgrade`,
+/// which asks for `Clone`: clones share the one handover.
+#[derive(Debug, Clone)]
+pub struct OnUpgrade(Arc<Mutex<Option<oneshot::Receiver<Upgraded>>>>);
 
-impl std::future::Future for OnUpgrade {
-    type Output = Result<Upgraded, io::Error>;
+/// The connection's end of an [`OnUpgrade`].
+pub type UpgradeSender = oneshot::Sender<Upgraded>;
 
-    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.get_mut().0).poll(context).map_err(|_| {
+impl OnUpgrade {
+    pub fn pair() -> (UpgradeSender, Self) {
+        let (sender, receiver) = oneshot::channel();
+        (sender, Self(Arc::new(Mutex::new(Some(receiver)))))
+    }
+
+    /// The upgraded connection, once the 101 is written; an error if the
+    /// connection ended first or another clone took it.
+    pub async fn upgraded(self) -> io::Result<Upgraded> {
+        let receiver = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        let aborted = || {
             io::Error::new(
                 io::ErrorKind::ConnectionAborted,
                 "the client connection closed before the upgrade",
             )
-        })
+        };
+        receiver.ok_or_else(aborted)?.await.map_err(|_| aborted())
     }
 }

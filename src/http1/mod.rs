@@ -20,5 +20,5 @@ pub mod encode;
 pub mod head;
 pub mod io;
 
-pub use body::{Body, BodyError};
+pub use body::{Body, BodyError, Inbound};
 pub use head::{parse_request, Framing, HeadError, HeadLimits, RequestHead};

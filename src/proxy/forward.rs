@@ -12,8 +12,6 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body::Body as _;
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
-use hyper::upgrade::OnUpgrade;
 use tokio::time::Instant;
 
 use super::accounting::{note_panic, record_outlier, Accounting, Target};
@@ -65,7 +63,7 @@ pub(super) struct Forwarded {
 
 /// The client's request body, and the copy a mirror waits for, if any.
 pub(super) struct ClientBody {
-    pub incoming: Incoming,
+    pub incoming: crate::body::Incoming,
     /// Boxed: requests without a mirror carry one pointer, not the copy.
     pub mirror: Option<Box<BodyCopy>>,
 }
@@ -110,7 +108,7 @@ pub(super) async fn forward(
         trace.request_id = parts.headers.get(headers::X_REQUEST_ID).cloned();
     }
     let client_upgrade = if upgrade {
-        parts.extensions.remove::<OnUpgrade>()
+        upgrade::ClientUpgrade::take(&mut parts.extensions)
     } else {
         None
     };
@@ -155,7 +153,7 @@ async fn send_with_retries(
     connection: &Connection,
     (to, group_index): (&ServiceRef<'_>, usize),
     outgoing: Outgoing,
-    mut client_upgrade: Option<OnUpgrade>,
+    mut client_upgrade: Option<upgrade::ClientUpgrade>,
     started: Instant,
     mut trace: Option<&mut Trace>,
 ) -> Result<Forwarded, ProxyError> {
@@ -489,7 +487,7 @@ fn respond(
     connection: &Connection,
     sent: Sent,
     accounting: Accounting,
-    client_upgrade: Option<OnUpgrade>,
+    client_upgrade: Option<upgrade::ClientUpgrade>,
     response_idle: Option<std::time::Duration>,
 ) -> Response<ResponseBody> {
     let Sent {
@@ -573,7 +571,7 @@ impl Replay {
 
 /// Reads a small body whole, for replay.
 async fn read_whole(
-    body: Incoming,
+    body: crate::body::Incoming,
     max: usize,
     limits: &ListenerLimits,
 ) -> Result<Bytes, ProxyError> {

@@ -33,7 +33,6 @@ use std::sync::Arc;
 
 use http::{Request, Response, StatusCode};
 use http_body::Body as _;
-use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::access_log::{AccessLog, Entry, Trace};
@@ -63,7 +62,7 @@ pub(crate) struct Connection {
 
 pub(crate) async fn handle(
     connection: &Connection,
-    request: Request<Incoming>,
+    request: Request<crate::body::Incoming>,
 ) -> Response<ResponseBody> {
     let started = Instant::now();
     let snapshot = connection.state.load();

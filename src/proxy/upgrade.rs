@@ -1,19 +1,38 @@
 //! Upgrade passthrough (WebSocket and other HTTP/1.1 protocol switches).
 //!
 //! When a backend answers an upgrade request with 101, the client's and the
-//! backend's connections are both handed over by hyper and spliced together
-//! byte for byte until either side closes. The request's in-flight guard and
-//! a drain token live as long as the tunnel, so open tunnels count as load and
-//! graceful shutdown waits for them (up to the grace period).
+//! backend's connections are both handed over (the client's by luas's
+//! HTTP/1.1 server or by hyper, the backend's by hyper) and spliced
+//! together byte for byte until either side closes. The request's
+//! in-flight guard and a drain token live as long as the tunnel, so open
+//! tunnels count as load and graceful shutdown waits for them (up to the
+//! grace period).
 
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::endpoint::InFlight;
+use crate::http1;
 use crate::shutdown::DrainToken;
 
+/// The client's side of an upgrade, from whichever server read its request.
+pub(super) enum ClientUpgrade {
+    Hyper(OnUpgrade),
+    Http1(http1::io::OnUpgrade),
+}
+
+impl ClientUpgrade {
+    pub(super) fn take(extensions: &mut http::Extensions) -> Option<Self> {
+        if let Some(own) = extensions.remove::<http1::io::OnUpgrade>() {
+            return Some(Self::Http1(own));
+        }
+        extensions.remove::<OnUpgrade>().map(Self::Hyper)
+    }
+}
+
 pub(super) fn spawn_tunnel(
-    client: OnUpgrade,
+    client: ClientUpgrade,
     upstream: OnUpgrade,
     in_flight: InFlight,
     drain: DrainToken,
@@ -21,18 +40,33 @@ pub(super) fn spawn_tunnel(
     tokio::spawn(async move {
         let _in_flight = in_flight;
         let _drain = drain;
-        let (client, upstream) = match tokio::try_join!(client, upstream) {
-            Ok(pair) => pair,
-            Err(error) => {
-                tracing::debug!(%error, "upgrade did not complete");
-                return;
+        let upstream = async { upstream.await.map(TokioIo::new).map_err(|e| e.to_string()) };
+        match client {
+            ClientUpgrade::Hyper(client) => {
+                let client = async { client.await.map(TokioIo::new).map_err(|e| e.to_string()) };
+                match tokio::try_join!(client, upstream) {
+                    Ok((client, upstream)) => splice(client, upstream).await,
+                    Err(error) => tracing::debug!(%error, "upgrade did not complete"),
+                }
             }
-        };
-        let mut client = TokioIo::new(client);
-        let mut upstream = TokioIo::new(upstream);
-        match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-            Ok((sent, received)) => tracing::debug!(sent, received, "tunnel closed"),
-            Err(error) => tracing::debug!(%error, "tunnel ended with an error"),
+            ClientUpgrade::Http1(client) => {
+                let client = async { client.upgraded().await.map_err(|e| e.to_string()) };
+                match tokio::try_join!(client, upstream) {
+                    Ok((client, upstream)) => splice(client, upstream).await,
+                    Err(error) => tracing::debug!(%error, "upgrade did not complete"),
+                }
+            }
         }
     });
+}
+
+async fn splice<C, U>(mut client: C, mut upstream: U)
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    U: AsyncRead + AsyncWrite + Unpin,
+{
+    match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+        Ok((sent, received)) => tracing::debug!(sent, received, "tunnel closed"),
+        Err(error) => tracing::debug!(%error, "tunnel ended with an error"),
+    }
 }

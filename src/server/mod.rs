@@ -39,9 +39,13 @@ use hyper_util::server::conn::auto;
 use prometheus::IntGauge;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+mod http1_connection;
+
+use http1_connection::Http1Options;
 
 use crate::access_log::AccessLog;
 use crate::config::{ListenerConfig, ListenerLimits, ListenerProtocol};
@@ -82,12 +86,22 @@ pub(crate) fn spawn_listener(
 ) -> JoinHandle<()> {
     let (signal, drain) = (shutdown.signal(), shutdown.token());
     // Shared: each connection clones only the one builder it uses.
-    let builders = Arc::new(Builders::new(config.protocol, &config.limits));
+    let builders = Arc::new(Builders::new(&config.limits));
     let metrics = state.metrics().listener(&config.name);
     let name = config.name.clone();
     let slots = Arc::new(Semaphore::new(config.limits.max_connections));
     let idle_timeout = config.limits.idle_timeout;
     let handshake_timeout = config.limits.header_read_timeout;
+    let protocol = config.protocol;
+    let http1_options = Http1Options {
+        header_read_timeout: config.limits.header_read_timeout,
+        idle_timeout,
+        limits: crate::http1::HeadLimits {
+            max_bytes: config.limits.max_header_bytes,
+            max_headers: config.limits.max_headers,
+        },
+        detect_http2: protocol == ListenerProtocol::Auto,
+    };
     tokio::spawn(async move {
         let mut stop = signal.clone();
         loop {
@@ -130,12 +144,26 @@ pub(crate) fn spawn_listener(
                 idle_timeout,
             };
             match &tls {
-                None => {
-                    let served = serving.serve(builders.auto.clone(), stream, connection);
+                None if protocol == ListenerProtocol::Http2 => {
+                    let served = serving.serve(builders.http2.clone(), stream, connection);
                     tokio::spawn(async move {
                         served.await;
                         drop(slot);
                     });
+                }
+                None => {
+                    // One async fn, not a block around one: a block would
+                    // hold its captures beside the callee's copies of them,
+                    // in every idle connection's task.
+                    let halves = crate::http1::io::split_tcp(stream);
+                    let served = serving.serve_http1(
+                        halves,
+                        connection,
+                        http1_options,
+                        builders.clone(),
+                        slot,
+                    );
+                    tokio::spawn(served);
                 }
                 Some(tls) => {
                     let acceptor = tls.acceptor();
@@ -158,10 +186,16 @@ pub(crate) fn spawn_listener(
                             }
                         };
                         let session = stream.get_ref().1;
-                        let builder = match session.alpn_protocol() {
-                            Some(b"h2") => builders.http2.clone(),
-                            Some(b"http/1.1") => builders.http1.clone(),
-                            _ => builders.auto.clone(),
+                        // ALPN decides; without it, the listener's protocol.
+                        let http1_options = match (session.alpn_protocol(), protocol) {
+                            (Some(b"h2"), _) | (None, ListenerProtocol::Http2) => None,
+                            (Some(b"http/1.1"), _) | (_, ListenerProtocol::Http1) => {
+                                Some(Http1Options {
+                                    detect_http2: false,
+                                    ..http1_options
+                                })
+                            }
+                            _ => Some(http1_options),
                         };
                         let client_identity = session
                             .peer_certificates()
@@ -173,7 +207,20 @@ pub(crate) fn spawn_listener(
                             client_identity,
                             ..connection
                         };
-                        serving.serve(builder, stream, connection).await;
+                        match http1_options {
+                            None => {
+                                serving
+                                    .serve(builders.http2.clone(), stream, connection)
+                                    .await
+                            }
+                            Some(options) => {
+                                let halves = crate::http1::io::split_tls(stream);
+                                serving
+                                    .serve_http1(halves, connection, options, builders, slot)
+                                    .await;
+                                return;
+                            }
+                        }
                         drop(slot);
                     });
                 }
@@ -183,38 +230,22 @@ pub(crate) fn spawn_listener(
     })
 }
 
-/// Connection builders of one listener: `auto` per its protocol, and the
-/// two single-protocol ones that ALPN selects.
+/// hyper's connection builder for the listener's HTTP/2 connections;
+/// HTTP/1.1 is served by luas's own codec (`http1`).
 struct Builders {
-    auto: auto::Builder<TokioExecutor>,
-    http1: auto::Builder<TokioExecutor>,
     http2: auto::Builder<TokioExecutor>,
 }
 
 impl Builders {
-    fn new(protocol: ListenerProtocol, limits: &ListenerLimits) -> Self {
-        let base = connection_builder(limits);
+    fn new(limits: &ListenerLimits) -> Self {
         Self {
-            auto: match protocol {
-                ListenerProtocol::Auto => base.clone(),
-                ListenerProtocol::Http1 => base.clone().http1_only(),
-                ListenerProtocol::Http2 => base.clone().http2_only(),
-            },
-            http1: base.clone().http1_only(),
-            http2: base.http2_only(),
+            http2: connection_builder(limits).http2_only(),
         }
     }
 }
 
 fn connection_builder(limits: &ListenerLimits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_header_bytes)
-        .max_headers(limits.max_headers)
-        .keep_alive(true);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -232,7 +263,44 @@ struct Serving {
 }
 
 impl Serving {
+    /// Serves HTTP/1.1 with luas's codec; a connection that opens with the
+    /// HTTP/2 preface goes on to hyper.
+    async fn serve_http1(
+        self,
+        (read, write): (crate::http1::io::ClientRead, crate::http1::io::ClientWrite),
+        connection: proxy::Connection,
+        options: Http1Options,
+        builders: Arc<Builders>,
+        slot: OwnedSemaphorePermit,
+    ) {
+        self.metrics.connections.inc();
+        let open = OpenConnection::new(self.metrics.open_connections.clone());
+        let outcome =
+            http1_connection::serve(read, write, &connection, &options, &self.signal).await;
+        if let http1_connection::Outcome::Http2(io) = outcome {
+            // Boxed: hyper's connection state is large, and only HTTP/2
+            // connections need it.
+            Box::pin(self.serve_hyper(builders.http2.clone(), io, connection)).await;
+        }
+        drop((open, slot));
+    }
+
+    /// Serves the connection with hyper (HTTP/2).
     async fn serve<I>(
+        self,
+        builder: auto::Builder<TokioExecutor>,
+        stream: I,
+        connection: proxy::Connection,
+    ) where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        self.metrics.connections.inc();
+        let _open = OpenConnection::new(self.metrics.open_connections.clone());
+        self.serve_hyper(builder, stream, connection).await;
+    }
+
+    /// [`Self::serve`] without counting the connection.
+    async fn serve_hyper<I>(
         self,
         builder: auto::Builder<TokioExecutor>,
         stream: I,
@@ -242,11 +310,9 @@ impl Serving {
     {
         let Self {
             mut signal,
-            metrics,
+            metrics: _,
             idle_timeout,
         } = self;
-        metrics.connections.inc();
-        let _open = OpenConnection::new(metrics.open_connections);
         let remote = connection.remote;
         // One Arc per connection, cloned once per request.
         let shared = Arc::new((connection, Activity::new()));
@@ -254,13 +320,14 @@ impl Serving {
             let shared = shared.clone();
             service_fn(move |request| {
                 let shared = shared.clone();
-                // Boxed because hyper keeps one slot the size of this future for
-                // the whole life of an HTTP/1 connection: the proxy's future is
-                // ~4.5 KiB, and every idle keep-alive connection paid for it.
+                // Boxed so a connection's task holds the proxy's future (about
+                // 7 KiB) only while a request is in flight.
                 Box::pin(async move {
                     let (connection, activity) = &*shared;
                     let _busy = activity.begin();
-                    Ok::<_, Infallible>(proxy::handle(connection, request).await)
+                    Ok::<_, Infallible>(
+                        proxy::handle(connection, request.map(crate::body::Incoming::from)).await,
+                    )
                 })
             })
         };

@@ -1,0 +1,542 @@
+//! Serving one HTTP/1.1 client connection with luas's own codec (`http1`).
+//!
+//! The loop, one request at a time (pipelined requests wait their turn):
+//! wait for bytes without a buffer (bounded by `header_read_timeout` before
+//! the first request and `idle_timeout` between requests), read the head
+//! within `header_read_timeout`, hand the request to `proxy::handle` (its
+//! body is read by whichever task forwards it), write the response, and go
+//! idle again holding no buffer. An HTTP/2 preface on the first bytes hands
+//! the connection to hyper instead (`Outcome::Http2`).
+//!
+//! A head the codec refuses gets its status (400, 414, 431, 501) with
+//! `connection: close`. A connection is closed after a response when the
+//! client asked, when shutdown began, when a request body could not be
+//! read to its end (within a small drain allowance), or when the response
+//! could not be framed for keep-alive; unread input is then drained for a
+//! moment before closing, so the client reads the answer rather than a
+//! reset.
+
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
+use http::header::{self, HeaderMap};
+use http::{Request, StatusCode};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
+
+use crate::body::Incoming;
+use crate::http1::body::ClientGone;
+use crate::http1::encode::{self, RequestFacts, ResponseFraming};
+use crate::http1::io::{ClientRead, ClientWrite, OnUpgrade, UpgradeSender, Upgraded};
+use crate::http1::{self, Framing, HeadError, HeadLimits, Inbound};
+use crate::proxy;
+use crate::proxy::response::ResponseBody;
+use crate::shutdown::ShutdownSignal;
+
+/// The HTTP/2 connection preface (RFC 9113 §3.4).
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// Request body bytes luas reads and drops to keep a connection whose
+/// handler did not read the whole body (nginx and hyper drain a little too).
+const DRAIN_BYTES: u64 = 64 * 1024;
+/// Time the drain of an unread body, or of input before a close, may take.
+const DRAIN_TIME: Duration = Duration::from_secs(1);
+/// Response data frames up to this size are copied next to the head or to
+/// their chunk line, so most responses leave in one write.
+const COALESCE_BYTES: usize = 16 * 1024;
+
+/// What serving one HTTP/1.1 connection needs from its listener.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Http1Options {
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub limits: HeadLimits,
+    /// Look for an HTTP/2 preface in the first bytes (`protocol: auto`).
+    pub detect_http2: bool,
+}
+
+/// How a connection left the HTTP/1.1 loop.
+pub(super) enum Outcome {
+    Closed,
+    /// It opened with the HTTP/2 preface: serve it with hyper.
+    Http2(Upgraded),
+}
+
+pub(super) async fn serve(
+    read: ClientRead,
+    mut write: ClientWrite,
+    connection: &proxy::Connection,
+    options: &Http1Options,
+    signal: &ShutdownSignal,
+) -> Outcome {
+    let mut signal = signal.clone();
+    let inbound = Arc::new(Inbound::new(read, BytesMut::new()));
+    let mut first = true;
+    loop {
+        // Idle: wait for the next request's first byte, holding no buffer.
+        let wait = if first {
+            options.header_read_timeout
+        } else {
+            options.idle_timeout
+        };
+        let started = Instant::now();
+        if inbound.lock().buffer.is_empty() {
+            let readable = poll_fn(|context| match inbound.lock().io.as_mut() {
+                Some(io) => io.poll_readable(context),
+                None => Poll::Ready(Ok(())),
+            });
+            tokio::select! {
+                biased;
+                _ = signal.triggered() => return Outcome::Closed,
+                ready = tokio::time::timeout(wait, readable) => match ready {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) | Err(_) => return Outcome::Closed,
+                },
+            }
+        }
+        // The head, within header_read_timeout of the wait's start on a new
+        // connection (nothing sent yet is a slow head too), of its first
+        // byte on a kept-alive one.
+        let deadline = if first { started } else { Instant::now() } + options.header_read_timeout;
+        let head = tokio::time::timeout_at(
+            deadline,
+            poll_fn(|context| poll_head(&inbound, options, first, context)),
+        )
+        .await;
+        let head = match head {
+            Err(_elapsed) => return Outcome::Closed,
+            Ok(Ok(Head::Request(head))) => *head,
+            Ok(Ok(Head::Closed)) => return Outcome::Closed,
+            Ok(Ok(Head::Http2)) => return http2_handover(&inbound, write),
+            Ok(Err(error)) => {
+                if refuse(&mut write, &error, connection).await {
+                    close(&inbound, write).await;
+                }
+                return Outcome::Closed;
+            }
+        };
+        first = false;
+        // Boxed: a request's state (its response body, the writes) lives
+        // only while the request does, not in every idle connection's task.
+        let exchanged = Box::pin(exchange(
+            &inbound, &mut write, head, connection, options, &signal,
+        ));
+        match exchanged.await {
+            Next::KeepAlive => {
+                let mut state = inbound.lock();
+                if state.buffer.is_empty() {
+                    // Idle connections hold no buffer: this is most of
+                    // what an idle keep-alive connection costs in hyper.
+                    state.buffer = BytesMut::new();
+                }
+            }
+            Next::Close => {
+                close(&inbound, write).await;
+                return Outcome::Closed;
+            }
+            Next::Upgrade(sender) => {
+                let (read, read_ahead) = {
+                    let mut state = inbound.lock();
+                    (state.io.take(), state.buffer.split().freeze())
+                };
+                if let Some(read) = read {
+                    // The request's handler gets it through its OnUpgrade.
+                    let _ = sender.send(Upgraded {
+                        read,
+                        write,
+                        read_ahead,
+                    });
+                }
+                return Outcome::Closed;
+            }
+            Next::Broken => return Outcome::Closed,
+        }
+    }
+}
+
+enum Head {
+    /// Boxed: the parts are large next to the other two.
+    Request(Box<http1::RequestHead>),
+    /// The client closed before sending a whole head.
+    Closed,
+    Http2,
+}
+
+fn poll_head(
+    inbound: &Inbound,
+    options: &Http1Options,
+    first: bool,
+    context: &mut std::task::Context<'_>,
+) -> Poll<Result<Head, HeadError>> {
+    let mut state = inbound.lock();
+    loop {
+        if first && options.detect_http2 && !state.buffer.is_empty() {
+            let seen = state.buffer.len().min(PREFACE.len());
+            if state.buffer[..seen] == PREFACE[..seen] {
+                if seen == PREFACE.len() {
+                    return Poll::Ready(Ok(Head::Http2));
+                }
+                // A prefix of the preface so far: read on.
+            } else if let Some(head) = http1::parse_request(&mut state.buffer, &options.limits)? {
+                return Poll::Ready(Ok(Head::Request(Box::new(head))));
+            }
+        } else if !state.buffer.is_empty() {
+            if let Some(head) = http1::parse_request(&mut state.buffer, &options.limits)? {
+                return Poll::Ready(Ok(Head::Request(Box::new(head))));
+            }
+        }
+        match state.poll_fill(context) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(0) | Err(_)) => return Poll::Ready(Ok(Head::Closed)),
+            Poll::Ready(Ok(_)) => {}
+        }
+    }
+}
+
+enum Next {
+    KeepAlive,
+    /// Close after the response.
+    Close,
+    /// The 101 is written: the connection is the tunnel's.
+    Upgrade(UpgradeSender),
+    /// Writing failed: the client is gone.
+    Broken,
+}
+
+/// One request and its response.
+async fn exchange(
+    inbound: &Arc<Inbound>,
+    write: &mut ClientWrite,
+    head: http1::RequestHead,
+    connection: &proxy::Connection,
+    options: &Http1Options,
+    signal: &ShutdownSignal,
+) -> Next {
+    let http1::RequestHead {
+        mut parts,
+        framing,
+        keep_alive,
+        expect_continue,
+        accepts_trailers,
+    } = head;
+    let facts = RequestFacts::of(&parts.method, parts.version);
+    let body = {
+        let mut state = inbound.lock();
+        state.generation += 1;
+        state.expect_continue = expect_continue && framing != Framing::Empty;
+        state.body = match framing {
+            Framing::Empty => http1::body::BodyState::Done,
+            Framing::Length(length) => http1::body::BodyState::Length(length),
+            // A trailer section is held to a head's limits.
+            Framing::Chunked => {
+                http1::body::BodyState::Chunked(http1::chunked::ChunkedDecoder::new(
+                    options.limits.max_bytes,
+                    options.limits.max_headers,
+                ))
+            }
+        };
+        match framing {
+            Framing::Empty => Incoming::Empty,
+            Framing::Length(length) => Incoming::Http1(http1::Body::new(
+                inbound.clone(),
+                state.generation,
+                Some(length),
+            )),
+            Framing::Chunked => {
+                Incoming::Http1(http1::Body::new(inbound.clone(), state.generation, None))
+            }
+        }
+    };
+    let upgrade = if proxy::headers::is_upgrade_request(&parts) {
+        let (sender, on_upgrade) = OnUpgrade::pair();
+        parts.extensions.insert(on_upgrade);
+        Some(sender)
+    } else {
+        None
+    };
+    let request = Request::from_parts(parts, body);
+
+    // Boxed: the pipeline's future is several KiB and lives only while the
+    // request does, not in every idle connection's task.
+    let mut handling = Box::pin(proxy::handle(connection, request));
+    let mut continue_sent = false;
+    let mut watching = true;
+    let client_gone = || poll_fn(|context| inbound.lock().poll_client_gone(context));
+    let response = loop {
+        tokio::select! {
+            biased;
+            response = &mut handling => break response,
+            _ = inbound.continue_wanted(), if expect_continue && !continue_sent => {
+                continue_sent = true;
+                if write.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err() {
+                    return Next::Broken;
+                }
+            }
+            gone = client_gone(), if watching => match gone {
+                // Dropping the handler is how a request learns its client
+                // left (a 499 in the access log, the backend's request
+                // cancelled), as with hyper.
+                ClientGone::Closed => return Next::Broken,
+                ClientGone::SentMore => watching = false,
+            },
+        }
+    };
+    drop(handling);
+
+    let (parts, body) = response.into_parts();
+    if let (StatusCode::SWITCHING_PROTOCOLS, Some(sender)) = (parts.status, upgrade) {
+        let mut out = BytesMut::new();
+        encode::write_head(
+            &mut out,
+            facts,
+            parts.status,
+            &parts.headers,
+            ResponseFraming::NoBody,
+            true,
+        );
+        if write.write_all(&out).await.is_err() || write.flush().await.is_err() {
+            return Next::Broken;
+        }
+        return Next::Upgrade(sender);
+    }
+
+    let wants_close = !keep_alive
+        || signal.is_triggered()
+        || connection_close(&parts.headers)
+        || matches!(inbound.lock().body, http1::body::BodyState::Failed);
+    let exact = body.size_hint().exact();
+    let framing = encode::framing(facts, parts.status, &parts.headers, exact);
+    let mut keep = !wants_close && framing != ResponseFraming::UntilClose;
+    let mut out = BytesMut::with_capacity(512);
+    encode::write_head(&mut out, facts, parts.status, &parts.headers, framing, keep);
+    let written = write_body(write, out, body, framing, accepts_trailers).await;
+    match written {
+        Err(_) => return Next::Broken,
+        Ok(false) => keep = false,
+        Ok(true) => {}
+    }
+    if framing == ResponseFraming::UntilClose {
+        return Next::Close;
+    }
+
+    // The request body: read to its end by the handler, or drained here.
+    let body_done = {
+        let mut state = inbound.lock();
+        let done = state.body_done();
+        if !done {
+            // Its body can never read again: the rest is ours to drain.
+            state.generation += 1;
+        }
+        done
+    };
+    if !body_done && (!keep || !drain_body(inbound).await) {
+        return Next::Close;
+    }
+    if keep {
+        Next::KeepAlive
+    } else {
+        Next::Close
+    }
+}
+
+fn connection_close(headers: &HeaderMap) -> bool {
+    headers.get_all(header::CONNECTION).iter().any(|value| {
+        value
+            .as_bytes()
+            .split(|&byte| byte == b',')
+            .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"))
+    })
+}
+
+/// Writes the head and the body, coalescing small frames that are ready at
+/// once into one write. Ok(false): the body ended short of its length (or
+/// failed after the head), so the connection cannot be reused.
+async fn write_body(
+    write: &mut ClientWrite,
+    mut out: BytesMut,
+    body: ResponseBody,
+    framing: ResponseFraming,
+    accepts_trailers: bool,
+) -> std::io::Result<bool> {
+    if framing == ResponseFraming::NoBody {
+        write.write_all(&out).await?;
+        return Ok(true);
+    }
+    let mut body = std::pin::pin!(body);
+    let mut sent: u64 = 0;
+    loop {
+        let frame = if let Some(frame) = body.frame().now_or_never() {
+            frame
+        } else {
+            if !out.is_empty() {
+                write.write_all(&out).await?;
+                out.clear();
+            }
+            body.frame().await
+        };
+        match frame {
+            None => {
+                match framing {
+                    ResponseFraming::Chunked => encode::last_chunk(&mut out, None),
+                    ResponseFraming::Length(length) if sent != length => {
+                        write.write_all(&out).await?;
+                        return Ok(false);
+                    }
+                    _ => {}
+                }
+                write.write_all(&out).await?;
+                return Ok(true);
+            }
+            Some(Err(error)) => {
+                tracing::debug!(%error, "the response body failed after its head: closing");
+                write.write_all(&out).await?;
+                return Ok(false);
+            }
+            Some(Ok(frame)) => {
+                match frame.into_data() {
+                    Ok(data) => {
+                        if data.is_empty() {
+                            continue;
+                        }
+                        let data = match framing {
+                            ResponseFraming::Length(length) => {
+                                let room = length - sent;
+                                if data.len() as u64 > room {
+                                    // More than the head promised: never let the
+                                    // extra bytes pass as the next response.
+                                    tracing::debug!("the response body is longer than its Content-Length: closing");
+                                    let data = data.slice(..room as usize);
+                                    write.write_all(&out).await?;
+                                    write.write_all(&data).await?;
+                                    return Ok(false);
+                                }
+                                data
+                            }
+                            _ => data,
+                        };
+                        sent += data.len() as u64;
+                        if framing == ResponseFraming::Chunked {
+                            encode::chunk_start(&mut out, data.len());
+                        }
+                        put_data(write, &mut out, data).await?;
+                        if framing == ResponseFraming::Chunked {
+                            out.extend_from_slice(b"\r\n");
+                        }
+                    }
+                    Err(frame) => {
+                        if let (Ok(trailers), ResponseFraming::Chunked) =
+                            (frame.into_trailers(), framing)
+                        {
+                            encode::last_chunk(&mut out, accepts_trailers.then_some(&trailers));
+                            write.write_all(&out).await?;
+                            return Ok(true);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Small data joins the pending bytes; large data is written after them
+/// without a copy.
+async fn put_data(write: &mut ClientWrite, out: &mut BytesMut, data: Bytes) -> std::io::Result<()> {
+    if data.len() <= COALESCE_BYTES {
+        out.extend_from_slice(&data);
+        return Ok(());
+    }
+    if !out.is_empty() {
+        write.write_all(out).await?;
+        out.clear();
+    }
+    write.write_all(&data).await
+}
+
+/// Reads and drops what is left of a request body nobody read, within the
+/// drain allowance. True when it ended.
+async fn drain_body(inbound: &Inbound) -> bool {
+    let mut drained = 0u64;
+    let draining = poll_fn(|context| {
+        let mut state = inbound.lock();
+        loop {
+            match state.poll_body(context) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => return Poll::Ready(true),
+                Poll::Ready(Some(Err(_))) => return Poll::Ready(false),
+                Poll::Ready(Some(Ok(frame))) => {
+                    drained += frame.data_ref().map_or(0, |data| data.len() as u64);
+                    if drained > DRAIN_BYTES {
+                        return Poll::Ready(false);
+                    }
+                }
+            }
+        }
+    });
+    tokio::time::timeout(DRAIN_TIME, draining)
+        .await
+        .unwrap_or(false)
+}
+
+/// Answers a head the codec refused; false when the client is gone.
+async fn refuse(
+    write: &mut ClientWrite,
+    error: &HeadError,
+    connection: &proxy::Connection,
+) -> bool {
+    tracing::debug!(remote = %connection.remote, %error, "refused a malformed request head");
+    let facts = RequestFacts::of(&http::Method::GET, http::Version::HTTP_11);
+    let mut out = BytesMut::new();
+    encode::write_head(
+        &mut out,
+        facts,
+        error.status(),
+        &HeaderMap::new(),
+        ResponseFraming::Length(0),
+        false,
+    );
+    write.write_all(&out).await.is_ok() && write.flush().await.is_ok()
+}
+
+/// Ends the connection: the write side first, so the client sees the end
+/// of the answer, then reads and drops input until the client closes too
+/// (within a second and 256 KiB): closing a socket with unread input sends
+/// a reset that can destroy the answer before the client reads it.
+async fn close(inbound: &Inbound, mut write: ClientWrite) {
+    let _ = write.shutdown().await;
+    let read = inbound.lock().io.take();
+    if let Some(mut read) = read {
+        // On the heap: an array here would be part of every idle
+        // connection's task, which holds the largest of its futures' states.
+        let mut sink = vec![0u8; 4096];
+        let _ = tokio::time::timeout(DRAIN_TIME, async {
+            let mut total = 0usize;
+            while total < 256 * 1024 {
+                match read.read(&mut sink).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(read) => total += read,
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// Hands a connection that opened with the HTTP/2 preface to hyper, with
+/// the bytes read so far.
+fn http2_handover(inbound: &Inbound, write: ClientWrite) -> Outcome {
+    let mut state = inbound.lock();
+    let read_ahead = state.buffer.split().freeze();
+    match state.io.take() {
+        Some(read) => Outcome::Http2(Upgraded {
+            read,
+            write,
+            read_ahead,
+        }),
+        None => Outcome::Closed,
+    }
+}

@@ -1,0 +1,262 @@
+//! luas's own HTTP/1.1 server, on raw sockets: keep-alive with its own idle
+//! timer, pipelining, `Expect: 100-continue`, chunked bodies and transfer
+//! codings, HTTP/1.0 clients, HEAD, and bodies the backend never read.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// One response read off a raw connection.
+#[derive(Debug)]
+struct Raw {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Raw {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// A raw connection with what it read and has not used yet.
+struct Connection {
+    stream: TcpStream,
+    pending: Vec<u8>,
+}
+
+impl Connection {
+    async fn open(address: SocketAddr) -> Self {
+        Self {
+            stream: TcpStream::connect(address).await.unwrap(),
+            pending: Vec::new(),
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    /// Reads more within 5 s; false at the end of the stream.
+    async fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 4096];
+        let read = tokio::time::timeout(Duration::from_secs(5), self.stream.read(&mut chunk))
+            .await
+            .expect("an answer within 5 s")
+            .unwrap_or(0);
+        self.pending.extend_from_slice(&chunk[..read]);
+        read > 0
+    }
+
+    /// The next response; `head_request` for the answer to a HEAD.
+    async fn response(&mut self, head_request: bool) -> Raw {
+        let (length, status, headers) = loop {
+            let mut fields = [httparse::EMPTY_HEADER; 32];
+            let mut parsed = httparse::Response::new(&mut fields);
+            if let httparse::Status::Complete(length) = parsed.parse(&self.pending).unwrap() {
+                let headers = parsed
+                    .headers
+                    .iter()
+                    .map(|field| {
+                        (
+                            field.name.to_owned(),
+                            String::from_utf8_lossy(field.value).into_owned(),
+                        )
+                    })
+                    .collect::<Vec<_>>();
+                break (length, parsed.code.unwrap(), headers);
+            }
+            assert!(
+                self.fill().await,
+                "closed before a whole head: {:?}",
+                self.pending
+            );
+        };
+        self.pending.drain(..length);
+        let mut raw = Raw {
+            status,
+            headers,
+            body: Vec::new(),
+        };
+        if head_request || status == 100 || status == 204 || status == 304 {
+            return raw;
+        }
+        if let Some(length) = raw.header("content-length") {
+            let length: usize = length.parse().unwrap();
+            while self.pending.len() < length {
+                assert!(self.fill().await, "closed inside a body");
+            }
+            raw.body = self.pending.drain(..length).collect();
+        } else if raw.header("transfer-encoding").is_some() {
+            loop {
+                match luas::http1::chunked::decode_all(&self.pending, 4096).unwrap() {
+                    Some((body, _trailers, used)) => {
+                        raw.body = body;
+                        self.pending.drain(..used);
+                        break;
+                    }
+                    None => assert!(self.fill().await, "closed inside a chunked body"),
+                }
+            }
+        } else {
+            while self.fill().await {}
+            raw.body = std::mem::take(&mut self.pending);
+        }
+        raw
+    }
+
+    /// Waits for the server to close (at most `limit`); true if it did.
+    async fn closed_within(&mut self, limit: Duration) -> bool {
+        let mut chunk = [0u8; 1024];
+        matches!(
+            tokio::time::timeout(limit, self.stream.read(&mut chunk)).await,
+            Ok(Ok(0) | Err(_))
+        )
+    }
+}
+
+async fn proxy_with_limits(backend: &Backend, limits: &str) -> Running {
+    let yaml = one_service_yaml(&[backend.address], "").replace(
+        "    listen: \"127.0.0.1:0\"\n    routes:",
+        &format!("    listen: \"127.0.0.1:0\"\n    limits:\n{limits}\n    routes:"),
+    );
+    start_proxy(&yaml).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keep_alive_connection_has_its_own_idle_timer() {
+    let backend = Backend::spawn(BackendOptions::new("b")).await.unwrap();
+    let proxy = proxy_with_limits(
+        &backend,
+        "      header_read_timeout: 300ms\n      idle_timeout: 1500ms",
+    )
+    .await;
+    let mut connection = Connection::open(edge(&proxy)).await;
+    connection.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let first = connection.response(false).await;
+    assert_eq!(first.status, 200);
+    assert!(first.header("date").is_some(), "{first:?}");
+    // Idle for longer than header_read_timeout: the idle timer, not the
+    // head's, bounds a kept-alive connection. The wait is the condition
+    // under test, so it is a sleep.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    connection.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!(connection.response(false).await.status, 200);
+    let idle_since = Instant::now();
+    assert!(connection.closed_within(Duration::from_secs(5)).await);
+    let idle = idle_since.elapsed();
+    assert!(
+        idle >= Duration::from_millis(1200) && idle < Duration::from_secs(4),
+        "closed after {idle:?} idle; idle_timeout is 1.5 s"
+    );
+    assert_eq!(backend.requests(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_are_answered_in_order() {
+    let backend = Backend::spawn(BackendOptions::new("b")).await.unwrap();
+    let proxy = start_proxy(&one_service_yaml(&[backend.address], "")).await;
+    let mut connection = Connection::open(edge(&proxy)).await;
+    connection
+        .send(b"GET /status/201 HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /status/202 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    assert_eq!(connection.response(false).await.status, 201);
+    let echo = connection.response(false).await;
+    assert_eq!((echo.status, echo.body.as_slice()), (200, &b"abc"[..]));
+    assert_eq!(connection.response(false).await.status, 202);
+    assert_eq!(backend.requests(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expect_100_continue_is_answered_before_the_body() {
+    let backend = Backend::spawn(BackendOptions::new("b")).await.unwrap();
+    let proxy = start_proxy(&one_service_yaml(&[backend.address], "")).await;
+    let mut connection = Connection::open(edge(&proxy)).await;
+    connection
+        .send(b"PUT /sink HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        .await;
+    assert_eq!(connection.response(false).await.status, 100);
+    connection.send(b"hello").await;
+    let answer = connection.response(false).await;
+    assert_eq!((answer.status, answer.body.as_slice()), (200, &b"5\n"[..]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_bodies_pass_and_other_codings_get_501() {
+    let backend = Backend::spawn(BackendOptions::new("b")).await.unwrap();
+    let proxy = start_proxy(&one_service_yaml(&[backend.address], "")).await;
+    let mut connection = Connection::open(edge(&proxy)).await;
+    connection
+        .send(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n")
+        .await;
+    let echo = connection.response(false).await;
+    assert_eq!(
+        (echo.status, echo.body.as_slice()),
+        (200, &b"hello world"[..])
+    );
+
+    let mut connection = Connection::open(edge(&proxy)).await;
+    connection
+        .send(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        )
+        .await;
+    let refused = connection.response(false).await;
+    assert_eq!(refused.status, 501);
+    assert_eq!(refused.header("connection"), Some("close"));
+    assert!(connection.closed_within(Duration::from_secs(3)).await);
+    assert_eq!(backend.requests(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_1_0_clients_close_unless_they_ask_to_keep_alive() {
+    let backend = Backend::spawn(BackendOptions::new("b")).await.unwrap();
+    let proxy = start_proxy(&one_service_yaml(&[backend.address], "")).await;
+    let mut connection = Connection::open(edge(&proxy)).await;
+    connection.send(b"GET / HTTP/1.0\r\n\r\n").await;
+    let answer = connection.response(false).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("connection"), Some("close"));
+    assert!(connection.closed_within(Duration::from_secs(3)).await);
+
+    let mut connection = Connection::open(edge(&proxy)).await;
+    for _ in 0..2 {
+        connection
+            .send(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            .await;
+        let answer = connection.response(false).await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.header("connection"), Some("keep-alive"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_answers_and_unread_bodies_keep_the_connection_in_step() {
+    let backend = Backend::spawn(BackendOptions::new("b")).await.unwrap();
+    let proxy = start_proxy(&one_service_yaml(&[backend.address], "")).await;
+    let mut connection = Connection::open(edge(&proxy)).await;
+    connection.send(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let head = connection.response(true).await;
+    assert_eq!(head.status, 200);
+    // The backend answers /status/404 without reading the body, which
+    // looks like a request: luas drains it, never parses it as one.
+    let hidden = b"GET /hidden HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut request = format!(
+        "POST /status/404 HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        hidden.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(hidden);
+    request.extend_from_slice(b"GET /status/203 HTTP/1.1\r\nHost: x\r\n\r\n");
+    connection.send(&request).await;
+    assert_eq!(connection.response(false).await.status, 404);
+    assert_eq!(connection.response(false).await.status, 203);
+    assert_eq!(backend.requests(), 3, "the body was taken for a request");
+}
