@@ -67,94 +67,101 @@ pub(super) enum Outcome {
     Http2(Upgraded),
 }
 
-pub(super) async fn serve(
+/// An async block, not an async fn, so the arguments are kept once in the
+/// future every idle connection holds (see `Serving::serve_http1`).
+#[allow(clippy::manual_async_fn)] // deliberately, for the future's size
+pub(super) fn serve<'a>(
     read: ClientRead,
-    mut write: ClientWrite,
-    connection: &proxy::Connection,
-    options: &Http1Options,
-    signal: &ShutdownSignal,
-) -> Outcome {
-    let mut signal = signal.clone();
-    let inbound = Arc::new(Inbound::new(read, BytesMut::new()));
-    let mut first = true;
-    loop {
-        // Idle: wait for the next request's first byte, holding no buffer.
-        let wait = if first {
-            options.header_read_timeout
-        } else {
-            options.idle_timeout
-        };
-        let started = Instant::now();
-        if inbound.lock().buffer.is_empty() {
-            let readable = poll_fn(|context| match inbound.lock().io.as_mut() {
-                Some(io) => io.poll_readable(context),
-                None => Poll::Ready(Ok(())),
-            });
-            tokio::select! {
-                biased;
-                _ = signal.triggered() => return Outcome::Closed,
-                ready = tokio::time::timeout(wait, readable) => match ready {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) | Err(_) => return Outcome::Closed,
-                },
-            }
-        }
-        // The head, within header_read_timeout of the wait's start on a new
-        // connection (nothing sent yet is a slow head too), of its first
-        // byte on a kept-alive one.
-        let deadline = if first { started } else { Instant::now() } + options.header_read_timeout;
-        let head = tokio::time::timeout_at(
-            deadline,
-            poll_fn(|context| poll_head(&inbound, options, first, context)),
-        )
-        .await;
-        let head = match head {
-            Err(_elapsed) => return Outcome::Closed,
-            Ok(Ok(Head::Request(head))) => *head,
-            Ok(Ok(Head::Closed)) => return Outcome::Closed,
-            Ok(Ok(Head::Http2)) => return http2_handover(&inbound, write),
-            Ok(Err(error)) => {
-                if refuse(&mut write, &error, connection).await {
-                    close(&inbound, write).await;
-                }
-                return Outcome::Closed;
-            }
-        };
-        first = false;
-        // Boxed: a request's state (its response body, the writes) lives
-        // only while the request does, not in every idle connection's task.
-        let exchanged = Box::pin(exchange(
-            &inbound, &mut write, head, connection, options, &signal,
-        ));
-        match exchanged.await {
-            Next::KeepAlive => {
-                let mut state = inbound.lock();
-                if state.buffer.is_empty() {
-                    // Idle connections hold no buffer: this is most of
-                    // what an idle keep-alive connection costs in hyper.
-                    state.buffer = BytesMut::new();
+    write: ClientWrite,
+    connection: &'a proxy::Connection,
+    options: &'a Http1Options,
+    signal: &'a ShutdownSignal,
+) -> impl std::future::Future<Output = Outcome> + Send + 'a {
+    async move {
+        let mut write = write;
+        let mut signal = signal.clone();
+        let inbound = Arc::new(Inbound::new(read, BytesMut::new()));
+        let mut first = true;
+        loop {
+            // Idle: wait for the next request's first byte, holding no buffer.
+            let wait = if first {
+                options.header_read_timeout
+            } else {
+                options.idle_timeout
+            };
+            let started = Instant::now();
+            if inbound.lock().buffer.is_empty() {
+                let readable = poll_fn(|context| match inbound.lock().io.as_mut() {
+                    Some(io) => io.poll_readable(context),
+                    None => Poll::Ready(Ok(())),
+                });
+                tokio::select! {
+                    biased;
+                    _ = signal.triggered() => return Outcome::Closed,
+                    ready = tokio::time::timeout(wait, readable) => match ready {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) | Err(_) => return Outcome::Closed,
+                    },
                 }
             }
-            Next::Close => {
-                close(&inbound, write).await;
-                return Outcome::Closed;
-            }
-            Next::Upgrade(sender) => {
-                let (read, read_ahead) = {
+            // The head, within header_read_timeout of the wait's start on a new
+            // connection (nothing sent yet is a slow head too), of its first
+            // byte on a kept-alive one.
+            let deadline =
+                if first { started } else { Instant::now() } + options.header_read_timeout;
+            let head = tokio::time::timeout_at(
+                deadline,
+                poll_fn(|context| poll_head(&inbound, options, first, context)),
+            )
+            .await;
+            let head = match head {
+                Err(_elapsed) => return Outcome::Closed,
+                Ok(Ok(Head::Request(head))) => *head,
+                Ok(Ok(Head::Closed)) => return Outcome::Closed,
+                Ok(Ok(Head::Http2)) => return http2_handover(&inbound, write),
+                Ok(Err(error)) => {
+                    if refuse(&mut write, &error, connection).await {
+                        close(&inbound, write).await;
+                    }
+                    return Outcome::Closed;
+                }
+            };
+            first = false;
+            // Boxed: a request's state (its response body, the writes) lives
+            // only while the request does, not in every idle connection's task.
+            let exchanged = Box::pin(exchange(
+                &inbound, &mut write, head, connection, options, &signal,
+            ));
+            match exchanged.await {
+                Next::KeepAlive => {
                     let mut state = inbound.lock();
-                    (state.io.take(), state.buffer.split().freeze())
-                };
-                if let Some(read) = read {
-                    // The request's handler gets it through its OnUpgrade.
-                    let _ = sender.send(Upgraded {
-                        read,
-                        write,
-                        read_ahead,
-                    });
+                    if state.buffer.is_empty() {
+                        // Idle connections hold no buffer: this is most of
+                        // what an idle keep-alive connection costs in hyper.
+                        state.buffer = BytesMut::new();
+                    }
                 }
-                return Outcome::Closed;
+                Next::Close => {
+                    close(&inbound, write).await;
+                    return Outcome::Closed;
+                }
+                Next::Upgrade(sender) => {
+                    let (read, read_ahead) = {
+                        let mut state = inbound.lock();
+                        (state.io.take(), state.buffer.split().freeze())
+                    };
+                    if let Some(read) = read {
+                        // The request's handler gets it through its OnUpgrade.
+                        let _ = sender.send(Upgraded {
+                            read,
+                            write,
+                            read_ahead,
+                        });
+                    }
+                    return Outcome::Closed;
+                }
+                Next::Broken => return Outcome::Closed,
             }
-            Next::Broken => return Outcome::Closed,
         }
     }
 }

@@ -265,24 +265,32 @@ struct Serving {
 impl Serving {
     /// Serves HTTP/1.1 with luas's codec; a connection that opens with the
     /// HTTP/2 preface goes on to hyper.
-    async fn serve_http1(
+    ///
+    /// Written as a function returning an async block rather than an async
+    /// fn: an async fn's future keeps its arguments twice (as passed and as
+    /// moved into its body), and every idle connection's task is this
+    /// future.
+    #[allow(clippy::manual_async_fn)] // deliberately, for the future's size
+    fn serve_http1(
         self,
         (read, write): (crate::http1::io::ClientRead, crate::http1::io::ClientWrite),
         connection: proxy::Connection,
         options: Http1Options,
         builders: Arc<Builders>,
         slot: OwnedSemaphorePermit,
-    ) {
-        self.metrics.connections.inc();
-        let open = OpenConnection::new(self.metrics.open_connections.clone());
-        let outcome =
-            http1_connection::serve(read, write, &connection, &options, &self.signal).await;
-        if let http1_connection::Outcome::Http2(io) = outcome {
-            // Boxed: hyper's connection state is large, and only HTTP/2
-            // connections need it.
-            Box::pin(self.serve_hyper(builders.http2.clone(), io, connection)).await;
+    ) -> impl std::future::Future<Output = ()> + Send {
+        async move {
+            self.metrics.connections.inc();
+            let open = OpenConnection::new(self.metrics.open_connections.clone());
+            let outcome =
+                http1_connection::serve(read, write, &connection, &options, &self.signal).await;
+            if let http1_connection::Outcome::Http2(io) = outcome {
+                // Boxed: hyper's connection state is large, and only HTTP/2
+                // connections need it.
+                Box::pin(self.serve_hyper(builders.http2.clone(), io, connection)).await;
+            }
+            drop((open, slot));
         }
-        drop((open, slot));
     }
 
     /// Serves the connection with hyper (HTTP/2).
