@@ -312,7 +312,11 @@ async fn exchange(
         return Next::Upgrade(sender);
     }
 
-    let wants_close = !keep_alive
+    // A 1xx as the final answer to a request that asked for no upgrade
+    // leaves the client waiting for a response that never comes after it:
+    // end the connection rather than keep it out of step.
+    let wants_close = parts.status.is_informational()
+        || !keep_alive
         || signal.is_triggered()
         || connection_close(&parts.headers)
         || matches!(inbound.lock().body, http1::body::BodyState::Failed);
