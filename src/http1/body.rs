@@ -221,7 +221,7 @@ impl http_body::Body for Body {
         }
         let polled = state.poll_body(context);
         match &polled {
-            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => this.ended = true,
+            Poll::Ready(None | Some(Err(_))) => this.ended = true,
             Poll::Ready(Some(Ok(frame))) => {
                 if let (Some(remaining), Some(data)) = (this.remaining.as_mut(), frame.data_ref()) {
                     *remaining = remaining.saturating_sub(data.len() as u64);

@@ -168,7 +168,7 @@ impl ChunkedDecoder {
         })
     }
 
-    fn after_size(&mut self, size: u64, byte: u8) -> Result<State, ChunkError> {
+    fn after_size(&self, size: u64, byte: u8) -> Result<State, ChunkError> {
         Ok(match byte {
             b' ' | b'\t' => State::AfterSize { size },
             b';' => State::Extension { size },

@@ -190,10 +190,12 @@ impl CachedDate {
 }
 
 thread_local! {
-    static DATE: RefCell<CachedDate> = RefCell::new(CachedDate {
-        second: u64::MAX,
-        text: HeaderValue::from_static(""),
-    });
+    static DATE: RefCell<CachedDate> = const {
+        RefCell::new(CachedDate {
+            second: u64::MAX,
+            text: HeaderValue::from_static(""),
+        })
+    };
 }
 
 #[cfg(test)]
