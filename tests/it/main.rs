@@ -25,6 +25,7 @@ mod filters;
 mod fleet;
 mod grpc;
 mod headers;
+mod http1_differential;
 mod kube_api;
 mod kubernetes;
 mod limits;
