@@ -22,6 +22,12 @@
 #   C   a replica dies 3 s into the run   oha -q 500, backends at 0 ms and at 20 ms; client failures
 #   D   10 000 idle keep-alive clients    bench/idle_conns.py; proxy RSS before and after
 #
+# After the report, bench/fuzz.sh fuzzes luas's HTTP/1.1 codec for
+# FUZZ_SECONDS per target (not part of the report; its lines go to the
+# results directory as fuzz.txt). It needs the nightly toolchain: without
+# it, or with FUZZ_SECONDS=0, a skip line is printed instead, and findings
+# are reported without failing the benchmark.
+#
 # Layout: CPU 1 runs the proxy (luas --worker-threads 1, nginx
 # worker_processes 1, haproxy nbthread 1); CPU 0 runs the load generator and
 # the backends (examples/backend.rs, one thread). Every proxy is started
@@ -47,6 +53,8 @@
 #   PROXIES     which to run, of "luas nginx haproxy" (default: all)
 #   REPORT_DIR  where benchmarks.md and benchmarks.png go (default docs/;
 #               QUICK: the results directory)
+#   FUZZ_SECONDS seconds of fuzzing per target at the end (default 60;
+#               QUICK: 0, skipped; the first build takes about 15 minutes)
 # Raw tool output, logs and per-run facts go to bench/results/<time>/
 # (git-ignored); `python3 bench/report.py bench/results/<time> OUT_DIR`
 # rebuilds the report from them.
@@ -58,10 +66,10 @@ ROOT="$PWD"
 QUICK="${QUICK:-0}"
 if [ "$QUICK" = 1 ]; then
     ROUNDS="${ROUNDS:-1}" DURATION="${DURATION:-3}" WARMUP="${WARMUP:-1}"
-    IDLE_CONNS="${IDLE_CONNS:-1000}" KILL_AT="${KILL_AT:-1}"
+    IDLE_CONNS="${IDLE_CONNS:-1000}" KILL_AT="${KILL_AT:-1}" FUZZ_SECONDS="${FUZZ_SECONDS:-0}"
 else
     ROUNDS="${ROUNDS:-3}" DURATION="${DURATION:-10}" WARMUP="${WARMUP:-2}"
-    IDLE_CONNS="${IDLE_CONNS:-10000}" KILL_AT="${KILL_AT:-3}"
+    IDLE_CONNS="${IDLE_CONNS:-10000}" KILL_AT="${KILL_AT:-3}" FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 fi
 RATE="${RATE:-500}"
 DISTURB_PCT="${DISTURB_PCT:-5}"
@@ -720,9 +728,9 @@ scenario_D() {
 
 [ "$(uname -s)" = Linux ] || die "this benchmark needs Linux (/proc and taskset)"
 [ "$(nproc)" -ge 2 ] || die "this benchmark pins to CPUs 0 and 1 and needs at least 2"
-for value in "$ROUNDS" "$DURATION" "$WARMUP" "$RATE" "$IDLE_CONNS" "$KILL_AT" "$DISTURB_PCT" "$MAX_REDO" "$QUIET_WAIT"; do
+for value in "$ROUNDS" "$DURATION" "$WARMUP" "$RATE" "$IDLE_CONNS" "$KILL_AT" "$DISTURB_PCT" "$MAX_REDO" "$QUIET_WAIT" "$FUZZ_SECONDS"; do
     is_uint "$value" ||
-        die "ROUNDS, DURATION, WARMUP, RATE, IDLE_CONNS, KILL_AT, DISTURB_PCT, MAX_REDO and QUIET_WAIT are whole numbers"
+        die "ROUNDS, DURATION, WARMUP, RATE, IDLE_CONNS, KILL_AT, DISTURB_PCT, MAX_REDO, QUIET_WAIT and FUZZ_SECONDS are whole numbers"
 done
 if [ "$ROUNDS" -lt 1 ] || [ "$DURATION" -lt 2 ] || [ "$WARMUP" -lt 1 ]; then
     die "need ROUNDS >= 1, DURATION >= 2, WARMUP >= 1"
@@ -869,4 +877,19 @@ echo "loadavg_end $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RESULTS/settings.txt"
 log "writing the report to $REPORT_DIR"
 mkdir -p "$REPORT_DIR"
 "$PLOT_PY" bench/report.py "$RESULTS" "$REPORT_DIR"
+
+# The HTTP/1.1 codec's fuzz targets (bench/fuzz.sh): after the measurements,
+# so its builds and runs disturb none of them.
+if [ "$FUZZ_SECONDS" -eq 0 ]; then
+    log "fuzz: skipped (FUZZ_SECONDS=0)"
+elif ! cargo +nightly --version >/dev/null 2>&1; then
+    log "fuzz: skipped (no nightly toolchain; rustup toolchain install nightly)"
+else
+    log "fuzzing the HTTP/1.1 codec, ${FUZZ_SECONDS}s per target (bench/fuzz.sh)"
+    if FUZZ_SECONDS="$FUZZ_SECONDS" bash bench/fuzz.sh | tee "$RESULTS/fuzz.txt"; then
+        log "fuzz: no findings"
+    else
+        echo "warning: bench/fuzz.sh reported findings or failed; see above and fuzz/artifacts/" >&2
+    fi
+fi
 log "done in $(awk -v a="$START_TIME" -v b="$END_TIME" 'BEGIN { printf "%.1f", (b - a) / 60 }') min; raw output in $RESULTS"

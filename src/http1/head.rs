@@ -235,32 +235,38 @@ struct FramingHeaders {
 }
 
 impl FramingHeaders {
-    /// RFC 9110 §8.6: a list of identical values is one value; values that
-    /// disagree, or are not all digits, make the length unknowable.
+    /// Each field is one length, all digits: RFC 9110 §8.6 lets a
+    /// recipient take `5, 5` as 5, but hyper refuses it, and a parser in
+    /// front of luas that reads a list otherwise is where smuggling
+    /// starts. Repeated fields must agree.
     fn content_length(&mut self, value: &[u8]) -> Result<(), HeadError> {
-        for item in value.split(|&byte| byte == b',') {
-            let item = trimmed(item);
-            if item.is_empty() || item.len() > 19 || !item.iter().all(u8::is_ascii_digit) {
-                return Err(HeadError::Malformed("an invalid Content-Length"));
+        let digits = trimmed(value);
+        if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+            return Err(HeadError::Malformed("an invalid Content-Length"));
+        }
+        let length = digits
+            .iter()
+            .fold(0u64, |sum, digit| sum * 10 + u64::from(digit - b'0'));
+        match self.length {
+            Some(seen) if seen != length => {
+                Err(HeadError::Malformed("Content-Length values that disagree"))
             }
-            let length = item
-                .iter()
-                .fold(0u64, |sum, digit| sum * 10 + u64::from(digit - b'0'));
-            match self.length {
-                Some(seen) if seen != length => {
-                    return Err(HeadError::Malformed("Content-Length values that disagree"))
-                }
-                _ => self.length = Some(length),
+            _ => {
+                self.length = Some(length);
+                Ok(())
             }
         }
-        Ok(())
     }
 
+    /// An empty field or an empty element (`chunked ,`, `, chunked`) is
+    /// refused rather than skipped: other parsers read such a list
+    /// differently (hyper takes `chunked ,` as not chunked, and a field
+    /// with no coding at all as a Transfer-Encoding that is not chunked).
     fn transfer_encoding(&mut self, value: &[u8]) -> Result<(), HeadError> {
         for coding in value.split(|&byte| byte == b',') {
             let coding = trimmed(coding);
             if coding.is_empty() {
-                continue;
+                return Err(HeadError::Malformed("an empty Transfer-Encoding element"));
             }
             let chunked = coding.eq_ignore_ascii_case(b"chunked");
             if chunked && self.chunked_seen {
@@ -394,7 +400,7 @@ mod tests {
             Ok(Framing::Length(5))
         );
         assert_eq!(
-            framing(b"POST / HTTP/1.1\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n"),
+            framing(b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n"),
             Ok(Framing::Length(5))
         );
         assert_eq!(
@@ -428,6 +434,34 @@ mod tests {
             framing(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
             Err(HeadError::UnsupportedTransferCoding)
         );
+    }
+
+    /// Found by the fuzzer and the differential test against hyper
+    /// (fuzz/, tests/it/http1_differential.rs): empty Transfer-Encoding
+    /// elements were skipped, so a field with no coding at all meant no
+    /// Transfer-Encoding (and its Content-Length was used), and lists in
+    /// Content-Length were read as one length. hyper refuses all of these.
+    #[test]
+    fn lists_other_parsers_read_otherwise_are_refused() {
+        let refused: &[&[u8]] = &[
+            b"POST / HTTP/1.1\r\nTransfer-Encoding:\r\nContent-Length: 3\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: \n\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: ,\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked ,\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: , chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding:\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 5,5\r\nContent-Length: 5\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 5,\r\n\r\n",
+        ];
+        for head in refused {
+            assert_eq!(
+                framing(head).map_err(|error| error.status()),
+                Err(StatusCode::BAD_REQUEST),
+                "{:?}",
+                String::from_utf8_lossy(head)
+            );
+        }
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod fleet;
 mod grpc;
 mod headers;
 mod http1;
+mod http1_differential;
 mod kube_api;
 mod kubernetes;
 mod limits;
