@@ -1,22 +1,23 @@
 //! Accepting client connections on one listener and serving HTTP on them.
 //!
-//! Each accepted connection gets its own task, HTTP/1.1 or HTTP/2 (prior
-//! knowledge) detected from its first bytes when the listener's protocol is
-//! `auto`, with upgrades enabled. Connections hold a drain token, so graceful
-//! shutdown waits for them: on shutdown the accept loop stops and every
-//! connection is told to finish its in-flight requests and close.
+//! Each accepted connection gets its own task. HTTP/1.1 is served by
+//! luas's own codec (`http1_connection`, which holds no buffer while a
+//! connection is idle); a connection that opens with the HTTP/2 preface
+//! (protocol `auto`), or an `http2` listener, is served by hyper. Upgrades
+//! are spliced. Connections hold a drain token, so graceful shutdown waits
+//! for them: on shutdown the accept loop stops and every connection is told
+//! to finish its in-flight requests and close.
 //!
 //! Limits (per listener, `limits:`): at most `max_connections` open at once
 //! (beyond it a new connection is accepted and closed at once, counted in
 //! `luas_connections_rejected_total`); request headers must arrive within
-//! `header_read_timeout` (which also closes HTTP/1.1 connections idle between
-//! requests) and fit `max_header_bytes` and `max_headers` (431 beyond);
-//! `h2_max_concurrent_streams` streams per HTTP/2 connection, with hyper's
-//! and h2's defenses against rapid reset (CVE-2023-44487) on; and a
-//! connection that starts no request for `idle_timeout` (looked at once per
-//! timeout, so between one and two of them) is closed gracefully.
-//! Malformed requests get hyper's 400 (or 414/431) and only their own
-//! connection is closed.
+//! `header_read_timeout` and fit `max_header_bytes` and `max_headers` (431
+//! beyond); `h2_max_concurrent_streams` streams per HTTP/2 connection, with
+//! hyper's and h2's defenses against rapid reset (CVE-2023-44487) on; and a
+//! connection that starts no request for `idle_timeout` is closed
+//! gracefully (HTTP/1.1: the keep-alive wait; HTTP/2: looked at once per
+//! timeout, so between one and two of them). Malformed requests get 400
+//! (or 414, 431, 501) and only their own connection is closed.
 //!
 //! TLS (`tls:` on the listener, see `tls::listener`): the handshake runs in
 //! the connection's task within `header_read_timeout`; ALPN `h2` serves
