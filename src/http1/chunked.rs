@@ -198,11 +198,13 @@ impl ChunkedDecoder {
         }
         let window = &buffer[..buffer.len().min(self.max_trailer_bytes)];
         let Some(end) = window.windows(4).position(|four| four == b"\r\n\r\n") else {
-            if buffer.len() >= self.max_trailer_bytes {
-                return Err(ChunkError::TrailersTooLarge);
-            }
+            // Line ends first, so the error does not depend on how the
+            // bytes arrived (the fuzzer's whole-against-pieces check).
             if has_bare_line_end(window) {
                 return Err(ChunkError::LineEnd);
+            }
+            if buffer.len() >= self.max_trailer_bytes {
+                return Err(ChunkError::TrailersTooLarge);
             }
             return Ok(None);
         };
@@ -347,6 +349,22 @@ mod tests {
             whole(long.as_bytes()).unwrap_err(),
             ChunkError::ExtensionTooLong
         );
+        // Whole or byte by byte, a bare LF in an over-long trailer section
+        // is the same error.
+        let mut input = b"0\r\n\n\x01".to_vec();
+        input.extend(std::iter::repeat_n(b'a', 20));
+        assert_eq!(decode_all(&input, 9).unwrap_err(), ChunkError::LineEnd);
+        let mut decoder = ChunkedDecoder::new(9, 10);
+        let mut buffer = BytesMut::new();
+        let mut piecewise = None;
+        for &byte in &input {
+            buffer.extend_from_slice(&[byte]);
+            if let Err(error) = decoder.decode(&mut buffer) {
+                piecewise = Some(error);
+                break;
+            }
+        }
+        assert_eq!(piecewise, Some(ChunkError::LineEnd));
         let big = format!("0\r\nX: {}\r\n\r\n", "a".repeat(2000));
         assert_eq!(
             whole(big.as_bytes()).unwrap_err(),
