@@ -19,6 +19,7 @@ use http_body::{Frame, SizeHint};
 use tokio::sync::Notify;
 
 use super::chunked::{ChunkError, ChunkedDecoder, Decoded};
+use super::head::{Framing, HeadLimits};
 use super::io::ClientRead;
 
 /// Bytes asked of the socket per read while a head or a body is read.
@@ -89,6 +90,32 @@ impl Inbound {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Starts the body of a new request in a new generation: None when the
+    /// request has none. A chunked body's trailers are held to `limits`,
+    /// the head's.
+    pub fn begin(
+        self: &Arc<Self>,
+        framing: Framing,
+        expect_continue: bool,
+        limits: &HeadLimits,
+    ) -> Option<Body> {
+        let mut state = self.lock();
+        state.generation += 1;
+        state.expect_continue = expect_continue && framing != Framing::Empty;
+        state.body = match framing {
+            Framing::Empty => BodyState::Done,
+            Framing::Length(length) => BodyState::Length(length),
+            Framing::Chunked => {
+                BodyState::Chunked(ChunkedDecoder::new(limits.max_bytes, limits.max_headers))
+            }
+        };
+        (framing != Framing::Empty).then(|| Body {
+            inbound: self.clone(),
+            generation: state.generation,
+            ended: false,
+        })
     }
 
     /// Resolves once a body asked for `100 Continue`.
@@ -171,6 +198,17 @@ impl InboundState {
         matches!(self.body, BodyState::Done)
     }
 
+    /// Once the response is written: true if the body was read to its end.
+    /// Otherwise its [`Body`] can never read again, and what is left is
+    /// the connection's to drain.
+    pub fn finish_body(&mut self) -> bool {
+        let done = self.body_done();
+        if !done {
+            self.generation += 1;
+        }
+        done
+    }
+
     /// Ready once the client has closed its connection (or it broke),
     /// while a request whose body is read whole is being handled: the
     /// handler is then dropped, as hyper drops it. Bytes of a pipelined
@@ -182,15 +220,11 @@ impl InboundState {
         }
         match self.io.as_mut() {
             None => Poll::Pending,
-            Some(ClientRead::Tcp(read)) => {
-                let mut byte = [0u8; 1];
-                let mut peeked = tokio::io::ReadBuf::new(&mut byte);
-                match read.poll_peek(context, &mut peeked) {
-                    Poll::Pending => Poll::Pending,
-                    Poll::Ready(Ok(0) | Err(_)) => Poll::Ready(ClientGone::Closed),
-                    Poll::Ready(Ok(_)) => Poll::Ready(ClientGone::SentMore),
-                }
-            }
+            Some(read @ ClientRead::Tcp(_)) => match read.poll_readable(context) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Ok(0) | Err(_)) => Poll::Ready(ClientGone::Closed),
+                Poll::Ready(Ok(_)) => Poll::Ready(ClientGone::SentMore),
+            },
             Some(ClientRead::Tls(_)) => loop {
                 if self.buffer.len() >= READ_CHUNK {
                     return Poll::Ready(ClientGone::SentMore);
@@ -219,21 +253,6 @@ pub struct Body {
     inbound: Arc<Inbound>,
     generation: u64,
     ended: bool,
-    /// What Content-Length says is still to come, for the size hint.
-    remaining: Option<u64>,
-}
-
-impl Body {
-    /// The body of the request of `generation`, whose framing the
-    /// inbound state holds; `declared` is its Content-Length.
-    pub fn new(inbound: Arc<Inbound>, generation: u64, declared: Option<u64>) -> Self {
-        Self {
-            inbound,
-            generation,
-            ended: false,
-            remaining: declared,
-        }
-    }
 }
 
 impl http_body::Body for Body {
@@ -263,10 +282,7 @@ impl http_body::Body for Body {
         let polled = state.poll_body(context);
         match &polled {
             Poll::Ready(None | Some(Err(_))) => this.ended = true,
-            Poll::Ready(Some(Ok(frame))) => {
-                if let (Some(remaining), Some(data)) = (this.remaining.as_mut(), frame.data_ref()) {
-                    *remaining = remaining.saturating_sub(data.len() as u64);
-                }
+            Poll::Ready(Some(Ok(_))) => {
                 // Said at once, as hyper's body does: a sender that stops at
                 // the declared length never polls for the end.
                 this.ended = state.body_done();
@@ -281,10 +297,20 @@ impl http_body::Body for Body {
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self.remaining {
-            _ if self.ended => SizeHint::with_exact(0),
-            Some(remaining) => SizeHint::with_exact(remaining),
-            None => SizeHint::default(),
+        if self.ended {
+            return SizeHint::with_exact(0);
+        }
+        // Read from the framing state, not kept beside it: asked once or
+        // twice per request (the sender choosing its framing), never per frame.
+        let state = self.inbound.lock();
+        if state.generation != self.generation {
+            // Its request is over: it reads nothing more.
+            return SizeHint::with_exact(0);
+        }
+        match &state.body {
+            BodyState::Length(remaining) => SizeHint::with_exact(*remaining),
+            BodyState::Done => SizeHint::with_exact(0),
+            BodyState::Chunked(_) | BodyState::Failed => SizeHint::default(),
         }
     }
 }

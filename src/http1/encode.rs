@@ -98,8 +98,9 @@ pub fn write_head(
     }
     match framing {
         ResponseFraming::Length(length) if !headers.contains_key(header::CONTENT_LENGTH) => {
-            let mut digits = itoa_buffer();
-            put_field(out, b"content-length", format_u64(length, &mut digits));
+            out.put_slice(b"content-length: ");
+            put_number(out, length, 10);
+            out.put_slice(b"\r\n");
         }
         ResponseFraming::Chunked => put_field(out, b"transfer-encoding", b"chunked"),
         _ => {}
@@ -119,18 +120,7 @@ pub fn write_head(
 
 /// The line before a chunk of `length` bytes.
 pub fn chunk_start(out: &mut BytesMut, length: usize) {
-    let mut hex = [0u8; 16];
-    let mut at = hex.len();
-    let mut left = length;
-    loop {
-        at -= 1;
-        hex[at] = b"0123456789abcdef"[left % 16];
-        left /= 16;
-        if left == 0 {
-            break;
-        }
-    }
-    out.put_slice(&hex[at..]);
+    put_number(out, length as u64, 16);
     out.put_slice(b"\r\n");
 }
 
@@ -150,21 +140,20 @@ fn put_field(out: &mut BytesMut, name: &[u8], value: &[u8]) {
     out.put_slice(b"\r\n");
 }
 
-fn itoa_buffer() -> [u8; 20] {
-    [0u8; 20]
-}
-
-fn format_u64(mut value: u64, digits: &mut [u8; 20]) -> &[u8] {
+/// `value` in base `radix` (10 or 16), lowercase, without a copy through a
+/// String.
+fn put_number(out: &mut BytesMut, mut value: u64, radix: u64) {
+    let mut digits = [0u8; 20];
     let mut at = digits.len();
     loop {
         at -= 1;
-        digits[at] = b'0' + (value % 10) as u8;
-        value /= 10;
+        digits[at] = b"0123456789abcdef"[(value % radix) as usize];
+        value /= radix;
         if value == 0 {
             break;
         }
     }
-    &digits[at..]
+    out.put_slice(&digits[at..]);
 }
 
 /// The IMF-fixdate of the current second, formatted once per second per

@@ -54,17 +54,18 @@ pub fn split_tls(stream: TlsStream<TcpStream>) -> (ClientRead, ClientWrite) {
 
 impl ClientRead {
     /// Ready once bytes (or the end) can be read, without reading them, so
-    /// an idle connection waits without a buffer. TLS decrypts whole
-    /// records into its own buffer, so it is always "ready": its caller
-    /// reads with a buffer.
-    pub fn poll_readable(&mut self, context: &mut Context<'_>) -> Poll<io::Result<()>> {
+    /// an idle connection waits without a buffer: Ok(0) at the end of
+    /// input, else how many bytes were seen (at most 1). TLS decrypts whole
+    /// records into its own buffer, so it is always "ready" (Ok(1)): its
+    /// caller reads with a buffer.
+    pub fn poll_readable(&mut self, context: &mut Context<'_>) -> Poll<io::Result<usize>> {
         match self {
             Self::Tcp(read) => {
                 let mut byte = [0u8; 1];
                 let mut peeked = ReadBuf::new(&mut byte);
-                read.poll_peek(context, &mut peeked).map_ok(|_| ())
+                read.poll_peek(context, &mut peeked)
             }
-            Self::Tls(_) => Poll::Ready(Ok(())),
+            Self::Tls(_) => Poll::Ready(Ok(1)),
         }
     }
 }

@@ -186,7 +186,8 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-fn connection_has_token(headers: &HeaderMap, token: &str) -> bool {
+/// True when a `Connection` field lists `token` (case-insensitive).
+pub(crate) fn connection_has_token(headers: &HeaderMap, token: &str) -> bool {
     headers
         .get_all(header::CONNECTION)
         .iter()

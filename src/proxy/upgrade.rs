@@ -40,31 +40,28 @@ pub(super) fn spawn_tunnel(
     tokio::spawn(async move {
         let _in_flight = in_flight;
         let _drain = drain;
-        let upstream = async { upstream.await.map(TokioIo::new).map_err(|e| e.to_string()) };
         match client {
             ClientUpgrade::Hyper(client) => {
-                let client = async { client.await.map(TokioIo::new).map_err(|e| e.to_string()) };
-                match tokio::try_join!(client, upstream) {
-                    Ok((client, upstream)) => splice(client, upstream).await,
-                    Err(error) => tracing::debug!(%error, "upgrade did not complete"),
-                }
+                splice(async { client.await.map(TokioIo::new) }, upstream).await
             }
-            ClientUpgrade::Http1(client) => {
-                let client = async { client.upgraded().await.map_err(|e| e.to_string()) };
-                match tokio::try_join!(client, upstream) {
-                    Ok((client, upstream)) => splice(client, upstream).await,
-                    Err(error) => tracing::debug!(%error, "upgrade did not complete"),
-                }
-            }
+            ClientUpgrade::Http1(client) => splice(client.upgraded(), upstream).await,
         }
     });
 }
 
-async fn splice<C, U>(mut client: C, mut upstream: U)
+/// Waits for both sides' handover, then copies bytes both ways until
+/// either side closes.
+async fn splice<C, E>(client: impl std::future::Future<Output = Result<C, E>>, upstream: OnUpgrade)
 where
     C: AsyncRead + AsyncWrite + Unpin,
-    U: AsyncRead + AsyncWrite + Unpin,
+    E: std::fmt::Display,
 {
+    let upstream = async { upstream.await.map(TokioIo::new) };
+    let (mut client, mut upstream) = match tokio::join!(client, upstream) {
+        (Ok(client), Ok(upstream)) => (client, upstream),
+        (Err(error), _) => return tracing::debug!(%error, "the client's upgrade did not complete"),
+        (_, Err(error)) => return tracing::debug!(%error, "the backend's upgrade did not complete"),
+    };
     match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
         Ok((sent, received)) => tracing::debug!(sent, received, "tunnel closed"),
         Err(error) => tracing::debug!(%error, "tunnel ended with an error"),

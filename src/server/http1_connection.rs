@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
-use http::header::{self, HeaderMap};
+use http::header::HeaderMap;
 use http::{Request, StatusCode};
 use http_body::Body as _;
 use http_body_util::BodyExt;
@@ -31,10 +31,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 use crate::body::Incoming;
-use crate::http1::body::ClientGone;
+use crate::http1::body::{BodyState, ClientGone};
 use crate::http1::encode::{self, RequestFacts, ResponseFraming};
 use crate::http1::io::{ClientRead, ClientWrite, OnUpgrade, UpgradeSender, Upgraded};
-use crate::http1::{self, Framing, HeadError, HeadLimits, Inbound};
+use crate::http1::{self, HeadError, HeadLimits, Inbound};
 use crate::proxy;
 use crate::proxy::response::ResponseBody;
 use crate::shutdown::ShutdownSignal;
@@ -90,9 +90,18 @@ pub(super) fn serve<'a>(
                 options.idle_timeout
             };
             let started = Instant::now();
-            if inbound.lock().buffer.is_empty() {
+            let idle = {
+                let mut state = inbound.lock();
+                if state.buffer.is_empty() {
+                    // Idle connections hold no buffer: this is most of what
+                    // an idle keep-alive connection cost in hyper.
+                    state.buffer = BytesMut::new();
+                }
+                state.buffer.is_empty()
+            };
+            if idle {
                 let readable = poll_fn(|context| match inbound.lock().io.as_mut() {
-                    Some(io) => io.poll_readable(context),
+                    Some(io) => io.poll_readable(context).map_ok(|_| ()),
                     None => Poll::Ready(Ok(())),
                 });
                 tokio::select! {
@@ -127,20 +136,15 @@ pub(super) fn serve<'a>(
                 }
             };
             first = false;
-            // Boxed: a request's state (its response body, the writes) lives
-            // only while the request does, not in every idle connection's task.
+            // Boxed, once per request: a request's state (the pipeline's
+            // future of several KiB, its response body, the writes) lives
+            // only while the request does, not in every idle connection's
+            // task.
             let exchanged = Box::pin(exchange(
                 &inbound, &mut write, head, connection, options, &signal,
             ));
             match exchanged.await {
-                Next::KeepAlive => {
-                    let mut state = inbound.lock();
-                    if state.buffer.is_empty() {
-                        // Idle connections hold no buffer: this is most of
-                        // what an idle keep-alive connection costs in hyper.
-                        state.buffer = BytesMut::new();
-                    }
-                }
+                Next::KeepAlive => {}
                 Next::Close => {
                     close(&inbound, write).await;
                     return Outcome::Closed;
@@ -182,19 +186,18 @@ fn poll_head(
 ) -> Poll<Result<Head, HeadError>> {
     let mut state = inbound.lock();
     loop {
-        if first && options.detect_http2 && !state.buffer.is_empty() {
+        if !state.buffer.is_empty() {
             let seen = state.buffer.len().min(PREFACE.len());
-            if state.buffer[..seen] == PREFACE[..seen] {
-                if seen == PREFACE.len() {
-                    return Poll::Ready(Ok(Head::Http2));
-                }
-                // A prefix of the preface so far: read on.
-            } else if let Some(head) = http1::parse_request(&mut state.buffer, &options.limits)? {
-                return Poll::Ready(Ok(Head::Request(Box::new(head))));
+            let maybe_http2 =
+                first && options.detect_http2 && state.buffer[..seen] == PREFACE[..seen];
+            if maybe_http2 && seen == PREFACE.len() {
+                return Poll::Ready(Ok(Head::Http2));
             }
-        } else if !state.buffer.is_empty() {
-            if let Some(head) = http1::parse_request(&mut state.buffer, &options.limits)? {
-                return Poll::Ready(Ok(Head::Request(Box::new(head))));
+            // A prefix of the preface so far: read on before parsing.
+            if !maybe_http2 {
+                if let Some(head) = http1::parse_request(&mut state.buffer, &options.limits)? {
+                    return Poll::Ready(Ok(Head::Request(Box::new(head))));
+                }
             }
         }
         match state.poll_fill(context) {
@@ -232,32 +235,9 @@ async fn exchange(
         accepts_trailers,
     } = head;
     let facts = RequestFacts::of(&parts.method, parts.version);
-    let body = {
-        let mut state = inbound.lock();
-        state.generation += 1;
-        state.expect_continue = expect_continue && framing != Framing::Empty;
-        state.body = match framing {
-            Framing::Empty => http1::body::BodyState::Done,
-            Framing::Length(length) => http1::body::BodyState::Length(length),
-            // A trailer section is held to a head's limits.
-            Framing::Chunked => {
-                http1::body::BodyState::Chunked(http1::chunked::ChunkedDecoder::new(
-                    options.limits.max_bytes,
-                    options.limits.max_headers,
-                ))
-            }
-        };
-        match framing {
-            Framing::Empty => Incoming::Empty,
-            Framing::Length(length) => Incoming::Http1(http1::Body::new(
-                inbound.clone(),
-                state.generation,
-                Some(length),
-            )),
-            Framing::Chunked => {
-                Incoming::Http1(http1::Body::new(inbound.clone(), state.generation, None))
-            }
-        }
+    let body = match inbound.begin(framing, expect_continue, &options.limits) {
+        Some(body) => Incoming::Http1(body),
+        None => Incoming::Empty,
     };
     let upgrade = if proxy::headers::is_upgrade_request(&parts) {
         let (sender, on_upgrade) = OnUpgrade::pair();
@@ -268,9 +248,9 @@ async fn exchange(
     };
     let request = Request::from_parts(parts, body);
 
-    // Boxed: the pipeline's future is several KiB and lives only while the
-    // request does, not in every idle connection's task.
-    let mut handling = Box::pin(proxy::handle(connection, request));
+    // Inline: this whole exchange is boxed once by the connection loop.
+    let handling = proxy::handle(connection, request);
+    tokio::pin!(handling);
     let mut continue_sent = false;
     let mut watching = true;
     let client_gone = || poll_fn(|context| inbound.lock().poll_client_gone(context));
@@ -293,7 +273,6 @@ async fn exchange(
             },
         }
     };
-    drop(handling);
 
     let (parts, body) = response.into_parts();
     if let (StatusCode::SWITCHING_PROTOCOLS, Some(sender)) = (parts.status, upgrade) {
@@ -318,8 +297,8 @@ async fn exchange(
     let wants_close = parts.status.is_informational()
         || !keep_alive
         || signal.is_triggered()
-        || connection_close(&parts.headers)
-        || matches!(inbound.lock().body, http1::body::BodyState::Failed);
+        || proxy::headers::connection_has_token(&parts.headers, "close")
+        || matches!(inbound.lock().body, BodyState::Failed);
     let exact = body.size_hint().exact();
     let framing = encode::framing(facts, parts.status, &parts.headers, exact);
     let mut keep = !wants_close && framing != ResponseFraming::UntilClose;
@@ -336,15 +315,7 @@ async fn exchange(
     }
 
     // The request body: read to its end by the handler, or drained here.
-    let body_done = {
-        let mut state = inbound.lock();
-        let done = state.body_done();
-        if !done {
-            // Its body can never read again: the rest is ours to drain.
-            state.generation += 1;
-        }
-        done
-    };
+    let body_done = inbound.lock().finish_body();
     if !body_done && (!keep || !drain_body(inbound).await) {
         return Next::Close;
     }
@@ -353,15 +324,6 @@ async fn exchange(
     } else {
         Next::Close
     }
-}
-
-fn connection_close(headers: &HeaderMap) -> bool {
-    headers.get_all(header::CONNECTION).iter().any(|value| {
-        value
-            .as_bytes()
-            .split(|&byte| byte == b',')
-            .any(|token| token.trim_ascii().eq_ignore_ascii_case(b"close"))
-    })
 }
 
 /// Writes the head and the body, coalescing small frames that are ready at

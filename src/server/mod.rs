@@ -86,8 +86,8 @@ pub(crate) fn spawn_listener(
     shutdown: &Shutdown,
 ) -> JoinHandle<()> {
     let (signal, drain) = (shutdown.signal(), shutdown.token());
-    // Shared: each connection clones only the one builder it uses.
-    let builders = Arc::new(Builders::new(&config.limits));
+    // hyper's builder for HTTP/2 connections, shared; HTTP/1.1 is luas's.
+    let http2 = Arc::new(http2_builder(&config.limits));
     let metrics = state.metrics().listener(&config.name);
     let name = config.name.clone();
     let slots = Arc::new(Semaphore::new(config.limits.max_connections));
@@ -146,29 +146,24 @@ pub(crate) fn spawn_listener(
             };
             match &tls {
                 None if protocol == ListenerProtocol::Http2 => {
-                    let served = serving.serve(builders.http2.clone(), stream, connection);
-                    tokio::spawn(async move {
-                        served.await;
-                        drop(slot);
-                    });
+                    tokio::spawn(serving.serve(http2.clone(), stream, connection, slot));
                 }
                 None => {
                     // One async fn, not a block around one: a block would
                     // hold its captures beside the callee's copies of them,
                     // in every idle connection's task.
                     let halves = crate::http1::io::split_tcp(stream);
-                    let served = serving.serve_http1(
+                    tokio::spawn(serving.serve_http1(
                         halves,
                         connection,
                         http1_options,
-                        builders.clone(),
+                        http2.clone(),
                         slot,
-                    );
-                    tokio::spawn(served);
+                    ));
                 }
                 Some(tls) => {
                     let acceptor = tls.acceptor();
-                    let builders = builders.clone();
+                    let http2 = http2.clone();
                     let name = name.clone();
                     tokio::spawn(async move {
                         let handshake =
@@ -209,20 +204,14 @@ pub(crate) fn spawn_listener(
                             ..connection
                         };
                         match http1_options {
-                            None => {
-                                serving
-                                    .serve(builders.http2.clone(), stream, connection)
-                                    .await
-                            }
+                            None => serving.serve(http2, stream, connection, slot).await,
                             Some(options) => {
                                 let halves = crate::http1::io::split_tls(stream);
                                 serving
-                                    .serve_http1(halves, connection, options, builders, slot)
+                                    .serve_http1(halves, connection, options, http2, slot)
                                     .await;
-                                return;
                             }
                         }
-                        drop(slot);
                     });
                 }
             }
@@ -231,21 +220,8 @@ pub(crate) fn spawn_listener(
     })
 }
 
-/// hyper's connection builder for the listener's HTTP/2 connections;
-/// HTTP/1.1 is served by luas's own codec (`http1`).
-struct Builders {
-    http2: auto::Builder<TokioExecutor>,
-}
-
-impl Builders {
-    fn new(limits: &ListenerLimits) -> Self {
-        Self {
-            http2: connection_builder(limits).http2_only(),
-        }
-    }
-}
-
-fn connection_builder(limits: &ListenerLimits) -> auto::Builder<TokioExecutor> {
+/// hyper's connection builder for the listener's HTTP/2 connections.
+fn http2_builder(limits: &ListenerLimits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http2()
@@ -277,51 +253,53 @@ impl Serving {
         (read, write): (crate::http1::io::ClientRead, crate::http1::io::ClientWrite),
         connection: proxy::Connection,
         options: Http1Options,
-        builders: Arc<Builders>,
+        http2: Arc<auto::Builder<TokioExecutor>>,
         slot: OwnedSemaphorePermit,
     ) -> impl std::future::Future<Output = ()> + Send {
         async move {
-            self.metrics.connections.inc();
-            let open = OpenConnection::new(self.metrics.open_connections.clone());
+            let _open = self.open(slot);
             let outcome =
                 http1_connection::serve(read, write, &connection, &options, &self.signal).await;
             if let http1_connection::Outcome::Http2(io) = outcome {
                 // Boxed: hyper's connection state is large, and only HTTP/2
                 // connections need it.
-                Box::pin(self.serve_hyper(builders.http2.clone(), io, connection)).await;
+                Box::pin(self.serve_hyper(&http2, io, connection)).await;
             }
-            drop((open, slot));
         }
     }
 
     /// Serves the connection with hyper (HTTP/2).
     async fn serve<I>(
         self,
-        builder: auto::Builder<TokioExecutor>,
+        http2: Arc<auto::Builder<TokioExecutor>>,
         stream: I,
         connection: proxy::Connection,
+        slot: OwnedSemaphorePermit,
     ) where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        self.metrics.connections.inc();
-        let _open = OpenConnection::new(self.metrics.open_connections.clone());
-        self.serve_hyper(builder, stream, connection).await;
+        let _open = self.open(slot);
+        self.serve_hyper(&http2, stream, connection).await;
     }
 
-    /// [`Self::serve`] without counting the connection.
+    /// Counts the connection; the guard keeps the open-connections gauge
+    /// and the listener's connection slot until the connection ends.
+    fn open(&self, slot: OwnedSemaphorePermit) -> OpenConnection {
+        self.metrics.connections.inc();
+        OpenConnection::new(self.metrics.open_connections.clone(), slot)
+    }
+
+    /// Serves the connection with hyper, not counting it again.
     async fn serve_hyper<I>(
-        self,
-        builder: auto::Builder<TokioExecutor>,
+        &self,
+        builder: &auto::Builder<TokioExecutor>,
         stream: I,
         connection: proxy::Connection,
     ) where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let Self {
-            mut signal,
-            metrics: _,
-            idle_timeout,
-        } = self;
+        let mut signal = self.signal.clone();
+        let idle_timeout = self.idle_timeout;
         let remote = connection.remote;
         // One Arc per connection, cloned once per request.
         let shared = Arc::new((connection, Activity::new()));
@@ -411,18 +389,22 @@ impl Drop for Busy<'_> {
     }
 }
 
-/// Keeps the open-connections gauge right however the task ends.
-struct OpenConnection(IntGauge);
+/// An open connection: keeps the open-connections gauge right however the
+/// task ends, and holds the listener's slot (`max_connections`) until then.
+struct OpenConnection {
+    gauge: IntGauge,
+    _slot: OwnedSemaphorePermit,
+}
 
 impl OpenConnection {
-    fn new(gauge: IntGauge) -> Self {
+    fn new(gauge: IntGauge, slot: OwnedSemaphorePermit) -> Self {
         gauge.inc();
-        Self(gauge)
+        Self { gauge, _slot: slot }
     }
 }
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {
-        self.0.dec();
+        self.gauge.dec();
     }
 }
