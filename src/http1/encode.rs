@@ -1,5 +1,6 @@
-//! Response heads and body framing on the wire: the status line, the
-//! headers luas passes on, and the framing headers it decides itself.
+//! Heads and body framing on the wire: the status line of a response to a
+//! client or the request line of a request to a backend, the headers luas
+//! passes on, and the framing headers it decides itself.
 
 use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -114,6 +115,63 @@ pub fn write_head(
     }
     if !headers.contains_key(header::DATE) {
         DATE.with(|date| put_field(out, b"date", date.borrow_mut().now()));
+    }
+    out.put_slice(b"\r\n");
+}
+
+/// How a request's body is delimited on the wire to a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestFraming {
+    /// No body (and no framing header beyond what the request carries).
+    Empty,
+    Length(u64),
+    Chunked,
+}
+
+impl RequestFraming {
+    /// From the request's Content-Length when it has one, else from what
+    /// the body knows: nothing (`end_stream`), its exact length, or chunked.
+    pub fn of(headers: &HeaderMap, end_stream: bool, exact: Option<u64>) -> Self {
+        if end_stream {
+            return Self::Empty;
+        }
+        match content_length(headers).or(exact) {
+            Some(length) => Self::Length(length),
+            None => Self::Chunked,
+        }
+    }
+}
+
+/// Writes a request line in origin form and the headers; the framing
+/// header is `framing`'s (any Transfer-Encoding in `headers` is dropped,
+/// and so is Content-Length when the body goes chunked).
+pub fn write_request_head(
+    out: &mut BytesMut,
+    method: &Method,
+    target: &str,
+    headers: &HeaderMap,
+    framing: RequestFraming,
+) {
+    out.reserve(32 + target.len() + headers.len() * 32);
+    out.put_slice(method.as_str().as_bytes());
+    out.put_u8(b' ');
+    out.put_slice(target.as_bytes());
+    out.put_slice(b" HTTP/1.1\r\n");
+    let chunked = framing == RequestFraming::Chunked;
+    for (name, value) in headers {
+        if name == header::TRANSFER_ENCODING || (chunked && name == header::CONTENT_LENGTH) {
+            continue;
+        }
+        put_field(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    match framing {
+        RequestFraming::Length(length) if !headers.contains_key(header::CONTENT_LENGTH) => {
+            out.put_slice(b"content-length: ");
+            put_number(out, length, 10);
+            out.put_slice(b"\r\n");
+        }
+        RequestFraming::Chunked => put_field(out, b"transfer-encoding", b"chunked"),
+        _ => {}
     }
     out.put_slice(b"\r\n");
 }

@@ -111,7 +111,7 @@ pub fn parse_request(
 }
 
 /// Runs `parse` with `count` empty header slots, on the stack when they fit.
-fn with_slots<'bytes, T>(
+pub(super) fn with_slots<'bytes, T>(
     count: usize,
     parse: impl FnOnce(&mut [httparse::Header<'bytes>]) -> T,
 ) -> T {
@@ -133,7 +133,7 @@ fn too_large(buffer: &[u8], limits: &HeadLimits) -> HeadError {
     }
 }
 
-fn parse_error(error: httparse::Error) -> HeadError {
+pub(super) fn parse_error(error: httparse::Error) -> HeadError {
     match error {
         httparse::Error::TooManyHeaders => HeadError::TooLarge,
         httparse::Error::HeaderName => HeadError::Malformed("an invalid header name"),
@@ -226,7 +226,7 @@ fn target_uri(bytes: &Bytes, method: &Method, target: &str) -> Result<Uri, HeadE
 }
 
 #[derive(Default)]
-struct FramingHeaders {
+pub(super) struct FramingHeaders {
     length: Option<u64>,
     /// Transfer codings in order, across all Transfer-Encoding fields.
     chunked_last: bool,
@@ -239,7 +239,7 @@ impl FramingHeaders {
     /// recipient take `5, 5` as 5, but hyper refuses it, and a parser in
     /// front of luas that reads a list otherwise is where smuggling
     /// starts. Repeated fields must agree.
-    fn content_length(&mut self, value: &[u8]) -> Result<(), HeadError> {
+    pub(super) fn content_length(&mut self, value: &[u8]) -> Result<(), HeadError> {
         let digits = trimmed(value);
         if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
             return Err(HeadError::Malformed("an invalid Content-Length"));
@@ -262,7 +262,7 @@ impl FramingHeaders {
     /// refused rather than skipped: other parsers read such a list
     /// differently (hyper takes `chunked ,` as not chunked, and a field
     /// with no coding at all as a Transfer-Encoding that is not chunked).
-    fn transfer_encoding(&mut self, value: &[u8]) -> Result<(), HeadError> {
+    pub(super) fn transfer_encoding(&mut self, value: &[u8]) -> Result<(), HeadError> {
         for coding in value.split(|&byte| byte == b',') {
             let coding = trimmed(coding);
             if coding.is_empty() {
@@ -279,7 +279,12 @@ impl FramingHeaders {
         Ok(())
     }
 
-    fn decide(self, version: Version) -> Result<Framing, HeadError> {
+    /// Neither Content-Length nor Transfer-Encoding was present.
+    pub(super) fn absent(&self) -> bool {
+        self.length.is_none() && self.codings == 0
+    }
+
+    pub(super) fn decide(self, version: Version) -> Result<Framing, HeadError> {
         if self.codings > 0 {
             if self.length.is_some() {
                 return Err(HeadError::Malformed(
@@ -288,7 +293,7 @@ impl FramingHeaders {
             }
             if version != Version::HTTP_11 {
                 return Err(HeadError::Malformed(
-                    "Transfer-Encoding in an HTTP/1.0 request",
+                    "Transfer-Encoding in an HTTP/1.0 message",
                 ));
             }
             if !self.chunked_last {
@@ -309,13 +314,13 @@ impl FramingHeaders {
 }
 
 #[derive(Default)]
-struct ConnectionTokens {
-    close: bool,
-    keep_alive: bool,
+pub(super) struct ConnectionTokens {
+    pub(super) close: bool,
+    pub(super) keep_alive: bool,
 }
 
 impl ConnectionTokens {
-    fn read(&mut self, value: &[u8]) {
+    pub(super) fn read(&mut self, value: &[u8]) {
         for token in list(value) {
             self.close |= token.eq_ignore_ascii_case(b"close");
             self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");

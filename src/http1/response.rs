@@ -1,0 +1,237 @@
+//! Response heads from backends: from bytes to `http::response::Parts`,
+//! with the body's framing decided by RFC 9112 §6.3 and every ambiguity
+//! refused, so a backend's invalid framing becomes a 502 and is never
+//! passed on to the client.
+//!
+//! Stricter than the RFC where it allows a choice: Content-Length beside
+//! Transfer-Encoding, a transfer coding other than a single `chunked`, and
+//! Transfer-Encoding in an HTTP/1.0 response are all refused rather than
+//! repaired, as are obs-fold and invalid header bytes (httparse's defaults).
+
+use bytes::BytesMut;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, StatusCode, Version};
+
+use super::head::{parse_error, with_slots, ConnectionTokens, FramingHeaders};
+use super::{Framing, HeadError, HeadLimits};
+
+/// Bounds on a backend's response head: Envoy's 60 KiB and 100 fields are
+/// the common ground, with room to spare.
+pub const RESPONSE_LIMITS: HeadLimits = HeadLimits {
+    max_bytes: 64 * 1024,
+    max_headers: 128,
+};
+
+/// How a response's body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// No body: HEAD, 1xx, 204, 304, or a length of 0.
+    Empty,
+    Length(u64),
+    Chunked,
+    /// Neither length nor coding: the body runs until the backend closes.
+    UntilClose,
+}
+
+/// A parsed response head and what it says about the connection.
+#[derive(Debug)]
+pub struct ResponseHead {
+    pub parts: http::response::Parts,
+    pub framing: BodyFraming,
+    /// The backend lets the connection carry another request.
+    pub keep_alive: bool,
+}
+
+/// Parses one response head from the front of `buffer` for a request whose
+/// method was HEAD when `to_head` is true. None: not complete yet. On
+/// success the head's bytes are gone from `buffer`.
+pub fn parse_response(
+    buffer: &mut BytesMut,
+    to_head: bool,
+) -> Result<Option<ResponseHead>, HeadError> {
+    let limits = RESPONSE_LIMITS;
+    let Some(length) = with_slots(limits.max_headers, |slots| {
+        match httparse::Response::new(slots).parse(buffer) {
+            Ok(httparse::Status::Complete(length)) => Ok(Some(length)),
+            Ok(httparse::Status::Partial) => Ok(None),
+            Err(error) => Err(parse_error(error)),
+        }
+    })?
+    else {
+        if buffer.len() > limits.max_bytes {
+            return Err(HeadError::TooLarge);
+        }
+        return Ok(None);
+    };
+    if length > limits.max_bytes {
+        return Err(HeadError::TooLarge);
+    }
+    let bytes = buffer.split_to(length).freeze();
+    with_slots(limits.max_headers, |slots| {
+        let mut response = httparse::Response::new(slots);
+        match response.parse(&bytes) {
+            Ok(httparse::Status::Complete(_)) => {}
+            Ok(httparse::Status::Partial) => {
+                return Err(HeadError::Malformed("an incomplete head"))
+            }
+            Err(error) => return Err(parse_error(error)),
+        }
+        let (Some(code), Some(minor)) = (response.code, response.version) else {
+            return Err(HeadError::Malformed("an incomplete status line"));
+        };
+        let status = StatusCode::from_u16(code)
+            .map_err(|_| HeadError::Malformed("an invalid status code"))?;
+        let version = if minor == 1 {
+            Version::HTTP_11
+        } else {
+            Version::HTTP_10
+        };
+        let mut headers = HeaderMap::with_capacity(response.headers.len());
+        let mut framing = FramingHeaders::default();
+        let mut tokens = ConnectionTokens::default();
+        for field in response.headers.iter() {
+            let name = HeaderName::from_bytes(field.name.as_bytes())
+                .map_err(|_| HeadError::Malformed("an invalid header name"))?;
+            let value = HeaderValue::from_maybe_shared(bytes.slice_ref(field.value))
+                .map_err(|_| HeadError::Malformed("an invalid header value"))?;
+            if name == header::CONTENT_LENGTH {
+                framing.content_length(value.as_bytes())?;
+            } else if name == header::TRANSFER_ENCODING {
+                framing.transfer_encoding(value.as_bytes())?;
+            } else if name == header::CONNECTION {
+                tokens.read(value.as_bytes());
+            }
+            headers.append(name, value);
+        }
+        let bodiless = to_head
+            || status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED;
+        let framing = if bodiless {
+            BodyFraming::Empty
+        } else if framing.absent() {
+            BodyFraming::UntilClose
+        } else {
+            match framing.decide(version)? {
+                Framing::Empty => BodyFraming::Empty,
+                Framing::Length(length) => BodyFraming::Length(length),
+                Framing::Chunked => BodyFraming::Chunked,
+            }
+        };
+        let keep_alive = framing != BodyFraming::UntilClose
+            && match version {
+                Version::HTTP_11 => !tokens.close,
+                _ => tokens.keep_alive && !tokens.close,
+            };
+        let (mut parts, ()) = http::Response::new(()).into_parts();
+        parts.status = status;
+        parts.version = version;
+        parts.headers = headers;
+        Ok(Some(ResponseHead {
+            parts,
+            framing,
+            keep_alive,
+        }))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(bytes: &[u8]) -> Result<Option<ResponseHead>, HeadError> {
+        parse_response(&mut BytesMut::from(bytes), false)
+    }
+
+    fn framing(bytes: &[u8]) -> Result<BodyFraming, HeadError> {
+        parse(bytes).map(|head| head.expect("a complete head").framing)
+    }
+
+    #[test]
+    fn a_plain_response_keeps_its_parts_and_leaves_the_body() {
+        let mut buffer = BytesMut::from(
+            &b"HTTP/1.1 201 Made\r\nContent-Length: 4\r\nX-A: 1\r\nx-a: 2\r\n\r\nbody"[..],
+        );
+        let head = parse_response(&mut buffer, false).unwrap().unwrap();
+        assert_eq!(head.parts.status, StatusCode::CREATED);
+        assert_eq!(head.parts.version, Version::HTTP_11);
+        let values: Vec<_> = head.parts.headers.get_all("x-a").iter().collect();
+        assert_eq!(values, ["1", "2"]);
+        assert_eq!(head.framing, BodyFraming::Length(4));
+        assert!(head.keep_alive);
+        assert_eq!(&buffer[..], b"body");
+        assert!(parse(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n")
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112_and_refuses_ambiguity() {
+        assert_eq!(
+            framing(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Ok(BodyFraming::Chunked)
+        );
+        assert_eq!(
+            framing(b"HTTP/1.1 200 OK\r\n\r\n"),
+            Ok(BodyFraming::UntilClose)
+        );
+        assert_eq!(
+            framing(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+            Ok(BodyFraming::Empty)
+        );
+        assert_eq!(
+            framing(b"HTTP/1.1 204 No Content\r\nContent-Length: 9\r\n\r\n"),
+            Ok(BodyFraming::Empty)
+        );
+        assert_eq!(
+            framing(b"HTTP/1.1 304 Not Modified\r\n\r\n"),
+            Ok(BodyFraming::Empty)
+        );
+        let to_head = parse_response(
+            &mut BytesMut::from(&b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"[..]),
+            true,
+        );
+        assert_eq!(to_head.unwrap().unwrap().framing, BodyFraming::Empty);
+        for ambiguous in [
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: -3\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: ,\r\n\r\n",
+            b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n",
+            b"HTTP/1.1 2000 OK\r\n\r\n",
+            b"HTTP/2.0 200 OK\r\n\r\n",
+        ] {
+            assert!(
+                parse(ambiguous).is_err(),
+                "{}",
+                String::from_utf8_lossy(ambiguous)
+            );
+        }
+    }
+
+    #[test]
+    fn keep_alive_follows_the_version_and_connection_tokens() {
+        let keep = |bytes: &[u8]| parse(bytes).unwrap().unwrap().keep_alive;
+        assert!(keep(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+        assert!(!keep(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        ));
+        assert!(!keep(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n"));
+        assert!(keep(
+            b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n"
+        ));
+        assert!(!keep(b"HTTP/1.1 200 OK\r\n\r\n"));
+    }
+
+    #[test]
+    fn an_endless_head_is_refused() {
+        let endless = format!("HTTP/1.1 200 OK\r\nX: {}", "a".repeat(70_000));
+        assert_eq!(parse(endless.as_bytes()).unwrap_err(), HeadError::TooLarge);
+        let many = format!("HTTP/1.1 200 OK\r\n{}\r\n", "A: b\r\n".repeat(129));
+        assert_eq!(parse(many.as_bytes()).unwrap_err(), HeadError::TooLarge);
+    }
+}
