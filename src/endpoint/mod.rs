@@ -37,7 +37,7 @@ use tokio::time::Instant;
 use crate::ewma::PeakEwma;
 use crate::metrics::{CodeClass, EndpointMetrics, MirrorSeries};
 pub use health::Health;
-pub use pool::{H2Slot, Pool, Release};
+pub use pool::{H2Slot, Pool};
 
 /// An endpoint as a snapshot holds it: cheap to clone.
 #[derive(Debug, Clone)]

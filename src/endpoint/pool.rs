@@ -9,45 +9,17 @@
 //! only stores them, with a per-endpoint lock held to push or pop, never
 //! across an await.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use tokio::time::Instant;
 
-use super::EndpointStats;
 use crate::body::RequestBody;
+use crate::http1::upstream::Connection;
 
 /// Idle HTTP/1.1 connections kept per endpoint, at most.
 const MAX_IDLE_PER_ENDPOINT: usize = 512;
-
-/// Gives an HTTP/1.1 connection back to its endpoint's pool.
-#[derive(Debug)]
-pub struct Release {
-    sender: http1::SendRequest<RequestBody>,
-    stats: Arc<EndpointStats>,
-    /// The client that opened the connection.
-    owner: u64,
-}
-
-impl Release {
-    pub(crate) fn new(
-        sender: http1::SendRequest<RequestBody>,
-        stats: Arc<EndpointStats>,
-        owner: u64,
-    ) -> Self {
-        Self {
-            sender,
-            stats,
-            owner,
-        }
-    }
-
-    /// The response was read to its end: the connection may serve another.
-    pub fn reuse(self) {
-        self.stats.pool.put(self.sender, self.owner);
-    }
-}
 
 /// Idle HTTP/1.1 connections of one endpoint.
 #[derive(Debug, Default)]
@@ -57,28 +29,24 @@ pub struct Pool {
 }
 
 /// A pooled HTTP/1.1 connection and when it went idle.
-type IdleConnection = (http1::SendRequest<RequestBody>, Instant);
+type IdleConnection = (Connection, Instant);
 
 impl Pool {
-    fn put(&self, sender: http1::SendRequest<RequestBody>, owner: u64) {
-        if sender.is_closed() {
-            return;
-        }
+    /// Keeps `connection`, whose exchange ended cleanly, for client `owner`.
+    pub(crate) fn put(&self, connection: Connection, owner: u64) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let (current, connections) = &mut *idle;
         if *current == owner && connections.len() < MAX_IDLE_PER_ENDPOINT {
-            connections.push((sender, Instant::now()));
+            connections.push((connection, Instant::now()));
         }
     }
 
-    /// The most recently used live connection of client `owner`, dropping
-    /// stale ones; the first use by another client drops every idle
-    /// connection and makes the pool that client's.
-    pub(crate) fn take(
-        &self,
-        idle_timeout: Duration,
-        owner: u64,
-    ) -> Option<http1::SendRequest<RequestBody>> {
+    /// The most recently used connection of client `owner` idle for less
+    /// than `idle_timeout`, dropping older ones; the first use by another
+    /// client drops every idle connection and makes the pool that client's.
+    /// Whether the endpoint closed it meanwhile is for the caller to check
+    /// (`Connection::is_usable`), outside this lock.
+    pub(crate) fn take(&self, idle_timeout: Duration, owner: u64) -> Option<Connection> {
         let now = Instant::now();
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let (current, connections) = &mut *idle;
@@ -87,9 +55,9 @@ impl Pool {
             connections.clear();
             return None;
         }
-        while let Some((sender, since)) = connections.pop() {
-            if !sender.is_closed() && now.saturating_duration_since(since) < idle_timeout {
-                return Some(sender);
+        while let Some((connection, since)) = connections.pop() {
+            if now.saturating_duration_since(since) < idle_timeout {
+                return Some(connection);
             }
         }
         None

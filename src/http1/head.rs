@@ -5,6 +5,8 @@
 //! read buffer, and parsed again over the split bytes so header values and
 //! the target are slices of them (no copy per header).
 
+use std::mem::MaybeUninit;
+
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Method, StatusCode, Uri, Version};
@@ -83,7 +85,7 @@ pub fn parse_request(
     limits: &HeadLimits,
 ) -> Result<Option<RequestHead>, HeadError> {
     let Some(length) = with_slots(limits.max_headers, |slots| {
-        match httparse::Request::new(slots).parse(buffer) {
+        match httparse::Request::new(&mut []).parse_with_uninit_headers(buffer, slots) {
             Ok(httparse::Status::Complete(length)) => Ok(Some(length)),
             Ok(httparse::Status::Partial) => Ok(None),
             Err(error) => Err(parse_error(error)),
@@ -100,9 +102,9 @@ pub fn parse_request(
     }
     let bytes = buffer.split_to(length).freeze();
     with_slots(limits.max_headers, |slots| {
-        let mut request = httparse::Request::new(slots);
+        let mut request = httparse::Request::new(&mut []);
         // The same bytes parsed a moment ago: complete by construction.
-        match request.parse(&bytes) {
+        match request.parse_with_uninit_headers(&bytes, slots) {
             Ok(httparse::Status::Complete(_)) => build(&bytes, &request).map(Some),
             Ok(httparse::Status::Partial) => Err(HeadError::Malformed("an incomplete head")),
             Err(error) => Err(parse_error(error)),
@@ -110,17 +112,18 @@ pub fn parse_request(
     })
 }
 
-/// Runs `parse` with `count` empty header slots, on the stack when they fit.
+/// Runs `parse` with `count` header slots, on the stack when they fit.
+/// They are left uninitialized: zeroing 128 slots (4 KiB) for every parse
+/// showed in the profile, and httparse writes each slot before reading it.
 pub(super) fn with_slots<'bytes, T>(
     count: usize,
-    parse: impl FnOnce(&mut [httparse::Header<'bytes>]) -> T,
+    parse: impl FnOnce(&mut [MaybeUninit<httparse::Header<'bytes>>]) -> T,
 ) -> T {
     if count <= STACK_HEADERS {
-        let mut slots: [httparse::Header<'bytes>; STACK_HEADERS] =
-            [httparse::EMPTY_HEADER; STACK_HEADERS];
+        let mut slots = [const { MaybeUninit::uninit() }; STACK_HEADERS];
         parse(&mut slots[..count])
     } else {
-        parse(&mut vec![httparse::EMPTY_HEADER; count])
+        parse(&mut vec![MaybeUninit::uninit(); count])
     }
 }
 

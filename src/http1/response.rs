@@ -51,7 +51,12 @@ pub fn parse_response(
 ) -> Result<Option<ResponseHead>, HeadError> {
     let limits = RESPONSE_LIMITS;
     let Some(length) = with_slots(limits.max_headers, |slots| {
-        match httparse::Response::new(slots).parse(buffer) {
+        let mut response = httparse::Response::new(&mut []);
+        match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut response,
+            buffer,
+            slots,
+        ) {
             Ok(httparse::Status::Complete(length)) => Ok(Some(length)),
             Ok(httparse::Status::Partial) => Ok(None),
             Err(error) => Err(parse_error(error)),
@@ -68,8 +73,12 @@ pub fn parse_response(
     }
     let bytes = buffer.split_to(length).freeze();
     with_slots(limits.max_headers, |slots| {
-        let mut response = httparse::Response::new(slots);
-        match response.parse(&bytes) {
+        let mut response = httparse::Response::new(&mut []);
+        match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut response,
+            &bytes,
+            slots,
+        ) {
             Ok(httparse::Status::Complete(_)) => {}
             Ok(httparse::Status::Partial) => {
                 return Err(HeadError::Malformed("an incomplete head"))

@@ -53,11 +53,13 @@ pub enum Stream {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
-/// An open connection to a backend, idle between exchanges. It holds no
-/// buffer while idle.
+/// An open connection to a backend, idle between exchanges. It keeps its
+/// (empty) buffers while pooled, so a busy connection allocates none per
+/// request; backend connections are few next to client connections.
 pub struct Connection {
     stream: Stream,
     read: BytesMut,
+    write: BytesMut,
 }
 
 /// Why the backend's response could not be read.
@@ -94,8 +96,10 @@ pub enum SendFailure<B> {
 /// The backend's response body, read from the connection by whoever polls
 /// it; polling it also sends what remains of the request body.
 pub struct ResponseBody<B> {
-    /// Taken when the connection is reused or handed to an upgrade.
-    exchange: Option<Exchange<B>>,
+    /// Taken when the connection is reused or handed to an upgrade. Boxed:
+    /// the body is moved several times on its way to the client, and
+    /// hyper's was a 40-byte handle.
+    exchange: Option<Box<Exchange<B>>>,
     reading: Reading,
     keep_alive: bool,
 }
@@ -112,6 +116,7 @@ impl Connection {
         Self {
             stream,
             read: BytesMut::new(),
+            write: BytesMut::new(),
         }
     }
 
@@ -156,8 +161,14 @@ where
         body.is_end_stream(),
         body.size_hint().exact(),
     );
-    let target = request.uri().path_and_query().map_or("/", |path| path.as_str());
-    let mut writer = Writer::default();
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |path| path.as_str());
+    let mut writer = Writer {
+        staging: std::mem::take(&mut connection.write),
+        ..Writer::default()
+    };
     encode::write_request_head(
         &mut writer.staging,
         request.method(),
@@ -189,14 +200,14 @@ where
             remaining: None,
         }),
     };
-    let mut exchange = Exchange {
+    let mut exchange = Box::new(Exchange {
         connection,
         writer,
         sending,
         body_failed: None,
         write_failed: false,
         received_any: false,
-    };
+    });
     let head = poll_fn(|context| exchange.poll_head(context, to_head)).await?;
     let reading = match head.framing {
         BodyFraming::Empty => Reading::Done,
@@ -210,7 +221,8 @@ where
     let body = ResponseBody {
         exchange: Some(exchange),
         reading,
-        keep_alive: head.keep_alive,
+        // After a 101 the connection speaks another protocol: a tunnel's.
+        keep_alive: head.keep_alive && head.parts.status != StatusCode::SWITCHING_PROTOCOLS,
     };
     Ok((head.parts, body))
 }
@@ -277,17 +289,14 @@ where
         let Some(sending) = &mut self.sending else {
             return Ok(());
         };
-        let frame = match frame {
-            Some(frame) => frame,
-            None => {
-                match sending.remaining {
-                    None => encode::last_chunk(&mut self.writer.staging, None),
-                    Some(0) => {}
-                    Some(_) => return Err(self.length_error()),
-                }
-                self.sending = None;
-                return Ok(());
+        let Some(frame) = frame else {
+            match sending.remaining {
+                None => encode::last_chunk(&mut self.writer.staging, None),
+                Some(0) => {}
+                Some(_) => return Err(self.length_error()),
             }
+            self.sending = None;
+            return Ok(());
         };
         match frame.into_data() {
             Ok(data) => {
@@ -385,7 +394,7 @@ where
 {
     /// The connection, when this exchange ended cleanly on it and the
     /// backend keeps it alive: the response read to its end with nothing
-    /// after it, the request body sent whole. Its read buffer is released.
+    /// after it, the request body sent whole.
     pub fn take_reusable(&mut self) -> Option<Connection> {
         let exchange = self.exchange.as_ref()?;
         let fit = matches!(self.reading, Reading::Done)
@@ -395,14 +404,18 @@ where
         if !fit {
             return None;
         }
-        let mut connection = self.exchange.take()?.connection;
-        connection.read = BytesMut::new();
+        let Exchange {
+            mut connection,
+            writer,
+            ..
+        } = *self.exchange.take()?;
+        connection.write = writer.staging;
         Some(connection)
     }
 
     /// The connection after a 101 response, for a tunnel.
     pub fn into_upgraded(mut self) -> Option<Upgraded> {
-        let exchange = self.exchange.take()?;
+        let exchange = *self.exchange.take()?;
         Some(Upgraded {
             stream: exchange.connection.stream,
             read_ahead: exchange.connection.read.freeze(),
@@ -441,8 +454,8 @@ where
             let frame = match &mut this.reading {
                 Reading::Done | Reading::Failed => return Poll::Ready(None),
                 Reading::Length(remaining) => (!read.is_empty()).then(|| {
-                    let take = usize::try_from(*remaining)
-                        .map_or(read.len(), |left| left.min(read.len()));
+                    let take =
+                        usize::try_from(*remaining).map_or(read.len(), |left| left.min(read.len()));
                     *remaining -= take as u64;
                     Frame::data(read.split_to(take).freeze())
                 }),
@@ -459,7 +472,9 @@ where
                     }
                     Err(error) => return this.fail(Box::new(UpstreamError::Chunked(error))),
                 },
-                Reading::UntilClose => (!read.is_empty()).then(|| Frame::data(read.split().freeze())),
+                Reading::UntilClose => {
+                    (!read.is_empty()).then(|| Frame::data(read.split().freeze()))
+                }
             };
             if let Some(frame) = frame {
                 if matches!(this.reading, Reading::Length(0)) {
@@ -556,7 +571,11 @@ impl Writer {
         }
     }
 
-    fn poll_flush(&mut self, stream: &mut Stream, context: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_flush(
+        &mut self,
+        stream: &mut Stream,
+        context: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
         while !self.is_empty() {
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
             let mut count = self.queue.len().min(MAX_SLICES - 1);
@@ -567,7 +586,8 @@ impl Writer {
                 slices[count] = IoSlice::new(&self.staging);
                 count += 1;
             }
-            let written = ready!(Pin::new(&mut *stream).poll_write_vectored(context, &slices[..count]))?;
+            let written =
+                ready!(Pin::new(&mut *stream).poll_write_vectored(context, &slices[..count]))?;
             if written == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }

@@ -490,30 +490,23 @@ fn respond(
     client_upgrade: Option<upgrade::ClientUpgrade>,
     response_idle: Option<std::time::Duration>,
 ) -> Response<ResponseBody> {
-    let Sent {
-        mut response,
-        release,
-        ..
-    } = sent;
-    if let (StatusCode::SWITCHING_PROTOCOLS, Some(client_upgrade)) =
-        (response.status(), client_upgrade)
+    let (mut parts, body) = sent.response.into_parts();
+    if let (StatusCode::SWITCHING_PROTOCOLS, Some(client_upgrade)) = (parts.status, client_upgrade)
     {
-        let upstream_upgrade = hyper::upgrade::on(&mut response);
         // The connection now belongs to the tunnel, not the pool.
-        drop(release);
-        upgrade::spawn_tunnel(
-            client_upgrade,
-            upstream_upgrade,
-            accounting.settle(),
-            connection.drain.clone(),
-        );
-        let (mut parts, _empty) = response.into_parts();
+        if let Some(upstream_upgrade) = body.into_upgraded() {
+            upgrade::spawn_tunnel(
+                client_upgrade,
+                upstream_upgrade,
+                accounting.settle(),
+                connection.drain.clone(),
+            );
+        }
         headers::prepare_response(&mut parts.headers, parts.version, true);
         return Response::from_parts(parts, ResponseBody::empty());
     }
-    let (mut parts, body) = response.into_parts();
     headers::prepare_response(&mut parts.headers, parts.version, false);
-    let body = ResponseBody::upstream(body, accounting, release, response_idle);
+    let body = ResponseBody::upstream(body, accounting, response_idle);
     Response::from_parts(parts, body)
 }
 

@@ -137,7 +137,7 @@ async fn send(
 /// The outcome the response headers show.
 fn classify(
     service: &crate::state::Service,
-    response: &http::Response<hyper::body::Incoming>,
+    response: &http::Response<crate::client::Received>,
 ) -> Outcome {
     if service
         .grpc

@@ -2,8 +2,8 @@
 //!
 //! [`ResponseBody`] carries the try's [`Accounting`] (which records the
 //! response when it ends: a gRPC status in the trailers, a body that broke
-//! off) and, for HTTP/1.1, the pooled connection, which goes back to the
-//! pool only when the response has been read to its end. It cuts a body
+//! off) around the endpoint's body, which puts an HTTP/1.1 connection back
+//! in its pool only when read to its end (`client::Received`). It cuts a body
 //! that makes no progress for `timeouts.response_idle`: the time counted is
 //! only time spent waiting for the endpoint, not for a slow client. With the
 //! access log on, it writes the request's line when it ends. The body sent
@@ -16,13 +16,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::StatusCode;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 
 use super::accounting::Accounting;
 use crate::access_log::Entry;
 use crate::body::IdleTimer;
-use crate::client::BoxError;
-use crate::endpoint::Release;
+use crate::client::{BoxError, Received};
 
 /// The body of a response luas sends to its client: an endpoint's body
 /// streamed through (never buffered), or one luas wrote itself (an error,
@@ -48,12 +46,10 @@ enum Kind {
 /// An endpoint's response body on its way to the client.
 #[derive(Debug)]
 pub(crate) struct UpstreamBody {
-    body: Incoming,
+    body: Received,
     /// Dropped at end of stream (or when the client goes away), which
     /// records the response and ends its in-flight accounting.
     accounting: Option<Accounting>,
-    /// The HTTP/1.1 connection, back to its pool at the end of the stream.
-    release: Option<Release>,
     idle: IdleTimer,
     /// Set when the body was cut: nothing more is read from it.
     cut: bool,
@@ -92,16 +88,10 @@ impl Drop for LoggedBody {
 }
 
 impl ResponseBody {
-    pub(crate) fn upstream(
-        body: Incoming,
-        accounting: Accounting,
-        release: Option<Release>,
-        idle: Option<Duration>,
-    ) -> Self {
+    pub(crate) fn upstream(body: Received, accounting: Accounting, idle: Option<Duration>) -> Self {
         Self(Kind::Upstream(UpstreamBody {
             body,
             accounting: Some(accounting),
-            release,
             idle: IdleTimer::new(idle),
             cut: false,
         }))
@@ -127,18 +117,6 @@ impl ResponseBody {
     }
 }
 
-impl Drop for UpstreamBody {
-    fn drop(&mut self) {
-        // An empty body (204, HEAD, content-length 0) may never be polled:
-        // its connection is still fit for reuse.
-        if self.body.is_end_stream() {
-            if let Some(release) = self.release.take() {
-                release.reuse();
-            }
-        }
-    }
-}
-
 impl UpstreamBody {
     fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         if self.cut {
@@ -156,9 +134,6 @@ impl UpstreamBody {
             }
             Poll::Ready(None) => {
                 self.accounting.take();
-                if let Some(release) = self.release.take() {
-                    release.reuse();
-                }
                 Poll::Ready(None)
             }
             Poll::Ready(Some(Err(error))) => {
@@ -176,7 +151,7 @@ impl UpstreamBody {
                 } else {
                     (14, "the backend reset the stream")
                 };
-                Poll::Ready(Some(self.cut_short(status, error.into())))
+                Poll::Ready(Some(self.cut_short(status, error)))
             }
             Poll::Pending => {
                 if !self.idle.expired(cx) {
@@ -227,7 +202,6 @@ impl UpstreamBody {
             grpc = accounting.grpc_trailers();
             accounting.fail();
         }
-        self.release.take();
         self.cut = true;
         if grpc {
             let mut trailers = http::HeaderMap::new();

@@ -2,7 +2,8 @@
 //!
 //! When a backend answers an upgrade request with 101, the client's and the
 //! backend's connections are both handed over (the client's by luas's
-//! HTTP/1.1 server or by hyper, the backend's by hyper) and spliced
+//! HTTP/1.1 server or by hyper, the backend's by the HTTP/1.1 codec that
+//! read the 101) and spliced
 //! together byte for byte until either side closes. The request's
 //! in-flight guard and a drain token live as long as the tunnel, so open
 //! tunnels count as load and graceful shutdown waits for them (up to the
@@ -14,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::endpoint::InFlight;
 use crate::http1;
+use crate::http1::upstream::Upgraded;
 use crate::shutdown::DrainToken;
 
 /// The client's side of an upgrade, from whichever server read its request.
@@ -33,7 +35,7 @@ impl ClientUpgrade {
 
 pub(super) fn spawn_tunnel(
     client: ClientUpgrade,
-    upstream: OnUpgrade,
+    upstream: Upgraded,
     in_flight: InFlight,
     drain: DrainToken,
 ) {
@@ -49,18 +51,18 @@ pub(super) fn spawn_tunnel(
     });
 }
 
-/// Waits for both sides' handover, then copies bytes both ways until
+/// Waits for the client's handover, then copies bytes both ways until
 /// either side closes.
-async fn splice<C, E>(client: impl std::future::Future<Output = Result<C, E>>, upstream: OnUpgrade)
-where
+async fn splice<C, E>(
+    client: impl std::future::Future<Output = Result<C, E>>,
+    mut upstream: Upgraded,
+) where
     C: AsyncRead + AsyncWrite + Unpin,
     E: std::fmt::Display,
 {
-    let upstream = async { upstream.await.map(TokioIo::new) };
-    let (mut client, mut upstream) = match tokio::join!(client, upstream) {
-        (Ok(client), Ok(upstream)) => (client, upstream),
-        (Err(error), _) => return tracing::debug!(%error, "the client's upgrade did not complete"),
-        (_, Err(error)) => return tracing::debug!(%error, "the backend's upgrade did not complete"),
+    let mut client = match client.await {
+        Ok(client) => client,
+        Err(error) => return tracing::debug!(%error, "the client's upgrade did not complete"),
     };
     match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
         Ok((sent, received)) => tracing::debug!(sent, received, "tunnel closed"),

@@ -406,6 +406,22 @@ async fn malformed_backend_responses_become_502_never_raw_bytes() {
             "conflicting lengths",
             b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc",
         ),
+        (
+            "length and chunked",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        ),
+        (
+            "another coding",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nabc",
+        ),
+        (
+            "chunked in HTTP/1.0",
+            b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        ),
+        (
+            "obs-fold",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-Folded: a\r\n b\r\n\r\nabc",
+        ),
     ] {
         let backend = raw_backend(response).await;
         let proxy = start_proxy(&one_service_yaml(&[backend], "")).await;

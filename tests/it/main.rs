@@ -45,3 +45,4 @@ mod state_file;
 mod streaming;
 mod support;
 mod tls;
+mod upstream;

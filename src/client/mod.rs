@@ -1,18 +1,21 @@
 //! Sending a request to one endpoint over a pooled connection.
 //!
-//! HTTP/1.1: each endpoint keeps a small LIFO pool of idle connections (see
+//! HTTP/1.1: luas's own codec (`http1::upstream`), driven by the request's
+//! task, on connections from a small LIFO pool per endpoint (see
 //! `endpoint::pool`; a per-endpoint lock held only to push or pop, never a
-//! global one). A connection goes back to the pool only once its response has
-//! been read to the end (see `proxy::response`), and idle ones older than the
-//! service's `timeouts.idle` are dropped. HTTP/2: one multiplexed connection
+//! global one). A connection goes back to the pool only once its exchange
+//! ended cleanly: the response read to its end by whoever polls [`Received`]
+//! (`proxy::response`, a drain), the request sent whole. Idle ones older
+//! than the service's `timeouts.idle`, or closed by the endpoint, are
+//! dropped when taken. HTTP/2: one multiplexed connection
 //! per endpoint in its slot, opened on first use and replaced when it
 //! closes; the client's `Host` travels as `:authority`.
 //!
 //! The point of owning the pool: [`SendError::NotSent`] gives the request
 //! back whenever it provably never reached the endpoint (the connection could
-//! not be opened, or a pooled one turned out closed before the request was
-//! written), so the proxy can always retry it elsewhere, streaming body and
-//! all. Which endpoint, timeouts and statuses belong to `proxy`.
+//! not be opened, or not a byte of its head could be written), so the proxy
+//! can always retry it elsewhere, streaming body and all. A pooled
+//! connection found closed before use is skipped without a try. Which endpoint, timeouts and statuses belong to `proxy`.
 //!
 //! An endpoint's pooled connections belong to the client that opened them:
 //! when a reload replaces a service's client (other protocol, timeouts or
@@ -30,16 +33,18 @@ use std::time::Duration;
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, Uri, Version};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2, TrySendError};
+use hyper::client::conn::{http2, TrySendError};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use crate::body::RequestBody;
 use crate::config::{Timeouts, UpstreamProtocol};
-use crate::endpoint::{Endpoint, Release};
+use crate::endpoint::{Endpoint, EndpointStats};
+use crate::http1::upstream::{self, Connection, SendFailure, Stream};
 use crate::tls::UpstreamTlsConnector;
+
+mod received;
+pub(crate) use received::Received;
 
 pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -61,11 +66,11 @@ pub enum SendError {
     Stale(BoxError),
 }
 
-/// A response and, for HTTP/1.1, what returns its connection to the pool.
+/// An endpoint's response; its body returns an HTTP/1.1 connection to the
+/// pool when read to its end.
 #[derive(Debug)]
 pub struct Sent {
-    pub response: Response<Incoming>,
-    pub release: Option<Release>,
+    pub response: Response<Received>,
     /// Time this request spent opening its connection (TCP, TLS, the HTTP
     /// handshake): not the endpoint's service time, so the latency sample
     /// leaves it out. Zero on a pooled or shared connection.
@@ -76,16 +81,13 @@ impl Sent {
     /// Reads the response body to its end and drops it, handing back its
     /// trailers; a connection read to the end goes back to the pool. For
     /// answers luas does not pass on (health probes, mirrored copies).
-    pub async fn drain(self) -> Result<Option<http::HeaderMap>, hyper::Error> {
+    pub async fn drain(self) -> Result<Option<http::HeaderMap>, BoxError> {
         let mut body = self.response.into_body();
         let mut trailers = None;
         while let Some(frame) = body.frame().await {
             if let Ok(found) = frame?.into_trailers() {
                 trailers = Some(found);
             }
-        }
-        if let Some(release) = self.release {
-            release.reuse();
         }
         Ok(trailers)
     }
@@ -147,7 +149,7 @@ impl UpstreamClient {
             .unwrap_or_else(|| PathAndQuery::from_static("/"));
         match self.protocol {
             UpstreamProtocol::Http1 => {
-                // Origin form on the wire; hyper writes what the URI holds.
+                // Origin form on the wire: the codec writes the path and query.
                 *request.uri_mut() = Uri::from(path);
                 *request.version_mut() = Version::HTTP_11;
                 self.send_http1(endpoint, request).await
@@ -177,41 +179,34 @@ impl UpstreamClient {
                 request.headers_mut().insert(http::header::HOST, host);
             }
         }
-        // Pooled connections first; any of them may have been closed by the
-        // endpoint since, which try_send_request reports with the request
-        // handed back, so the next one (or a new connection) can take it.
-        while let Some(mut sender) = stats.pool.take(self.idle_timeout, self.id) {
-            if sender.ready().await.is_err() {
+        // Pooled connections first; the endpoint may have closed any of
+        // them since, which shows before use or as a head that could not
+        // be written, and the next one (or a new connection) takes it.
+        while let Some(mut connection) = stats.pool.take(self.idle_timeout, self.id) {
+            if !connection.is_usable() {
                 continue;
             }
-            match sender.try_send_request(request).await {
-                Ok(response) => {
-                    return Ok(Sent {
-                        response,
-                        release: Some(Release::new(sender, stats.clone(), self.id)),
-                        setup: std::time::Duration::ZERO,
-                    })
-                }
-                Err(mut error) => {
-                    if let Some(unsent) = error.take_message() {
-                        request = unsent
+            match upstream::send(connection, request).await {
+                Ok((parts, body)) => return Ok(self.sent(stats, parts, body, Duration::ZERO)),
+                Err(SendFailure::NotSent(unsent, _)) => request = *unsent,
+                Err(SendFailure::Failed {
+                    error,
+                    nothing_received,
+                }) => {
+                    return Err(if nothing_received {
+                        SendError::Stale(error)
                     } else {
-                        let error = error.into_error();
-                        return Err(if error.is_incomplete_message() {
-                            SendError::Stale(Box::new(error))
-                        } else {
-                            SendError::Failed(Box::new(error))
-                        });
-                    }
+                        SendError::Failed(error)
+                    })
                 }
             }
         }
         let connecting = std::time::Instant::now();
-        // Boxed: the connect future (TCP, TLS, handshake) is large and
-        // rarely needed, and every request's future would otherwise carry
-        // its space, and copy it when the request's future is boxed.
-        let mut sender = match Box::pin(self.connect_http1(endpoint)).await {
-            Ok(sender) => sender,
+        // Boxed: the connect future (TCP, TLS) is large and rarely needed,
+        // and every request's future would otherwise carry its space, and
+        // copy it when the request's future is boxed.
+        let connection = match Box::pin(self.connect(endpoint)).await {
+            Ok(stream) => Connection::new(stream),
             Err(error) => {
                 return Err(SendError::NotSent {
                     request: Box::new(request),
@@ -220,42 +215,54 @@ impl UpstreamClient {
             }
         };
         let setup = connecting.elapsed();
-        match sender.try_send_request(request).await {
-            Ok(response) => Ok(Sent {
-                response,
-                release: Some(Release::new(sender, stats.clone(), self.id)),
-                setup,
+        match upstream::send(connection, request).await {
+            Ok((parts, body)) => Ok(self.sent(stats, parts, body, setup)),
+            Err(SendFailure::NotSent(request, error)) => Err(SendError::NotSent {
+                request,
+                error: Box::new(error),
             }),
-            Err(error) => Err(fresh_connection_error(error)),
+            Err(SendFailure::Failed { error, .. }) => Err(SendError::Failed(error)),
+        }
+    }
+
+    /// The response, its connection back in the pool at once when the
+    /// exchange is already over (no body, request sent whole).
+    fn sent(
+        &self,
+        stats: &Arc<EndpointStats>,
+        parts: http::response::Parts,
+        mut body: upstream::ResponseBody<RequestBody>,
+        setup: Duration,
+    ) -> Sent {
+        let received = match body.take_reusable() {
+            Some(connection) => {
+                stats.pool.put(connection, self.id);
+                Received::http1(body, None)
+            }
+            None => Received::http1(body, Some((stats.clone(), self.id))),
+        };
+        Sent {
+            response: Response::from_parts(parts, received),
+            setup,
         }
     }
 
     /// TCP (and TLS, when the service has it) to the endpoint, within the
     /// connect timeout.
-    async fn connect(&self, endpoint: &Endpoint) -> Result<Connected, BoxError> {
+    async fn connect(&self, endpoint: &Endpoint) -> Result<Stream, BoxError> {
         let connecting = async {
             let stream = TcpStream::connect(endpoint.address).await?;
             stream.set_nodelay(true)?;
             Ok::<_, BoxError>(match &self.tls {
-                None => Connected::Plain(stream),
+                None => Stream::Tcp(stream),
                 Some(tls) => {
-                    Connected::Tls(Box::new(tls.connect(endpoint.address.ip(), stream).await?))
+                    Stream::Tls(Box::new(tls.connect(endpoint.address.ip(), stream).await?))
                 }
             })
         };
         tokio::time::timeout(self.connect_timeout, connecting)
             .await
             .map_err(|_| format!("connect timed out after {:?}", self.connect_timeout))?
-    }
-
-    async fn connect_http1(
-        &self,
-        endpoint: &Endpoint,
-    ) -> Result<http1::SendRequest<RequestBody>, BoxError> {
-        match self.connect(endpoint).await? {
-            Connected::Plain(stream) => handshake_http1(stream, endpoint).await,
-            Connected::Tls(stream) => handshake_http1(stream, endpoint).await,
-        }
     }
 
     async fn send_http2(
@@ -276,8 +283,7 @@ impl UpstreamClient {
         let setup = connecting.elapsed();
         match sender.try_send_request(request).await {
             Ok(response) => Ok(Sent {
-                response,
-                release: None,
+                response: response.map(Received::Http2),
                 setup,
             }),
             Err(error) => Err(fresh_connection_error(error)),
@@ -305,47 +311,17 @@ impl UpstreamClient {
         if let Some(sender) = slot.ready_sender(self.id) {
             return Ok(sender);
         }
-        let mut sender = match self.connect(endpoint).await? {
-            Connected::Plain(stream) => handshake_http2(stream, endpoint).await?,
-            Connected::Tls(stream) => handshake_http2(stream, endpoint).await?,
-        };
+        let mut sender = handshake_http2(self.connect(endpoint).await?, endpoint).await?;
         sender.ready().await?;
         slot.store(self.id, sender.clone());
         Ok(sender)
     }
 }
 
-/// A connection to an endpoint, before HTTP.
-enum Connected {
-    Plain(TcpStream),
-    // Boxed: a TLS session is much larger than a socket.
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-}
-
-async fn handshake_http1<I>(
-    io: I,
+async fn handshake_http2(
+    io: Stream,
     endpoint: &Endpoint,
-) -> Result<http1::SendRequest<RequestBody>, BoxError>
-where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (sender, connection) = http1::Builder::new().handshake(TokioIo::new(io)).await?;
-    let address = endpoint.address;
-    tokio::spawn(async move {
-        if let Err(error) = connection.with_upgrades().await {
-            tracing::debug!(endpoint = %address, %error, "upstream connection ended");
-        }
-    });
-    Ok(sender)
-}
-
-async fn handshake_http2<I>(
-    io: I,
-    endpoint: &Endpoint,
-) -> Result<http2::SendRequest<RequestBody>, BoxError>
-where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+) -> Result<http2::SendRequest<RequestBody>, BoxError> {
     let (sender, connection) = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
         .handshake(TokioIo::new(io))
@@ -359,8 +335,8 @@ where
     Ok(sender)
 }
 
-/// A failure on a connection just opened (or the one h2 connection): the
-/// request comes back if it was never written.
+/// A failure on the endpoint's h2 connection: the request comes back if it
+/// was never written.
 fn fresh_connection_error(mut error: TrySendError<Request<RequestBody>>) -> SendError {
     match error.take_message() {
         Some(request) => SendError::NotSent {
