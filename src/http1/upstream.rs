@@ -156,7 +156,10 @@ where
         body.is_end_stream(),
         body.size_hint().exact(),
     );
-    let target = request.uri().path_and_query().map_or("/", |path| path.as_str());
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |path| path.as_str());
     let mut writer = Writer::default();
     encode::write_request_head(
         &mut writer.staging,
@@ -277,17 +280,14 @@ where
         let Some(sending) = &mut self.sending else {
             return Ok(());
         };
-        let frame = match frame {
-            Some(frame) => frame,
-            None => {
-                match sending.remaining {
-                    None => encode::last_chunk(&mut self.writer.staging, None),
-                    Some(0) => {}
-                    Some(_) => return Err(self.length_error()),
-                }
-                self.sending = None;
-                return Ok(());
+        let Some(frame) = frame else {
+            match sending.remaining {
+                None => encode::last_chunk(&mut self.writer.staging, None),
+                Some(0) => {}
+                Some(_) => return Err(self.length_error()),
             }
+            self.sending = None;
+            return Ok(());
         };
         match frame.into_data() {
             Ok(data) => {
@@ -441,8 +441,8 @@ where
             let frame = match &mut this.reading {
                 Reading::Done | Reading::Failed => return Poll::Ready(None),
                 Reading::Length(remaining) => (!read.is_empty()).then(|| {
-                    let take = usize::try_from(*remaining)
-                        .map_or(read.len(), |left| left.min(read.len()));
+                    let take =
+                        usize::try_from(*remaining).map_or(read.len(), |left| left.min(read.len()));
                     *remaining -= take as u64;
                     Frame::data(read.split_to(take).freeze())
                 }),
@@ -459,7 +459,9 @@ where
                     }
                     Err(error) => return this.fail(Box::new(UpstreamError::Chunked(error))),
                 },
-                Reading::UntilClose => (!read.is_empty()).then(|| Frame::data(read.split().freeze())),
+                Reading::UntilClose => {
+                    (!read.is_empty()).then(|| Frame::data(read.split().freeze()))
+                }
             };
             if let Some(frame) = frame {
                 if matches!(this.reading, Reading::Length(0)) {
@@ -556,7 +558,11 @@ impl Writer {
         }
     }
 
-    fn poll_flush(&mut self, stream: &mut Stream, context: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_flush(
+        &mut self,
+        stream: &mut Stream,
+        context: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
         while !self.is_empty() {
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
             let mut count = self.queue.len().min(MAX_SLICES - 1);
@@ -567,7 +573,8 @@ impl Writer {
                 slices[count] = IoSlice::new(&self.staging);
                 count += 1;
             }
-            let written = ready!(Pin::new(&mut *stream).poll_write_vectored(context, &slices[..count]))?;
+            let written =
+                ready!(Pin::new(&mut *stream).poll_write_vectored(context, &slices[..count]))?;
             if written == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
