@@ -26,7 +26,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
-FUZZ_TARGETS="${FUZZ_TARGETS:-request_head chunked}"
+FUZZ_TARGETS="${FUZZ_TARGETS:-request_head chunked response_head}"
 # Grace beyond FUZZ_SECONDS before `timeout` stops a run that did not stop
 # itself (loading the corpus, writing a finding).
 GRACE=60

@@ -27,6 +27,7 @@ mod grpc;
 mod headers;
 mod http1;
 mod http1_differential;
+mod http1_response_differential;
 mod kube_api;
 mod kubernetes;
 mod limits;
