@@ -122,12 +122,22 @@ impl Connection {
 
     /// Whether an idle connection is still open and quiet, checked without
     /// waiting: the backend may have closed it (or, wrongly, written to it)
-    /// since it went idle, and then it must not carry a request.
+    /// since it went idle, and then it must not carry a request. The
+    /// reactor's readiness answers first, with no system call; only a
+    /// socket that became readable while idle (an end, stray bytes, or
+    /// TLS's own records) is read to tell which.
     pub fn is_usable(&mut self) -> bool {
         if !self.read.is_empty() {
             return false;
         }
         let mut context = Context::from_waker(Waker::noop());
+        let socket = match &self.stream {
+            Stream::Tcp(socket) => socket,
+            Stream::Tls(tls) => tls.get_ref().0,
+        };
+        if socket.poll_read_ready(&mut context).is_pending() {
+            return true;
+        }
         let mut byte = [0u8; 1];
         let mut probe = ReadBuf::new(&mut byte);
         Pin::new(&mut self.stream)

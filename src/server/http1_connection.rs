@@ -101,7 +101,7 @@ pub(super) fn serve<'a>(
             };
             if idle {
                 let readable = poll_fn(|context| match inbound.lock().io.as_mut() {
-                    Some(io) => io.poll_readable(context).map_ok(|_| ()),
+                    Some(io) => io.poll_read_ready(context),
                     None => Poll::Ready(Ok(())),
                 });
                 tokio::select! {
