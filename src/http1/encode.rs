@@ -332,4 +332,42 @@ mod tests {
         last_chunk(&mut out, Some(&trailers));
         assert_eq!(&out[..], b"1a2f\r\n0\r\n0\r\ngrpc-status: 0\r\n\r\n");
     }
+
+    #[test]
+    fn request_heads_carry_the_framing_decided_here() {
+        let head = |headers: &HeaderMap, framing: RequestFraming| {
+            let mut out = BytesMut::new();
+            write_request_head(&mut out, &Method::POST, "/a?b", headers, framing);
+            String::from_utf8(out.to_vec()).unwrap()
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("x"));
+        headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("gzip"));
+        assert_eq!(
+            head(&headers, RequestFraming::Length(5)),
+            "POST /a?b HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\n"
+        );
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("9"));
+        assert_eq!(
+            head(&headers, RequestFraming::Chunked),
+            "POST /a?b HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"
+        );
+        assert_eq!(
+            RequestFraming::of(&headers, false, Some(3)),
+            RequestFraming::Length(9)
+        );
+        let empty = HeaderMap::new();
+        assert_eq!(
+            RequestFraming::of(&empty, true, None),
+            RequestFraming::Empty
+        );
+        assert_eq!(
+            RequestFraming::of(&empty, false, Some(3)),
+            RequestFraming::Length(3)
+        );
+        assert_eq!(
+            RequestFraming::of(&empty, false, None),
+            RequestFraming::Chunked
+        );
+    }
 }

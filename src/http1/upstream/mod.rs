@@ -17,42 +17,30 @@
 //! on it and the backend keeps it alive. Response framing is strict (see
 //! `response`): invalid framing is an error, never passed on.
 
-use std::collections::VecDeque;
 use std::future::poll_fn;
-use std::io::{self, IoSlice};
+use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll, Waker};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use http::{Method, Request, StatusCode};
 use http_body::{Body, Frame, SizeHint};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
+use tokio::io::{AsyncRead, ReadBuf};
 
 use super::chunked::{ChunkError, ChunkedDecoder, Decoded};
 use super::encode::{self, RequestFraming};
 use super::response::{parse_response, BodyFraming, RESPONSE_LIMITS};
 use super::HeadError;
 
+mod stream;
+mod writer;
+pub use stream::{Stream, Upgraded};
+use writer::Writer;
+
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Room kept free in the read buffer before a read.
 const READ_CHUNK: usize = 8 * 1024;
-/// Request data below this size is copied beside its chunk framing, so a
-/// small frame leaves in one write; larger data is written from its own
-/// buffer.
-const COPY_BELOW: usize = 8 * 1024;
-/// Buffers handed to one vectored write.
-const MAX_SLICES: usize = 8;
-
-/// A backend connection's socket: plain TCP or TLS.
-pub enum Stream {
-    Tcp(TcpStream),
-    // Boxed: a TLS session is much larger than a socket.
-    Tls(Box<TlsStream<TcpStream>>),
-}
-
 /// An open connection to a backend, idle between exchanges. It keeps its
 /// (empty) buffers while pooled, so a busy connection allocates none per
 /// request; backend connections are few next to client connections.
@@ -102,13 +90,6 @@ pub struct ResponseBody<B> {
     exchange: Option<Box<Exchange<B>>>,
     reading: Reading,
     keep_alive: bool,
-}
-
-/// A connection after a 101: the socket and the bytes the backend sent
-/// after its response head.
-pub struct Upgraded {
-    stream: Stream,
-    read_ahead: Bytes,
 }
 
 impl Connection {
@@ -175,10 +156,7 @@ where
         .uri()
         .path_and_query()
         .map_or("/", |path| path.as_str());
-    let mut writer = Writer {
-        staging: std::mem::take(&mut connection.write),
-        ..Writer::default()
-    };
+    let mut writer = Writer::new(std::mem::take(&mut connection.write));
     encode::write_request_head(
         &mut writer.staging,
         request.method(),
@@ -527,194 +505,8 @@ impl<B> std::fmt::Debug for ResponseBody<B> {
     }
 }
 
-impl std::fmt::Debug for Stream {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str(match self {
-            Self::Tcp(_) => "Tcp",
-            Self::Tls(_) => "Tls",
-        })
-    }
-}
-
 impl std::fmt::Debug for Connection {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(formatter, "http1::upstream::Connection({:?})", self.stream)
-    }
-}
-
-impl std::fmt::Debug for Upgraded {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(formatter, "http1::upstream::Upgraded({:?})", self.stream)
-    }
-}
-
-/// Bytes waiting to be written: small pieces gathered in `staging`, large
-/// data in `queue` ahead of it, all leaving in vectored writes.
-#[derive(Default)]
-struct Writer {
-    /// Written before `staging`.
-    queue: VecDeque<Bytes>,
-    staging: BytesMut,
-    /// Bytes written so far.
-    written: u64,
-}
-
-impl Writer {
-    fn is_empty(&self) -> bool {
-        self.queue.is_empty() && self.staging.is_empty()
-    }
-
-    fn data(&mut self, data: Bytes, chunked: bool) {
-        if chunked {
-            encode::chunk_start(&mut self.staging, data.len());
-        }
-        if data.len() < COPY_BELOW {
-            self.staging.put_slice(&data);
-        } else {
-            if !self.staging.is_empty() {
-                self.queue.push_back(self.staging.split().freeze());
-            }
-            self.queue.push_back(data);
-        }
-        if chunked {
-            self.staging.put_slice(b"\r\n");
-        }
-    }
-
-    fn poll_flush(
-        &mut self,
-        stream: &mut Stream,
-        context: &mut Context<'_>,
-    ) -> Poll<io::Result<()>> {
-        while !self.is_empty() {
-            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-            let mut count = self.queue.len().min(MAX_SLICES - 1);
-            for (slot, piece) in slices.iter_mut().zip(&self.queue).take(count) {
-                *slot = IoSlice::new(piece);
-            }
-            if count == self.queue.len() && !self.staging.is_empty() {
-                slices[count] = IoSlice::new(&self.staging);
-                count += 1;
-            }
-            let written =
-                ready!(Pin::new(&mut *stream).poll_write_vectored(context, &slices[..count]))?;
-            if written == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            self.written += written as u64;
-            self.advance(written);
-        }
-        Pin::new(stream).poll_flush(context)
-    }
-
-    fn advance(&mut self, mut written: usize) {
-        while written > 0 {
-            match self.queue.front_mut() {
-                Some(front) if written >= front.len() => {
-                    written -= front.len();
-                    self.queue.pop_front();
-                }
-                Some(front) => {
-                    front.advance(written);
-                    written = 0;
-                }
-                None => {
-                    self.staging.advance(written);
-                    written = 0;
-                }
-            }
-        }
-    }
-}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        context: &mut Context<'_>,
-        buffer: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Tcp(stream) => Pin::new(stream).poll_read(context, buffer),
-            Self::Tls(stream) => Pin::new(stream.as_mut()).poll_read(context, buffer),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        context: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Self::Tcp(stream) => Pin::new(stream).poll_write(context, data),
-            Self::Tls(stream) => Pin::new(stream.as_mut()).poll_write(context, data),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        context: &mut Context<'_>,
-        slices: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Self::Tcp(stream) => Pin::new(stream).poll_write_vectored(context, slices),
-            Self::Tls(stream) => Pin::new(stream.as_mut()).poll_write_vectored(context, slices),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            Self::Tcp(stream) => stream.is_write_vectored(),
-            Self::Tls(stream) => stream.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Tcp(stream) => Pin::new(stream).poll_flush(context),
-            Self::Tls(stream) => Pin::new(stream.as_mut()).poll_flush(context),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Tcp(stream) => Pin::new(stream).poll_shutdown(context),
-            Self::Tls(stream) => Pin::new(stream.as_mut()).poll_shutdown(context),
-        }
-    }
-}
-
-impl AsyncRead for Upgraded {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        context: &mut Context<'_>,
-        buffer: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if !this.read_ahead.is_empty() {
-            let take = this.read_ahead.len().min(buffer.remaining());
-            buffer.put_slice(&this.read_ahead.split_to(take));
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut this.stream).poll_read(context, buffer)
-    }
-}
-
-impl AsyncWrite for Upgraded {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        context: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(context, data)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(context)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(context)
     }
 }
