@@ -26,7 +26,6 @@
 //! the TLS handshake counts toward the connect timeout, and a connection
 //! that fails it never carried the request.
 
-use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,7 +45,7 @@ use crate::tls::UpstreamTlsConnector;
 mod received;
 pub(crate) use received::Received;
 
-pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
+pub(crate) use crate::http1::upstream::BoxError;
 
 /// Why a request to an endpoint got no response.
 #[derive(Debug)]

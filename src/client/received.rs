@@ -72,9 +72,7 @@ impl Body for Received {
         match self.get_mut() {
             Self::Http1(http1) => {
                 let polled = Pin::new(&mut http1.body).poll_frame(context);
-                if matches!(polled, Poll::Ready(None))
-                    || matches!(polled, Poll::Ready(Some(Ok(_)))) && http1.body.is_end_stream()
-                {
+                if polled.is_ready() && http1.body.is_end_stream() {
                     http1.return_connection();
                 }
                 polled

@@ -130,10 +130,7 @@ impl InboundState {
         let Some(io) = self.io.as_mut() else {
             return Poll::Ready(Ok(0));
         };
-        if self.buffer.capacity() - self.buffer.len() < READ_CHUNK / 4 {
-            self.buffer.reserve(READ_CHUNK);
-        }
-        tokio_util::io::poll_read_buf(Pin::new(io), context, &mut self.buffer)
+        super::io::poll_fill(io, context, &mut self.buffer)
     }
 
     /// The next piece of the current body. Used by [`Body`] and by the

@@ -37,6 +37,14 @@ impl RequestFacts {
     }
 }
 
+/// Statuses whose responses never have a body (RFC 9110 §6.4.1), whatever
+/// their framing fields say.
+pub fn bodiless(status: StatusCode) -> bool {
+    status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+}
+
 /// Decides the framing from the status, the headers and what the body says
 /// of its length (`exact`, None when unknown).
 pub fn framing(
@@ -45,11 +53,7 @@ pub fn framing(
     headers: &HeaderMap,
     exact: Option<u64>,
 ) -> ResponseFraming {
-    if request.head
-        || status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-    {
+    if request.head || bodiless(status) {
         return ResponseFraming::NoBody;
     }
     if let Some(length) = content_length(headers) {
@@ -98,11 +102,7 @@ pub fn write_head(
         put_field(out, name.as_str().as_bytes(), value.as_bytes());
     }
     match framing {
-        ResponseFraming::Length(length) if !headers.contains_key(header::CONTENT_LENGTH) => {
-            out.put_slice(b"content-length: ");
-            put_number(out, length, 10);
-            out.put_slice(b"\r\n");
-        }
+        ResponseFraming::Length(length) => put_content_length(out, headers, length),
         ResponseFraming::Chunked => put_field(out, b"transfer-encoding", b"chunked"),
         _ => {}
     }
@@ -165,13 +165,9 @@ pub fn write_request_head(
         put_field(out, name.as_str().as_bytes(), value.as_bytes());
     }
     match framing {
-        RequestFraming::Length(length) if !headers.contains_key(header::CONTENT_LENGTH) => {
-            out.put_slice(b"content-length: ");
-            put_number(out, length, 10);
-            out.put_slice(b"\r\n");
-        }
+        RequestFraming::Length(length) => put_content_length(out, headers, length),
         RequestFraming::Chunked => put_field(out, b"transfer-encoding", b"chunked"),
-        _ => {}
+        RequestFraming::Empty => {}
     }
     out.put_slice(b"\r\n");
 }
@@ -189,6 +185,15 @@ pub fn last_chunk(out: &mut BytesMut, trailers: Option<&HeaderMap>) {
         put_field(out, name.as_str().as_bytes(), value.as_bytes());
     }
     out.put_slice(b"\r\n");
+}
+
+/// `content-length`, unless the passed-on fields already carry it.
+fn put_content_length(out: &mut BytesMut, headers: &HeaderMap, length: u64) {
+    if !headers.contains_key(header::CONTENT_LENGTH) {
+        out.put_slice(b"content-length: ");
+        put_number(out, length, 10);
+        out.put_slice(b"\r\n");
+    }
 }
 
 fn put_field(out: &mut BytesMut, name: &[u8], value: &[u8]) {

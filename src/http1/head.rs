@@ -162,34 +162,18 @@ fn build(bytes: &Bytes, request: &httparse::Request<'_, '_>) -> Result<RequestHe
     };
     let uri = target_uri(bytes, &method, target)?;
 
-    let mut headers = HeaderMap::with_capacity(request.headers.len());
-    let mut framing = FramingHeaders::default();
-    let mut tokens = ConnectionTokens::default();
     let mut expect_continue = false;
     let mut accepts_trailers = false;
-    for field in request.headers.iter() {
-        let name = HeaderName::from_bytes(field.name.as_bytes())
-            .map_err(|_| HeadError::Malformed("an invalid header name"))?;
-        let value = HeaderValue::from_maybe_shared(bytes.slice_ref(field.value))
-            .map_err(|_| HeadError::Malformed("an invalid header value"))?;
-        if name == header::CONTENT_LENGTH {
-            framing.content_length(value.as_bytes())?;
-        } else if name == header::TRANSFER_ENCODING {
-            framing.transfer_encoding(value.as_bytes())?;
-        } else if name == header::CONNECTION {
-            tokens.read(value.as_bytes());
-        } else if name == header::EXPECT {
+    let fields = read_fields(bytes, request.headers, |name, value| {
+        if name == header::EXPECT {
             expect_continue |= trimmed(value.as_bytes()).eq_ignore_ascii_case(b"100-continue");
         } else if name == header::TE {
             accepts_trailers |= list(value.as_bytes()).any(|t| t.eq_ignore_ascii_case(b"trailers"));
         }
-        headers.append(name, value);
-    }
-    let framing = framing.decide(version)?;
-    let keep_alive = match version {
-        Version::HTTP_11 => !tokens.close,
-        _ => tokens.keep_alive && !tokens.close,
-    };
+    })?;
+    let framing = fields.framing.decide(version)?;
+    let keep_alive = fields.tokens.keep_alive(version);
+    let headers = fields.headers;
     let (mut parts, ()) = http::Request::new(()).into_parts();
     parts.method = method;
     parts.uri = uri;
@@ -207,6 +191,45 @@ fn build(bytes: &Bytes, request: &httparse::Request<'_, '_>) -> Result<RequestHe
 /// RFC 9112 §3.2: origin form for most requests, absolute form (with a
 /// scheme and an authority) from proxies and some clients, authority form
 /// for CONNECT only and `*` for OPTIONS only.
+/// A head's fields as a map of slices of its bytes, and what luas reads
+/// of them on the way: the framing fields and the `Connection` tokens.
+pub(super) struct Fields {
+    pub(super) headers: HeaderMap,
+    pub(super) framing: FramingHeaders,
+    pub(super) tokens: ConnectionTokens,
+}
+
+/// Reads `fields`, parsed from `bytes`; `other` sees every field that is
+/// not about framing or the connection.
+pub(super) fn read_fields(
+    bytes: &Bytes,
+    fields: &[httparse::Header<'_>],
+    mut other: impl FnMut(&HeaderName, &HeaderValue),
+) -> Result<Fields, HeadError> {
+    let mut read = Fields {
+        headers: HeaderMap::with_capacity(fields.len()),
+        framing: FramingHeaders::default(),
+        tokens: ConnectionTokens::default(),
+    };
+    for field in fields {
+        let name = HeaderName::from_bytes(field.name.as_bytes())
+            .map_err(|_| HeadError::Malformed("an invalid header name"))?;
+        let value = HeaderValue::from_maybe_shared(bytes.slice_ref(field.value))
+            .map_err(|_| HeadError::Malformed("an invalid header value"))?;
+        if name == header::CONTENT_LENGTH {
+            read.framing.content_length(value.as_bytes())?;
+        } else if name == header::TRANSFER_ENCODING {
+            read.framing.transfer_encoding(value.as_bytes())?;
+        } else if name == header::CONNECTION {
+            read.tokens.read(value.as_bytes());
+        } else {
+            other(&name, &value);
+        }
+        read.headers.append(name, value);
+    }
+    Ok(read)
+}
+
 fn target_uri(bytes: &Bytes, method: &Method, target: &str) -> Result<Uri, HeadError> {
     if target.len() > MAX_TARGET_BYTES {
         return Err(HeadError::TargetTooLong);
@@ -318,12 +341,20 @@ impl FramingHeaders {
 
 #[derive(Default)]
 pub(super) struct ConnectionTokens {
-    pub(super) close: bool,
-    pub(super) keep_alive: bool,
+    close: bool,
+    keep_alive: bool,
 }
 
 impl ConnectionTokens {
-    pub(super) fn read(&mut self, value: &[u8]) {
+    /// The connection may carry another message, per the version's default.
+    pub(super) fn keep_alive(&self, version: Version) -> bool {
+        match version {
+            Version::HTTP_11 => !self.close,
+            _ => self.keep_alive && !self.close,
+        }
+    }
+
+    fn read(&mut self, value: &[u8]) {
         for token in list(value) {
             self.close |= token.eq_ignore_ascii_case(b"close");
             self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");

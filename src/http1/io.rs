@@ -7,12 +7,28 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::body::READ_CHUNK;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio_rustls::server::TlsStream;
+
+/// Reads what `io` has into `buffer`, growing it by [`READ_CHUNK`] when
+/// less than a quarter of that is free: Ready(Ok(0)) at the end of input.
+/// Both directions read with it: client requests and backend responses.
+pub fn poll_fill<R: AsyncRead + Unpin>(
+    io: &mut R,
+    context: &mut Context<'_>,
+    buffer: &mut BytesMut,
+) -> Poll<io::Result<usize>> {
+    if buffer.capacity() - buffer.len() < READ_CHUNK / 4 {
+        buffer.reserve(READ_CHUNK);
+    }
+    tokio_util::io::poll_read_buf(Pin::new(io), context, buffer)
+}
 
 pub enum ClientRead {
     Tcp(OwnedReadHalf),

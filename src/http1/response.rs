@@ -9,10 +9,10 @@
 //! repaired, as are obs-fold and invalid header bytes (httparse's defaults).
 
 use bytes::BytesMut;
-use http::header::{self, HeaderName, HeaderValue};
-use http::{HeaderMap, StatusCode, Version};
+use http::{StatusCode, Version};
 
-use super::head::{parse_error, with_slots, ConnectionTokens, FramingHeaders};
+use super::encode::bodiless;
+use super::head::{parse_error, read_fields, with_slots};
 use super::{Framing, HeadError, HeadLimits};
 
 /// Bounds on a backend's response head: Envoy's 60 KiB and 100 fields are
@@ -95,47 +95,23 @@ pub fn parse_response(
         } else {
             Version::HTTP_10
         };
-        let mut headers = HeaderMap::with_capacity(response.headers.len());
-        let mut framing = FramingHeaders::default();
-        let mut tokens = ConnectionTokens::default();
-        for field in response.headers.iter() {
-            let name = HeaderName::from_bytes(field.name.as_bytes())
-                .map_err(|_| HeadError::Malformed("an invalid header name"))?;
-            let value = HeaderValue::from_maybe_shared(bytes.slice_ref(field.value))
-                .map_err(|_| HeadError::Malformed("an invalid header value"))?;
-            if name == header::CONTENT_LENGTH {
-                framing.content_length(value.as_bytes())?;
-            } else if name == header::TRANSFER_ENCODING {
-                framing.transfer_encoding(value.as_bytes())?;
-            } else if name == header::CONNECTION {
-                tokens.read(value.as_bytes());
-            }
-            headers.append(name, value);
-        }
-        let bodiless = to_head
-            || status.is_informational()
-            || status == StatusCode::NO_CONTENT
-            || status == StatusCode::NOT_MODIFIED;
-        let framing = if bodiless {
+        let fields = read_fields(&bytes, response.headers, |_, _| {})?;
+        let framing = if to_head || bodiless(status) {
             BodyFraming::Empty
-        } else if framing.absent() {
+        } else if fields.framing.absent() {
             BodyFraming::UntilClose
         } else {
-            match framing.decide(version)? {
+            match fields.framing.decide(version)? {
                 Framing::Empty => BodyFraming::Empty,
                 Framing::Length(length) => BodyFraming::Length(length),
                 Framing::Chunked => BodyFraming::Chunked,
             }
         };
-        let keep_alive = framing != BodyFraming::UntilClose
-            && match version {
-                Version::HTTP_11 => !tokens.close,
-                _ => tokens.keep_alive && !tokens.close,
-            };
+        let keep_alive = framing != BodyFraming::UntilClose && fields.tokens.keep_alive(version);
         let (mut parts, ()) = http::Response::new(()).into_parts();
         parts.status = status;
         parts.version = version;
-        parts.headers = headers;
+        parts.headers = fields.headers;
         Ok(Some(ResponseHead {
             parts,
             framing,

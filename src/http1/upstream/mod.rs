@@ -39,8 +39,6 @@ use writer::Writer;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Room kept free in the read buffer before a read.
-const READ_CHUNK: usize = 8 * 1024;
 /// An open connection to a backend, idle between exchanges. It keeps its
 /// (empty) buffers while pooled, so a busy connection allocates none per
 /// request; backend connections are few next to client connections.
@@ -127,10 +125,7 @@ impl Connection {
     }
 
     fn poll_fill(&mut self, context: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.read.capacity() - self.read.len() < READ_CHUNK / 4 {
-            self.read.reserve(READ_CHUNK);
-        }
-        tokio_util::io::poll_read_buf(Pin::new(&mut self.stream), context, &mut self.read)
+        super::io::poll_fill(&mut self.stream, context, &mut self.read)
     }
 }
 
@@ -331,7 +326,12 @@ where
                     nothing_received: false,
                 }));
             }
-            match parse_response(&mut self.connection.read, to_head) {
+            let parsed = if self.connection.read.is_empty() {
+                Ok(None)
+            } else {
+                parse_response(&mut self.connection.read, to_head)
+            };
+            match parsed {
                 Err(error) => return Poll::Ready(Err(self.failed(error.into()))),
                 Ok(Some(head))
                     if head.parts.status.is_informational()
