@@ -260,3 +260,38 @@ async fn head_answers_and_unread_bodies_keep_the_connection_in_step() {
     assert_eq!(connection.response(false).await.status, 203);
     assert_eq!(backend.requests(), 3, "the body was taken for a request");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_said_close_is_let_go_at_once() {
+    let backend = Backend::spawn(BackendOptions::new("b")).await.unwrap();
+    let proxy = start_proxy(&one_service_yaml(&[backend.address], "")).await;
+    let mut connection = Connection::open(edge(&proxy)).await;
+    connection
+        .send(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
+    assert_eq!(connection.response(false).await.status, 200);
+    assert!(connection.closed_within(Duration::from_secs(3)).await);
+    // The client keeps its end open and writes on. Had luas kept reading
+    // its input before closing (as it must while a client may still be
+    // sending, for up to a second), the bytes would be read and dropped;
+    // with luas's socket closed, the kernel answers the first with a reset
+    // and the next write fails. Half a second is the bound: well inside the
+    // drain's second, and far beyond a close that follows its response.
+    let started = Instant::now();
+    let mut refused = None;
+    for _ in 0..50 {
+        if let Err(error) = connection.stream.write_all(b"x").await {
+            refused = Some(error.kind());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        matches!(
+            refused,
+            Some(std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset)
+        ),
+        "luas still held the connection {:?} after the client said it was done: {refused:?}",
+        started.elapsed()
+    );
+}
