@@ -68,76 +68,85 @@ pub(super) struct ClientBody {
     pub mirror: Option<Box<BodyCopy>>,
 }
 
-pub(super) async fn forward(
-    connection: &Connection,
-    to: ServiceRef<'_>,
-    limits: &ListenerLimits,
+/// Forwards the request to the service: picks the group, prepares the
+/// headers, keeps the body for retries when they may need it, and sends.
+///
+/// An async block, not an async fn, for the future's size (see
+/// [`send_with_retries`]).
+#[allow(clippy::manual_async_fn)] // deliberately, for the future's size
+pub(super) fn forward<'a>(
+    connection: &'a Connection,
+    to: ServiceRef<'a>,
+    limits: &'a ListenerLimits,
     mut parts: http::request::Parts,
     body: ClientBody,
     started: Instant,
-    mut trace: Option<&mut Trace>,
-) -> Result<Forwarded, ProxyError> {
-    let service = to.service();
-    if let Some(limit) = limits.max_body_bytes {
-        let declared = headers::content_length(&parts.headers);
-        if declared.is_some_and(|length| length > limit) {
-            return Err(ProxyError::BodyTooLarge { limit });
+    mut trace: Option<&'a mut Trace>,
+) -> impl std::future::Future<Output = Result<Forwarded, ProxyError>> + Send + 'a {
+    async move {
+        let service = to.service();
+        if let Some(limit) = limits.max_body_bytes {
+            let declared = headers::content_length(&parts.headers);
+            if declared.is_some_and(|length| length > limit) {
+                return Err(ProxyError::BodyTooLarge { limit });
+            }
         }
-    }
-    let no_endpoint = || ProxyError::NoEndpoint {
-        service: service.name.clone(),
-    };
-    // The route's request timeout, else the service's; a gRPC client's
-    // deadline bounds it from above.
-    let configured = to.timeouts.request.unwrap_or(service.timeouts.request);
-    let request_timeout =
-        grpc::timeout(&parts.headers).map_or(configured, |deadline| deadline.min(configured));
-    let policy = to.retry_policy();
-    let group_index = service.split.pick_for(&parts).ok_or_else(no_endpoint)?;
-    let group = &service.groups[group_index];
+        let no_endpoint = || ProxyError::NoEndpoint {
+            service: service.name.clone(),
+        };
+        // The route's request timeout, else the service's; a gRPC client's
+        // deadline bounds it from above.
+        let configured = to.timeouts.request.unwrap_or(service.timeouts.request);
+        let request_timeout =
+            grpc::timeout(&parts.headers).map_or(configured, |deadline| deadline.min(configured));
+        let policy = to.retry_policy();
+        let group_index = service.split.pick_for(&parts).ok_or_else(no_endpoint)?;
+        let group = &service.groups[group_index];
 
-    let upgrade = headers::is_upgrade_request(&parts);
-    headers::prepare_request(
-        &mut parts,
-        connection.remote.ip(),
-        connection.scheme,
-        upgrade,
-    );
-    if let Some(trace) = trace.as_deref_mut() {
-        trace.group = Some(group.name.clone());
-        trace.request_id = parts.headers.get(headers::X_REQUEST_ID).cloned();
-    }
-    let client_upgrade = if upgrade {
-        upgrade::ClientUpgrade::take(&mut parts.extensions)
-    } else {
-        None
-    };
+        let upgrade = headers::is_upgrade_request(&parts);
+        headers::prepare_request(
+            &mut parts,
+            connection.remote.ip(),
+            connection.scheme,
+            upgrade,
+        );
+        if let Some(trace) = trace.as_deref_mut() {
+            trace.group = Some(group.name.clone());
+            trace.request_id = parts.headers.get(headers::X_REQUEST_ID).cloned();
+        }
+        let client_upgrade = if upgrade {
+            upgrade::ClientUpgrade::take(&mut parts.extensions)
+        } else {
+            None
+        };
 
-    let (replay, first_body) =
-        body_for_tries(&parts, body, upgrade, &policy, limits, trace.as_deref_mut()).await?;
-    let progress = first_body.progress();
-    let outgoing = Outgoing {
-        progress,
-        first: Request::from_parts(parts, first_body),
-        replay,
-        timeout: request_timeout,
-        policy,
-    };
-    send_with_retries(
-        connection,
-        (&to, group_index),
-        outgoing,
-        client_upgrade,
-        started,
-        trace,
-    )
-    .await
+        let (replay, first_body) =
+            body_for_tries(&parts, body, upgrade, &policy, limits, trace.as_deref_mut()).await?;
+        let progress = first_body.progress();
+        let outgoing = Outgoing {
+            progress,
+            first: Some(Request::from_parts(parts, first_body)),
+            replay,
+            timeout: request_timeout,
+            policy,
+        };
+        send_with_retries(
+            connection,
+            (&to, group_index),
+            outgoing,
+            client_upgrade,
+            started,
+            trace,
+        )
+        .await
+    }
 }
 
 /// The request as the tries send it: the first try's, and the copy the
 /// next ones replay when the body was kept.
 struct Outgoing {
-    first: Request<RequestBody>,
+    /// Taken by the first try; put back when it was not sent.
+    first: Option<Request<RequestBody>>,
     /// How far the client's body has come, when it streams.
     progress: Option<RequestProgress>,
     replay: Option<Replay>,
@@ -149,188 +158,199 @@ struct Outgoing {
 
 /// Sends the request to the group's endpoints until one answers or the
 /// retry decision gives up; see the module docs for the four steps of a try.
-async fn send_with_retries(
-    connection: &Connection,
-    (to, group_index): (&ServiceRef<'_>, usize),
-    outgoing: Outgoing,
+///
+/// An async block, not an async fn, that uses `outgoing` where it was
+/// captured: an async fn moves its arguments into locals of its own, and
+/// the future then holds the 660-byte request twice, in this future and in
+/// every one around it, all copied whenever one is nested in the next.
+#[allow(clippy::manual_async_fn)] // deliberately, for the future's size
+fn send_with_retries<'a>(
+    connection: &'a Connection,
+    (to, group_index): (&'a ServiceRef<'a>, usize),
+    mut outgoing: Outgoing,
     mut client_upgrade: Option<upgrade::ClientUpgrade>,
     started: Instant,
-    mut trace: Option<&mut Trace>,
-) -> Result<Forwarded, ProxyError> {
-    let service = to.service();
-    let group = &service.groups[group_index];
-    let no_endpoint = || ProxyError::NoEndpoint {
-        service: service.name.clone(),
-    };
-    let Outgoing {
-        first,
-        progress,
-        replay,
-        timeout: request_timeout,
-        policy,
-    } = outgoing;
-    let policy = &policy;
-    let mut pending = Some(first);
-
-    service.budget.deposit(started);
-    let deadline = started + request_timeout;
-    let mut tried: Vec<SocketAddr> = Vec::with_capacity(2);
-    let mut attempt = Attempt {
-        retries: 0,
-        resends: 0,
-        replayable: replay.as_ref().is_some_and(Replay::is_ready),
-        untried_left: true,
-        endpoints_tried: 0,
-    };
-    let mut last_error: Option<ProxyError> = None;
-    let mut now = started;
-    loop {
-        let remaining = deadline.saturating_duration_since(now);
-        if remaining.is_zero() {
-            return Err(last_error.unwrap_or(ProxyError::Timeout {
-                endpoint: tried.last().copied().unwrap_or(([0, 0, 0, 0], 0).into()),
-                timeout: request_timeout,
-            }));
-        }
-        // Another endpoint when there is one; the same one again when it is
-        // the only one (a retry of a 5xx may still succeed there).
-        let pick = group
-            .balancer
-            .pick_excluding(&group.endpoints, now, &tried)
-            .or_else(|| group.balancer.pick_excluding(&group.endpoints, now, &[]));
-        let Some(pick) = pick else {
-            return Err(last_error.unwrap_or_else(no_endpoint));
+    mut trace: Option<&'a mut Trace>,
+) -> impl std::future::Future<Output = Result<Forwarded, ProxyError>> + Send + 'a {
+    async move {
+        let service = to.service();
+        let group = &service.groups[group_index];
+        let no_endpoint = || ProxyError::NoEndpoint {
+            service: service.name.clone(),
         };
-        note_panic(service, group, pick.panic);
-        let endpoint = pick.endpoint;
-        tried.push(endpoint.address);
-        if let Some(trace) = trace.as_deref_mut() {
-            trace.endpoint = Some(endpoint.address);
-            trace.tries += 1;
-        }
-        let request = match (pending.take(), &replay) {
-            (Some(request), _) => request,
-            (None, Some(replay)) => match replay.request() {
-                Some(request) => request,
-                None => return Err(last_error.unwrap_or_else(no_endpoint)),
-            },
-            (None, None) => return Err(last_error.unwrap_or_else(no_endpoint)),
-        };
+        let request_timeout = outgoing.timeout;
 
-        // 1. Send, within the per-try timeout.
-        let per_try = policy
-            .per_try_timeout
-            .map_or(remaining, |limit| limit.min(remaining));
-        let mut in_flight = InFlight::start(endpoint, now);
-        // Boxed: a future is copied whole each time it is nested in
-        // another, and the send's 2.7 KiB, carried by every level above it
-        // up to the connection's per-request box, was the largest share of
-        // the `memmove` at the top of the A1 and A2 profiles.
-        let send = Box::pin(service.client.send(endpoint, request));
-        let result = tokio::time::timeout(per_try, send).await;
-        now = Instant::now();
-        if let Ok(Ok(sent)) = &result {
-            in_flight.exclude_setup(sent.setup);
-        }
-        let (outcome, result) = TryResult::of(result);
-        let grpc_failed = matches!(outcome, Tried::GrpcResponse(_, code)
+        service.budget.deposit(started);
+        let deadline = started + request_timeout;
+        let mut tried: Vec<SocketAddr> = Vec::with_capacity(2);
+        let mut attempt = Attempt {
+            retries: 0,
+            resends: 0,
+            replayable: outgoing.replay.as_ref().is_some_and(Replay::is_ready),
+            untried_left: true,
+            endpoints_tried: 0,
+        };
+        let mut last_error: Option<ProxyError> = None;
+        let mut now = started;
+        loop {
+            let remaining = deadline.saturating_duration_since(now);
+            if remaining.is_zero() {
+                return Err(last_error.unwrap_or(ProxyError::Timeout {
+                    endpoint: tried.last().copied().unwrap_or(([0, 0, 0, 0], 0).into()),
+                    timeout: request_timeout,
+                }));
+            }
+            // Another endpoint when there is one; the same one again when it is
+            // the only one (a retry of a 5xx may still succeed there).
+            let pick = group
+                .balancer
+                .pick_excluding(&group.endpoints, now, &tried)
+                .or_else(|| group.balancer.pick_excluding(&group.endpoints, now, &[]));
+            let Some(pick) = pick else {
+                return Err(last_error.unwrap_or_else(no_endpoint));
+            };
+            note_panic(service, group, pick.panic);
+            let endpoint = pick.endpoint;
+            tried.push(endpoint.address);
+            if let Some(trace) = trace.as_deref_mut() {
+                trace.endpoint = Some(endpoint.address);
+                trace.tries += 1;
+            }
+            let request = match (outgoing.first.take(), &outgoing.replay) {
+                (Some(request), _) => request,
+                (None, Some(replay)) => match replay.request() {
+                    Some(request) => request,
+                    None => return Err(last_error.unwrap_or_else(no_endpoint)),
+                },
+                (None, None) => return Err(last_error.unwrap_or_else(no_endpoint)),
+            };
+
+            // 1. Send, within the per-try timeout.
+            let per_try = outgoing
+                .policy
+                .per_try_timeout
+                .map_or(remaining, |limit| limit.min(remaining));
+            let mut in_flight = InFlight::start(endpoint, now);
+            // Boxed: a future is copied whole each time it is nested in
+            // another, and the send's 2.7 KiB, carried by every level above it
+            // up to the connection's per-request box, was the largest share of
+            // the `memmove` at the top of the A1 and A2 profiles.
+            let send = Box::pin(service.client.send(endpoint, request));
+            let result = tokio::time::timeout(per_try, send).await;
+            now = Instant::now();
+            if let Ok(Ok(sent)) = &result {
+                in_flight.exclude_setup(sent.setup);
+            }
+            let (outcome, result) = TryResult::of(result);
+            let grpc_failed = matches!(outcome, Tried::GrpcResponse(_, code)
             if service.grpc.failure_statuses.contains(code));
 
-        // 2. Decide: respond, try again or fail.
-        attempt.untried_left = group
-            .endpoints
-            .iter()
-            .any(|candidate| !tried.contains(&candidate.address));
-        attempt.endpoints_tried = tried_distinct(&tried);
-        attempt.replayable = replay.as_ref().is_some_and(Replay::is_ready);
-        let decision = retry::next(outcome, policy, &attempt, now, deadline, &service.budget);
+            // 2. Decide: respond, try again or fail.
+            attempt.untried_left = group
+                .endpoints
+                .iter()
+                .any(|candidate| !tried.contains(&candidate.address));
+            attempt.endpoints_tried = tried_distinct(&tried);
+            attempt.replayable = outgoing.replay.as_ref().is_some_and(Replay::is_ready);
+            let decision = retry::next(
+                outcome,
+                &outgoing.policy,
+                &attempt,
+                now,
+                deadline,
+                &service.budget,
+            );
 
-        // 3. Account: the endpoint's in-flight guard, EWMA and outlier streak.
-        account(
-            service,
-            group,
-            endpoint,
-            &mut in_flight,
-            (outcome, grpc_failed),
-            decision.next,
-            now,
-        );
-        if decision.budget_exhausted {
-            service.metrics.retry_budget_exhausted.inc();
-        }
+            // 3. Account: the endpoint's in-flight guard, EWMA and outlier streak.
+            account(
+                service,
+                group,
+                endpoint,
+                &mut in_flight,
+                (outcome, grpc_failed),
+                decision.next,
+                now,
+            );
+            if decision.budget_exhausted {
+                service.metrics.retry_budget_exhausted.inc();
+            }
 
-        // 4. Act on the decision.
-        match result {
-            TryResult::Sent(sent) => {
-                if decision.next == Next::Respond {
-                    // Indices of a snapshot's lists: far below u32::MAX.
-                    let target = Target {
-                        snapshot: to.snapshot.clone(),
-                        service: to.index as u32,
-                        group: group_index as u32,
-                    };
-                    let upgrade = client_upgrade.take();
-                    let idle = service.timeouts.response_idle;
-                    // A gRPC response without `grpc-status` in its headers
-                    // brings it in its trailers: the accounting reads them.
-                    let grpc_trailers = !matches!(outcome, Tried::GrpcResponse(..))
-                        && grpc::has_content_type(sent.response.headers());
-                    let accounting = Accounting::new(in_flight, target, grpc_trailers, progress);
-                    return Ok(Forwarded {
-                        response: respond(connection, sent, accounting, upgrade, idle),
-                        grpc_failed,
+            // 4. Act on the decision.
+            match result {
+                TryResult::Sent(sent) => {
+                    if decision.next == Next::Respond {
+                        // Indices of a snapshot's lists: far below u32::MAX.
+                        let target = Target {
+                            snapshot: to.snapshot.clone(),
+                            service: to.index as u32,
+                            group: group_index as u32,
+                        };
+                        let upgrade = client_upgrade.take();
+                        let idle = service.timeouts.response_idle;
+                        // A gRPC response without `grpc-status` in its headers
+                        // brings it in its trailers: the accounting reads them.
+                        let grpc_trailers = !matches!(outcome, Tried::GrpcResponse(..))
+                            && grpc::has_content_type(sent.response.headers());
+                        let accounting =
+                            Accounting::new(in_flight, target, grpc_trailers, outgoing.progress);
+                        return Ok(Forwarded {
+                            response: respond(connection, sent, accounting, upgrade, idle),
+                            grpc_failed,
+                        });
+                    }
+                    let status = sent.response.status();
+                    tracing::debug!(service = %service.name, endpoint = %endpoint.address, %status, "retrying a 5xx");
+                }
+                TryResult::NotSent(request, error) => {
+                    tracing::debug!(service = %service.name, endpoint = %endpoint.address, %error, "request not sent; trying another endpoint");
+                    last_error = Some(ProxyError::Connect {
+                        endpoint: endpoint.address,
+                        source: error,
+                    });
+                    outgoing.first = Some(request);
+                }
+                TryResult::Failed(error) if decision.next == Next::TryOther(Retry::Stale) => {
+                    // Not the endpoint's fault: it may take the request again on
+                    // a fresh connection.
+                    tracing::debug!(service = %service.name, endpoint = %endpoint.address, %error, "pooled connection was stale; sending again");
+                    tried.pop();
+                }
+                TryResult::Failed(error) => {
+                    last_error = Some(ProxyError::Reset {
+                        endpoint: endpoint.address,
+                        source: error,
                     });
                 }
-                let status = sent.response.status();
-                tracing::debug!(service = %service.name, endpoint = %endpoint.address, %status, "retrying a 5xx");
+                TryResult::TimedOut => {
+                    last_error = Some(ProxyError::Timeout {
+                        endpoint: endpoint.address,
+                        timeout: per_try,
+                    });
+                }
+                TryResult::ClientBody(error) => last_error = Some(error),
             }
-            TryResult::NotSent(request, error) => {
-                tracing::debug!(service = %service.name, endpoint = %endpoint.address, %error, "request not sent; trying another endpoint");
-                last_error = Some(ProxyError::Connect {
-                    endpoint: endpoint.address,
-                    source: error,
-                });
-                pending = Some(request);
+            match decision.next {
+                Next::TryOther(reason) => {
+                    let counter = match reason {
+                        Retry::NotSent | Retry::Stale => &service.metrics.retry_not_sent,
+                        Retry::ServerError => &service.metrics.retry_server_error,
+                        Retry::Reset => &service.metrics.retry_reset,
+                        Retry::Timeout => &service.metrics.retry_timeout,
+                        Retry::Grpc => &service.metrics.retry_grpc,
+                    };
+                    counter.inc();
+                    attempt.count(reason);
+                }
+                Next::Fail(Failure::Unreachable) => {
+                    return Err(ProxyError::Unreachable {
+                        service: service.name.clone(),
+                    })
+                }
+                Next::Fail(Failure::LastError) => {
+                    return Err(last_error.unwrap_or_else(no_endpoint))
+                }
+                Next::Respond => unreachable!("only a response is handed on, and it was above"),
             }
-            TryResult::Failed(error) if decision.next == Next::TryOther(Retry::Stale) => {
-                // Not the endpoint's fault: it may take the request again on
-                // a fresh connection.
-                tracing::debug!(service = %service.name, endpoint = %endpoint.address, %error, "pooled connection was stale; sending again");
-                tried.pop();
-            }
-            TryResult::Failed(error) => {
-                last_error = Some(ProxyError::Reset {
-                    endpoint: endpoint.address,
-                    source: error,
-                });
-            }
-            TryResult::TimedOut => {
-                last_error = Some(ProxyError::Timeout {
-                    endpoint: endpoint.address,
-                    timeout: per_try,
-                });
-            }
-            TryResult::ClientBody(error) => last_error = Some(error),
-        }
-        match decision.next {
-            Next::TryOther(reason) => {
-                let counter = match reason {
-                    Retry::NotSent | Retry::Stale => &service.metrics.retry_not_sent,
-                    Retry::ServerError => &service.metrics.retry_server_error,
-                    Retry::Reset => &service.metrics.retry_reset,
-                    Retry::Timeout => &service.metrics.retry_timeout,
-                    Retry::Grpc => &service.metrics.retry_grpc,
-                };
-                counter.inc();
-                attempt.count(reason);
-            }
-            Next::Fail(Failure::Unreachable) => {
-                return Err(ProxyError::Unreachable {
-                    service: service.name.clone(),
-                })
-            }
-            Next::Fail(Failure::LastError) => return Err(last_error.unwrap_or_else(no_endpoint)),
-            Next::Respond => unreachable!("only a response is handed on, and it was above"),
         }
     }
 }

@@ -60,183 +60,192 @@ pub(crate) struct Connection {
     pub drain: DrainToken,
 }
 
-pub(crate) async fn handle(
+/// Routes, filters and forwards one request; the response is whatever the
+/// client is to get, errors included.
+///
+/// The request is taken apart before the future is made, and the future's
+/// block uses the parts where it captured them: an async fn would hold the
+/// request and its parts side by side, in this future and in every future
+/// around it (each copied whole when it is nested in the next).
+pub(crate) fn handle(
     connection: &Connection,
     request: Request<crate::body::Incoming>,
-) -> Response<ResponseBody> {
-    let started = Instant::now();
-    let snapshot = connection.state.load();
-    let listener = &snapshot.listeners[connection.listener];
+) -> impl std::future::Future<Output = Response<ResponseBody>> + Send + '_ {
     let (mut parts, body) = request.into_parts();
-    // Built only when the access log is on: the one cost when it is off is
-    // this branch (and an empty Option held across the await). Written as a
-    // 499 if the client goes away before the response headers.
-    let mut entry = PendingEntry(
-        snapshot
-            .config
-            .access_log
-            .enabled
-            .then(|| Box::new(access_entry(connection, &listener.name, &parts, started))),
-    );
+    async move {
+        let started = Instant::now();
+        let snapshot = connection.state.load();
+        let listener = &snapshot.listeners[connection.listener];
+        // Built only when the access log is on: the one cost when it is off is
+        // this branch (and an empty Option held across the await). Written as a
+        // 499 if the client goes away before the response headers.
+        let mut entry = PendingEntry(
+            snapshot
+                .config
+                .access_log
+                .enabled
+                .then(|| Box::new(access_entry(connection, &listener.name, &parts, started))),
+        );
 
-    if let Some(problem) = headers::framing_problem(&parts) {
-        let error = ProxyError::Malformed(problem);
-        tracing::info!(listener = %listener.name, remote = %connection.remote, "{error}");
-        listener.unmatched.requests.inc(CodeClass::ClientError);
-        return logged(error.into_response(), entry.take());
-    }
-    if parts.method == http::Method::CONNECT {
-        // luas does not tunnel: refused at once, counted, never forwarded.
-        let error = ProxyError::TunnelRefused;
-        tracing::info!(listener = %listener.name, remote = %connection.remote, target = %parts.uri, "{error}");
-        listener.unmatched.requests.inc(CodeClass::ClientError);
-        let mut response = error.into_response();
-        if parts.version <= http::Version::HTTP_11 {
-            // The client may already be sending its tunnel's bytes: they
-            // are not a request, so the connection ends with this answer.
-            response.headers_mut().insert(
-                http::header::CONNECTION,
-                http::HeaderValue::from_static("close"),
-            );
+        if let Some(problem) = headers::framing_problem(&parts) {
+            let error = ProxyError::Malformed(problem);
+            tracing::info!(listener = %listener.name, remote = %connection.remote, "{error}");
+            listener.unmatched.requests.inc(CodeClass::ClientError);
+            return logged(error.into_response(), entry.take());
         }
-        return logged(response, entry.take());
-    }
-    headers::use_absolute_form_authority(&mut parts);
-    let grpc = headers::is_grpc(&parts);
-    let Some((route, matched)) = listener
-        .routes
-        .find_match(&parts, connection.client_identity.as_deref())
-    else {
-        let error = ProxyError::NoRoute;
-        tracing::info!(
-            listener = %listener.name,
-            method = %parts.method,
-            path = %parts.uri.path(),
-            status = error.status().as_u16(),
-            "{error}"
-        );
-        listener.unmatched.requests.inc(CodeClass::ClientError);
-        listener
-            .unmatched
-            .duration
-            .observe(started.elapsed().as_secs_f64());
-        return logged(error.into_response_for(grpc), entry.take());
-    };
-    if let Some(entry) = entry.0.as_deref_mut() {
-        entry.route = Some(route.name.clone());
-    }
-    let mut counted = RouteCount::new(&route.metrics, started);
-    // Mirrored copies of this request, sent only if it is forwarded.
-    let mut copies = Vec::new();
-    if !route.filters.is_empty() {
-        let client = filter::Client {
-            address: connection.remote.ip(),
-            identity: connection.client_identity.as_deref(),
-            scheme: connection.scheme,
-        };
-        let decision = filter::on_request(
-            &route.filters,
-            &mut parts,
-            matched,
-            &client,
-            started,
-            &mut copies,
-        );
-        let answer = match decision {
-            filter::Decision::Forward => None,
-            filter::Decision::Redirect { status, location } => {
-                let mut response = Response::new(ResponseBody::empty());
-                *response.status_mut() = status;
-                response
-                    .headers_mut()
-                    .insert(http::header::LOCATION, location);
-                Some((response, status))
+        if parts.method == http::Method::CONNECT {
+            // luas does not tunnel: refused at once, counted, never forwarded.
+            let error = ProxyError::TunnelRefused;
+            tracing::info!(listener = %listener.name, remote = %connection.remote, target = %parts.uri, "{error}");
+            listener.unmatched.requests.inc(CodeClass::ClientError);
+            let mut response = error.into_response();
+            if parts.version <= http::Version::HTTP_11 {
+                // The client may already be sending its tunnel's bytes: they
+                // are not a request, so the connection ends with this answer.
+                response.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
             }
-            filter::Decision::RateLimited { retry_after } => {
-                let error = ProxyError::RateLimited { retry_after };
-                tracing::debug!(listener = %listener.name, route = %route.name, remote = %connection.remote, "{error}");
-                // Counted by the HTTP status even when a gRPC client gets
-                // it as RESOURCE_EXHAUSTED under 200.
-                let status = error.status();
-                Some((error.into_response_for(grpc), status))
-            }
-        };
-        if let Some((mut response, status)) = answer {
-            filter::on_response(&route.filters, response.headers_mut());
-            counted.finish(status);
             return logged(response, entry.take());
         }
-    }
-    let Some(service_index) = route.service else {
-        // A redirect route, and the request named no host to redirect to.
-        let error = ProxyError::Malformed("no host to redirect to");
-        counted.finish(error.status());
-        return logged(error.into_response(), entry.take());
-    };
-    let service = &snapshot.services[service_index];
-    let limits = &listener.limits;
-    if let Some(entry) = entry.0.as_deref_mut() {
-        entry.service = Some(service.name.clone());
-    }
-    let trace = entry.0.as_deref_mut().map(|entry| &mut entry.trace);
-    let to = forward::ServiceRef {
-        snapshot: &snapshot,
-        index: service_index,
-        timeouts: route.timeouts,
-        retry: route.retry,
-    };
-    // WebSocket and other upgrades are not mirrored: a copy of a tunnel's
-    // opening is no tunnel.
-    let mirror_body = if copies.is_empty() || headers::is_upgrade_request(&parts) {
-        None
-    } else {
-        mirror::start(
-            &snapshot,
-            copies,
-            body.is_end_stream(),
-            headers::content_length(&parts.headers),
-            (connection.remote.ip(), connection.scheme),
-        )
-    };
-    let body = forward::ClientBody {
-        incoming: body,
-        mirror: mirror_body,
-    };
-    let forwarded = forward::forward(connection, to, limits, parts, body, started, trace).await;
-    let (mut response, status) = match forwarded {
-        Ok(forward::Forwarded {
-            response,
-            grpc_failed,
-        }) => {
-            // A backend's gRPC failure under 200 counts as one for the route too.
-            if grpc_failed {
-                counted.count(CodeClass::GrpcError);
-            }
-            let status = response.status();
-            (response, status)
+        headers::use_absolute_form_authority(&mut parts);
+        let grpc = headers::is_grpc(&parts);
+        let Some((route, matched)) = listener
+            .routes
+            .find_match(&parts, connection.client_identity.as_deref())
+        else {
+            let error = ProxyError::NoRoute;
+            tracing::info!(
+                listener = %listener.name,
+                method = %parts.method,
+                path = %parts.uri.path(),
+                status = error.status().as_u16(),
+                "{error}"
+            );
+            listener.unmatched.requests.inc(CodeClass::ClientError);
+            listener
+                .unmatched
+                .duration
+                .observe(started.elapsed().as_secs_f64());
+            return logged(error.into_response_for(grpc), entry.take());
+        };
+        if let Some(entry) = entry.0.as_deref_mut() {
+            entry.route = Some(route.name.clone());
         }
-        Err(error) => {
-            let status = error.status();
-            if error.is_client_side() {
-                tracing::info!(listener = %listener.name, route = %route.name, service = %service.name, status = status.as_u16(), error = %error, "request refused");
-            } else {
-                tracing::warn!(listener = %listener.name, route = %route.name, service = %service.name, status = status.as_u16(), error = %error, "request failed");
-                if grpc && service.client.protocol() == crate::config::UpstreamProtocol::Http1 {
-                    // gRPC servers speak HTTP/2 only: a misconfiguration
-                    // that otherwise reads as an outage.
-                    tracing::warn!(service = %service.name, "a gRPC request went to a service that speaks HTTP/1.1 to its endpoints; gRPC servers need `protocol: http2` on the service");
+        let mut counted = RouteCount::new(&route.metrics, started);
+        // Mirrored copies of this request, sent only if it is forwarded.
+        let mut copies = Vec::new();
+        if !route.filters.is_empty() {
+            let client = filter::Client {
+                address: connection.remote.ip(),
+                identity: connection.client_identity.as_deref(),
+                scheme: connection.scheme,
+            };
+            let decision = filter::on_request(
+                &route.filters,
+                &mut parts,
+                matched,
+                &client,
+                started,
+                &mut copies,
+            );
+            let answer = match decision {
+                filter::Decision::Forward => None,
+                filter::Decision::Redirect { status, location } => {
+                    let mut response = Response::new(ResponseBody::empty());
+                    *response.status_mut() = status;
+                    response
+                        .headers_mut()
+                        .insert(http::header::LOCATION, location);
+                    Some((response, status))
                 }
+                filter::Decision::RateLimited { retry_after } => {
+                    let error = ProxyError::RateLimited { retry_after };
+                    tracing::debug!(listener = %listener.name, route = %route.name, remote = %connection.remote, "{error}");
+                    // Counted by the HTTP status even when a gRPC client gets
+                    // it as RESOURCE_EXHAUSTED under 200.
+                    let status = error.status();
+                    Some((error.into_response_for(grpc), status))
+                }
+            };
+            if let Some((mut response, status)) = answer {
+                filter::on_response(&route.filters, response.headers_mut());
+                counted.finish(status);
+                return logged(response, entry.take());
             }
-            // Counted by the failure's HTTP status either way: a gRPC
-            // client's 200 with grpc-status 14 is still a 503 of luas's.
-            (error.into_response_for(grpc), status)
         }
-    };
-    if !route.filters.is_empty() {
-        filter::on_response(&route.filters, response.headers_mut());
+        let Some(service_index) = route.service else {
+            // A redirect route, and the request named no host to redirect to.
+            let error = ProxyError::Malformed("no host to redirect to");
+            counted.finish(error.status());
+            return logged(error.into_response(), entry.take());
+        };
+        let service = &snapshot.services[service_index];
+        let limits = &listener.limits;
+        if let Some(entry) = entry.0.as_deref_mut() {
+            entry.service = Some(service.name.clone());
+        }
+        let trace = entry.0.as_deref_mut().map(|entry| &mut entry.trace);
+        let to = forward::ServiceRef {
+            snapshot: &snapshot,
+            index: service_index,
+            timeouts: route.timeouts,
+            retry: route.retry,
+        };
+        // WebSocket and other upgrades are not mirrored: a copy of a tunnel's
+        // opening is no tunnel.
+        let mirror_body = if copies.is_empty() || headers::is_upgrade_request(&parts) {
+            None
+        } else {
+            mirror::start(
+                &snapshot,
+                copies,
+                body.is_end_stream(),
+                headers::content_length(&parts.headers),
+                (connection.remote.ip(), connection.scheme),
+            )
+        };
+        let body = forward::ClientBody {
+            incoming: body,
+            mirror: mirror_body,
+        };
+        let forwarded = forward::forward(connection, to, limits, parts, body, started, trace).await;
+        let (mut response, status) = match forwarded {
+            Ok(forward::Forwarded {
+                response,
+                grpc_failed,
+            }) => {
+                // A backend's gRPC failure under 200 counts as one for the route too.
+                if grpc_failed {
+                    counted.count(CodeClass::GrpcError);
+                }
+                let status = response.status();
+                (response, status)
+            }
+            Err(error) => {
+                let status = error.status();
+                if error.is_client_side() {
+                    tracing::info!(listener = %listener.name, route = %route.name, service = %service.name, status = status.as_u16(), error = %error, "request refused");
+                } else {
+                    tracing::warn!(listener = %listener.name, route = %route.name, service = %service.name, status = status.as_u16(), error = %error, "request failed");
+                    if grpc && service.client.protocol() == crate::config::UpstreamProtocol::Http1 {
+                        // gRPC servers speak HTTP/2 only: a misconfiguration
+                        // that otherwise reads as an outage.
+                        tracing::warn!(service = %service.name, "a gRPC request went to a service that speaks HTTP/1.1 to its endpoints; gRPC servers need `protocol: http2` on the service");
+                    }
+                }
+                // Counted by the failure's HTTP status either way: a gRPC
+                // client's 200 with grpc-status 14 is still a 503 of luas's.
+                (error.into_response_for(grpc), status)
+            }
+        };
+        if !route.filters.is_empty() {
+            filter::on_response(&route.filters, response.headers_mut());
+        }
+        counted.finish(status);
+        logged(response, entry.take())
     }
-    counted.finish(status);
-    logged(response, entry.take())
 }
 
 fn access_entry(

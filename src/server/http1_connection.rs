@@ -219,118 +219,98 @@ enum Next {
 }
 
 /// One request and its response.
-async fn exchange(
-    inbound: &Arc<Inbound>,
-    write: &mut ClientWrite,
-    head: http1::RequestHead,
-    connection: &proxy::Connection,
-    options: &Http1Options,
-    signal: &ShutdownSignal,
-) -> Next {
-    let http1::RequestHead {
-        mut parts,
-        framing,
-        keep_alive,
-        expect_continue,
-        accepts_trailers,
-    } = head;
-    let facts = RequestFacts::of(&parts.method, parts.version);
-    let body = match inbound.begin(framing, expect_continue, &options.limits) {
-        Some(body) => Incoming::Http1(body),
-        None => Incoming::Empty,
-    };
-    let upgrade = if proxy::headers::is_upgrade_request(&parts) {
-        let (sender, on_upgrade) = OnUpgrade::pair();
-        parts.extensions.insert(on_upgrade);
-        Some(sender)
-    } else {
-        None
-    };
-    let request = Request::from_parts(parts, body);
-
-    // Inline: this whole exchange is boxed once by the connection loop.
-    let handling = proxy::handle(connection, request);
-    tokio::pin!(handling);
-    let mut continue_sent = false;
-    let mut watching = true;
-    let client_gone = || poll_fn(|context| inbound.lock().poll_client_gone(context));
-    let response = loop {
-        tokio::select! {
-            biased;
-            response = &mut handling => break response,
-            _ = inbound.continue_wanted(), if expect_continue && !continue_sent => {
-                continue_sent = true;
-                if write.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err() {
-                    return Next::Broken;
-                }
-            }
-            gone = client_gone(), if watching => match gone {
-                // Dropping the handler is how a request learns its client
-                // left (a 499 in the access log, the backend's request
-                // cancelled), as with hyper.
-                ClientGone::Closed => return Next::Broken,
-                ClientGone::SentMore => watching = false,
-            },
-        }
-    };
-
-    let (parts, body) = response.into_parts();
-    if let (StatusCode::SWITCHING_PROTOCOLS, Some(sender)) = (parts.status, upgrade) {
-        let mut out = BytesMut::new();
-        encode::write_head(
-            &mut out,
-            facts,
-            parts.status,
-            &parts.headers,
-            ResponseFraming::NoBody,
-            true,
-        );
-        if write.write_all(&out).await.is_err() || write.flush().await.is_err() {
+///
+/// An async block that uses `head` where it was captured, not an async fn:
+/// an async fn moves its arguments into locals of its own, and this future
+/// would hold the request's head twice.
+#[allow(clippy::manual_async_fn)] // deliberately, for the future's size
+fn exchange<'a>(
+    inbound: &'a Arc<Inbound>,
+    write: &'a mut ClientWrite,
+    mut head: http1::RequestHead,
+    connection: &'a proxy::Connection,
+    options: &'a Http1Options,
+    signal: &'a ShutdownSignal,
+) -> impl std::future::Future<Output = Next> + Send + 'a {
+    async move {
+        let (keep_alive, expect_continue, accepts_trailers) =
+            (head.keep_alive, head.expect_continue, head.accepts_trailers);
+        let facts = RequestFacts::of(&head.parts.method, head.parts.version);
+        let body = match inbound.begin(head.framing, expect_continue, &options.limits) {
+            Some(body) => Incoming::Http1(body),
+            None => Incoming::Empty,
+        };
+        let upgrade = if proxy::headers::is_upgrade_request(&head.parts) {
+            let (sender, on_upgrade) = OnUpgrade::pair();
+            head.parts.extensions.insert(on_upgrade);
+            Some(sender)
+        } else {
+            None
+        };
+        let request = Request::from_parts(head.parts, body);
+        let Some(response) = handle(inbound, write, connection, request, expect_continue).await
+        else {
             return Next::Broken;
+        };
+
+        let (parts, body) = response.into_parts();
+        if let (StatusCode::SWITCHING_PROTOCOLS, Some(sender)) = (parts.status, upgrade) {
+            let mut out = BytesMut::new();
+            encode::write_head(
+                &mut out,
+                facts,
+                parts.status,
+                &parts.headers,
+                ResponseFraming::NoBody,
+                true,
+            );
+            if write.write_all(&out).await.is_err() || write.flush().await.is_err() {
+                return Next::Broken;
+            }
+            return Next::Upgrade(sender);
         }
-        return Next::Upgrade(sender);
-    }
 
-    // A 1xx as the final answer to a request that asked for no upgrade
-    // leaves the client waiting for a response that never comes after it:
-    // end the connection rather than keep it out of step.
-    let wants_close = parts.status.is_informational()
-        || !keep_alive
-        || signal.is_triggered()
-        || proxy::headers::connection_has_token(&parts.headers, "close")
-        || matches!(inbound.lock().body, BodyState::Failed);
-    let exact = body.size_hint().exact();
-    let framing = encode::framing(facts, parts.status, &parts.headers, exact);
-    let mut keep = !wants_close && framing != ResponseFraming::UntilClose;
-    let mut out = BytesMut::with_capacity(512);
-    encode::write_head(&mut out, facts, parts.status, &parts.headers, framing, keep);
-    let written = write_body(write, out, body, framing, accepts_trailers).await;
-    match written {
-        Err(_) => return Next::Broken,
-        Ok(false) => keep = false,
-        Ok(true) => {}
-    }
-    if framing == ResponseFraming::UntilClose {
-        return Next::Close(Linger::Yes);
-    }
+        // A 1xx as the final answer to a request that asked for no upgrade
+        // leaves the client waiting for a response that never comes after it:
+        // end the connection rather than keep it out of step.
+        let wants_close = parts.status.is_informational()
+            || !keep_alive
+            || signal.is_triggered()
+            || proxy::headers::connection_has_token(&parts.headers, "close")
+            || matches!(inbound.lock().body, BodyState::Failed);
+        let exact = body.size_hint().exact();
+        let framing = encode::framing(facts, parts.status, &parts.headers, exact);
+        let mut keep = !wants_close && framing != ResponseFraming::UntilClose;
+        let mut out = BytesMut::with_capacity(512);
+        encode::write_head(&mut out, facts, parts.status, &parts.headers, framing, keep);
+        let written = write_body(write, out, body, framing, accepts_trailers).await;
+        match written {
+            Err(_) => return Next::Broken,
+            Ok(false) => keep = false,
+            Ok(true) => {}
+        }
+        if framing == ResponseFraming::UntilClose {
+            return Next::Close(Linger::Yes);
+        }
 
-    // The request body: read to its end by the handler, or drained here.
-    let body_done = inbound.lock().finish_body();
-    if !body_done && (!keep || !drain_body(inbound).await) {
-        return Next::Close(Linger::Yes);
-    }
-    if keep {
-        Next::KeepAlive
-    } else if !keep_alive && inbound.lock().buffer.is_empty() {
-        // The client said this request was its last (`connection: close`,
-        // or HTTP/1.0 without keep-alive), its body was read whole and
-        // nothing came after it: it sends nothing more, so there is no
-        // input to wait out. nginx lingers only when it suspects more
-        // input too; waiting for the client's FIN cost A3 a read, two
-        // reactor wake-ups and a timer per connection.
-        Next::Close(Linger::No)
-    } else {
-        Next::Close(Linger::Yes)
+        // The request body: read to its end by the handler, or drained here.
+        let body_done = inbound.lock().finish_body();
+        if !body_done && (!keep || !drain_body(inbound).await) {
+            return Next::Close(Linger::Yes);
+        }
+        if keep {
+            Next::KeepAlive
+        } else if !keep_alive && inbound.lock().buffer.is_empty() {
+            // The client said this request was its last (`connection: close`,
+            // or HTTP/1.0 without keep-alive), its body was read whole and
+            // nothing came after it: it sends nothing more, so there is no
+            // input to wait out. nginx lingers only when it suspects more
+            // input too; waiting for the client's FIN cost A3 a read, two
+            // reactor wake-ups and a timer per connection.
+            Next::Close(Linger::No)
+        } else {
+            Next::Close(Linger::Yes)
+        }
     }
 }
 
@@ -342,6 +322,48 @@ enum Linger {
     Yes,
     /// The client said it is done and everything it sent was read.
     No,
+}
+
+/// Hands the request to `proxy::handle` and waits for its response, while
+/// answering `Expect: 100-continue` and watching for the client to leave.
+/// None when the client is gone.
+///
+/// A future of its own, awaited at one point of `exchange`: the handler's
+/// future (about 2.7 KiB) then shares its space in `exchange` with the
+/// response writer's, where held across several awaits of `exchange` it
+/// would sit beside it. The whole exchange is boxed per request, and every
+/// byte of it is copied when it is.
+async fn handle(
+    inbound: &Inbound,
+    write: &mut ClientWrite,
+    connection: &proxy::Connection,
+    request: Request<Incoming>,
+    expect_continue: bool,
+) -> Option<http::Response<ResponseBody>> {
+    let handling = proxy::handle(connection, request);
+    tokio::pin!(handling);
+    let mut continue_sent = false;
+    let mut watching = true;
+    let client_gone = || poll_fn(|context| inbound.lock().poll_client_gone(context));
+    loop {
+        tokio::select! {
+            biased;
+            response = &mut handling => return Some(response),
+            _ = inbound.continue_wanted(), if expect_continue && !continue_sent => {
+                continue_sent = true;
+                if write.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await.is_err() {
+                    return None;
+                }
+            }
+            gone = client_gone(), if watching => match gone {
+                // Dropping the handler is how a request learns its client
+                // left (a 499 in the access log, the backend's request
+                // cancelled), as with hyper.
+                ClientGone::Closed => return None,
+                ClientGone::SentMore => watching = false,
+            },
+        }
+    }
 }
 
 /// Writes the head and the body, coalescing small frames that are ready at
