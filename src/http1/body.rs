@@ -16,6 +16,7 @@ use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Frame, SizeHint};
+use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::Notify;
 
 use super::chunked::{ChunkError, ChunkedDecoder, Decoded};
@@ -125,6 +126,30 @@ impl Inbound {
 }
 
 impl InboundState {
+    /// Ready once the client has sent something (or closed), holding no
+    /// buffer while it waits. Plain TCP asks the reactor, with no system
+    /// call. TLS cannot be asked without reading, since rustls decrypts
+    /// whole records into its own buffer: its first bytes are read into a
+    /// small array on the stack and kept, so an idle TLS connection does
+    /// not hold the 8 KiB read buffer either.
+    pub fn poll_idle(&mut self, context: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.buffer.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
+        match self.io.as_mut() {
+            None => Poll::Ready(Ok(())),
+            Some(read @ ClientRead::Tcp(_)) => read.poll_read_ready(context),
+            Some(read @ ClientRead::Tls(_)) => {
+                let mut first = [0u8; 512];
+                let mut filled = ReadBuf::new(&mut first);
+                std::task::ready!(Pin::new(read).poll_read(context, &mut filled))?;
+                // Nothing read is the end of input: the head's read finds it.
+                self.buffer.extend_from_slice(filled.filled());
+                Poll::Ready(Ok(()))
+            }
+        }
+    }
+
     /// Reads more bytes into the buffer: Ready(Ok(0)) at the end of input.
     pub fn poll_fill(&mut self, context: &mut Context<'_>) -> Poll<io::Result<usize>> {
         let Some(io) = self.io.as_mut() else {

@@ -73,7 +73,8 @@ impl ClientRead {
     /// end), with no system call: an idle connection waits without a
     /// buffer, and the read that follows finds out what came. A `peek`
     /// here cost one `recvfrom` per request on top of the read. TLS is
-    /// always ready, as in [`Self::poll_readable`].
+    /// always ready, as in [`Self::poll_readable`]; an idle TLS connection
+    /// waits in `InboundState::poll_idle` instead.
     pub fn poll_read_ready(&mut self, context: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
             Self::Tcp(read) => AsRef::<TcpStream>::as_ref(read).poll_read_ready(context),

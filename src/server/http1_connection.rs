@@ -100,10 +100,7 @@ pub(super) fn serve<'a>(
                 state.buffer.is_empty()
             };
             if idle {
-                let readable = poll_fn(|context| match inbound.lock().io.as_mut() {
-                    Some(io) => io.poll_read_ready(context),
-                    None => Poll::Ready(Ok(())),
-                });
+                let readable = poll_fn(|context| inbound.lock().poll_idle(context));
                 tokio::select! {
                     biased;
                     _ = signal.triggered() => return Outcome::Closed,
