@@ -25,6 +25,7 @@ pub(crate) mod error;
 mod forward;
 pub(crate) mod headers;
 mod mirror;
+mod replay;
 pub(crate) mod response;
 mod upgrade;
 
