@@ -11,9 +11,7 @@ use crate::support::*;
 const LUAS: &str = env!("CARGO_BIN_EXE_luas");
 
 fn write_config(name: &str, text: &str) -> PathBuf {
-    let directory = std::env::temp_dir().join(format!("luas-cli-test-{}", std::process::id()));
-    std::fs::create_dir_all(&directory).unwrap();
-    let path = directory.join(name);
+    let path = scratch(&format!("cli-{name}")).join(name);
     std::fs::write(&path, text).unwrap();
     path
 }

@@ -164,7 +164,7 @@ services:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctl_speaks_https_verified_by_cacert() {
-    let directory = std::env::temp_dir().join(format!("luas-ctl-https-{}", std::process::id()));
+    let directory = crate::support::scratch("ctl-https");
     let pki = pki(&directory);
     let (_backends, inner) = demo().await;
     let front = tls_front(inner.admin_address(), &pki).await;

@@ -461,10 +461,7 @@ discovery:
     let group = |name: &str, weight: u32, host: &str| {
         format!("      - {{ name: {name}, weight: {weight}, dns: \"{host}:{port}\", refresh: 100ms }}\n")
     };
-    let directory =
-        std::env::temp_dir().join(format!("luas-discovery-{}-reload", std::process::id()));
-    let _ = std::fs::remove_dir_all(&directory);
-    std::fs::create_dir_all(&directory).unwrap();
+    let directory = scratch("discovery-reload");
     let path = directory.join("luas.yaml");
     let write = |text: String| std::fs::write(&path, text).unwrap();
     let reload = |proxy: &Running| proxy.reloader().unwrap().reload("test").unwrap();

@@ -60,8 +60,7 @@ fn publish(kube: &KubeApi, name: &str, port: u16, endpoints: &[Value]) {
 }
 
 async fn proxy(kube: &KubeApi, test: &str) -> Running {
-    let directory = std::env::temp_dir().join(format!("luas-slices-{}-{test}", std::process::id()));
-    std::fs::create_dir_all(&directory).unwrap();
+    let directory = crate::support::scratch(&format!("slices-{test}"));
     let kubeconfig = directory.join("kubeconfig");
     kube.write_kubeconfig(&kubeconfig, "default");
     start_proxy(&format!(

@@ -45,10 +45,7 @@ fn free_port() -> SocketAddr {
 
 impl Setup {
     async fn new(test: &str) -> Self {
-        let directory =
-            std::env::temp_dir().join(format!("luas-fleet-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&directory);
-        std::fs::create_dir_all(&directory).unwrap();
+        let directory = crate::support::scratch(&format!("fleet-{test}"));
         let api = KubeApi::start().await;
         let kubeconfig = directory.join("kubeconfig");
         api.write_kubeconfig(&kubeconfig, "default");

@@ -425,10 +425,7 @@ async fn proxy_to(endpoints: &[SocketAddr], service_extra: &str) -> Running {
 
 /// A fresh directory for one test's certificate files.
 fn scratch(name: &str) -> PathBuf {
-    let directory = std::env::temp_dir().join(format!("luas-grpc-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&directory);
-    std::fs::create_dir_all(&directory).unwrap();
-    directory
+    crate::support::scratch(&format!("grpc-{name}"))
 }
 
 fn write(directory: &Path, name: &str, contents: &str) -> String {

@@ -30,9 +30,7 @@ const PATIENCE: Duration = Duration::from_secs(10);
 
 /// A kube-rs client built the way luas builds one: from a kubeconfig file.
 async fn client(api: &KubeApi, test: &str) -> kube::Client {
-    let directory =
-        std::env::temp_dir().join(format!("luas-kube-api-{}-{test}", std::process::id()));
-    std::fs::create_dir_all(&directory).unwrap();
+    let directory = crate::support::scratch(&format!("kube-api-{test}"));
     let path = directory.join("kubeconfig");
     api.write_kubeconfig(&path, NS);
     let kubeconfig = kube::config::Kubeconfig::read_from(&path).expect("kubeconfig parses");

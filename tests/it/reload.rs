@@ -10,10 +10,7 @@ use crate::support::*;
 use http::Method;
 
 fn scratch_dir(name: &str) -> PathBuf {
-    let directory = std::env::temp_dir().join(format!("luas-reload-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&directory);
-    std::fs::create_dir_all(&directory).unwrap();
-    directory
+    scratch(&format!("reload-{name}"))
 }
 
 async fn start_from_file(path: &Path) -> Running {

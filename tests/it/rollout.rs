@@ -99,8 +99,7 @@ async fn healthy_canary_is_promoted_through_every_step() {
 async fn failing_canary_is_rolled_back_mid_step_and_stays_rolled_back() {
     let stable = Backend::spawn(BackendOptions::new("stable")).await.unwrap();
     let canary = Backend::spawn(BackendOptions::new("canary")).await.unwrap();
-    let state = std::env::temp_dir().join(format!("luas-rollout-{}.json", std::process::id()));
-    let _ = std::fs::remove_file(&state);
+    let state = scratch("rollout").join("state.json");
     let yaml = canary_yaml(
         &[stable.address],
         &[canary.address],

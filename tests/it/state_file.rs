@@ -7,10 +7,7 @@ use crate::support::*;
 use http::Method;
 
 fn state_path(name: &str) -> PathBuf {
-    let directory = std::env::temp_dir().join(format!("luas-state-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&directory);
-    std::fs::create_dir_all(&directory).unwrap();
-    directory.join("state.json")
+    scratch(&format!("state-{name}")).join("state.json")
 }
 
 fn yaml(stable: &Backend, canary: &Backend, state: &std::path::Path) -> String {
@@ -105,10 +102,7 @@ async fn state_for_a_vanished_group_is_ignored() {
 async fn missing_state_directory_is_not_fatal() {
     let stable = Backend::spawn(BackendOptions::new("stable")).await.unwrap();
     let canary = Backend::spawn(BackendOptions::new("canary")).await.unwrap();
-    let state = std::env::temp_dir().join(format!(
-        "luas-no-such-dir-{}/state.json",
-        std::process::id()
-    ));
+    let state = scratch("state-unwritable").join("no-such-dir/state.json");
     let proxy = start_proxy(&yaml(&stable, &canary, &state)).await;
     // The change applies even though it cannot be saved (logged as an error).
     let (status, service) = api(&proxy, Method::POST, "/api/v1/services/web/rollback", "").await;

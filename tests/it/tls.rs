@@ -23,10 +23,7 @@ use crate::support::*;
 
 /// A fresh directory for one test's files.
 fn scratch(name: &str) -> PathBuf {
-    let directory = std::env::temp_dir().join(format!("luas-tls-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&directory);
-    std::fs::create_dir_all(&directory).unwrap();
-    directory
+    crate::support::scratch(&format!("tls-{name}"))
 }
 
 /// Writes `contents` to `directory/name` by renaming a temporary file over

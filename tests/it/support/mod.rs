@@ -321,8 +321,7 @@ pub async fn canary_setup_with_token(
     weights: (u32, u32),
     token: &str,
 ) -> (Canary, std::path::PathBuf) {
-    let directory = std::env::temp_dir().join(format!("luas-token-{}-{token}", std::process::id()));
-    std::fs::create_dir_all(&directory).unwrap();
+    let directory = scratch(&format!("token-{token}"));
     let token_file = directory.join("token");
     std::fs::write(&token_file, format!("{token}\n")).unwrap();
     let stable = Backend::spawn(BackendOptions::new("stable")).await.unwrap();
@@ -342,4 +341,36 @@ pub async fn canary_setup_with_token(
         proxy,
     };
     (setup, token_file)
+}
+
+/// A fresh, empty directory for one test's files:
+/// `$TMPDIR/luas-tests/<this process>/<name>`. The first call also removes
+/// what earlier runs of the suite left there (directories of processes that
+/// are gone), so scratch files neither pile up in `$TMPDIR` nor leak into a
+/// later run that gets the same process id.
+pub fn scratch(name: &str) -> std::path::PathBuf {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    let root = std::env::temp_dir().join("luas-tests");
+    SWEPT.call_once(|| {
+        let Ok(entries) = std::fs::read_dir(&root) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let gone = entry
+                .file_name()
+                .to_str()
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| {
+                    pid != std::process::id()
+                        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+                });
+            if gone {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
+    let directory = root.join(std::process::id().to_string()).join(name);
+    let _ = std::fs::remove_dir_all(&directory);
+    std::fs::create_dir_all(&directory).unwrap();
+    directory
 }
