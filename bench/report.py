@@ -460,8 +460,10 @@ def main():
       "limits.")
     w("- **Fresh start, warm-up, interleaving.** Every run starts the proxy afresh, sends "
       f"{settings.get('warmup', '?')} s of the same load (not measured), measures "
-      f"{duration} s, and stops it. Within a round the proxies take turns (luas, nginx, haproxy) "
-      "scenario by scenario, so drift on the shared VM hits all three alike.")
+      f"{duration} s, and stops it. Within a round the proxies take turns scenario by scenario, "
+      "and each round starts with the next one (round 1: luas, nginx, haproxy; round 2: nginx, "
+      "haproxy, luas; …), so drift on the shared VM hits all three alike, and so does the "
+      "advantage this VM gives whichever proxy runs first.")
     w("- **CPU share** is the proxy's utime+stime over the run (`/proc/PID/stat`, summed over "
       "its processes) divided by the wall time: 100 % is the one core saturated. On this kernel "
       "(no `CONFIG_IRQ_TIME_ACCOUNTING`) it includes the softirq work, mostly the loopback TCP "

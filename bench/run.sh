@@ -33,8 +33,10 @@
 # the backends (examples/backend.rs, one thread). Every proxy is started
 # afresh for every run, warmed up (WARMUP seconds of the same load, not
 # measured), measured, and stopped. Within a round the proxies take turns
-# (luas, nginx, haproxy) scenario by scenario; every figure in the report is
-# the median of the rounds, with min-max. Configs: bench/luas-bench.yaml,
+# scenario by scenario, and each round starts with the next one (round 1
+# luas, nginx, haproxy; round 2 nginx, haproxy, luas; ...): on the shared VM
+# the proxy that ran first in a scenario was measured faster, whichever it
+# was. Every figure in the report is the median of the rounds, with min-max. Configs: bench/luas-bench.yaml,
 # bench/nginx.conf, bench/haproxy.cfg (one port per variant).
 #
 # Environment:
@@ -864,11 +866,25 @@ sed 's/^/    /' "$RESULTS/versions.txt"
 log "waiting for the machine to be quiet (other processes under ${DISTURB_PCT}% of a CPU; at most ${QUIET_WAIT}s)"
 wait_quiet
 
+# The proxies' order, rotated by one each round (see the top).
+rotated() { # ROUND: $ALL_PROXIES starting with the (ROUND-1 mod n)-th
+    local -a all
+    read -r -a all <<<"$ALL_PROXIES"
+    local n=${#all[@]} shift=$((($1 - 1) % ${#all[@]})) i
+    for ((i = 0; i < n; i++)); do
+        printf '%s ' "${all[(shift + i) % n]}"
+    done
+}
+ALL_PROXIES="$PROXIES"
 for round in $(seq "$ROUNDS"); do
+    PROXIES="$(rotated "$round")"
+    PROXIES="${PROXIES% }"
+    echo "order_round$round $PROXIES" >>"$RESULTS/settings.txt"
     for scenario in $SCENARIOS; do
         "scenario_$scenario" "$round"
     done
 done
+PROXIES="$ALL_PROXIES"
 
 END_TIME="$(now)"
 echo "elapsed_s $(awk -v a="$START_TIME" -v b="$END_TIME" 'BEGIN { printf "%.0f", b - a }')" >>"$RESULTS/settings.txt"
