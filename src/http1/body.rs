@@ -125,6 +125,18 @@ impl Inbound {
     }
 }
 
+/// The next piece of a body framed by Content-Length, from what `buffer`
+/// holds: at most `remaining` bytes, which it counts down. None when the
+/// buffer is empty. Client requests and backend responses both read with it.
+pub(crate) fn split_length(buffer: &mut BytesMut, remaining: &mut u64) -> Option<Bytes> {
+    if buffer.is_empty() {
+        return None;
+    }
+    let take = usize::try_from(*remaining).map_or(buffer.len(), |left| left.min(buffer.len()));
+    *remaining -= take as u64;
+    Some(buffer.split_to(take).freeze())
+}
+
 impl InboundState {
     /// Ready once the client has sent something (or closed), holding no
     /// buffer while it waits. Plain TCP asks the reactor, with no system
@@ -169,17 +181,11 @@ impl InboundState {
                 BodyState::Done => return Poll::Ready(None),
                 BodyState::Failed => return Poll::Ready(Some(Err(BodyError::Abandoned))),
                 BodyState::Length(remaining) => {
-                    if self.buffer.is_empty() {
-                        None
-                    } else {
-                        let take = usize::try_from(*remaining)
-                            .map_or(self.buffer.len(), |left| left.min(self.buffer.len()));
-                        *remaining -= take as u64;
-                        if *remaining == 0 {
-                            self.body = BodyState::Done;
-                        }
-                        Some(Frame::data(self.buffer.split_to(take).freeze()))
+                    let data = split_length(&mut self.buffer, remaining);
+                    if data.is_some() && *remaining == 0 {
+                        self.body = BodyState::Done;
                     }
+                    data.map(Frame::data)
                 }
                 BodyState::Chunked(decoder) => match decoder.decode(&mut self.buffer) {
                     Ok(None) => None,

@@ -188,9 +188,6 @@ fn build(bytes: &Bytes, request: &httparse::Request<'_, '_>) -> Result<RequestHe
     })
 }
 
-/// RFC 9112 §3.2: origin form for most requests, absolute form (with a
-/// scheme and an authority) from proxies and some clients, authority form
-/// for CONNECT only and `*` for OPTIONS only.
 /// A head's fields as a map of slices of its bytes, and what luas reads
 /// of them on the way: the framing fields and the `Connection` tokens.
 pub(super) struct Fields {
@@ -230,6 +227,9 @@ pub(super) fn read_fields(
     Ok(read)
 }
 
+/// RFC 9112 §3.2: origin form for most requests, absolute form (with a
+/// scheme and an authority) from proxies and some clients, authority form
+/// for CONNECT only and `*` for OPTIONS only.
 fn target_uri(bytes: &Bytes, method: &Method, target: &str) -> Result<Uri, HeadError> {
     if target.len() > MAX_TARGET_BYTES {
         return Err(HeadError::TargetTooLong);

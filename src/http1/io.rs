@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use super::body::READ_CHUNK;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
@@ -165,6 +165,18 @@ pub struct Upgraded {
     pub(crate) read_ahead: Bytes,
 }
 
+/// Moves bytes read ahead of an upgrade into `buffer`, as much as fits:
+/// an upgraded connection's reads serve those first, then the socket. False
+/// when there were none left.
+pub(crate) fn take_read_ahead(read_ahead: &mut Bytes, buffer: &mut ReadBuf<'_>) -> bool {
+    if read_ahead.is_empty() {
+        return false;
+    }
+    let take = read_ahead.len().min(buffer.remaining());
+    buffer.put_slice(&read_ahead.split_to(take));
+    true
+}
+
 impl AsyncRead for Upgraded {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -172,10 +184,7 @@ impl AsyncRead for Upgraded {
         buffer: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if !this.read_ahead.is_empty() {
-            let take = this.read_ahead.len().min(buffer.remaining());
-            buffer.put_slice(&this.read_ahead[..take]);
-            this.read_ahead.advance(take);
+        if take_read_ahead(&mut this.read_ahead, buffer) {
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut this.read).poll_read(context, buffer)

@@ -312,7 +312,6 @@ fn exchange<'a>(
 }
 
 /// Whether a close waits out the client's input first.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Linger {
     /// The client may still be sending (it did not ask to close, or sent
     /// more than was read): drain its input before closing.

@@ -169,8 +169,8 @@ pub(crate) fn spawn_listener(
                     let name = name.clone();
                     tokio::spawn(async move {
                         let handshake =
-                            tokio::time::timeout(handshake_timeout, acceptor.accept(stream));
-                        let stream = match handshake.await {
+                            tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await;
+                        let stream = match handshake {
                             Ok(Ok(stream)) => stream,
                             Ok(Err(error)) => {
                                 serving.metrics.tls_handshake_failures.inc();

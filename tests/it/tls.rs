@@ -744,44 +744,8 @@ async fn a_reload_that_tightens_upstream_verification_stops_using_old_connection
     assert_eq!(answer.status, StatusCode::BAD_GATEWAY, "{}", answer.body);
 }
 
-/// Reads one HTTP/1.1 response with a Content-Length body off `stream`.
-async fn read_raw_response<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> (u16, String) {
-    use tokio::io::AsyncReadExt;
-    let mut seen = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(end) = seen.windows(4).position(|window| window == b"\r\n\r\n") {
-            break end + 4;
-        }
-        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
-            .await
-            .expect("a response within 10 s")
-            .unwrap();
-        assert!(read > 0, "closed before a whole head");
-        seen.extend_from_slice(&chunk[..read]);
-    };
-    let head = String::from_utf8_lossy(&seen[..head_end]).into_owned();
-    let status = head[9..12].parse().unwrap();
-    let length: usize = head
-        .lines()
-        .find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse().unwrap())
-        })
-        .expect("a content-length");
-    while seen.len() < head_end + length {
-        let read = stream.read(&mut chunk).await.unwrap();
-        assert!(read > 0, "closed inside the body");
-        seen.extend_from_slice(&chunk[..read]);
-    }
-    let body = String::from_utf8_lossy(&seen[head_end..head_end + length]).into_owned();
-    (status, body)
-}
-
 #[tokio::test]
 async fn tls_request_heads_in_pieces_arrive_whole_on_a_kept_alive_connection() {
-    use tokio::io::AsyncWriteExt;
     let backend = Backend::spawn(BackendOptions::new("b")).await.unwrap();
     let directory = scratch("pieces");
     let authority = Authority::new("test CA");
@@ -789,7 +753,8 @@ async fn tls_request_heads_in_pieces_arrive_whole_on_a_kept_alive_connection() {
     let tls = format!("{{ cert: {}, key: {} }}", cert.display(), key.display());
     let proxy = start_proxy(&tls_listener_yaml(backend.address, &tls, CATCH_ALL)).await;
     let client = TlsClient::new(&authority, &[b"http/1.1"], None);
-    let mut stream = client.connect(edge(&proxy), "localhost").await.unwrap();
+    let stream = client.connect(edge(&proxy), "localhost").await.unwrap();
+    let mut connection = crate::support::raw::Connection::over(stream);
     // An idle TLS connection reads a request's first bytes into a small
     // array, not its read buffer: a head longer than that, sent as two TLS
     // records, must still arrive whole, on the first request and on one
@@ -799,12 +764,11 @@ async fn tls_request_heads_in_pieces_arrive_whole_on_a_kept_alive_connection() {
         let request =
             format!("GET /headers HTTP/1.1\r\nHost: localhost\r\nX-Big: {big}{round}\r\n\r\n");
         let (first, rest) = request.as_bytes().split_at(100);
-        stream.write_all(first).await.unwrap();
-        stream.flush().await.unwrap();
-        stream.write_all(rest).await.unwrap();
-        stream.flush().await.unwrap();
-        let (status, body) = read_raw_response(&mut stream).await;
-        assert_eq!(status, 200, "{body}");
+        connection.send(first).await;
+        connection.send(rest).await;
+        let answer = connection.response(false).await;
+        let body = String::from_utf8_lossy(&answer.body);
+        assert_eq!(answer.status, 200, "{body}");
         assert!(
             body.contains(&format!("{big}{round}")),
             "round {round}: the backend saw {body}"

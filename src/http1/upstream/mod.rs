@@ -27,6 +27,7 @@ use http::{Method, Request, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, ReadBuf};
 
+use super::body::split_length;
 use super::chunked::{ChunkError, ChunkedDecoder, Decoded};
 use super::encode::{self, RequestFraming};
 use super::response::{parse_response, BodyFraming, RESPONSE_LIMITS};
@@ -441,12 +442,7 @@ where
             let read = &mut exchange.connection.read;
             let frame = match &mut this.reading {
                 Reading::Done | Reading::Failed => return Poll::Ready(None),
-                Reading::Length(remaining) => (!read.is_empty()).then(|| {
-                    let take =
-                        usize::try_from(*remaining).map_or(read.len(), |left| left.min(read.len()));
-                    *remaining -= take as u64;
-                    Frame::data(read.split_to(take).freeze())
-                }),
+                Reading::Length(remaining) => split_length(read, remaining).map(Frame::data),
                 Reading::Chunked(decoder) => match decoder.decode(read) {
                     Ok(None) => None,
                     Ok(Some(Decoded::Data(data))) => Some(Frame::data(data)),

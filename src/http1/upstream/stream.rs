@@ -105,9 +105,7 @@ impl AsyncRead for Upgraded {
         buffer: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if !this.read_ahead.is_empty() {
-            let take = this.read_ahead.len().min(buffer.remaining());
-            buffer.put_slice(&this.read_ahead.split_to(take));
+        if crate::http1::io::take_read_ahead(&mut this.read_ahead, buffer) {
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut this.stream).poll_read(context, buffer)

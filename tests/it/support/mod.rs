@@ -7,6 +7,7 @@
 pub mod certs;
 pub mod dns;
 pub mod kube_api;
+pub mod raw;
 
 use std::future::Future;
 use std::net::SocketAddr;
