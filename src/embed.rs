@@ -79,6 +79,7 @@ impl MakeProxy {
                 access_log: self.access_log.clone(),
                 listener: self.listener,
                 remote,
+                forwarded_for: crate::proxy::headers::ForwardedFor::of(remote.ip()),
                 scheme: "http",
                 client_identity: None,
                 drain,

@@ -112,7 +112,7 @@ async fn probe(client: &UpstreamClient, endpoint: &Endpoint, check: &HealthCheck
             // about its health (probes of an idle service often reuse their
             // own connection right at the endpoint's keep-alive timeout):
             // probe once more, on a fresh connection.
-            Err(SendError::Stale(_) | SendError::NotSent { .. }) => {
+            Err(SendError::Stale { .. } | SendError::NotSent { .. }) => {
                 client.send(endpoint, request()?).await.ok()?
             }
             Err(SendError::Failed(_)) => return None,

@@ -61,8 +61,13 @@ pub enum SendError {
     Failed(BoxError),
     /// A pooled connection closed without a byte of response: almost always
     /// the endpoint closing an idle connection just as the request went out,
-    /// so an idempotent request may be sent again (RFC 9112 §9.3.1.1).
-    Stale(BoxError),
+    /// so an idempotent request may be sent again (RFC 9112 §9.3.1.1). Its
+    /// head comes back for that, as the client sent it (origin-form URI,
+    /// `Host` set); its body went.
+    Stale {
+        error: BoxError,
+        head: Box<http::request::Parts>,
+    },
 }
 
 /// An endpoint's response; its body returns an HTTP/1.1 connection to the
@@ -188,16 +193,10 @@ impl UpstreamClient {
             match upstream::send(connection, request).await {
                 Ok((parts, body)) => return Ok(self.sent(stats, parts, body, Duration::ZERO)),
                 Err(SendFailure::NotSent(unsent, _)) => request = *unsent,
-                Err(SendFailure::Failed {
-                    error,
-                    nothing_received,
-                }) => {
-                    return Err(if nothing_received {
-                        SendError::Stale(error)
-                    } else {
-                        SendError::Failed(error)
-                    })
+                Err(SendFailure::Unanswered { error, head }) => {
+                    return Err(SendError::Stale { error, head })
                 }
+                Err(SendFailure::Failed(error)) => return Err(SendError::Failed(error)),
             }
         }
         let connecting = std::time::Instant::now();
@@ -220,7 +219,9 @@ impl UpstreamClient {
                 request,
                 error: Box::new(error),
             }),
-            Err(SendFailure::Failed { error, .. }) => Err(SendError::Failed(error)),
+            Err(SendFailure::Unanswered { error, .. } | SendFailure::Failed(error)) => {
+                Err(SendError::Failed(error))
+            }
         }
     }
 

@@ -104,7 +104,7 @@ pub(super) fn forward<'a>(
         let upgrade = headers::is_upgrade_request(&parts);
         headers::prepare_request(
             &mut parts,
-            connection.remote.ip(),
+            &connection.forwarded_for,
             connection.scheme,
             upgrade,
         );
@@ -125,6 +125,7 @@ pub(super) fn forward<'a>(
             progress,
             first: Some(Request::from_parts(parts, first_body)),
             replay,
+            returned_head: None,
             timeout: request_timeout,
             policy,
         };
@@ -148,6 +149,8 @@ struct Outgoing {
     /// How far the client's body has come, when it streams.
     progress: Option<RequestProgress>,
     replay: Option<Replay>,
+    /// The head a stale connection handed back, for `replay` to send again.
+    returned_head: Option<Box<http::request::Parts>>,
     /// `timeouts.request`, or the gRPC client's shorter deadline.
     timeout: std::time::Duration,
     /// The retry policy in force for this request.
@@ -216,7 +219,7 @@ fn send_with_retries<'a>(
             }
             let request = match (outgoing.first.take(), &outgoing.replay) {
                 (Some(request), _) => request,
-                (None, Some(replay)) => match replay.request() {
+                (None, Some(replay)) => match replay.request(outgoing.returned_head.take()) {
                     Some(request) => request,
                     None => return Err(last_error.unwrap_or_else(no_endpoint)),
                 },
@@ -234,7 +237,8 @@ fn send_with_retries<'a>(
             // up to the connection's per-request box, was the largest share of
             // the `memmove` at the top of the A1 and A2 profiles.
             let send = Box::pin(service.client.send(endpoint, request));
-            let result = tokio::time::timeout(per_try, send).await;
+            // `timeout_at` from the clock read already taken: `timeout` reads it again.
+            let result = tokio::time::timeout_at(now + per_try, send).await;
             now = Instant::now();
             if let Ok(Ok(sent)) = &result {
                 in_flight.exclude_setup(sent.setup);
@@ -307,13 +311,14 @@ fn send_with_retries<'a>(
                     });
                     outgoing.first = Some(request);
                 }
-                TryResult::Failed(error) if decision.next == Next::TryOther(Retry::Stale) => {
+                TryResult::Stale(error, head) if decision.next == Next::TryOther(Retry::Stale) => {
                     // Not the endpoint's fault: it may take the request again on
                     // a fresh connection.
                     tracing::debug!(service = %service.name, endpoint = %endpoint.address, %error, "pooled connection was stale; sending again");
                     tried.pop();
+                    outgoing.returned_head = Some(head);
                 }
-                TryResult::Failed(error) => {
+                TryResult::Stale(error, _) | TryResult::Failed(error) => {
                     last_error = Some(ProxyError::Reset {
                         endpoint: endpoint.address,
                         source: error,
@@ -358,7 +363,10 @@ fn send_with_retries<'a>(
 enum TryResult {
     Sent(Sent),
     NotSent(Request<RequestBody>, BoxError),
-    /// Reset, closed early or stale.
+    /// A pooled connection closed without a byte of response; the request's
+    /// head came back.
+    Stale(BoxError, Box<http::request::Parts>),
+    /// Reset or closed early.
     Failed(BoxError),
     TimedOut,
     /// The client's body failed, not the endpoint.
@@ -379,13 +387,13 @@ impl TryResult {
             Ok(Err(SendError::NotSent { request, error })) => {
                 (Tried::NotSent, Self::NotSent(*request, error))
             }
-            Ok(Err(SendError::Failed(error) | SendError::Stale(error)))
+            Ok(Err(SendError::Failed(error) | SendError::Stale { error, .. }))
                 if ProxyError::from_body_failure(&error).is_some() =>
             {
                 let client_side = ProxyError::from_body_failure(&error).expect("checked above");
                 (Tried::ClientBody, Self::ClientBody(client_side))
             }
-            Ok(Err(SendError::Stale(error))) => (Tried::Stale, Self::Failed(error)),
+            Ok(Err(SendError::Stale { error, head })) => (Tried::Stale, Self::Stale(error, head)),
             Ok(Err(SendError::Failed(error))) => (Tried::Reset, Self::Failed(error)),
             Err(_elapsed) => (Tried::TimedOut, Self::TimedOut),
         }

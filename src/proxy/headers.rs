@@ -14,6 +14,8 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
+use bytes::Bytes;
+
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{request, Version};
 
@@ -106,15 +108,34 @@ pub(crate) fn content_length(headers: &http::HeaderMap) -> Option<u64> {
         .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
 }
 
+/// A client's address as `X-Forwarded-For` carries it: rendered once per
+/// connection, since every request on it appends the same text (rendering
+/// it per request showed in the A2 profile).
+#[derive(Debug, Clone)]
+pub(crate) struct ForwardedFor(HeaderValue);
+
+impl ForwardedFor {
+    pub(crate) fn of(client: IpAddr) -> Self {
+        let text = Bytes::from(client.to_string());
+        Self(HeaderValue::from_maybe_shared(text).expect("an IP address is a valid header value"))
+    }
+}
+
+/// The forwarding headers `prepare_request` may add to a request.
+const ADDED_HEADERS: usize = 6;
+
 /// Rewrites a request's headers for forwarding. `proto` is the scheme the
 /// client used (`http` or `https`).
 pub(crate) fn prepare_request(
     request: &mut request::Parts,
-    client: IpAddr,
+    client: &ForwardedFor,
     proto: &'static str,
     upgrade: bool,
 ) {
     let headers = &mut request.headers;
+    // Room for the added headers at once, rather than a grow and rehash
+    // in the middle of them.
+    headers.reserve(ADDED_HEADERS);
     let keep_trailers_te = headers
         .get_all(header::TE)
         .iter()
@@ -209,7 +230,11 @@ fn has_token(value: &HeaderValue, token: &str) -> bool {
         .unwrap_or(false)
 }
 
-fn append_forwarded_for(headers: &mut HeaderMap, client: IpAddr) {
+fn append_forwarded_for(headers: &mut HeaderMap, client: &ForwardedFor) {
+    if !headers.contains_key(X_FORWARDED_FOR) {
+        headers.insert(X_FORWARDED_FOR, client.0.clone());
+        return;
+    }
     let mut value = String::with_capacity(64);
     for existing in headers.get_all(X_FORWARDED_FOR) {
         if let Ok(existing) = existing.to_str() {
@@ -217,7 +242,7 @@ fn append_forwarded_for(headers: &mut HeaderMap, client: IpAddr) {
             value.push_str(", ");
         }
     }
-    let _ = write!(value, "{client}");
+    let _ = write!(value, "{}", client.0.to_str().unwrap_or_default());
     if let Ok(value) = HeaderValue::from_str(&value) {
         headers.insert(X_FORWARDED_FOR, value);
     }
@@ -237,10 +262,17 @@ fn append_via(headers: &mut HeaderMap, version: Version) {
     }
 }
 
-/// 128 random bits as 32 lower-case hex digits.
+/// 128 random bits as 32 lower-case hex digits, written out by hand: one
+/// allocation (the value's) where `format!` took two and its machinery.
 fn generate_request_id() -> HeaderValue {
-    let id = fastrand::u128(..);
-    HeaderValue::from_str(&format!("{id:032x}")).expect("hex digits are a valid header value")
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut id = fastrand::u128(..);
+    let mut text = [0u8; 32];
+    for digit in text.iter_mut().rev() {
+        *digit = DIGITS[(id & 0xf) as usize];
+        id >>= 4;
+    }
+    HeaderValue::from_bytes(&text).expect("hex digits are a valid header value")
 }
 
 #[cfg(test)]
@@ -271,7 +303,12 @@ mod tests {
                 ("x-kept", "yes"),
             ],
         );
-        prepare_request(&mut request, "10.0.0.1".parse().unwrap(), "http", false);
+        prepare_request(
+            &mut request,
+            &ForwardedFor::of("10.0.0.1".parse().unwrap()),
+            "http",
+            false,
+        );
         let headers = &request.headers;
         for gone in [
             "connection",
@@ -298,7 +335,12 @@ mod tests {
             ],
         );
         assert!(is_upgrade_request(&request));
-        prepare_request(&mut request, "10.0.0.1".parse().unwrap(), "http", true);
+        prepare_request(
+            &mut request,
+            &ForwardedFor::of("10.0.0.1".parse().unwrap()),
+            "http",
+            true,
+        );
         assert_eq!(request.headers["te"], "trailers");
         assert_eq!(request.headers["upgrade"], "websocket");
         assert_eq!(request.headers["connection"], "upgrade");
@@ -315,7 +357,12 @@ mod tests {
                 ("via", "1.1 edge"),
             ],
         );
-        prepare_request(&mut request, "10.0.0.7".parse().unwrap(), "http", false);
+        prepare_request(
+            &mut request,
+            &ForwardedFor::of("10.0.0.7".parse().unwrap()),
+            "http",
+            false,
+        );
         let headers = &request.headers;
         assert_eq!(headers["x-forwarded-for"], "1.1.1.1, 2.2.2.2, 10.0.0.7");
         assert_eq!(headers["x-forwarded-proto"], "http");
@@ -328,6 +375,26 @@ mod tests {
     }
 
     #[test]
+    fn a_first_hop_gets_the_client_address_and_a_fresh_request_id() {
+        let client = ForwardedFor::of("2001:db8::7".parse().unwrap());
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let mut request = parts(Version::HTTP_11, &[("host", "a.example")]);
+            prepare_request(&mut request, &client, "https", false);
+            assert_eq!(request.headers["x-forwarded-for"], "2001:db8::7");
+            let id = request.headers["x-request-id"].to_str().unwrap().to_owned();
+            assert_eq!(id.len(), 32, "{id}");
+            assert!(
+                id.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+                "{id}"
+            );
+            ids.push(id);
+        }
+        assert_ne!(ids[0], ids[1]);
+    }
+
+    #[test]
     fn keeps_an_existing_request_id_and_adds_host_for_h2() {
         let mut request = Request::builder()
             .version(Version::HTTP_2)
@@ -337,7 +404,12 @@ mod tests {
             .unwrap()
             .into_parts()
             .0;
-        prepare_request(&mut request, "::1".parse().unwrap(), "http", false);
+        prepare_request(
+            &mut request,
+            &ForwardedFor::of("::1".parse().unwrap()),
+            "http",
+            false,
+        );
         assert_eq!(request.headers["x-request-id"], "abc");
         assert_eq!(request.headers["host"], "svc.local:81");
         assert_eq!(request.headers["x-forwarded-for"], "::1");

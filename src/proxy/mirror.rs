@@ -15,7 +15,6 @@
 //! What is copied and how many copies may be on their way is the filter's
 //! (`filter::mirror`); this module only sends.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -23,7 +22,7 @@ use http::Request;
 use tokio::time::Instant;
 
 use super::accounting::record_outlier;
-use super::headers;
+use super::headers::{self, ForwardedFor};
 use crate::body::{BodyCopy, CopiedBody, CopyReceiver, RequestBody};
 use crate::endpoint::{InFlight, Outcome};
 use crate::filter::MirrorCopy;
@@ -44,7 +43,7 @@ pub(super) fn start(
     copies: Vec<MirrorCopy>,
     body_is_empty: bool,
     declared_length: Option<u64>,
-    client: (IpAddr, &'static str),
+    client: (ForwardedFor, &'static str),
 ) -> Option<Box<BodyCopy>> {
     let mut body_copy: Option<Box<BodyCopy>> = None;
     for copy in copies {
@@ -59,7 +58,7 @@ pub(super) fn start(
             shared.raise_limit(limit);
             CopyBody::Copying(shared.receiver())
         };
-        tokio::spawn(send(snapshot.clone(), copy, body, client));
+        tokio::spawn(send(snapshot.clone(), copy, body, client.clone()));
     }
     body_copy
 }
@@ -68,7 +67,7 @@ async fn send(
     snapshot: Arc<Snapshot>,
     mut copy: MirrorCopy,
     body: CopyBody,
-    (client, scheme): (IpAddr, &'static str),
+    (client, scheme): (ForwardedFor, &'static str),
 ) {
     let head = std::mem::take(&mut copy.head);
     let target = &copy.target;
@@ -88,7 +87,7 @@ async fn send(
     };
     let service = &snapshot.services[target.service];
     let (mut parts, ()) = head.into_parts();
-    headers::prepare_request(&mut parts, client, scheme, false);
+    headers::prepare_request(&mut parts, &client, scheme, false);
     let Some(group_index) = target.group.or_else(|| service.split.pick_for(&parts)) else {
         return;
     };

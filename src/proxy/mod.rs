@@ -54,6 +54,8 @@ pub(crate) struct Connection {
     /// Index of the listener in the snapshot.
     pub listener: usize,
     pub remote: SocketAddr,
+    /// `remote`'s address as `X-Forwarded-For` carries it.
+    pub forwarded_for: headers::ForwardedFor,
     /// `http` or `https`, for X-Forwarded-Proto.
     pub scheme: &'static str,
     /// Names of the verified client certificate (mTLS listeners only).
@@ -204,7 +206,7 @@ pub(crate) fn handle(
                 copies,
                 body.is_end_stream(),
                 headers::content_length(&parts.headers),
-                (connection.remote.ip(), connection.scheme),
+                (connection.forwarded_for.clone(), connection.scheme),
             )
         };
         let body = forward::ClientBody {

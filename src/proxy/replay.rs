@@ -1,5 +1,5 @@
 //! What the tries after the first send again: the first try's body, and
-//! a copy of the request (head and body) when a retry may need it. Owns the
+//! a copy of the request when a retry may need it. Owns the
 //! choice of which bodies are kept (read whole up front, or copied as they
 //! stream) and rebuilding a request from the copy; the retry loop that
 //! decides whether to send it again is `forward`'s.
@@ -62,7 +62,7 @@ pub(super) async fn body_for_tries(
         if let Some(trace) = trace {
             trace.bytes_in.store(data.len() as u64, Ordering::Relaxed);
         }
-        let replay = Replay::of(parts, ReplaySource::Kept(data.clone()));
+        let replay = Replay::of(parts, ReplaySource::Kept(data.clone()), policy);
         let mut first = RequestBody::buffered(data);
         if let Some(copy) = mirror {
             first.copy_to(copy);
@@ -80,7 +80,11 @@ pub(super) async fn body_for_tries(
                 let replayable = Replayable::new(streaming, policy.buffer_bytes);
                 let first = RequestBody::Replay(replayable.body());
                 (
-                    Some(Replay::of(parts, ReplaySource::Streamed(replayable))),
+                    Some(Replay::of(
+                        parts,
+                        ReplaySource::Streamed(replayable),
+                        policy,
+                    )),
                     first,
                 )
             }
@@ -89,13 +93,22 @@ pub(super) async fn body_for_tries(
     })
 }
 
-/// What a request needs to be sent again: its head and its whole body.
+/// What a request needs to be sent again: its whole body, and a copy of its
+/// head when configured retries may send it again after the first try took
+/// the original. Without configured retries a request goes again only when
+/// it was not sent (it comes back whole) or met a stale pooled connection
+/// (its head comes back), so most requests copy no head: the copy was
+/// 1.2 % of the A1 profile and 2.3 % of A2's, for a resend that rarely comes.
 pub(super) struct Replay {
+    head: Option<Box<Head>>,
+    body: ReplaySource,
+}
+
+struct Head {
     method: Method,
     uri: http::Uri,
     version: http::Version,
     headers: http::HeaderMap,
-    body: ReplaySource,
 }
 
 enum ReplaySource {
@@ -114,17 +127,25 @@ impl Replay {
         }
     }
 
-    fn of(parts: &http::request::Parts, body: ReplaySource) -> Self {
-        Self {
-            method: parts.method.clone(),
-            uri: parts.uri.clone(),
-            version: parts.version,
-            headers: parts.headers.clone(),
-            body,
-        }
+    fn of(parts: &http::request::Parts, body: ReplaySource, policy: &RetryConfig) -> Self {
+        let head = (policy.attempts > 0).then(|| {
+            Box::new(Head {
+                method: parts.method.clone(),
+                uri: parts.uri.clone(),
+                version: parts.version,
+                headers: parts.headers.clone(),
+            })
+        });
+        Self { head, body }
     }
 
-    pub(super) fn request(&self) -> Option<Request<RequestBody>> {
+    /// The request to send again: `returned`, the head a stale connection
+    /// handed back, else the kept copy; None when there is neither, or the
+    /// body outgrew its buffer.
+    pub(super) fn request(
+        &self,
+        returned: Option<Box<http::request::Parts>>,
+    ) -> Option<Request<RequestBody>> {
         let body = match &self.body {
             ReplaySource::Kept(body) => RequestBody::buffered(body.clone()),
             ReplaySource::Streamed(replayable) if replayable.is_replayable() => {
@@ -132,11 +153,15 @@ impl Replay {
             }
             ReplaySource::Streamed(_) => return None,
         };
+        if let Some(head) = returned {
+            return Some(Request::from_parts(*head, body));
+        }
+        let head = self.head.as_deref()?;
         let mut request = Request::new(body);
-        *request.method_mut() = self.method.clone();
-        *request.uri_mut() = self.uri.clone();
-        *request.version_mut() = self.version;
-        *request.headers_mut() = self.headers.clone();
+        *request.method_mut() = head.method.clone();
+        *request.uri_mut() = head.uri.clone();
+        *request.version_mut() = head.version;
+        *request.headers_mut() = head.headers.clone();
         Some(request)
     }
 }

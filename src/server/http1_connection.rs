@@ -89,7 +89,9 @@ pub(super) fn serve<'a>(
             } else {
                 options.idle_timeout
             };
-            let started = Instant::now();
+            // Only a new connection's head is timed from the wait's start;
+            // a kept-alive one's from its first byte (one clock read less).
+            let started = first.then(Instant::now);
             let idle = {
                 let mut state = inbound.lock();
                 if state.buffer.is_empty() {
@@ -113,8 +115,7 @@ pub(super) fn serve<'a>(
             // The head, within header_read_timeout of the wait's start on a new
             // connection (nothing sent yet is a slow head too), of its first
             // byte on a kept-alive one.
-            let deadline =
-                if first { started } else { Instant::now() } + options.header_read_timeout;
+            let deadline = started.unwrap_or_else(Instant::now) + options.header_read_timeout;
             let head = tokio::time::timeout_at(
                 deadline,
                 poll_fn(|context| poll_head(&inbound, options, first, context)),

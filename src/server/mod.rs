@@ -137,6 +137,7 @@ pub(crate) fn spawn_listener(
                 access_log: access_log.clone(),
                 listener: index,
                 remote,
+                forwarded_for: proxy::headers::ForwardedFor::of(remote.ip()),
                 scheme: "http",
                 client_identity: None,
                 drain: drain.clone(),

@@ -120,6 +120,75 @@ async fn a_pooled_connection_the_backend_closed_is_never_used() {
     assert_eq!(accepted.load(Ordering::SeqCst), 2);
 }
 
+/// A backend that answers the first request on each connection with
+/// keep-alive, then reads the next request's head and closes without a
+/// word: its idle timeout fired just as the request arrived. Sends every
+/// head it read down `heads`.
+async fn backend_closing_on_the_second_request(
+) -> (SocketAddr, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (heads, received) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let heads = heads.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                if !read_head(&mut stream, &mut request).await {
+                    return;
+                }
+                let _ = heads.send(String::from_utf8_lossy(&request).into_owned());
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                    .await;
+                let mut next = Vec::new();
+                if read_head(&mut stream, &mut next).await {
+                    let _ = heads.send(String::from_utf8_lossy(&next).into_owned());
+                }
+            });
+        }
+    });
+    (address, received)
+}
+
+/// The line of `head` that starts with `name` (lower case), if any.
+fn head_line<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines()
+        .find(|line| line.to_ascii_lowercase().starts_with(name))
+}
+
+#[tokio::test]
+async fn a_get_that_meets_a_stale_pooled_connection_goes_again_unchanged() {
+    let (backend, mut heads) = backend_closing_on_the_second_request().await;
+    let proxy = start_proxy(&one_service_yaml(&[backend], "")).await;
+    let client = client();
+    assert_eq!(send(&client, edge(&proxy), "/first", &[]).await.status, 200);
+    let first = tokio::time::timeout(PATIENCE, heads.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(first.starts_with("GET /first "), "{first}");
+
+    // Goes out on the pooled connection, which the backend then closes
+    // unanswered; luas sends it again on a new one.
+    let answer = send(&client, edge(&proxy), "/second?q=1", &[("x-test", "7")]).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.body, "ok");
+    let mut sent = Vec::new();
+    for _ in 0..2 {
+        let head = tokio::time::timeout(PATIENCE, heads.recv()).await;
+        sent.push(head.expect("the backend saw the request twice").unwrap());
+    }
+    for head in &sent {
+        assert!(head.starts_with("GET /second?q=1 HTTP/1.1\r\n"), "{head}");
+        assert_eq!(head_line(head, "x-test:"), Some("x-test: 7"), "{head}");
+    }
+    let id = |head: &str| head_line(head, "x-request-id:").map(str::to_owned);
+    assert!(id(&sent[0]).is_some(), "{}", sent[0]);
+    assert_eq!(id(&sent[0]), id(&sent[1]), "one request, sent twice");
+    assert_eq!(head_line(&sent[0], "host:"), head_line(&sent[1], "host:"));
+}
+
 #[tokio::test]
 async fn an_answer_before_the_whole_request_body_reaches_the_client() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -11,8 +11,9 @@
 //! What it guarantees to its caller (`client`, which owns the pool): a
 //! request whose head could not be written at all comes back untouched
 //! ([`SendFailure::NotSent`]); a connection closed without a byte of
-//! response says so (`nothing_received`, the mark of a stale pooled
-//! connection); and a connection is offered back for reuse
+//! response says so and hands back the request's head
+//! ([`SendFailure::Unanswered`], the mark of a stale pooled connection);
+//! and a connection is offered back for reuse
 //! ([`ResponseBody::take_reusable`]) only when both messages ended cleanly
 //! on it and the backend keeps it alive. Response framing is strict (see
 //! `response`): invalid framing is an error, never passed on.
@@ -71,13 +72,24 @@ pub enum UpstreamError {
 pub enum SendFailure<B> {
     /// Not a byte was written: the request comes back untouched.
     NotSent(Box<Request<B>>, io::Error),
-    /// The request may have reached the backend. `nothing_received`: the
-    /// backend closed the connection (or reset it) without a byte of
-    /// response.
-    Failed {
+    /// The backend closed the connection (or reset it) without a byte of
+    /// response. The request's head comes back, so that the caller need
+    /// not have copied it to send an idempotent request again; its body
+    /// went, or began to.
+    Unanswered {
         error: BoxError,
-        nothing_received: bool,
+        head: Box<http::request::Parts>,
     },
+    /// The request may have reached the backend and the exchange failed
+    /// after some of a response came back, or the request's own body failed.
+    Failed(BoxError),
+}
+
+/// Why an exchange ended before a response head; `send` turns it into a
+/// [`SendFailure`], with the request's head when nothing came back.
+struct NoHead {
+    error: BoxError,
+    nothing_received: bool,
 }
 
 /// The backend's response body, read from the connection by whoever polls
@@ -142,22 +154,19 @@ where
     B: Body<Data = Bytes> + Unpin,
     B::Error: Into<BoxError>,
 {
-    let body = request.body();
+    let (head, body) = request.into_parts();
     let framing = RequestFraming::of(
-        request.headers(),
+        &head.headers,
         body.is_end_stream(),
         body.size_hint().exact(),
     );
-    let target = request
-        .uri()
-        .path_and_query()
-        .map_or("/", |path| path.as_str());
+    let target = head.uri.path_and_query().map_or("/", |path| path.as_str());
     let mut writer = Writer::new(std::mem::take(&mut connection.write));
     encode::write_request_head(
         &mut writer.staging,
-        request.method(),
+        &head.method,
         target,
-        request.headers(),
+        &head.headers,
         framing,
     );
     // The head goes out before any of the body is read, so a head that
@@ -165,22 +174,22 @@ where
     if let Err(error) = poll_fn(|context| writer.poll_flush(&mut connection.stream, context)).await
     {
         if writer.written == 0 {
-            return Err(SendFailure::NotSent(Box::new(request), error));
+            return Err(SendFailure::NotSent(
+                Box::new(Request::from_parts(head, body)),
+                error,
+            ));
         }
-        return Err(SendFailure::Failed {
-            error: Box::new(UpstreamError::Io(error)),
-            nothing_received: false,
-        });
+        return Err(SendFailure::Failed(Box::new(UpstreamError::Io(error))));
     }
-    let to_head = request.method() == Method::HEAD;
+    let to_head = head.method == Method::HEAD;
     let sending = match framing {
         RequestFraming::Empty => None,
         RequestFraming::Length(length) => Some(Sending {
-            body: request.into_body(),
+            body,
             remaining: Some(length),
         }),
         RequestFraming::Chunked => Some(Sending {
-            body: request.into_body(),
+            body,
             remaining: None,
         }),
     };
@@ -192,8 +201,20 @@ where
         write_failed: false,
         received_any: false,
     });
-    let head = poll_fn(|context| exchange.poll_head(context, to_head)).await?;
-    let reading = match head.framing {
+    let response = match poll_fn(|context| exchange.poll_head(context, to_head)).await {
+        Ok(response) => response,
+        Err(NoHead {
+            error,
+            nothing_received: true,
+        }) => {
+            return Err(SendFailure::Unanswered {
+                error,
+                head: Box::new(head),
+            })
+        }
+        Err(NoHead { error, .. }) => return Err(SendFailure::Failed(error)),
+    };
+    let reading = match response.framing {
         BodyFraming::Empty => Reading::Done,
         BodyFraming::Length(length) => Reading::Length(length),
         BodyFraming::Chunked => Reading::Chunked(ChunkedDecoder::new(
@@ -206,9 +227,9 @@ where
         exchange: Some(exchange),
         reading,
         // After a 101 the connection speaks another protocol: a tunnel's.
-        keep_alive: head.keep_alive && head.parts.status != StatusCode::SWITCHING_PROTOCOLS,
+        keep_alive: response.keep_alive && response.parts.status != StatusCode::SWITCHING_PROTOCOLS,
     };
-    Ok((head.parts, body))
+    Ok((response.parts, body))
 }
 
 /// One request and response on a connection.
@@ -318,11 +339,11 @@ where
         &mut self,
         context: &mut Context<'_>,
         to_head: bool,
-    ) -> Poll<Result<super::response::ResponseHead, SendFailure<B>>> {
+    ) -> Poll<Result<super::response::ResponseHead, NoHead>> {
         loop {
             self.poll_send(context);
             if let Some(error) = self.body_failed.take() {
-                return Poll::Ready(Err(SendFailure::Failed {
+                return Poll::Ready(Err(NoHead {
                     error,
                     nothing_received: false,
                 }));
@@ -349,8 +370,8 @@ where
         }
     }
 
-    fn failed(&self, error: UpstreamError) -> SendFailure<B> {
-        SendFailure::Failed {
+    fn failed(&self, error: UpstreamError) -> NoHead {
+        NoHead {
             error: Box::new(error),
             nothing_received: !self.received_any,
         }
