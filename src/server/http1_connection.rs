@@ -67,6 +67,25 @@ pub(super) enum Outcome {
     Http2(Upgraded),
 }
 
+/// When a wait for the next request that began with `timer` armed ends at
+/// `deadline`. One timer serves the connection's life: a timer per wait
+/// cost an insert into tokio's timer wheel and a removal for every request
+/// (the larger share of the 4.3 % the A1 profile spent on timers). This
+/// one stays armed at the deadline it has; when that comes early (the
+/// connection was busy in between) it moves on to the current one.
+async fn idle_expiry(mut timer: std::pin::Pin<&mut tokio::time::Sleep>, deadline: Instant) {
+    if timer.deadline() > deadline {
+        timer.as_mut().reset(deadline);
+    }
+    loop {
+        timer.as_mut().await;
+        if timer.deadline() >= deadline {
+            return;
+        }
+        timer.as_mut().reset(deadline);
+    }
+}
+
 /// An async block, not an async fn, so the arguments are kept once in the
 /// future every idle connection holds (see `Serving::serve_http1`).
 #[allow(clippy::manual_async_fn)] // deliberately, for the future's size
@@ -82,6 +101,9 @@ pub(super) fn serve<'a>(
         let mut signal = signal.clone();
         let inbound = Arc::new(Inbound::new(read, BytesMut::new()));
         let mut first = true;
+        let opened = Instant::now();
+        let idle_timer = tokio::time::sleep_until(opened + options.header_read_timeout);
+        tokio::pin!(idle_timer);
         loop {
             // Idle: wait for the next request's first byte, holding no buffer.
             let wait = if first {
@@ -89,9 +111,9 @@ pub(super) fn serve<'a>(
             } else {
                 options.idle_timeout
             };
-            // Only a new connection's head is timed from the wait's start;
-            // a kept-alive one's from its first byte (one clock read less).
-            let started = first.then(Instant::now);
+            // A new connection's head is timed from its opening, a
+            // kept-alive one's from its first byte.
+            let started = first.then_some(opened);
             let idle = {
                 let mut state = inbound.lock();
                 if state.buffer.is_empty() {
@@ -103,13 +125,14 @@ pub(super) fn serve<'a>(
             };
             if idle {
                 let readable = poll_fn(|context| inbound.lock().poll_idle(context));
+                let deadline = started.unwrap_or_else(Instant::now) + wait;
                 tokio::select! {
                     biased;
                     _ = signal.triggered() => return Outcome::Closed,
-                    ready = tokio::time::timeout(wait, readable) => match ready {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) | Err(_) => return Outcome::Closed,
+                    ready = readable => if ready.is_err() {
+                        return Outcome::Closed;
                     },
+                    () = idle_expiry(idle_timer.as_mut(), deadline) => return Outcome::Closed,
                 }
             }
             // The head, within header_read_timeout of the wait's start on a new

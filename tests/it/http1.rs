@@ -45,6 +45,31 @@ async fn a_keep_alive_connection_has_its_own_idle_timer() {
     assert_eq!(backend.requests(), 2);
 }
 
+/// The other way round: an idle timeout shorter than the head's is kept
+/// too, though the connection's timer was first armed for the longer one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_idle_timeout_closes_before_a_long_head_timeout() {
+    let backend = Backend::spawn(BackendOptions::new("b")).await.unwrap();
+    let proxy = proxy_with_limits(
+        &backend,
+        "      header_read_timeout: 10s\n      idle_timeout: 300ms",
+    )
+    .await;
+    let mut connection = Connection::open(edge(&proxy)).await;
+    connection.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!(connection.response(false).await.status, 200);
+    let idle_since = Instant::now();
+    assert!(
+        connection.closed_within(Duration::from_secs(5)).await,
+        "still open 5 s after the answer; idle_timeout is 300 ms"
+    );
+    let idle = idle_since.elapsed();
+    assert!(
+        idle >= Duration::from_millis(200) && idle < Duration::from_secs(3),
+        "closed after {idle:?} idle; idle_timeout is 300 ms"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_requests_are_answered_in_order() {
     let backend = Backend::spawn(BackendOptions::new("b")).await.unwrap();
