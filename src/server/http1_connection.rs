@@ -17,6 +17,7 @@
 //! reset.
 
 use std::future::poll_fn;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -28,7 +29,7 @@ use http::{Request, StatusCode};
 use http_body::Body as _;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use crate::body::Incoming;
 use crate::http1::body::{BodyState, ClientGone};
@@ -67,13 +68,14 @@ pub(super) enum Outcome {
     Http2(Upgraded),
 }
 
-/// When a wait for the next request that began with `timer` armed ends at
-/// `deadline`. One timer serves the connection's life: a timer per wait
-/// cost an insert into tokio's timer wheel and a removal for every request
-/// (the larger share of the 4.3 % the A1 profile spent on timers). This
-/// one stays armed at the deadline it has; when that comes early (the
-/// connection was busy in between) it moves on to the current one.
-async fn idle_expiry(mut timer: std::pin::Pin<&mut tokio::time::Sleep>, deadline: Instant) {
+/// Completes at `deadline`, on the connection's one timer. A timer per wait
+/// for the next request cost an insert into tokio's timer wheel and a
+/// removal for every request (the larger share of the 4.3 % the A1 profile
+/// spent on timers), and each timer held in a state of the connection's
+/// future made every idle connection larger. This one stays armed at the
+/// deadline it has; when that comes early (the connection was busy in
+/// between) it moves on to the current one.
+async fn expired(mut timer: Pin<&mut Sleep>, deadline: Instant) {
     if timer.deadline() > deadline {
         timer.as_mut().reset(deadline);
     }
@@ -91,29 +93,23 @@ async fn idle_expiry(mut timer: std::pin::Pin<&mut tokio::time::Sleep>, deadline
 #[allow(clippy::manual_async_fn)] // deliberately, for the future's size
 pub(super) fn serve<'a>(
     read: ClientRead,
-    write: ClientWrite,
+    mut write: ClientWrite,
     connection: &'a proxy::Connection,
     options: &'a Http1Options,
     signal: &'a ShutdownSignal,
 ) -> impl std::future::Future<Output = Outcome> + Send + 'a {
     async move {
-        let mut write = write;
         let mut signal = signal.clone();
         let inbound = Arc::new(Inbound::new(read, BytesMut::new()));
         let mut first = true;
-        let opened = Instant::now();
-        let idle_timer = tokio::time::sleep_until(opened + options.header_read_timeout);
+        // Armed for a new connection's wait and head, which are timed from
+        // its opening (nothing sent yet is a slow head too); a kept-alive
+        // connection's wait from its last answer, its head from its first
+        // byte. It stays at this first deadline until the first head is read.
+        let idle_timer = tokio::time::sleep(options.header_read_timeout);
         tokio::pin!(idle_timer);
         loop {
             // Idle: wait for the next request's first byte, holding no buffer.
-            let wait = if first {
-                options.header_read_timeout
-            } else {
-                options.idle_timeout
-            };
-            // A new connection's head is timed from its opening, a
-            // kept-alive one's from its first byte.
-            let started = first.then_some(opened);
             let idle = {
                 let mut state = inbound.lock();
                 if state.buffer.is_empty() {
@@ -125,33 +121,37 @@ pub(super) fn serve<'a>(
             };
             if idle {
                 let readable = poll_fn(|context| inbound.lock().poll_idle(context));
-                let deadline = started.unwrap_or_else(Instant::now) + wait;
+                let deadline = if first {
+                    idle_timer.deadline()
+                } else {
+                    Instant::now() + options.idle_timeout
+                };
                 tokio::select! {
                     biased;
                     _ = signal.triggered() => return Outcome::Closed,
                     ready = readable => if ready.is_err() {
                         return Outcome::Closed;
                     },
-                    () = idle_expiry(idle_timer.as_mut(), deadline) => return Outcome::Closed,
+                    () = expired(idle_timer.as_mut(), deadline) => return Outcome::Closed,
                 }
             }
-            // The head, within header_read_timeout of the wait's start on a new
-            // connection (nothing sent yet is a slow head too), of its first
-            // byte on a kept-alive one.
-            let deadline = started.unwrap_or_else(Instant::now) + options.header_read_timeout;
-            let head = tokio::time::timeout_at(
-                deadline,
-                poll_fn(|context| poll_head(&inbound, options, first, context)),
-            )
-            .await;
+            let deadline = if first {
+                idle_timer.deadline()
+            } else {
+                Instant::now() + options.header_read_timeout
+            };
+            let head = tokio::select! {
+                biased;
+                head = poll_fn(|context| poll_head(&inbound, options, first, context)) => head,
+                () = expired(idle_timer.as_mut(), deadline) => return Outcome::Closed,
+            };
             let head = match head {
-                Err(_elapsed) => return Outcome::Closed,
-                Ok(Ok(Head::Request(head))) => *head,
-                Ok(Ok(Head::Closed)) => return Outcome::Closed,
-                Ok(Ok(Head::Http2)) => return http2_handover(&inbound, write),
-                Ok(Err(error)) => {
+                Ok(Head::Request(head)) => *head,
+                Ok(Head::Closed) => return Outcome::Closed,
+                Ok(Head::Http2) => return http2_handover(&inbound, write),
+                Err(error) => {
                     if refuse(&mut write, &error, connection).await {
-                        close(&inbound, write, Linger::Yes).await;
+                        close(&inbound, write, Linger::Yes, idle_timer.as_mut()).await;
                     }
                     return Outcome::Closed;
                 }
@@ -167,7 +167,7 @@ pub(super) fn serve<'a>(
             match exchanged.await {
                 Next::KeepAlive => {}
                 Next::Close(linger) => {
-                    close(&inbound, write, linger).await;
+                    close(&inbound, write, linger, idle_timer.as_mut()).await;
                     return Outcome::Closed;
                 }
                 Next::Upgrade(sender) => {
@@ -540,14 +540,15 @@ async fn refuse(
 /// client closes too (within a second and 256 KiB): closing a socket with
 /// unread input sends a reset that can destroy the answer before the
 /// client reads it.
-async fn close(inbound: &Inbound, mut write: ClientWrite, linger: Linger) {
+/// The drain runs on the connection's timer.
+async fn close(inbound: &Inbound, mut write: ClientWrite, linger: Linger, timer: Pin<&mut Sleep>) {
     let _ = write.shutdown().await;
     let read = inbound.lock().io.take();
     if let (Some(mut read), Linger::Yes) = (read, linger) {
         // On the heap: an array here would be part of every idle
         // connection's task, which holds the largest of its futures' states.
         let mut sink = vec![0u8; 4096];
-        let _ = tokio::time::timeout(DRAIN_TIME, async {
+        let draining = async {
             let mut total = 0usize;
             while total < 256 * 1024 {
                 match read.read(&mut sink).await {
@@ -555,8 +556,12 @@ async fn close(inbound: &Inbound, mut write: ClientWrite, linger: Linger) {
                     Ok(read) => total += read,
                 }
             }
-        })
-        .await;
+        };
+        tokio::select! {
+            biased;
+            () = draining => {}
+            () = expired(timer, Instant::now() + DRAIN_TIME) => {}
+        }
     }
 }
 
