@@ -125,7 +125,6 @@ pub(super) fn forward<'a>(
             progress,
             first: Some(Request::from_parts(parts, first_body)),
             replay,
-            returned_head: None,
             timeout: request_timeout,
             policy,
         };
@@ -144,13 +143,12 @@ pub(super) fn forward<'a>(
 /// The request as the tries send it: the first try's, and the copy the
 /// next ones replay when the body was kept.
 struct Outgoing {
-    /// Taken by the first try; put back when it was not sent.
+    /// Taken by each try; put back when it was not sent, or rebuilt from
+    /// the head a stale connection handed back.
     first: Option<Request<RequestBody>>,
     /// How far the client's body has come, when it streams.
     progress: Option<RequestProgress>,
     replay: Option<Replay>,
-    /// The head a stale connection handed back, for `replay` to send again.
-    returned_head: Option<Box<http::request::Parts>>,
     /// `timeouts.request`, or the gRPC client's shorter deadline.
     timeout: std::time::Duration,
     /// The retry policy in force for this request.
@@ -219,7 +217,7 @@ fn send_with_retries<'a>(
             }
             let request = match (outgoing.first.take(), &outgoing.replay) {
                 (Some(request), _) => request,
-                (None, Some(replay)) => match replay.request(outgoing.returned_head.take()) {
+                (None, Some(replay)) => match replay.request() {
                     Some(request) => request,
                     None => return Err(last_error.unwrap_or_else(no_endpoint)),
                 },
@@ -316,7 +314,10 @@ fn send_with_retries<'a>(
                     // a fresh connection.
                     tracing::debug!(service = %service.name, endpoint = %endpoint.address, %error, "pooled connection was stale; sending again");
                     tried.pop();
-                    outgoing.returned_head = Some(head);
+                    outgoing.first = outgoing
+                        .replay
+                        .as_ref()
+                        .and_then(|replay| replay.with_head(*head));
                 }
                 TryResult::Stale(error, _) | TryResult::Failed(error) => {
                     last_error = Some(ProxyError::Reset {

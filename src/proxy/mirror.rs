@@ -43,7 +43,7 @@ pub(super) fn start(
     copies: Vec<MirrorCopy>,
     body_is_empty: bool,
     declared_length: Option<u64>,
-    client: (ForwardedFor, &'static str),
+    client: (&ForwardedFor, &'static str),
 ) -> Option<Box<BodyCopy>> {
     let mut body_copy: Option<Box<BodyCopy>> = None;
     for copy in copies {
@@ -58,7 +58,12 @@ pub(super) fn start(
             shared.raise_limit(limit);
             CopyBody::Copying(shared.receiver())
         };
-        tokio::spawn(send(snapshot.clone(), copy, body, client.clone()));
+        tokio::spawn(send(
+            snapshot.clone(),
+            copy,
+            body,
+            (client.0.clone(), client.1),
+        ));
     }
     body_copy
 }

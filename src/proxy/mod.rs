@@ -206,7 +206,7 @@ pub(crate) fn handle(
                 copies,
                 body.is_end_stream(),
                 headers::content_length(&parts.headers),
-                (connection.forwarded_for.clone(), connection.scheme),
+                (&connection.forwarded_for, connection.scheme),
             )
         };
         let body = forward::ClientBody {

@@ -139,30 +139,32 @@ impl Replay {
         Self { head, body }
     }
 
-    /// The request to send again: `returned`, the head a stale connection
-    /// handed back, else the kept copy; None when there is neither, or the
-    /// body outgrew its buffer.
-    pub(super) fn request(
-        &self,
-        returned: Option<Box<http::request::Parts>>,
-    ) -> Option<Request<RequestBody>> {
-        let body = match &self.body {
-            ReplaySource::Kept(body) => RequestBody::buffered(body.clone()),
-            ReplaySource::Streamed(replayable) if replayable.is_replayable() => {
-                RequestBody::Replay(replayable.body())
-            }
-            ReplaySource::Streamed(_) => return None,
-        };
-        if let Some(head) = returned {
-            return Some(Request::from_parts(*head, body));
-        }
+    /// The request to send again, from the kept copy of its head; None
+    /// when no copy was kept, or the body outgrew its buffer.
+    pub(super) fn request(&self) -> Option<Request<RequestBody>> {
         let head = self.head.as_deref()?;
-        let mut request = Request::new(body);
+        let mut request = Request::new(self.body()?);
         *request.method_mut() = head.method.clone();
         *request.uri_mut() = head.uri.clone();
         *request.version_mut() = head.version;
         *request.headers_mut() = head.headers.clone();
         Some(request)
+    }
+
+    /// The request to send again with `head`, the one a stale connection
+    /// handed back; None when the body outgrew its buffer.
+    pub(super) fn with_head(&self, head: http::request::Parts) -> Option<Request<RequestBody>> {
+        Some(Request::from_parts(head, self.body()?))
+    }
+
+    fn body(&self) -> Option<RequestBody> {
+        match &self.body {
+            ReplaySource::Kept(body) => Some(RequestBody::buffered(body.clone())),
+            ReplaySource::Streamed(replayable) if replayable.is_replayable() => {
+                Some(RequestBody::Replay(replayable.body()))
+            }
+            ReplaySource::Streamed(_) => None,
+        }
     }
 }
 

@@ -539,8 +539,7 @@ async fn refuse(
 /// of the answer, then (with `Linger::Yes`) reads and drops input until the
 /// client closes too (within a second and 256 KiB): closing a socket with
 /// unread input sends a reset that can destroy the answer before the
-/// client reads it.
-/// The drain runs on the connection's timer.
+/// client reads it. The drain is timed on the connection's one timer.
 async fn close(inbound: &Inbound, mut write: ClientWrite, linger: Linger, timer: Pin<&mut Sleep>) {
     let _ = write.shutdown().await;
     let read = inbound.lock().io.take();

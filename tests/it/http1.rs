@@ -16,6 +16,17 @@ async fn proxy_with_limits(backend: &Backend, limits: &str) -> Running {
     start_proxy(&yaml).await
 }
 
+/// How long the proxy, having answered on `connection`, leaves it idle
+/// before closing it; it must close within 5 s.
+async fn idle_until_closed(connection: &mut Connection) -> Duration {
+    let idle_since = Instant::now();
+    assert!(
+        connection.closed_within(Duration::from_secs(5)).await,
+        "still open 5 s after the answer"
+    );
+    idle_since.elapsed()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keep_alive_connection_has_its_own_idle_timer() {
     let backend = Backend::spawn(BackendOptions::new("b")).await.unwrap();
@@ -35,9 +46,7 @@ async fn a_keep_alive_connection_has_its_own_idle_timer() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     connection.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert_eq!(connection.response(false).await.status, 200);
-    let idle_since = Instant::now();
-    assert!(connection.closed_within(Duration::from_secs(5)).await);
-    let idle = idle_since.elapsed();
+    let idle = idle_until_closed(&mut connection).await;
     assert!(
         idle >= Duration::from_millis(1200) && idle < Duration::from_secs(4),
         "closed after {idle:?} idle; idle_timeout is 1.5 s"
@@ -58,12 +67,7 @@ async fn a_short_idle_timeout_closes_before_a_long_head_timeout() {
     let mut connection = Connection::open(edge(&proxy)).await;
     connection.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert_eq!(connection.response(false).await.status, 200);
-    let idle_since = Instant::now();
-    assert!(
-        connection.closed_within(Duration::from_secs(5)).await,
-        "still open 5 s after the answer; idle_timeout is 300 ms"
-    );
-    let idle = idle_since.elapsed();
+    let idle = idle_until_closed(&mut connection).await;
     assert!(
         idle >= Duration::from_millis(200) && idle < Duration::from_secs(3),
         "closed after {idle:?} idle; idle_timeout is 300 ms"

@@ -327,14 +327,21 @@ services:
 
 const CATCH_ALL: &str = "      - { name: all, service: web }";
 
+/// A TLS listener in front of `backend` for `localhost`, its certificate
+/// signed by a fresh test CA (written to `directory`), routing everything.
+async fn localhost_tls_edge(backend: SocketAddr, directory: &Path) -> (Authority, Running) {
+    let authority = Authority::new("test CA");
+    let (cert, key) = write_leaf(directory, "edge", &authority.server(&["localhost"]));
+    let tls = format!("{{ cert: {}, key: {} }}", cert.display(), key.display());
+    let proxy = start_proxy(&tls_listener_yaml(backend, &tls, CATCH_ALL)).await;
+    (authority, proxy)
+}
+
 #[tokio::test]
 async fn alpn_serves_http2_and_http1_over_tls() {
     let backend = Backend::spawn(BackendOptions::new("b")).await.unwrap();
     let directory = scratch("alpn");
-    let authority = Authority::new("test CA");
-    let (cert, key) = write_leaf(&directory, "edge", &authority.server(&["localhost"]));
-    let tls = format!("{{ cert: {}, key: {} }}", cert.display(), key.display());
-    let proxy = start_proxy(&tls_listener_yaml(backend.address, &tls, CATCH_ALL)).await;
+    let (authority, proxy) = localhost_tls_edge(backend.address, &directory).await;
 
     let h2 = TlsClient::new(&authority, &[b"h2", b"http/1.1"], None)
         .get(edge(&proxy), "localhost", "/headers")
@@ -675,11 +682,8 @@ async fn curl_with_cacert_speaks_http1_and_http2() {
     assert!(version.status.success());
     let backend = Backend::spawn(BackendOptions::new("b")).await.unwrap();
     let directory = scratch("curl");
-    let authority = Authority::new("test CA");
-    let (cert, key) = write_leaf(&directory, "edge", &authority.server(&["localhost"]));
+    let (authority, proxy) = localhost_tls_edge(backend.address, &directory).await;
     let ca = write(&directory, "ca.pem", &authority.pem());
-    let tls = format!("{{ cert: {}, key: {} }}", cert.display(), key.display());
-    let proxy = start_proxy(&tls_listener_yaml(backend.address, &tls, CATCH_ALL)).await;
     let port = edge(&proxy).port();
 
     for (flag, expected) in [("--http1.1", "1.1"), ("--http2", "2")] {
@@ -748,10 +752,7 @@ async fn a_reload_that_tightens_upstream_verification_stops_using_old_connection
 async fn tls_request_heads_in_pieces_arrive_whole_on_a_kept_alive_connection() {
     let backend = Backend::spawn(BackendOptions::new("b")).await.unwrap();
     let directory = scratch("pieces");
-    let authority = Authority::new("test CA");
-    let (cert, key) = write_leaf(&directory, "edge", &authority.server(&["localhost"]));
-    let tls = format!("{{ cert: {}, key: {} }}", cert.display(), key.display());
-    let proxy = start_proxy(&tls_listener_yaml(backend.address, &tls, CATCH_ALL)).await;
+    let (authority, proxy) = localhost_tls_edge(backend.address, &directory).await;
     let client = TlsClient::new(&authority, &[b"http/1.1"], None);
     let stream = client.connect(edge(&proxy), "localhost").await.unwrap();
     let mut connection = crate::support::raw::Connection::over(stream);
