@@ -1,9 +1,10 @@
 //! Request heads: from bytes to `http::request::Parts`, with the message's
 //! framing decided by RFC 9112 §6 and every ambiguity refused.
 //!
-//! The head is parsed by `httparse` once to find its end, split off the
-//! read buffer, and parsed again over the split bytes so header values and
-//! the target are slices of them (no copy per header).
+//! The head is parsed by `httparse` once, in the read buffer; where each
+//! part lies is noted as offsets, the head's bytes are split off the
+//! buffer, and header values and the target become slices of them (no copy
+//! per header, and no second parse).
 
 use std::mem::MaybeUninit;
 
@@ -89,31 +90,39 @@ pub fn parse_request(
     buffer: &mut BytesMut,
     limits: &HeadLimits,
 ) -> Result<Option<RequestHead>, HeadError> {
-    let Some(length) = with_slots(limits.max_headers, |slots| {
-        match httparse::Request::new(&mut []).parse_with_uninit_headers(buffer, slots) {
-            Ok(httparse::Status::Complete(length)) => Ok(Some(length)),
-            Ok(httparse::Status::Partial) => Ok(None),
-            Err(error) => Err(parse_error(error)),
-        }
-    })?
-    else {
-        if buffer.len() > limits.max_bytes {
-            return Err(too_large(buffer, limits));
-        }
-        return Ok(None);
-    };
-    if length > limits.max_bytes {
-        return Err(too_large(buffer, limits));
-    }
-    let bytes = buffer.split_to(length).freeze();
-    with_slots(limits.max_headers, |slots| {
-        let mut request = httparse::Request::new(&mut []);
-        // The same bytes parsed a moment ago: complete by construction.
-        match request.parse_with_uninit_headers(&bytes, slots) {
-            Ok(httparse::Status::Complete(_)) => build(&bytes, &request).map(Some),
-            Ok(httparse::Status::Partial) => Err(HeadError::Malformed("an incomplete head")),
-            Err(error) => Err(parse_error(error)),
-        }
+    with_spans(limits.max_headers, |spans| {
+        let parsed = with_slots(limits.max_headers, |slots| {
+            let mut request = httparse::Request::new(&mut []);
+            let length = match request.parse_with_uninit_headers(buffer, slots) {
+                Ok(httparse::Status::Complete(length)) => length,
+                Ok(httparse::Status::Partial) => return Ok(None),
+                Err(error) => return Err(parse_error(error)),
+            };
+            if length > limits.max_bytes {
+                return Err(too_large(buffer, limits));
+            }
+            let (Some(method), Some(target), Some(minor)) =
+                (request.method, request.path, request.version)
+            else {
+                return Err(HeadError::Malformed("an incomplete request line"));
+            };
+            let line = RequestLine {
+                method: Method::from_bytes(method.as_bytes())
+                    .map_err(|_| HeadError::Malformed("an invalid method"))?,
+                target: Span::of(buffer, length, target.as_bytes())?,
+                minor,
+            };
+            let fields = record_fields(buffer, length, request.headers, spans)?;
+            Ok(Some((length, line, fields)))
+        })?;
+        let Some((length, line, fields)) = parsed else {
+            if buffer.len() > limits.max_bytes {
+                return Err(too_large(buffer, limits));
+            }
+            return Ok(None);
+        };
+        let bytes = buffer.split_to(length).freeze();
+        build(&bytes, line, &spans[..fields]).map(Some)
     })
 }
 
@@ -130,6 +139,81 @@ pub(super) fn with_slots<'bytes, T>(
     } else {
         parse(&mut vec![MaybeUninit::uninit(); count])
     }
+}
+
+/// Runs `read` with room for `count` fields' spans, on the stack when they
+/// fit (2 KiB for 128).
+pub(super) fn with_spans<T>(count: usize, read: impl FnOnce(&mut [FieldSpan]) -> T) -> T {
+    if count <= STACK_HEADERS {
+        read(&mut [FieldSpan::default(); STACK_HEADERS][..count])
+    } else {
+        read(&mut vec![FieldSpan::default(); count])
+    }
+}
+
+/// Where a part of a head lies: offsets from the head's first byte. httparse
+/// hands out slices of the read buffer, which must be let go before the
+/// head can be split off it; the offsets carry over to the split bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    /// Where `part`, a slice of `head` given by httparse, lies in the
+    /// head's first `length` bytes.
+    pub(super) fn of(head: &[u8], length: usize, part: &[u8]) -> Result<Self, HeadError> {
+        if part.is_empty() {
+            return Ok(Self::default());
+        }
+        let start = (part.as_ptr() as usize).wrapping_sub(head.as_ptr() as usize);
+        let end = start.wrapping_add(part.len());
+        // httparse's slices are of the head; anything else is a bug, and
+        // refusing the head beats slicing out of bounds.
+        if start >= end || end > length || end > u32::MAX as usize {
+            return Err(HeadError::Malformed("a part outside the head"));
+        }
+        Ok(Self {
+            start: start as u32,
+            end: end as u32,
+        })
+    }
+
+    fn range(self) -> std::ops::Range<usize> {
+        self.start as usize..self.end as usize
+    }
+}
+
+/// Where one header field's name and value lie.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct FieldSpan {
+    name: Span,
+    value: Span,
+}
+
+/// Notes where each of `fields` lies in `head`'s first `length` bytes, in
+/// `spans`; returns how many there are.
+pub(super) fn record_fields(
+    head: &[u8],
+    length: usize,
+    fields: &[httparse::Header<'_>],
+    spans: &mut [FieldSpan],
+) -> Result<usize, HeadError> {
+    for (span, field) in spans.iter_mut().zip(fields) {
+        *span = FieldSpan {
+            name: Span::of(head, length, field.name.as_bytes())?,
+            value: Span::of(head, length, field.value)?,
+        };
+    }
+    Ok(fields.len())
+}
+
+/// What the request line said, its target as a span of the head.
+struct RequestLine {
+    method: Method,
+    target: Span,
+    minor: u8,
 }
 
 fn too_large(buffer: &[u8], limits: &HeadLimits) -> HeadError {
@@ -153,13 +237,12 @@ pub(super) fn parse_error(error: httparse::Error) -> HeadError {
     }
 }
 
-fn build(bytes: &Bytes, request: &httparse::Request<'_, '_>) -> Result<RequestHead, HeadError> {
-    let (Some(method), Some(target), Some(minor)) = (request.method, request.path, request.version)
-    else {
-        return Err(HeadError::Malformed("an incomplete request line"));
-    };
-    let method = Method::from_bytes(method.as_bytes())
-        .map_err(|_| HeadError::Malformed("an invalid method"))?;
+fn build(bytes: &Bytes, line: RequestLine, fields: &[FieldSpan]) -> Result<RequestHead, HeadError> {
+    let RequestLine {
+        method,
+        target,
+        minor,
+    } = line;
     let version = if minor == 1 {
         Version::HTTP_11
     } else {
@@ -169,7 +252,7 @@ fn build(bytes: &Bytes, request: &httparse::Request<'_, '_>) -> Result<RequestHe
 
     let mut expect_continue = false;
     let mut accepts_trailers = false;
-    let fields = read_fields(bytes, request.headers, |name, value| {
+    let fields = read_fields(bytes, fields, |name, value| {
         if name == header::EXPECT {
             expect_continue |= trimmed(value.as_bytes()).eq_ignore_ascii_case(b"100-continue");
         } else if name == header::TE {
@@ -201,11 +284,11 @@ pub(super) struct Fields {
     pub(super) tokens: ConnectionTokens,
 }
 
-/// Reads `fields`, parsed from `bytes`; `other` sees every field that is
-/// not about framing or the connection.
+/// Reads the fields that lie at `fields` in `bytes`; `other` sees every
+/// field that is not about framing or the connection.
 pub(super) fn read_fields(
     bytes: &Bytes,
-    fields: &[httparse::Header<'_>],
+    fields: &[FieldSpan],
     mut other: impl FnMut(&HeaderName, &HeaderValue),
 ) -> Result<Fields, HeadError> {
     let mut read = Fields {
@@ -217,9 +300,9 @@ pub(super) fn read_fields(
         tokens: ConnectionTokens::default(),
     };
     for field in fields {
-        let name = HeaderName::from_bytes(field.name.as_bytes())
+        let name = HeaderName::from_bytes(&bytes[field.name.range()])
             .map_err(|_| HeadError::Malformed("an invalid header name"))?;
-        let value = HeaderValue::from_maybe_shared(bytes.slice_ref(field.value))
+        let value = HeaderValue::from_maybe_shared(bytes.slice(field.value.range()))
             .map_err(|_| HeadError::Malformed("an invalid header value"))?;
         if name == header::CONTENT_LENGTH {
             read.framing.content_length(value.as_bytes())?;
@@ -238,17 +321,19 @@ pub(super) fn read_fields(
 /// RFC 9112 §3.2: origin form for most requests, absolute form (with a
 /// scheme and an authority) from proxies and some clients, authority form
 /// for CONNECT only and `*` for OPTIONS only.
-fn target_uri(bytes: &Bytes, method: &Method, target: &str) -> Result<Uri, HeadError> {
+fn target_uri(bytes: &Bytes, method: &Method, target: Span) -> Result<Uri, HeadError> {
+    let target = bytes.slice(target.range());
     if target.len() > MAX_TARGET_BYTES {
         return Err(HeadError::TargetTooLong);
     }
-    let uri = Uri::from_maybe_shared(bytes.slice_ref(target.as_bytes()))
+    let (asterisk, origin_form) = (&target[..] == b"*", target.starts_with(b"/"));
+    let uri = Uri::from_maybe_shared(target)
         .map_err(|_| HeadError::Malformed("an invalid request target"))?;
     let form_fits = if *method == Method::CONNECT {
         uri.authority().is_some() && uri.scheme().is_none() && uri.path_and_query().is_none()
-    } else if target == "*" {
+    } else if asterisk {
         *method == Method::OPTIONS
-    } else if target.starts_with('/') {
+    } else if origin_form {
         true
     } else {
         uri.scheme().is_some() && uri.authority().is_some()
@@ -421,6 +506,26 @@ mod tests {
         assert_eq!(head.framing, Framing::Empty);
         assert!(head.keep_alive);
         assert_eq!(&buffer[..], b"NEXT");
+    }
+
+    #[test]
+    fn fields_keep_their_bytes_when_the_head_is_split_off() {
+        // Empty values, values that end at the head's last field, and a
+        // head that starts after earlier bytes were consumed: each span
+        // must land on the same bytes in the split-off head.
+        let mut buffer = BytesMut::from(
+            &b"GET /first HTTP/1.1\r\nHost: a\r\n\r\nPOST /x HTTP/1.1\r\nHost: b\r\nX-Empty:\r\nContent-Length: 2\r\nX-Last:  tail \r\n\r\nhi"[..],
+        );
+        let first = parse_request(&mut buffer, &LIMITS).unwrap().unwrap();
+        assert_eq!(first.parts.uri, "/first");
+        let second = parse_request(&mut buffer, &LIMITS).unwrap().unwrap();
+        assert_eq!(second.parts.method, Method::POST);
+        assert_eq!(second.parts.uri, "/x");
+        assert_eq!(second.parts.headers["host"], "b");
+        assert_eq!(second.parts.headers["x-empty"], "");
+        assert_eq!(second.parts.headers["x-last"], "tail");
+        assert_eq!(second.framing, Framing::Length(2));
+        assert_eq!(&buffer[..], b"hi");
     }
 
     #[test]

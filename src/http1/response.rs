@@ -12,7 +12,7 @@ use bytes::BytesMut;
 use http::{StatusCode, Version};
 
 use super::encode::bodiless;
-use super::head::{parse_error, read_fields, with_slots};
+use super::head::{parse_error, read_fields, record_fields, with_slots, with_spans};
 use super::{Framing, HeadError, HeadLimits};
 
 /// Bounds on a backend's response head: Envoy's 60 KiB and 100 fields are
@@ -50,43 +50,31 @@ pub fn parse_response(
     to_head: bool,
 ) -> Result<Option<ResponseHead>, HeadError> {
     let limits = RESPONSE_LIMITS;
-    let Some(length) = with_slots(limits.max_headers, |slots| {
-        let mut response = httparse::Response::new(&mut []);
-        match httparse::ParserConfig::default().parse_response_with_uninit_headers(
-            &mut response,
-            buffer,
-            slots,
-        ) {
-            Ok(httparse::Status::Complete(length)) => Ok(Some(length)),
-            Ok(httparse::Status::Partial) => Ok(None),
-            Err(error) => Err(parse_error(error)),
-        }
-    })?
-    else {
-        if buffer.len() > limits.max_bytes {
-            return Err(HeadError::TooLarge);
-        }
-        return Ok(None);
-    };
-    if length > limits.max_bytes {
-        return Err(HeadError::TooLarge);
-    }
-    let bytes = buffer.split_to(length).freeze();
-    with_slots(limits.max_headers, |slots| {
-        let mut response = httparse::Response::new(&mut []);
-        match httparse::ParserConfig::default().parse_response_with_uninit_headers(
-            &mut response,
-            &bytes,
-            slots,
-        ) {
-            Ok(httparse::Status::Complete(_)) => {}
-            Ok(httparse::Status::Partial) => {
-                return Err(HeadError::Malformed("an incomplete head"))
+    with_spans(limits.max_headers, |spans| {
+        let parsed =
+            with_slots(limits.max_headers, |slots| {
+                let mut response = httparse::Response::new(&mut []);
+                let length = match httparse::ParserConfig::default()
+                    .parse_response_with_uninit_headers(&mut response, buffer, slots)
+                {
+                    Ok(httparse::Status::Complete(length)) => length,
+                    Ok(httparse::Status::Partial) => return Ok(None),
+                    Err(error) => return Err(parse_error(error)),
+                };
+                if length > limits.max_bytes {
+                    return Err(HeadError::TooLarge);
+                }
+                let (Some(code), Some(minor)) = (response.code, response.version) else {
+                    return Err(HeadError::Malformed("an incomplete status line"));
+                };
+                let fields = record_fields(buffer, length, response.headers, spans)?;
+                Ok(Some((length, code, minor, fields)))
+            })?;
+        let Some((length, code, minor, fields)) = parsed else {
+            if buffer.len() > limits.max_bytes {
+                return Err(HeadError::TooLarge);
             }
-            Err(error) => return Err(parse_error(error)),
-        }
-        let (Some(code), Some(minor)) = (response.code, response.version) else {
-            return Err(HeadError::Malformed("an incomplete status line"));
+            return Ok(None);
         };
         let status = StatusCode::from_u16(code)
             .map_err(|_| HeadError::Malformed("an invalid status code"))?;
@@ -95,7 +83,8 @@ pub fn parse_response(
         } else {
             Version::HTTP_10
         };
-        let fields = read_fields(&bytes, response.headers, |_, _| {})?;
+        let bytes = buffer.split_to(length).freeze();
+        let fields = read_fields(&bytes, &spans[..fields], |_, _| {})?;
         let framing = if to_head || bodiless(status) {
             BodyFraming::Empty
         } else if fields.framing.absent() {
