@@ -428,3 +428,83 @@ impl Drop for OpenConnection {
         self.gauge.dec();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::metrics::Metrics;
+
+    /// The largest future an idle HTTP/1.1 connection's task may hold and
+    /// stay in mimalloc's 1 024-byte size class.
+    ///
+    /// tokio 1.54 allocates a task as one cell aligned to 128 bytes: a
+    /// 32-byte header, the scheduler handle and task id (16), the future in
+    /// a `repr(C)` stage enum (8 more for its tag) and a 48-byte trailer.
+    /// At 904 bytes of future the cell is 1 008 bytes, padded to 1 024
+    /// (`-Zprint-type-sizes` agrees). Past 920 it pads to 1 152, which
+    /// mimalloc serves from its 1 280-byte class: a quarter KiB more for
+    /// every idle connection (docs/performance.md, section D).
+    const IDLE_CONNECTION_FUTURE_BUDGET: usize = 920;
+
+    #[tokio::test]
+    async fn an_idle_http1_connection_task_stays_in_its_size_class() {
+        let config = Config::from_yaml(
+            "listeners:
+  - { name: edge, listen: 127.0.0.1:0, routes: [{ name: all, service: web }] }
+services:
+  - { name: web, endpoints: [127.0.0.1:9] }
+",
+        )
+        .unwrap();
+        let metrics = Arc::new(Metrics::new(&[0.1, 1.0]));
+        let access_log = Arc::new(AccessLog::new(metrics.access_log_dropped()));
+        let state = Arc::new(State::new(config.clone(), metrics).unwrap());
+        let listener_config = &config.listeners[0];
+        let shutdown = Shutdown::new();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (stream, remote) = listener.accept().await.unwrap();
+        let connection = proxy::Connection {
+            state: state.clone(),
+            access_log,
+            listener: 0,
+            remote,
+            forwarded_for: proxy::headers::ForwardedFor::of(remote.ip()),
+            scheme: "http",
+            client_identity: None,
+            drain: shutdown.token(),
+        };
+        let serving = Serving {
+            signal: shutdown.signal(),
+            metrics: state.metrics().listener(&listener_config.name),
+            idle_timeout: listener_config.limits.idle_timeout,
+        };
+        let options = Http1Options {
+            header_read_timeout: listener_config.limits.header_read_timeout,
+            idle_timeout: listener_config.limits.idle_timeout,
+            limits: crate::http1::HeadLimits {
+                max_bytes: listener_config.limits.max_header_bytes,
+                max_headers: listener_config.limits.max_headers,
+            },
+            detect_http2: true,
+        };
+        let slot = Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
+        let future = serving.serve_http1(
+            crate::http1::io::split_tcp(stream),
+            connection,
+            options,
+            Arc::new(http2_builder(&listener_config.limits)),
+            slot,
+        );
+        let size = std::mem::size_of_val(&future);
+        assert!(
+            size <= IDLE_CONNECTION_FUTURE_BUDGET,
+            "an idle HTTP/1.1 connection's future is {size} bytes, over its \
+             {IDLE_CONNECTION_FUTURE_BUDGET}-byte budget: every idle connection's \
+             task would take the next size class; box what grew"
+        );
+    }
+}
