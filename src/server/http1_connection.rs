@@ -126,12 +126,17 @@ pub(super) fn serve<'a>(
                 } else {
                     Instant::now() + options.idle_timeout
                 };
+                // The socket first: when the next request's bytes are what
+                // woke the task, the shutdown signal is not polled again
+                // (each poll of it takes a lock). A request that arrives as
+                // shutdown begins is still answered, with `connection:
+                // close`.
                 tokio::select! {
                     biased;
-                    _ = signal.triggered() => return Outcome::Closed,
                     ready = readable => if ready.is_err() {
                         return Outcome::Closed;
                     },
+                    _ = signal.triggered() => return Outcome::Closed,
                     () = expired(idle_timer.as_mut(), deadline) => return Outcome::Closed,
                 }
             }
