@@ -74,6 +74,9 @@ pub struct RouteTable {
     pub routes: Vec<Route>,
     /// Every (route, match) pair, most specific first.
     order: Vec<(usize, usize)>,
+    /// Some match has a host condition: only then is the request's host
+    /// read (a header lookup and a scan of its value, per request).
+    reads_host: bool,
 }
 
 /// How specific a match is, in Gateway API's order of precedence; a
@@ -131,7 +134,15 @@ impl RouteTable {
             .collect();
         // Stable: equal specificity keeps file order.
         order.sort_by_key(|&(route, index)| specificity(&routes[route].matches[index]));
-        Self { routes, order }
+        let reads_host = routes
+            .iter()
+            .flat_map(|route| &route.matches)
+            .any(|conditions| conditions.host.is_some());
+        Self {
+            routes,
+            order,
+            reads_host,
+        }
     }
 
     pub fn find(&self, request: &Parts, client: Option<&ClientIdentity>) -> Option<&Route> {
@@ -146,7 +157,11 @@ impl RouteTable {
         client: Option<&ClientIdentity>,
     ) -> Option<(&Route, &RouteMatch)> {
         let seen = Request {
-            host: request_host(request),
+            host: if self.reads_host {
+                request_host(request)
+            } else {
+                None
+            },
             path: request.uri.path(),
             query: request.uri.query(),
             method: &request.method,

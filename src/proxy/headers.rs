@@ -19,7 +19,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{request, Version};
 
-const HOP_BY_HOP: [HeaderName; 6] = [
+static HOP_BY_HOP: [HeaderName; 6] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -51,16 +51,15 @@ pub(crate) fn framing_problem(request: &request::Parts) -> Option<&'static str> 
             }
         }
     }
-    if headers.contains_key(header::TRANSFER_ENCODING)
-        && headers.contains_key(header::CONTENT_LENGTH)
-    {
+    // Content-Length first: most requests have none, and then one lookup
+    // answers both questions.
+    let mut lengths = headers.get_all(header::CONTENT_LENGTH).iter();
+    let first = lengths.next()?;
+    if headers.contains_key(header::TRANSFER_ENCODING) {
         return Some("both Content-Length and Transfer-Encoding");
     }
-    let mut lengths = headers.get_all(header::CONTENT_LENGTH).iter();
-    if let Some(first) = lengths.next() {
-        if lengths.any(|other| other != first) {
-            return Some("Content-Length values that disagree");
-        }
+    if lengths.any(|other| other != first) {
+        return Some("Content-Length values that disagree");
     }
     None
 }
@@ -118,11 +117,42 @@ pub(crate) struct ForwardedFor(Arc<HeaderValue>);
 
 impl ForwardedFor {
     pub(crate) fn of(client: IpAddr) -> Self {
-        let text = Bytes::from(client.to_string());
-        let value =
-            HeaderValue::from_maybe_shared(text).expect("an IP address is a valid header value");
-        Self(Arc::new(value))
+        let value = match client {
+            // Written by hand: the formatting machinery behind `to_string`
+            // was 4 % of A3's instructions, once per connection.
+            IpAddr::V4(address) => {
+                let mut text = [0u8; 15];
+                let length = write_ipv4(address, &mut text);
+                HeaderValue::from_bytes(&text[..length])
+            }
+            IpAddr::V6(_) => HeaderValue::from_maybe_shared(Bytes::from(client.to_string())),
+        };
+        Self(Arc::new(
+            value.expect("an IP address is a valid header value"),
+        ))
     }
+}
+
+/// Writes `address` in dotted decimal into `text`; returns its length.
+fn write_ipv4(address: std::net::Ipv4Addr, text: &mut [u8; 15]) -> usize {
+    let mut length = 0;
+    for (index, octet) in address.octets().into_iter().enumerate() {
+        if index > 0 {
+            text[length] = b'.';
+            length += 1;
+        }
+        if octet >= 100 {
+            text[length] = b'0' + octet / 100;
+            length += 1;
+        }
+        if octet >= 10 {
+            text[length] = b'0' + octet / 10 % 10;
+            length += 1;
+        }
+        text[length] = b'0' + octet % 10;
+        length += 1;
+    }
+    length
 }
 
 /// The forwarding headers `prepare_request` may add to a request.
@@ -196,25 +226,31 @@ pub(crate) fn prepare_response(headers: &mut HeaderMap, version: Version, upgrad
 }
 
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    // Headers named in Connection first, while Connection is still there.
-    if headers.contains_key(header::CONNECTION) {
-        let named: Vec<HeaderName> = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
-            .collect();
-        for name in named {
-            headers.remove(name);
-        }
+    // One pass over the names, comparing rather than hashing: most messages
+    // carry none of these fields, and most that do carry only `Connection`.
+    // Removing each of the six by name, and making each token of
+    // `Connection: close` a name to remove, was 6 % of A3's instructions.
+    // All are found before any goes: the tokens that name them go with
+    // `Connection`, which is one of the six: without any of them, there is
+    // nothing to look up.
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+        return;
     }
-    // Most messages carry none: one pass over the names is cheaper than
-    // hashing each of the six (it showed in the A1 profile).
-    if headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
-        for name in &HOP_BY_HOP {
-            headers.remove(name);
-        }
+    let connection = headers.get_all(header::CONNECTION);
+    let mut doomed = headers.keys().filter(|name| {
+        HOP_BY_HOP.contains(name)
+            || connection
+                .iter()
+                .any(|value| has_token(value, name.as_str()))
+    });
+    let Some(first) = doomed.next().cloned() else {
+        return;
+    };
+    // Empty, and so not allocated, when `first` is the only one.
+    let rest: Vec<HeaderName> = doomed.cloned().collect();
+    headers.remove(first);
+    for name in rest {
+        headers.remove(name);
     }
 }
 
@@ -293,6 +329,39 @@ mod tests {
             builder = builder.header(*name, *value);
         }
         builder.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn a_client_address_reads_as_std_writes_it() {
+        for text in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.0.100.9",
+            "1.20.3.199",
+            "127.0.0.1",
+            "::1",
+            "2001:db8::8:800:200c:417a",
+        ] {
+            let address: IpAddr = text.parse().unwrap();
+            assert_eq!(ForwardedFor::of(address).0.as_bytes(), text.as_bytes());
+        }
+    }
+
+    #[test]
+    fn more_hop_by_hop_fields_than_one_pass_holds_all_go() {
+        let named: Vec<String> = (0..10).map(|index| format!("x-hop-{index}")).collect();
+        let mut headers: Vec<(&str, &str)> =
+            named.iter().map(|name| (name.as_str(), "1")).collect();
+        let connection = named.join(", ");
+        headers.extend([
+            ("connection", connection.as_str()),
+            ("keep-alive", "timeout=5"),
+            ("x-stays", "1"),
+        ]);
+        let mut request = parts(Version::HTTP_11, &headers);
+        remove_hop_by_hop(&mut request.headers);
+        let left: Vec<&str> = request.headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, ["x-stays"]);
     }
 
     #[test]
