@@ -277,7 +277,7 @@ fn send_with_retries<'a>(
 
             // 4. Act on the decision.
             match result {
-                TryResult::Sent(sent) => {
+                TryResult::Sent { sent, grpc } => {
                     if decision.next == Next::Respond {
                         // Indices of a snapshot's lists: far below u32::MAX.
                         let target = Target {
@@ -289,8 +289,7 @@ fn send_with_retries<'a>(
                         let idle = service.timeouts.response_idle;
                         // A gRPC response without `grpc-status` in its headers
                         // brings it in its trailers: the accounting reads them.
-                        let grpc_trailers = !matches!(outcome, Tried::GrpcResponse(..))
-                            && grpc::has_content_type(sent.response.headers());
+                        let grpc_trailers = grpc && !matches!(outcome, Tried::GrpcResponse(..));
                         let accounting =
                             Accounting::new(in_flight, target, grpc_trailers, outgoing.progress);
                         return Ok(Forwarded {
@@ -362,7 +361,11 @@ fn send_with_retries<'a>(
 /// One try's result: what the proxy keeps of it, beside the [`Tried`] the
 /// retry decision reads.
 enum TryResult {
-    Sent(Sent),
+    /// A response; `grpc`: it has the gRPC content type.
+    Sent {
+        sent: Sent,
+        grpc: bool,
+    },
     NotSent(Request<RequestBody>, BoxError),
     /// A pooled connection closed without a byte of response; the request's
     /// head came back.
@@ -379,11 +382,14 @@ impl TryResult {
         match result {
             Ok(Ok(sent)) => {
                 let status = sent.response.status();
-                let tried = match grpc::trailers_only_status(sent.response.headers()) {
+                let headers = sent.response.headers();
+                // The content type read once: the accounting needs it too.
+                let grpc = grpc::has_content_type(headers);
+                let tried = match grpc.then(|| grpc::status(headers)).flatten() {
                     Some(code) => Tried::GrpcResponse(status, code),
                     None => Tried::Response(status),
                 };
-                (tried, Self::Sent(sent))
+                (tried, Self::Sent { sent, grpc })
             }
             Ok(Err(SendError::NotSent { request, error })) => {
                 (Tried::NotSent, Self::NotSent(*request, error))
