@@ -159,17 +159,39 @@ pub fn status(headers: &HeaderMap) -> Option<u32> {
     )
 }
 
+/// What a response's headers say of it as gRPC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseKind {
+    /// Not the gRPC content type.
+    NotGrpc,
+    /// gRPC, its status still to come in the trailers.
+    StatusInTrailers,
+    /// A trailers-only gRPC response: `grpc-status` in its headers.
+    TrailersOnly(u32),
+}
+
+/// Reads a response's headers as gRPC: the content type first (a standard
+/// header's lookup is a table index, while `grpc-status`'s hashes the name
+/// byte by byte), then `grpc-status`.
+pub fn response_kind(headers: &HeaderMap) -> ResponseKind {
+    if !has_content_type(headers) {
+        return ResponseKind::NotGrpc;
+    }
+    match status(headers) {
+        Some(code) => ResponseKind::TrailersOnly(code),
+        None => ResponseKind::StatusInTrailers,
+    }
+}
+
 /// The status of a trailers-only gRPC response: `grpc-status` in the
 /// headers of a response with the gRPC content type. None for every other
 /// response, including a gRPC response whose status is still to come in
 /// its trailers.
 pub fn trailers_only_status(headers: &HeaderMap) -> Option<u32> {
-    // The content type first: a standard header's lookup is a table index,
-    // while `grpc-status`'s hashes the name byte by byte.
-    if !has_content_type(headers) {
-        return None;
+    match response_kind(headers) {
+        ResponseKind::TrailersOnly(code) => Some(code),
+        ResponseKind::NotGrpc | ResponseKind::StatusInTrailers => None,
     }
-    status(headers)
 }
 
 /// Writes a status luas itself gives, `grpc-status` and `grpc-message`,

@@ -277,7 +277,10 @@ fn send_with_retries<'a>(
 
             // 4. Act on the decision.
             match result {
-                TryResult::Sent { sent, grpc } => {
+                TryResult::Sent {
+                    sent,
+                    grpc_trailers,
+                } => {
                     if decision.next == Next::Respond {
                         // Indices of a snapshot's lists: far below u32::MAX.
                         let target = Target {
@@ -287,9 +290,6 @@ fn send_with_retries<'a>(
                         };
                         let upgrade = client_upgrade.take();
                         let idle = service.timeouts.response_idle;
-                        // A gRPC response without `grpc-status` in its headers
-                        // brings it in its trailers: the accounting reads them.
-                        let grpc_trailers = grpc && !matches!(outcome, Tried::GrpcResponse(..));
                         let accounting =
                             Accounting::new(in_flight, target, grpc_trailers, outgoing.progress);
                         return Ok(Forwarded {
@@ -361,10 +361,11 @@ fn send_with_retries<'a>(
 /// One try's result: what the proxy keeps of it, beside the [`Tried`] the
 /// retry decision reads.
 enum TryResult {
-    /// A response; `grpc`: it has the gRPC content type.
+    /// A response; `grpc_trailers`: a gRPC response whose status comes
+    /// in its trailers, which the accounting then reads.
     Sent {
         sent: Sent,
-        grpc: bool,
+        grpc_trailers: bool,
     },
     NotSent(Request<RequestBody>, BoxError),
     /// A pooled connection closed without a byte of response; the request's
@@ -382,14 +383,19 @@ impl TryResult {
         match result {
             Ok(Ok(sent)) => {
                 let status = sent.response.status();
-                let headers = sent.response.headers();
-                // The content type read once: the accounting needs it too.
-                let grpc = grpc::has_content_type(headers);
-                let tried = match grpc.then(|| grpc::status(headers)).flatten() {
-                    Some(code) => Tried::GrpcResponse(status, code),
-                    None => Tried::Response(status),
+                let kind = grpc::response_kind(sent.response.headers());
+                let tried = match kind {
+                    grpc::ResponseKind::TrailersOnly(code) => Tried::GrpcResponse(status, code),
+                    _ => Tried::Response(status),
                 };
-                (tried, Self::Sent { sent, grpc })
+                let grpc_trailers = kind == grpc::ResponseKind::StatusInTrailers;
+                (
+                    tried,
+                    Self::Sent {
+                        sent,
+                        grpc_trailers,
+                    },
+                )
             }
             Ok(Err(SendError::NotSent { request, error })) => {
                 (Tried::NotSent, Self::NotSent(*request, error))

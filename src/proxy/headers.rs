@@ -348,7 +348,7 @@ mod tests {
     }
 
     #[test]
-    fn more_hop_by_hop_fields_than_one_pass_holds_all_go() {
+    fn every_field_connection_names_goes_with_it() {
         let named: Vec<String> = (0..10).map(|index| format!("x-hop-{index}")).collect();
         let mut headers: Vec<(&str, &str)> =
             named.iter().map(|name| (name.as_str(), "1")).collect();

@@ -32,6 +32,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::{Instant, Sleep};
 
 use crate::body::Incoming;
+use crate::config::{ListenerConfig, ListenerProtocol};
 use crate::http1::body::{BodyState, ClientGone};
 use crate::http1::encode::{self, RequestFacts, ResponseFraming};
 use crate::http1::io::{ClientRead, ClientWrite, OnUpgrade, UpgradeSender, Upgraded};
@@ -61,11 +62,37 @@ pub(super) struct Http1Options {
     pub detect_http2: bool,
 }
 
+impl Http1Options {
+    /// A listener's options, from its config.
+    pub(super) fn of(config: &ListenerConfig) -> Self {
+        Self {
+            header_read_timeout: config.limits.header_read_timeout,
+            idle_timeout: config.limits.idle_timeout,
+            limits: HeadLimits {
+                max_bytes: config.limits.max_header_bytes,
+                max_headers: config.limits.max_headers,
+            },
+            detect_http2: config.protocol == ListenerProtocol::Auto,
+        }
+    }
+}
+
 /// How a connection left the HTTP/1.1 loop.
 pub(super) enum Outcome {
     Closed,
     /// It opened with the HTTP/2 preface: serve it with hyper.
     Http2(Upgraded),
+}
+
+/// When a wait for the request's next step ends: the connection's first
+/// request keeps the deadline its timer was armed with (timed from the
+/// opening), a later one gets `limit` from now.
+fn next_deadline(first: bool, timer: &Sleep, limit: Duration) -> Instant {
+    if first {
+        timer.deadline()
+    } else {
+        Instant::now() + limit
+    }
 }
 
 /// Completes at `deadline`, on the connection's one timer. A timer per wait
@@ -121,11 +148,7 @@ pub(super) fn serve<'a>(
             };
             if idle {
                 let readable = poll_fn(|context| inbound.lock().poll_idle(context));
-                let deadline = if first {
-                    idle_timer.deadline()
-                } else {
-                    Instant::now() + options.idle_timeout
-                };
+                let deadline = next_deadline(first, &idle_timer, options.idle_timeout);
                 // The socket first: when the next request's bytes are what
                 // woke the task, the shutdown signal is not polled again
                 // (each poll of it takes a lock). A request that arrives as
@@ -140,11 +163,7 @@ pub(super) fn serve<'a>(
                     () = expired(idle_timer.as_mut(), deadline) => return Outcome::Closed,
                 }
             }
-            let deadline = if first {
-                idle_timer.deadline()
-            } else {
-                Instant::now() + options.header_read_timeout
-            };
+            let deadline = next_deadline(first, &idle_timer, options.header_read_timeout);
             let head = tokio::select! {
                 biased;
                 head = poll_fn(|context| poll_head(&inbound, options, first, context)) => head,

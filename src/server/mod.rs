@@ -54,7 +54,7 @@ use crate::access_log::AccessLog;
 use crate::config::{ListenerConfig, ListenerLimits, ListenerProtocol};
 use crate::metrics::ListenerMetrics;
 use crate::proxy;
-use crate::shutdown::{Shutdown, ShutdownSignal};
+use crate::shutdown::{DrainToken, Shutdown, ShutdownSignal};
 use crate::state::State;
 use crate::tls::{ClientIdentity, TlsTerminator};
 
@@ -96,15 +96,7 @@ pub(crate) fn spawn_listener(
     let idle_timeout = config.limits.idle_timeout;
     let handshake_timeout = config.limits.header_read_timeout;
     let protocol = config.protocol;
-    let http1_options = Http1Options {
-        header_read_timeout: config.limits.header_read_timeout,
-        idle_timeout,
-        limits: crate::http1::HeadLimits {
-            max_bytes: config.limits.max_header_bytes,
-            max_headers: config.limits.max_headers,
-        },
-        detect_http2: protocol == ListenerProtocol::Auto,
-    };
+    let http1_options = Http1Options::of(config);
     tokio::spawn(async move {
         let mut stop = signal.clone();
         loop {
@@ -132,16 +124,7 @@ pub(crate) fn spawn_listener(
                 continue;
             };
             let _ = stream.set_nodelay(true);
-            let connection = proxy::Connection {
-                state: state.clone(),
-                access_log: access_log.clone(),
-                listener: index,
-                remote,
-                forwarded_for: proxy::headers::ForwardedFor::of(remote.ip()),
-                scheme: "http",
-                client_identity: None,
-                drain: drain.clone(),
-            };
+            let connection = accepted_connection(&state, &access_log, index, remote, &drain);
             let serving = Serving {
                 signal: signal.clone(),
                 metrics: metrics.clone(),
@@ -198,6 +181,27 @@ pub(crate) fn spawn_listener(
         }
         tracing::debug!(listener = %name, "stopped accepting");
     })
+}
+
+/// A connection as it is accepted: plain HTTP, no client certificate (the
+/// TLS branch fills those in after its handshake).
+fn accepted_connection(
+    state: &Arc<State>,
+    access_log: &Arc<AccessLog>,
+    listener: usize,
+    remote: SocketAddr,
+    drain: &DrainToken,
+) -> proxy::Connection {
+    proxy::Connection {
+        state: state.clone(),
+        access_log: access_log.clone(),
+        listener,
+        remote,
+        forwarded_for: proxy::headers::ForwardedFor::of(remote.ip()),
+        scheme: "http",
+        client_identity: None,
+        drain: drain.clone(),
+    }
 }
 
 /// hyper's connection builder for the listener's HTTP/2 connections.
@@ -467,35 +471,17 @@ services:
             .await
             .unwrap();
         let (stream, remote) = listener.accept().await.unwrap();
-        let connection = proxy::Connection {
-            state: state.clone(),
-            access_log,
-            listener: 0,
-            remote,
-            forwarded_for: proxy::headers::ForwardedFor::of(remote.ip()),
-            scheme: "http",
-            client_identity: None,
-            drain: shutdown.token(),
-        };
+        let connection = accepted_connection(&state, &access_log, 0, remote, &shutdown.token());
         let serving = Serving {
             signal: shutdown.signal(),
             metrics: state.metrics().listener(&listener_config.name),
             idle_timeout: listener_config.limits.idle_timeout,
         };
-        let options = Http1Options {
-            header_read_timeout: listener_config.limits.header_read_timeout,
-            idle_timeout: listener_config.limits.idle_timeout,
-            limits: crate::http1::HeadLimits {
-                max_bytes: listener_config.limits.max_header_bytes,
-                max_headers: listener_config.limits.max_headers,
-            },
-            detect_http2: true,
-        };
         let slot = Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
         let future = serving.serve_http1(
             crate::http1::io::split_tcp(stream),
             connection,
-            options,
+            Http1Options::of(listener_config),
             Arc::new(http2_builder(&listener_config.limits)),
             slot,
         );
