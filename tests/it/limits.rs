@@ -186,6 +186,16 @@ async fn malformed_requests_get_400_and_never_reach_a_backend() {
             b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n",
         ),
         ("two hosts", b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+        ("no host", b"GET / HTTP/1.1\r\n\r\n"),
+        ("a host with a path", b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"),
+        (
+            "a host with userinfo",
+            b"GET / HTTP/1.1\r\nHost: u@a\r\n\r\n",
+        ),
+        (
+            "a host with a named port",
+            b"GET / HTTP/1.1\r\nHost: a:http\r\n\r\n",
+        ),
     ];
     for (name, attack) in attacks {
         let answer = raw_exchange(edge, attack).await;
