@@ -106,15 +106,19 @@ async fn probe(client: &UpstreamClient, endpoint: &Endpoint, check: &HealthCheck
             .ok()
     };
     let probing = async {
-        let sent = match client.send(endpoint, request()?).await {
+        let sent = match client
+            .send(endpoint, request()?, tokio::time::Instant::now())
+            .await
+        {
             Ok(sent) => sent,
             // A pooled connection the endpoint had just closed says nothing
             // about its health (probes of an idle service often reuse their
             // own connection right at the endpoint's keep-alive timeout):
             // probe once more, on a fresh connection.
-            Err(SendError::Stale { .. } | SendError::NotSent { .. }) => {
-                client.send(endpoint, request()?).await.ok()?
-            }
+            Err(SendError::Stale { .. } | SendError::NotSent { .. }) => client
+                .send(endpoint, request()?, tokio::time::Instant::now())
+                .await
+                .ok()?,
             Err(SendError::Failed(_)) => return None,
         };
         let status = sent.response.status();

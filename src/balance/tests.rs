@@ -253,7 +253,7 @@ fn ineligible_and_tried_endpoints_are_skipped() {
     let config = crate::config::defaults::OUTLIER;
     // Eject endpoint 0.
     for _ in 0..5 {
-        crate::health::outlier::record(&config, &group[0].stats.health, &group, true, now);
+        crate::health::outlier::record(&config, &group[0].stats.health, &group, true, || now);
     }
     let mut rng = fastrand::Rng::with_seed(9);
     for kind in [
@@ -282,7 +282,7 @@ fn panic_mode_when_nothing_is_eligible() {
     };
     for endpoint in &group {
         for _ in 0..5 {
-            crate::health::outlier::record(&config, &endpoint.stats.health, &group, true, now);
+            crate::health::outlier::record(&config, &endpoint.stats.health, &group, true, || now);
         }
     }
     let balancer = Balancer::new(BalancerKind::P2cEwma);

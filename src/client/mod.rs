@@ -35,6 +35,7 @@ use http_body_util::BodyExt;
 use hyper::client::conn::{http2, TrySendError};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use crate::body::RequestBody;
 use crate::config::{Timeouts, UpstreamProtocol};
@@ -79,6 +80,9 @@ pub struct Sent {
     /// handshake): not the endpoint's service time, so the latency sample
     /// leaves it out. Zero on a pooled or shared connection.
     pub setup: std::time::Duration,
+    /// When the response head arrived: read once, for the pool, the
+    /// latency sample, the retry decision and the route's count alike.
+    pub received: Instant,
 }
 
 impl Sent {
@@ -139,12 +143,15 @@ impl UpstreamClient {
         }
     }
 
-    /// Sends `request` to `endpoint`. Its headers are final; only its URI and
+    /// Sends `request` to `endpoint`, a try that began at `started` (a
+    /// pooled connection idle for longer than the service's idle timeout
+    /// by then is not used). Its headers are final; only its URI and
     /// version are set here, to what the protocol needs.
     pub async fn send(
         &self,
         endpoint: &Endpoint,
         mut request: Request<RequestBody>,
+        started: Instant,
     ) -> Result<Sent, SendError> {
         let path = request
             .uri()
@@ -156,7 +163,7 @@ impl UpstreamClient {
                 // Origin form on the wire: the codec writes the path and query.
                 *request.uri_mut() = Uri::from(path);
                 *request.version_mut() = Version::HTTP_11;
-                self.send_http1(endpoint, request).await
+                self.send_http1(endpoint, request, started).await
             }
             UpstreamProtocol::Http2 => {
                 let authority = request
@@ -176,6 +183,7 @@ impl UpstreamClient {
         &self,
         endpoint: &Endpoint,
         mut request: Request<RequestBody>,
+        started: Instant,
     ) -> Result<Sent, SendError> {
         let stats = &endpoint.stats;
         if !request.headers().contains_key(http::header::HOST) {
@@ -186,7 +194,7 @@ impl UpstreamClient {
         // Pooled connections first; the endpoint may have closed any of
         // them since, which shows before use or as a head that could not
         // be written, and the next one (or a new connection) takes it.
-        while let Some(mut connection) = stats.pool.take(self.idle_timeout, self.id) {
+        while let Some(mut connection) = stats.pool.take(self.idle_timeout, self.id, started) {
             if !connection.is_usable() {
                 continue;
             }
@@ -234,16 +242,18 @@ impl UpstreamClient {
         mut body: upstream::ResponseBody<RequestBody>,
         setup: Duration,
     ) -> Sent {
-        let received = match body.take_reusable() {
+        let received = Instant::now();
+        let body = match body.take_reusable() {
             Some(connection) => {
-                stats.pool.put(connection, self.id);
+                stats.pool.put(connection, self.id, received);
                 Received::http1(body, None)
             }
             None => Received::http1(body, Some((stats.clone(), self.id))),
         };
         Sent {
-            response: Response::from_parts(parts, received),
+            response: Response::from_parts(parts, body),
             setup,
+            received,
         }
     }
 
@@ -285,6 +295,7 @@ impl UpstreamClient {
             Ok(response) => Ok(Sent {
                 response: response.map(Received::Http2),
                 setup,
+                received: Instant::now(),
             }),
             Err(error) => Err(fresh_connection_error(error)),
         }

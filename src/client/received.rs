@@ -13,6 +13,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use tokio::time::Instant;
 
 use super::BoxError;
 use crate::body::RequestBody;
@@ -55,7 +56,7 @@ impl Http1Body {
     fn return_connection(&mut self) {
         if let Some((stats, owner)) = self.home.take() {
             if let Some(connection) = self.body.take_reusable() {
-                stats.pool.put(connection, owner);
+                stats.pool.put(connection, owner, Instant::now());
             }
         }
     }

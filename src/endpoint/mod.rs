@@ -242,7 +242,7 @@ impl InFlight {
     /// handed on): latency and count at once. Later calls are ignored.
     pub fn finish(&mut self, outcome: Outcome, now: Instant) {
         self.respond(outcome, now);
-        self.end(outcome, now);
+        self.end(outcome, || now);
     }
 
     /// The response headers arrived: records the latency (into the
@@ -287,15 +287,16 @@ impl InFlight {
 
     /// The response ended as `outcome`: counts it once. A failure the
     /// headers did not show (the body broke off or stalled, a gRPC status
-    /// in the trailers) charges the failure penalty now.
-    pub fn end(&mut self, outcome: Outcome, now: Instant) {
+    /// in the trailers) charges the failure penalty at `now`, which only
+    /// that asks for.
+    pub fn end(&mut self, outcome: Outcome, now: impl FnOnce() -> Instant) {
         let Phase::Responded(at_headers) = self.phase else {
             return;
         };
         self.phase = Phase::Done;
         let failed = outcome.is_failure();
         if failed && !at_headers.is_failure() {
-            self.charge_failure(now);
+            self.charge_failure(now());
         }
         if let Some((_, requests)) = self.series() {
             requests.inc(outcome.code());
@@ -345,7 +346,7 @@ impl Drop for InFlight {
             }
             // The client went away before the response ended: the headers'
             // verdict stands, it was not the endpoint's failure.
-            Phase::Responded(outcome) => self.end(outcome, Instant::now()),
+            Phase::Responded(outcome) => self.end(outcome, Instant::now),
             Phase::Done => {}
         }
         self.stats.metrics.in_flight.dec();

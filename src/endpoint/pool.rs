@@ -32,22 +32,27 @@ pub struct Pool {
 type IdleConnection = (Connection, Instant);
 
 impl Pool {
-    /// Keeps `connection`, whose exchange ended cleanly, for client `owner`.
-    pub(crate) fn put(&self, connection: Connection, owner: u64) {
+    /// Keeps `connection`, whose exchange ended cleanly at `now`, for client
+    /// `owner`.
+    pub(crate) fn put(&self, connection: Connection, owner: u64, now: Instant) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let (current, connections) = &mut *idle;
         if *current == owner && connections.len() < MAX_IDLE_PER_ENDPOINT {
-            connections.push((connection, Instant::now()));
+            connections.push((connection, now));
         }
     }
 
     /// The most recently used connection of client `owner` idle for less
-    /// than `idle_timeout`, dropping older ones; the first use by another
+    /// than `idle_timeout` at `now`, dropping older ones; the first use by another
     /// client drops every idle connection and makes the pool that client's.
     /// Whether the endpoint closed it meanwhile is for the caller to check
     /// (`Connection::is_usable`), outside this lock.
-    pub(crate) fn take(&self, idle_timeout: Duration, owner: u64) -> Option<Connection> {
-        let now = Instant::now();
+    pub(crate) fn take(
+        &self,
+        idle_timeout: Duration,
+        owner: u64,
+        now: Instant,
+    ) -> Option<Connection> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let (current, connections) = &mut *idle;
         if *current != owner {

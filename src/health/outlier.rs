@@ -32,13 +32,13 @@ pub(crate) enum Verdict {
 }
 
 /// Records one request outcome of the endpoint whose health this is, a
-/// member of `group`.
+/// member of `group`. `now` is asked for only by a failure.
 pub(crate) fn record(
     config: &OutlierConfig,
     health: &Health,
     group: &[Endpoint],
     failed: bool,
-    now: Instant,
+    now: impl FnOnce() -> Instant,
 ) -> Verdict {
     if !failed {
         // Only touch the shared cache line when there is a streak to reset.
@@ -50,6 +50,7 @@ pub(crate) fn record(
     if !config.enabled {
         return Verdict::Nothing;
     }
+    let now = now();
     let streak = health.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
     if streak < config.consecutive_failures || health.is_ejected(now) {
         return Verdict::Nothing;
@@ -98,22 +99,22 @@ mod tests {
         let config = defaults::OUTLIER;
         for _ in 0..4 {
             assert_eq!(
-                record(&config, &group[0].stats.health, &group, true, now),
+                record(&config, &group[0].stats.health, &group, true, || now),
                 Verdict::Nothing
             );
         }
         assert_eq!(
-            record(&config, &group[0].stats.health, &group, false, now),
+            record(&config, &group[0].stats.health, &group, false, || now),
             Verdict::Nothing
         );
         for _ in 0..4 {
             assert_eq!(
-                record(&config, &group[0].stats.health, &group, true, now),
+                record(&config, &group[0].stats.health, &group, true, || now),
                 Verdict::Nothing
             );
         }
         assert_eq!(
-            record(&config, &group[0].stats.health, &group, true, now),
+            record(&config, &group[0].stats.health, &group, true, || now),
             Verdict::Ejected(Duration::from_secs(30))
         );
         assert!(!group[0].stats.health.is_eligible(now));
@@ -135,7 +136,7 @@ mod tests {
         let now = created + Duration::from_secs(100);
         assert_eq!(health.since_start(now), Duration::from_secs(100));
         for _ in 0..5 {
-            record(&defaults::OUTLIER, health, &group, true, now);
+            record(&defaults::OUTLIER, health, &group, true, || now);
         }
         // Not started while ejected; counted from the end of the ejection.
         assert_eq!(health.since_start(now), Duration::ZERO);
@@ -163,7 +164,7 @@ mod tests {
         for expected in [30, 60, 120] {
             let mut verdict = Verdict::Nothing;
             for _ in 0..5 {
-                verdict = record(&config, &group[0].stats.health, &group, true, now);
+                verdict = record(&config, &group[0].stats.health, &group, true, || now);
             }
             assert_eq!(verdict, Verdict::Ejected(Duration::from_secs(expected)));
             now += Duration::from_secs(expected + 1);
@@ -178,7 +179,7 @@ mod tests {
         let eject = |index: usize| {
             let mut verdict = Verdict::Nothing;
             for _ in 0..5 {
-                verdict = record(&config, &group[index].stats.health, &group, true, now);
+                verdict = record(&config, &group[index].stats.health, &group, true, || now);
             }
             verdict
         };
@@ -196,7 +197,7 @@ mod tests {
         let config = defaults::OUTLIER;
         for _ in 0..10 {
             assert_ne!(
-                record(&config, &group[0].stats.health, &group, true, now),
+                record(&config, &group[0].stats.health, &group, true, || now),
                 Verdict::Ejected(Duration::from_secs(30))
             );
         }
@@ -212,7 +213,7 @@ mod tests {
         };
         for _ in 0..50 {
             assert_eq!(
-                record(&config, &group[0].stats.health, &group, true, now),
+                record(&config, &group[0].stats.health, &group, true, || now),
                 Verdict::Nothing
             );
         }

@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 use super::chunked::{ChunkError, ChunkedDecoder, Decoded};
 use super::head::{Framing, HeadLimits};
 use super::io::ClientRead;
+use super::read_buffers;
 
 /// Bytes asked of the socket per read while a head or a body is read.
 pub const READ_CHUNK: usize = 8 * 1024;
@@ -69,6 +70,12 @@ pub struct InboundState {
     pub generation: u64,
     /// Set by a request with `Expect: 100-continue` until it is asked for.
     pub expect_continue: bool,
+}
+
+impl Drop for InboundState {
+    fn drop(&mut self) {
+        self.release_buffer();
+    }
 }
 
 impl Inbound {
@@ -156,7 +163,10 @@ impl InboundState {
                 let mut filled = ReadBuf::new(&mut first);
                 std::task::ready!(Pin::new(read).poll_read(context, &mut filled))?;
                 // Nothing read is the end of input: the head's read finds it.
-                self.buffer.extend_from_slice(filled.filled());
+                if !filled.filled().is_empty() {
+                    self.buffer = read_buffers::borrow();
+                    self.buffer.extend_from_slice(filled.filled());
+                }
                 Poll::Ready(Ok(()))
             }
         }
@@ -167,7 +177,18 @@ impl InboundState {
         let Some(io) = self.io.as_mut() else {
             return Poll::Ready(Ok(0));
         };
+        if self.buffer.capacity() == 0 {
+            self.buffer = read_buffers::borrow();
+        }
         super::io::poll_fill(io, context, &mut self.buffer)
+    }
+
+    /// Gives the read buffer back to the spare ones if nothing is left in
+    /// it: the connection is going idle, holding none.
+    pub fn release_buffer(&mut self) {
+        if self.buffer.is_empty() {
+            read_buffers::give_back(std::mem::take(&mut self.buffer));
+        }
     }
 
     /// The next piece of the current body. Used by [`Body`] and by the

@@ -22,6 +22,7 @@ pub mod chunked;
 pub mod encode;
 pub mod head;
 pub mod io;
+pub mod read_buffers;
 pub mod response;
 pub mod upstream;
 

@@ -156,14 +156,18 @@ impl Accounting {
     /// Records the response, once: the guard is taken out as it is.
     fn record(&mut self) -> Option<InFlight> {
         let mut in_flight = self.in_flight.take()?;
-        let now = Instant::now();
-        in_flight.end(self.outcome, now);
+        // Only a failure asks for the time (its penalty, an ejection), and
+        // both ask for the same one: a success, most responses, reads no
+        // clock.
+        let mut read = None;
+        let mut now = || *read.get_or_insert_with(Instant::now);
+        in_flight.end(self.outcome, &mut now);
         record_outlier(
             self.target.service(),
             self.target.group(),
             in_flight.stats(),
             self.outcome.is_failure(),
-            now,
+            &mut now,
         );
         Some(in_flight)
     }
@@ -182,7 +186,7 @@ pub(crate) fn record_outlier(
     group: &Group,
     stats: &EndpointStats,
     failed: bool,
-    now: Instant,
+    now: impl FnOnce() -> Instant,
 ) {
     let endpoint = || address_of(group, stats).map_or_else(|| "?".to_owned(), |a| a.to_string());
     match outlier::record(

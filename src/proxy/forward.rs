@@ -57,6 +57,8 @@ pub(super) struct Forwarded {
     pub response: Response<ResponseBody>,
     /// A trailers-only gRPC status in `grpc.failure_statuses`.
     pub grpc_failed: bool,
+    /// When the response head arrived.
+    pub received: Instant,
 }
 
 /// The client's request body, and the copy a mirror waits for, if any.
@@ -234,10 +236,13 @@ fn send_with_retries<'a>(
             // another, and the send's 2.7 KiB, carried by every level above it
             // up to the connection's per-request box, was the largest share of
             // the `memmove` at the top of the A1 and A2 profiles.
-            let send = Box::pin(service.client.send(endpoint, request));
+            let send = Box::pin(service.client.send(endpoint, request, now));
             // `timeout_at` from the clock read already taken: `timeout` reads it again.
             let result = tokio::time::timeout_at(now + per_try, send).await;
-            now = Instant::now();
+            now = match &result {
+                Ok(Ok(sent)) => sent.received,
+                _ => Instant::now(),
+            };
             if let Ok(Ok(sent)) = &result {
                 in_flight.exclude_setup(sent.setup);
             }
@@ -293,6 +298,7 @@ fn send_with_retries<'a>(
                         let accounting =
                             Accounting::new(in_flight, target, grpc_trailers, outgoing.progress);
                         return Ok(Forwarded {
+                            received: now,
                             response: respond(connection, sent, accounting, upgrade, idle),
                             grpc_failed,
                         });
@@ -443,7 +449,7 @@ fn account(
     } else {
         in_flight.finish(outcome, now);
         let failed = outcome.is_failure();
-        record_outlier(service, group, &endpoint.stats, failed, now);
+        record_outlier(service, group, &endpoint.stats, failed, || now);
     }
 }
 

@@ -106,7 +106,7 @@ async fn send(
     let deadline = now + timeout;
     let mut in_flight = InFlight::start_mirror(endpoint, now);
     let request = Request::from_parts(parts, RequestBody::buffered(body));
-    let sent = tokio::time::timeout(timeout, service.client.send(endpoint, request)).await;
+    let sent = tokio::time::timeout(timeout, service.client.send(endpoint, request, now)).await;
     let outcome = match sent {
         Ok(Ok(sent)) => {
             in_flight.exclude_setup(sent.setup);
@@ -135,7 +135,13 @@ async fn send(
     let now = Instant::now();
     // Counts the copy (a response's latency was recorded at its headers).
     in_flight.finish(outcome, now);
-    record_outlier(service, group, &endpoint.stats, outcome.is_failure(), now);
+    record_outlier(
+        service,
+        group,
+        &endpoint.stats,
+        outcome.is_failure(),
+        || now,
+    );
 }
 
 /// The outcome the response headers show.

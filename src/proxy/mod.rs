@@ -214,17 +214,21 @@ pub(crate) fn handle(
             mirror: mirror_body,
         };
         let forwarded = forward::forward(connection, to, limits, parts, body, started, trace).await;
-        let (mut response, status) = match forwarded {
+        let mut response = match forwarded {
             Ok(forward::Forwarded {
                 response,
                 grpc_failed,
+                received,
             }) => {
                 // A backend's gRPC failure under 200 counts as one for the route too.
-                if grpc_failed {
-                    counted.count(CodeClass::GrpcError);
-                }
-                let status = response.status();
-                (response, status)
+                let code = if grpc_failed {
+                    CodeClass::GrpcError
+                } else {
+                    CodeClass::of_status(response.status())
+                };
+                // Timed at the try's own reading of the clock.
+                counted.count(code, || received);
+                response
             }
             Err(error) => {
                 let status = error.status();
@@ -240,13 +244,13 @@ pub(crate) fn handle(
                 }
                 // Counted by the failure's HTTP status either way: a gRPC
                 // client's 200 with grpc-status 14 is still a 503 of luas's.
-                (error.into_response_for(grpc), status)
+                counted.finish(status);
+                error.into_response_for(grpc)
             }
         };
         if !route.filters.is_empty() {
             filter::on_response(&route.filters, response.headers_mut());
         }
-        counted.finish(status);
         logged(response, entry.take())
     }
 }
@@ -311,23 +315,27 @@ impl<'a> RouteCount<'a> {
     }
 
     fn finish(&mut self, status: StatusCode) {
-        self.count(CodeClass::of_status(status));
+        self.count(CodeClass::of_status(status), Instant::now);
     }
 
-    fn count(&mut self, code: CodeClass) {
+    /// Counts the request as `code`, answered at the time `at` gives; once.
+    /// The time is asked for only then: a request counted already reads no
+    /// clock.
+    fn count(&mut self, code: CodeClass, at: impl FnOnce() -> Instant) {
         if !self.counted {
+            let at = at();
             self.counted = true;
             self.metrics.requests.inc(code);
             self.metrics
                 .duration
-                .observe(self.started.elapsed().as_secs_f64());
+                .observe(at.saturating_duration_since(self.started).as_secs_f64());
         }
     }
 }
 
 impl Drop for RouteCount<'_> {
     fn drop(&mut self) {
-        self.count(CodeClass::ClientError);
+        self.count(CodeClass::ClientError, Instant::now);
     }
 }
 

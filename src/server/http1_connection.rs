@@ -84,14 +84,24 @@ pub(super) enum Outcome {
     Http2(Upgraded),
 }
 
-/// When a wait for the request's next step ends: the connection's first
-/// request keeps the deadline its timer was armed with (timed from the
-/// opening), a later one gets `limit` from now.
-fn next_deadline(first: bool, timer: &Sleep, limit: Duration) -> Instant {
-    if first {
-        timer.deadline()
-    } else {
-        Instant::now() + limit
+/// When a wait ends: at the deadline the connection's timer is armed with
+/// (a new connection's wait and first head, timed from its opening), or
+/// `limit` after the wait begins.
+#[derive(Debug, Clone, Copy)]
+enum Deadline {
+    Armed,
+    After(Duration),
+}
+
+impl Deadline {
+    /// The connection's first request keeps the armed deadline; a later
+    /// one's wait gets `limit` from when it begins.
+    fn of(first: bool, limit: Duration) -> Self {
+        if first {
+            Self::Armed
+        } else {
+            Self::After(limit)
+        }
     }
 }
 
@@ -102,7 +112,15 @@ fn next_deadline(first: bool, timer: &Sleep, limit: Duration) -> Instant {
 /// future made every idle connection larger. This one stays armed at the
 /// deadline it has; when that comes early (the connection was busy in
 /// between) it moves on to the current one.
-async fn expired(mut timer: Pin<&mut Sleep>, deadline: Instant) {
+///
+/// The clock is read when this is first polled, not when it is made: in a
+/// biased `select!` whose other branch is ready at once (a head that came
+/// whole with its first bytes) it never is, and that wait reads no clock.
+async fn expired(mut timer: Pin<&mut Sleep>, deadline: Deadline) {
+    let deadline = match deadline {
+        Deadline::Armed => timer.deadline(),
+        Deadline::After(limit) => Instant::now() + limit,
+    };
     if timer.deadline() > deadline {
         timer.as_mut().reset(deadline);
     }
@@ -139,16 +157,14 @@ pub(super) fn serve<'a>(
             // Idle: wait for the next request's first byte, holding no buffer.
             let idle = {
                 let mut state = inbound.lock();
-                if state.buffer.is_empty() {
-                    // Idle connections hold no buffer: this is most of what
-                    // an idle keep-alive connection cost in hyper.
-                    state.buffer = BytesMut::new();
-                }
+                // Idle connections hold no buffer: this is most of what an
+                // idle keep-alive connection cost in hyper.
+                state.release_buffer();
                 state.buffer.is_empty()
             };
             if idle {
                 let readable = poll_fn(|context| inbound.lock().poll_idle(context));
-                let deadline = next_deadline(first, &idle_timer, options.idle_timeout);
+                let deadline = Deadline::of(first, options.idle_timeout);
                 // The socket first: when the next request's bytes are what
                 // woke the task, the shutdown signal is not polled again
                 // (each poll of it takes a lock). A request that arrives as
@@ -163,7 +179,7 @@ pub(super) fn serve<'a>(
                     () = expired(idle_timer.as_mut(), deadline) => return Outcome::Closed,
                 }
             }
-            let deadline = next_deadline(first, &idle_timer, options.header_read_timeout);
+            let deadline = Deadline::of(first, options.header_read_timeout);
             let head = tokio::select! {
                 biased;
                 head = poll_fn(|context| poll_head(&inbound, options, first, context)) => head,
@@ -583,7 +599,7 @@ async fn close(inbound: &Inbound, mut write: ClientWrite, linger: Linger, timer:
         tokio::select! {
             biased;
             () = draining => {}
-            () = expired(timer, Instant::now() + DRAIN_TIME) => {}
+            () = expired(timer, Deadline::After(DRAIN_TIME)) => {}
         }
     }
 }
