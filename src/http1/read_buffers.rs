@@ -4,8 +4,8 @@
 //! An idle keep-alive connection holds no read buffer (that is most of
 //! what makes it small), so every request used to allocate a fresh
 //! [`READ_CHUNK`] buffer, and the split that hands the head its bytes
-//! allocated the buffer's shared header: with their frees, 3 % of a
-//! keep-alive request's instructions. A buffer given back keeps both,
+//! allocated the buffer's shared header: with their frees, about 2.5 % of
+//! a keep-alive request's instructions. A buffer given back keeps both,
 //! once nothing else refers to its bytes. This module owns only the spare
 //! buffers; when a connection borrows and gives back is `server`'s and
 //! [`super::body`]'s business.
