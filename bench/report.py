@@ -384,6 +384,31 @@ def plot(runs, out_png, proxies):
 
 # ---- the report ----
 
+def round_ratios(runs, scenario, proxies):
+    """Per round: each proxy's req/s per core, and luas's ratio to each other
+    proxy in that round. Rounds where a proxy has no figure are left out of
+    that proxy's ratios."""
+    by_round = {}
+    for p in proxies:
+        for r in runs.get((scenario, p), []):
+            value = r.get("rps_per_core")
+            if isinstance(value, (int, float)) and value == value and value > 0:
+                by_round.setdefault(r["round"], {})[p] = value
+    rows, ratios = [], {p: [] for p in proxies if p != "luas"}
+    for rnd in sorted(by_round):
+        got = by_round[rnd]
+        row = [str(rnd)] + [f"{got[p] / 1000:.1f}k" if p in got else "–" for p in proxies]
+        for other in ratios:
+            if "luas" in got and other in got:
+                ratio = got["luas"] / got[other]
+                ratios[other].append(ratio)
+                row.append(f"{ratio:.2f}")
+            else:
+                row.append("–")
+        rows.append(row)
+    return rows, ratios
+
+
 def main():
     if len(sys.argv) != 3:
         print(__doc__, file=sys.stderr)
@@ -543,6 +568,30 @@ def main():
         w(table(["", "requests/s", "p50 (ms)", "p99 (ms)", "proxy CPU", "req/s per proxy core",
                  "other on CPU 1", "errors"], rows))
         w("")
+    # Per-round ratios: the medians above come from different rounds for
+    # each proxy; the ratio within a round compares runs minutes apart.
+    if "luas" in proxies and len(proxies) > 1 and any(k[0] in ("A1", "A2", "A3") for k in runs):
+        w("## Throughput ratios per round")
+        w("")
+        w("Each round's req/s per proxy core, and luas's ratio to each other proxy within the "
+          "round (the proxies of one round ran minutes apart, so machine drift weighs less on "
+          "these ratios than on the medians above). The summary line is the median of the "
+          "per-round ratios, with their min–max.")
+        w("")
+        others = [p for p in proxies if p != "luas"]
+        for scenario in ("A1", "A2", "A3"):
+            rows, ratios = round_ratios(runs, scenario, proxies)
+            if not rows:
+                continue
+            w(f"**{scenario}**")
+            w("")
+            w(table(["round"] + list(proxies) + [f"luas ÷ {p}" for p in others], rows))
+            w("")
+            summary = [f"luas ÷ {p} {statistics.median(v):.2f}× ({min(v):.2f}–{max(v):.2f})"
+                       for p, v in ratios.items() if v]
+            if summary:
+                w(f"{scenario}, median of the per-round ratios: " + "; ".join(summary) + ".")
+                w("")
     # L
     if any(k[0] == "L" for k in runs):
         w(f"## Added latency at {rate} req/s")
