@@ -164,7 +164,7 @@ impl InboundState {
                 std::task::ready!(Pin::new(read).poll_read(context, &mut filled))?;
                 // Nothing read is the end of input: the head's read finds it.
                 if !filled.filled().is_empty() {
-                    self.buffer = read_buffers::borrow();
+                    read_buffers::lend_if_none(&mut self.buffer);
                     self.buffer.extend_from_slice(filled.filled());
                 }
                 Poll::Ready(Ok(()))
@@ -177,9 +177,7 @@ impl InboundState {
         let Some(io) = self.io.as_mut() else {
             return Poll::Ready(Ok(0));
         };
-        if self.buffer.capacity() == 0 {
-            self.buffer = read_buffers::borrow();
-        }
+        read_buffers::lend_if_none(&mut self.buffer);
         super::io::poll_fill(io, context, &mut self.buffer)
     }
 

@@ -32,15 +32,21 @@ pub fn borrow() -> BytesMut {
         .unwrap_or_else(|| BytesMut::with_capacity(READ_CHUNK))
 }
 
+/// Gives `buffer` room to read into when it has none (a connection that
+/// went idle gave its own back): a spare one when this thread has one.
+pub fn lend_if_none(buffer: &mut BytesMut) {
+    if buffer.capacity() == 0 {
+        *buffer = borrow();
+    }
+}
+
 /// Keeps `buffer` for the next [`borrow`] on this thread if it is empty,
 /// its bytes are no longer referred to elsewhere (a request's head or body
 /// still alive keeps them) and it has not grown past twice the usual size;
 /// otherwise drops it.
 pub fn give_back(mut buffer: BytesMut) {
-    if !buffer.is_empty() || buffer.capacity() > 2 * READ_CHUNK {
-        return;
-    }
-    if !buffer.try_reclaim(READ_CHUNK) || buffer.capacity() > 2 * READ_CHUNK {
+    // Reclaimed first: the capacity to judge is the whole allocation's.
+    if !buffer.is_empty() || !buffer.try_reclaim(READ_CHUNK) || buffer.capacity() > 2 * READ_CHUNK {
         return;
     }
     SPARE.with_borrow_mut(|spare| {

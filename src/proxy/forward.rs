@@ -240,12 +240,12 @@ fn send_with_retries<'a>(
             // `timeout_at` from the clock read already taken: `timeout` reads it again.
             let result = tokio::time::timeout_at(now + per_try, send).await;
             now = match &result {
-                Ok(Ok(sent)) => sent.received,
+                Ok(Ok(sent)) => {
+                    in_flight.exclude_setup(sent.setup);
+                    sent.received
+                }
                 _ => Instant::now(),
             };
-            if let Ok(Ok(sent)) = &result {
-                in_flight.exclude_setup(sent.setup);
-            }
             let (outcome, result) = TryResult::of(result);
             let grpc_failed = matches!(outcome, Tried::GrpcResponse(_, code)
             if service.grpc.failure_statuses.contains(code));

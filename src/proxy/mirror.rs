@@ -106,12 +106,12 @@ async fn send(
     let deadline = now + timeout;
     let mut in_flight = InFlight::start_mirror(endpoint, now);
     let request = Request::from_parts(parts, RequestBody::buffered(body));
-    let sent = tokio::time::timeout(timeout, service.client.send(endpoint, request, now)).await;
+    let sent = tokio::time::timeout_at(deadline, service.client.send(endpoint, request, now)).await;
     let outcome = match sent {
         Ok(Ok(sent)) => {
             in_flight.exclude_setup(sent.setup);
             let at_headers = classify(service, &sent.response);
-            in_flight.respond(at_headers, Instant::now());
+            in_flight.respond(at_headers, sent.received);
             // Read to the end so the connection can serve again, and so a
             // gRPC status in the trailers is counted.
             match tokio::time::timeout_at(deadline, sent.drain()).await {
