@@ -12,7 +12,7 @@ use bytes::BytesMut;
 use http::{StatusCode, Version};
 
 use super::encode::bodiless;
-use super::head::{parse_error, read_fields, record_fields, with_slots, with_spans};
+use super::head::{parse_error, read_fields, with_slots, FieldSpans};
 use super::{Framing, HeadError, HeadLimits};
 
 /// Bounds on a backend's response head: Envoy's 60 KiB and 100 fields are
@@ -50,63 +50,63 @@ pub fn parse_response(
     to_head: bool,
 ) -> Result<Option<ResponseHead>, HeadError> {
     let limits = RESPONSE_LIMITS;
-    with_spans(limits.max_headers, |spans| {
-        let parsed =
-            with_slots(limits.max_headers, |slots| {
-                let mut response = httparse::Response::new(&mut []);
-                let length = match httparse::ParserConfig::default()
-                    .parse_response_with_uninit_headers(&mut response, buffer, slots)
-                {
-                    Ok(httparse::Status::Complete(length)) => length,
-                    Ok(httparse::Status::Partial) => return Ok(None),
-                    Err(error) => return Err(parse_error(error)),
-                };
-                if length > limits.max_bytes {
-                    return Err(HeadError::TooLarge);
-                }
-                let (Some(code), Some(minor)) = (response.code, response.version) else {
-                    return Err(HeadError::Malformed("an incomplete status line"));
-                };
-                let fields = record_fields(buffer, length, response.headers, spans)?;
-                Ok(Some((length, code, minor, fields)))
-            })?;
-        let Some((length, code, minor, fields)) = parsed else {
-            if buffer.len() > limits.max_bytes {
-                return Err(HeadError::TooLarge);
-            }
-            return Ok(None);
+    let mut spans = FieldSpans::default();
+    let parsed = with_slots(limits.max_headers, |slots| {
+        let mut response = httparse::Response::new(&mut []);
+        let length = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut response,
+            buffer,
+            slots,
+        ) {
+            Ok(httparse::Status::Complete(length)) => length,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(error) => return Err(parse_error(error)),
         };
-        let status = StatusCode::from_u16(code)
-            .map_err(|_| HeadError::Malformed("an invalid status code"))?;
-        let version = if minor == 1 {
-            Version::HTTP_11
-        } else {
-            Version::HTTP_10
+        if length > limits.max_bytes {
+            return Err(HeadError::TooLarge);
+        }
+        let (Some(code), Some(minor)) = (response.code, response.version) else {
+            return Err(HeadError::Malformed("an incomplete status line"));
         };
-        let bytes = buffer.split_to(length).freeze();
-        let fields = read_fields(&bytes, &spans[..fields], |_, _| {})?;
-        let framing = if to_head || bodiless(status) {
-            BodyFraming::Empty
-        } else if fields.framing.absent() {
-            BodyFraming::UntilClose
-        } else {
-            match fields.framing.decide(version)? {
-                Framing::Empty => BodyFraming::Empty,
-                Framing::Length(length) => BodyFraming::Length(length),
-                Framing::Chunked => BodyFraming::Chunked,
-            }
-        };
-        let keep_alive = framing != BodyFraming::UntilClose && fields.tokens.keep_alive(version);
-        let (mut parts, ()) = http::Response::new(()).into_parts();
-        parts.status = status;
-        parts.version = version;
-        parts.headers = fields.headers;
-        Ok(Some(ResponseHead {
-            parts,
-            framing,
-            keep_alive,
-        }))
-    })
+        spans.record(buffer, length, response.headers)?;
+        Ok(Some((length, code, minor)))
+    })?;
+    let Some((length, code, minor)) = parsed else {
+        if buffer.len() > limits.max_bytes {
+            return Err(HeadError::TooLarge);
+        }
+        return Ok(None);
+    };
+    let status =
+        StatusCode::from_u16(code).map_err(|_| HeadError::Malformed("an invalid status code"))?;
+    let version = if minor == 1 {
+        Version::HTTP_11
+    } else {
+        Version::HTTP_10
+    };
+    let bytes = buffer.split_to(length).freeze();
+    let fields = read_fields(&bytes, spans.as_slice(), |_, _| {})?;
+    let framing = if to_head || bodiless(status) {
+        BodyFraming::Empty
+    } else if fields.framing.absent() {
+        BodyFraming::UntilClose
+    } else {
+        match fields.framing.decide(version)? {
+            Framing::Empty => BodyFraming::Empty,
+            Framing::Length(length) => BodyFraming::Length(length),
+            Framing::Chunked => BodyFraming::Chunked,
+        }
+    };
+    let keep_alive = framing != BodyFraming::UntilClose && fields.tokens.keep_alive(version);
+    let (mut parts, ()) = http::Response::new(()).into_parts();
+    parts.status = status;
+    parts.version = version;
+    parts.headers = fields.headers;
+    Ok(Some(ResponseHead {
+        parts,
+        framing,
+        keep_alive,
+    }))
 }
 
 #[cfg(test)]
@@ -137,6 +137,30 @@ mod tests {
         assert!(parse(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n")
             .unwrap()
             .is_none());
+    }
+
+    #[test]
+    fn a_response_with_many_fields_keeps_each_value_in_order() {
+        // 100 fields: more than fit inline, so their spans go to the heap,
+        // and the framing field at the end is still read.
+        let mut text = String::from("HTTP/1.1 200 OK\r\n");
+        for index in 0..99 {
+            text.push_str(&format!("x-field: {index}\r\n"));
+        }
+        text.push_str("Content-Length: 2\r\n\r\nok");
+        let mut buffer = BytesMut::from(text.as_bytes());
+        let head = parse_response(&mut buffer, false).unwrap().unwrap();
+        let values: Vec<String> = head
+            .parts
+            .headers
+            .get_all("x-field")
+            .iter()
+            .map(|value| value.to_str().unwrap().to_owned())
+            .collect();
+        let expected: Vec<String> = (0..99).map(|index| index.to_string()).collect();
+        assert_eq!(values, expected);
+        assert_eq!(head.framing, BodyFraming::Length(2));
+        assert_eq!(&buffer[..], b"ok");
     }
 
     #[test]
