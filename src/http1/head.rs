@@ -198,6 +198,9 @@ pub(super) struct FieldSpans {
 
 impl FieldSpans {
     /// Notes where each of `fields` lies in `head`'s first `length` bytes.
+    /// Inlined into both parsers: left as a call, it took back a quarter of
+    /// what dropping the zeroing saved (47 of 175 instructions per A1
+    /// request).
     #[inline]
     pub(super) fn record(
         &mut self,
