@@ -12,7 +12,6 @@ median of many rounds, each comparing runs minutes apart, is the figure to
 judge a target by. Reads the same results directories as bench/report.py.
 """
 import os
-import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -31,22 +30,20 @@ def main():
             print(f"{results}: no luas and other proxy to compare", file=sys.stderr)
             continue
         print(f"# {results}")
-        others = [p for p in proxies if p != "luas"]
         for scenario in ("A1", "A2", "A3"):
-            rows, ratios = report.round_ratios(runs, scenario, proxies)
+            header, rows, ratios = report.round_ratios(runs, scenario, proxies)
             if not rows:
                 continue
             print(f"\n{scenario}\n")
-            print(report.table(["round"] + proxies + [f"luas ÷ {p}" for p in others], rows))
+            print(report.table(header, rows))
             for other, values in ratios.items():
                 pooled.setdefault((scenario, other), []).extend(values)
         print()
     if not pooled:
         return 1
-    print(f"# Pooled over {len(sys.argv) - 1} run(s): median of the per-round ratios (min–max, rounds)")
+    print(f"# Pooled over {len(sys.argv) - 1} run(s): median of the per-round ratios (min–max), rounds")
     for (scenario, other), values in sorted(pooled.items()):
-        print(f"{scenario} luas ÷ {other}: {statistics.median(values):.2f}× "
-              f"({min(values):.2f}–{max(values):.2f}, {len(values)} rounds)")
+        print(f"{scenario} luas ÷ {other}: {report.ratio_summary(values)}, {len(values)} rounds")
     return 0
 
 

@@ -386,8 +386,9 @@ def plot(runs, out_png, proxies):
 
 def round_ratios(runs, scenario, proxies):
     """Per round: each proxy's req/s per core, and luas's ratio to each other
-    proxy in that round. Rounds where a proxy has no figure are left out of
-    that proxy's ratios."""
+    proxy in that round, as a table's header and rows, and the ratios by
+    proxy. Rounds where a proxy has no figure are left out of that proxy's
+    ratios."""
     by_round = {}
     for p in proxies:
         for r in runs.get((scenario, p), []):
@@ -406,7 +407,13 @@ def round_ratios(runs, scenario, proxies):
             else:
                 row.append("–")
         rows.append(row)
-    return rows, ratios
+    header = ["round"] + list(proxies) + [f"luas ÷ {p}" for p in ratios]
+    return header, rows, ratios
+
+
+def ratio_summary(values):
+    """The median of some per-round ratios, with their min–max."""
+    return f"{statistics.median(values):.2f}× ({min(values):.2f}–{max(values):.2f})"
 
 
 def main():
@@ -578,17 +585,15 @@ def main():
           "these ratios than on the medians above). The summary line is the median of the "
           "per-round ratios, with their min–max.")
         w("")
-        others = [p for p in proxies if p != "luas"]
         for scenario in ("A1", "A2", "A3"):
-            rows, ratios = round_ratios(runs, scenario, proxies)
+            header, rows, ratios = round_ratios(runs, scenario, proxies)
             if not rows:
                 continue
             w(f"**{scenario}**")
             w("")
-            w(table(["round"] + list(proxies) + [f"luas ÷ {p}" for p in others], rows))
+            w(table(header, rows))
             w("")
-            summary = [f"luas ÷ {p} {statistics.median(v):.2f}× ({min(v):.2f}–{max(v):.2f})"
-                       for p, v in ratios.items() if v]
+            summary = [f"luas ÷ {p} {ratio_summary(v)}" for p, v in ratios.items() if v]
             if summary:
                 w(f"{scenario}, median of the per-round ratios: " + "; ".join(summary) + ".")
                 w("")

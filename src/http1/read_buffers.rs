@@ -26,7 +26,7 @@ thread_local! {
 
 /// An empty buffer with room for at least [`READ_CHUNK`] bytes: a spare
 /// one when this thread has one.
-pub fn borrow() -> BytesMut {
+fn borrow() -> BytesMut {
     SPARE
         .with_borrow_mut(Vec::pop)
         .unwrap_or_else(|| BytesMut::with_capacity(READ_CHUNK))
@@ -40,7 +40,7 @@ pub fn lend_if_none(buffer: &mut BytesMut) {
     }
 }
 
-/// Keeps `buffer` for the next [`borrow`] on this thread if it is empty,
+/// Keeps `buffer` for the next [`lend_if_none`] on this thread if it is empty,
 /// its bytes are no longer referred to elsewhere (a request's head or body
 /// still alive keeps them) and it has not grown past twice the usual size;
 /// otherwise drops it.
